@@ -1,0 +1,49 @@
+# The two commands a newcomer needs: `make run` and `make test`. The rest are one-liners.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SERVICES := gateway auth ingest knowledge responder
+PACKAGES := -e libs/common $(addprefix -e services/,$(SERVICES))
+
+export DATABASE_URL ?= postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai
+export AMQP_URL ?= amqp://guest:guest@localhost:5672/
+
+.PHONY: run test lint fmt migrate bench dlq-list dlq-replay install clean
+
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install  ## start every service (Ctrl-C stops them all)
+	$(BIN)/python scripts/run.py
+
+test: install  ## the whole suite against real Postgres and RabbitMQ
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check libs services tests scripts bench
+	$(BIN)/ruff format --check libs services tests scripts bench
+	$(BIN)/mypy libs/common/common
+
+fmt: install
+	$(BIN)/ruff check --fix libs services tests scripts bench
+	$(BIN)/ruff format libs services tests scripts bench
+
+migrate: install  ## create the database if absent and migrate every schema
+	$(BIN)/python scripts/run.py --migrate-only
+
+dlq-list: install
+	$(BIN)/python -m common.dlq list
+
+dlq-replay: install  ## move dead letters back (CONSUMER=name for one consumer)
+	$(BIN)/python -m common.dlq replay $(CONSUMER)
+
+bench: install
+	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Shared foundation of the WhatsApp AI platform's services."""

@@ -1,0 +1,159 @@
+"""What every service's `create_app` shares: start-up order, state, middleware, health."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import Table
+
+from common.auth import JWKSVerifier
+from common.bus import Bus, Subscription
+from common.db import Database, ensure_database
+from common.errors import install_error_handlers
+from common.health import MetricsMiddleware
+from common.health import router as health_router
+from common.logging import CorrelationIdMiddleware, configure_logging
+from common.migrations import upgrade
+from common.outbox import OutboxRelay
+from common.settings import CommonSettings
+
+log = structlog.get_logger(__name__)
+
+
+class ServiceRuntime:
+    """The long-lived parts of one service process, started and stopped in order."""
+
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        service_dir: Path | None = None,
+        outbox: Table | None = None,
+        subscriptions: Callable[["ServiceRuntime"], Sequence[Subscription]] | None = None,
+        uses_bus: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.service_dir = service_dir  # holds alembic.ini + migrations/ when it owns a schema
+        self.outbox_table = outbox
+        self.subscriptions = subscriptions
+        self.uses_bus = uses_bus
+        self.db: Database | None = None
+        self.bus: Bus | None = None
+        self.relay: OutboxRelay | None = None
+        self.verifier = _verifier(settings)
+
+    async def start(self) -> None:
+        s = self.settings
+        if self.service_dir is not None:
+            await ensure_database(s.database_url)
+            await asyncio.to_thread(upgrade, self.service_dir, s.database_url)
+            self.db = Database(s.database_url, pool_size=s.db_pool_size)
+        if self.uses_bus:
+            self.bus = Bus(
+                s.amqp_url,
+                prefix=s.bus_prefix,
+                service=s.service_name,
+                retry_delays_ms=s.bus_retry_delays_ms,
+                prefetch=s.bus_prefetch,
+                quorum_queues=s.bus_quorum_queues,
+                reconnect_interval=s.bus_reconnect_interval_s,
+            )
+            await _connect_with_retry(self.bus)
+        if self.outbox_table is not None and self.db is not None and self.bus is not None:
+            self.relay = OutboxRelay(
+                self.db, self.outbox_table, self.bus, poll_interval=s.outbox_poll_interval_s
+            )
+            self.relay.start()
+        if self.subscriptions is not None and self.bus is not None:
+            for subscription in self.subscriptions(self):
+                await self.bus.subscribe(subscription)
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.bus is not None:
+            await self.bus.close()
+        if self.db is not None:
+            await self.db.dispose()
+
+    async def check_database(self) -> dict[str, str]:
+        if self.db is None:
+            return {}
+        try:
+            await self.db.ping()
+            return {"database": "ok"}
+        except Exception:
+            return {"database": "down"}
+
+    async def check_bus(self) -> dict[str, str]:
+        state = self.bus.health() if self.bus is not None else {}
+        if self.relay is not None:
+            state["outbox_relay"] = "ok" if self.relay.running else "down"
+        return state
+
+
+async def _connect_with_retry(bus: Bus, attempts: int = 30) -> None:
+    for attempt in range(1, attempts + 1):
+        try:
+            await bus.connect()
+            return
+        except (ConnectionError, OSError) as exc:
+            if attempt == attempts:
+                raise
+            log.warning("bus.connect_retry", attempt=attempt, error=repr(exc))
+            await asyncio.sleep(1.0)
+
+
+def _verifier(settings: CommonSettings) -> JWKSVerifier:
+    if settings.auth_jwks_json:
+        return JWKSVerifier(
+            jwks=json.loads(settings.auth_jwks_json),
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+        )
+    return JWKSVerifier(
+        jwks_url=settings.auth_jwks_url, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+
+
+def create_service_app(
+    settings: CommonSettings,
+    runtime: ServiceRuntime,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime."""
+    configure_logging(
+        service=settings.service_name, environment=settings.environment, level=settings.log_level
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        app.state.db = runtime.db
+        app.state.bus = runtime.bus
+        log.info("service.started")
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            log.info("service.stopped")
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.runtime = runtime
+    app.state.verifier = runtime.verifier
+    app.state.health_checks = [runtime.check_database, runtime.check_bus]
+    app.add_middleware(MetricsMiddleware)
+    app.add_middleware(CorrelationIdMiddleware)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    for router in routers:
+        app.include_router(router)
+    return app

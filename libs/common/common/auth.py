@@ -1,0 +1,193 @@
+"""Token verification for every service but auth: JWKS-backed, cached, rotation-aware."""
+
+import asyncio
+import hmac
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import httpx
+import jwt
+import structlog
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from common.errors import AppError
+
+log = structlog.get_logger(__name__)
+
+Role = Literal["owner", "admin", "agent"]
+ROLES: tuple[Role, ...] = ("owner", "admin", "agent")
+# Asymmetric only: a token signed with anything else (HS256, none) is refused.
+ALLOWED_ALGORITHMS = ("EdDSA", "ES256")
+REQUIRED_CLAIMS = ["sub", "tid", "role", "iat", "exp", "iss", "aud"]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the user, their tenant and their role in it."""
+
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: Role
+
+
+class TokenError(Exception):
+    """The token cannot be trusted; the message says why (safe to show the caller)."""
+
+
+class JWKSVerifier:
+    """Verifies access tokens with the public keys of a JWKS (fetched from auth or given).
+
+    Keys are cached by `kid`; an unknown `kid` triggers one refetch (rate limited), so a key
+    rotated in by auth verifies at once and keys still published keep verifying old tokens.
+    """
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        jwks: dict[str, Any] | None = None,
+        refresh_after_s: float = 600.0,
+        min_refetch_interval_s: float = 1.0,
+        http_timeout_s: float = 3.0,
+    ) -> None:
+        if jwks_url is None and jwks is None:
+            raise ValueError("give jwks_url or jwks")
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks_url = jwks_url
+        self.refresh_after_s = refresh_after_s
+        self.min_refetch_interval_s = min_refetch_interval_s
+        self.http_timeout_s = http_timeout_s
+        self._keys: dict[str, jwt.PyJWK] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        if jwks is not None:
+            self._load(jwks)
+            self._fetched_at = float("inf") if jwks_url is None else time.monotonic()
+
+    def _load(self, jwks: dict[str, Any]) -> None:
+        keys: dict[str, jwt.PyJWK] = {}
+        for data in jwks.get("keys", []):
+            kid = data.get("kid")
+            if not kid:
+                continue
+            try:
+                keys[kid] = jwt.PyJWK(data)
+            except jwt.PyJWTError as exc:
+                log.warning("jwks.key_skipped", kid=kid, error=str(exc))
+        self._keys = keys
+
+    async def refresh(self) -> None:
+        if self.jwks_url is None:
+            return
+        async with httpx.AsyncClient(timeout=self.http_timeout_s) as client:
+            response = await client.get(self.jwks_url)
+            response.raise_for_status()
+            self._load(response.json())
+        self._fetched_at = time.monotonic()
+
+    async def _key(self, kid: str) -> jwt.PyJWK:
+        stale = time.monotonic() - self._fetched_at > self.refresh_after_s
+        if kid in self._keys and not stale:
+            return self._keys[kid]
+        async with self._lock:
+            since = time.monotonic() - self._fetched_at
+            if (kid not in self._keys and since >= self.min_refetch_interval_s) or stale:
+                try:
+                    await self.refresh()
+                except (httpx.HTTPError, ValueError) as exc:
+                    log.warning("jwks.fetch_failed", url=self.jwks_url, error=repr(exc))
+        if kid not in self._keys:
+            raise TokenError("token signed by an unknown key")
+        return self._keys[kid]
+
+    async def verify(self, token: str) -> Principal:
+        """Check signature, algorithm, issuer, audience and expiry; return the principal."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError("malformed token") from exc
+        alg = header.get("alg")
+        if alg not in ALLOWED_ALGORITHMS:
+            raise TokenError(f"algorithm {alg!r} is not accepted")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenError("token has no key id")
+        key = await self._key(kid)
+        if key.algorithm_name != alg:
+            raise TokenError("algorithm does not match the key")
+        try:
+            claims = jwt.decode(
+                token,
+                key=key.key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"invalid token: {exc}") from exc
+        role = claims.get("role")
+        if role not in ROLES:
+            raise TokenError("token has an unknown role")
+        try:
+            return Principal(
+                user_id=uuid.UUID(str(claims["sub"])),
+                tenant_id=uuid.UUID(str(claims["tid"])),
+                role=role,
+            )
+        except ValueError as exc:
+            raise TokenError("token subject or tenant is not a valid id") from exc
+
+
+_bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/auth/login")
+
+
+async def _current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise AppError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    verifier: JWKSVerifier = request.app.state.verifier
+    try:
+        return await verifier.verify(credentials.credentials)
+    except TokenError as exc:
+        raise AppError(
+            401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        ) from exc
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+
+
+def require_role(*roles: Role) -> Any:
+    """A dependency that admits only the given roles (403 otherwise); yields the principal."""
+
+    async def check(principal: CurrentPrincipal) -> Principal:
+        if principal.role not in roles:
+            raise AppError(403, f"this action needs the role {' or '.join(roles)}")
+        return principal
+
+    return Depends(check)
+
+
+INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+
+
+async def _require_internal_token(request: Request) -> None:
+    expected = request.app.state.settings.internal_token.get_secret_value().encode()
+    given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
+    # Constant time: the comparison must not leak how much of the token was right.
+    if not given or not hmac.compare_digest(given, expected):
+        raise AppError(401, "internal endpoint: a valid service token is required")
+
+
+InternalCaller = Depends(_require_internal_token)

@@ -1,0 +1,72 @@
+"""Settings shared by every service; env names exactly as in ARCHITECTURE.md."""
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
+DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+
+
+class CommonSettings(BaseSettings):
+    """Fields every service reads. A service subclasses it with its own fields.
+
+    Build one per process and pass it in (`create_app(settings)`); never at import time.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    # Fields that hold secrets: in production each must differ from its development default.
+    dev_secret_fields: ClassVar[tuple[str, ...]] = ("internal_token",)
+
+    service_name: str = "service"
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = 10
+    amqp_url: str = DEFAULT_AMQP_URL
+    # Prefix for the exchange and queue names: isolates test runs and shared brokers.
+    bus_prefix: str = ""
+    bus_prefetch: int = 32
+    # Fixed delay tiers (ms) of the retry queues; after the last one, the dead-letter queue.
+    bus_retry_delays_ms: list[int] = [1_000, 10_000, 60_000, 300_000]
+    # Consumers declare quorum queues; set false for a broker without them (RabbitMQ < 3.8).
+    bus_quorum_queues: bool = True
+    bus_reconnect_interval_s: float = 2.0
+    outbox_poll_interval_s: float = 0.5
+
+    internal_token: SecretStr = SecretStr("dev-internal-token")
+
+    # Token verification (auth signs; every other service verifies with its JWKS).
+    auth_jwks_url: str = "http://localhost:8001/.well-known/jwks.json"
+    # A JWKS document given inline (JSON) instead of fetched: for tests and air-gapped deploys.
+    auth_jwks_json: str | None = None
+    jwt_issuer: str = "whatsapp-ai-auth"
+    jwt_audience: str = "whatsapp-ai"
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_in_production(self) -> "CommonSettings":
+        if self.environment != "production":
+            return self
+        fields = type(self).model_fields
+        weak = []
+        for name in self.dev_secret_fields:
+            value: Any = getattr(self, name)
+            default: Any = fields[name].default
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
+            if not value or value == default:
+                weak.append(name.upper())
+        if weak:
+            raise ValueError(
+                "ENVIRONMENT=production refuses development secrets; set " + ", ".join(weak)
+            )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"

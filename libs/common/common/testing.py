@@ -1,0 +1,440 @@
+"""pytest plugin for every service's tests (`-p common.testing`).
+
+- The database and broker come from `DATABASE_URL` / `AMQP_URL`; without them, from
+  testcontainers when a Docker engine answers; otherwise the run fails and names the
+  variable to set (never a silent skip).
+- One throwaway database per test run (created, then dropped); each service's schema is
+  migrated into it once (`migrated_database`).
+- Broker isolation by prefix: each test gets its own exchange/queue prefix.
+Also here: a test key pair that signs tokens, a TCP proxy to cut a connection on purpose,
+an in-process app runner and a real-process service runner.
+"""
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import jwt
+import pytest
+import yarl
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from common.bus import Bus
+from common.db import async_url
+from common.migrations import upgrade
+from common.settings import CommonSettings
+
+SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+# --- database and broker ---------------------------------------------------------------------
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env().ping()
+        return True
+    except Exception:  # no engine, no socket, no package: all mean "no Docker"
+        return False
+
+
+@pytest.fixture(scope="session")
+def server_database_url() -> Iterator[str]:
+    """The Postgres server the run may create databases on."""
+    if url := os.environ.get("DATABASE_URL"):
+        yield async_url(url)
+        return
+    if not _docker_available():
+        pytest.fail(
+            "No database for the tests: set DATABASE_URL (e.g. "
+            "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai) or run a Docker engine.",
+            pytrace=False,
+        )
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:15", driver="asyncpg") as pg:
+        yield pg.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    """The RabbitMQ broker of the run."""
+    if url := os.environ.get("AMQP_URL"):
+        yield url
+        return
+    if not _docker_available():
+        pytest.fail(
+            "No broker for the tests: set AMQP_URL (e.g. amqp://guest:guest@localhost:5672/) "
+            "or run a Docker engine.",
+            pytrace=False,
+        )
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13") as rabbit:
+        params = rabbit.get_connection_params()
+        yield f"amqp://guest:guest@{params.host}:{params.port}/"
+
+
+async def _admin(server_url: str, sql: str) -> None:
+    import asyncpg
+
+    parsed = make_url(server_url)
+    conn = await asyncpg.connect(
+        host=parsed.host or "localhost",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password,
+        database="postgres",
+    )
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_database_url: str) -> Iterator[str]:
+    """A throwaway database for this test run, dropped at the end (never the dev database)."""
+    name = f"wa_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_admin(server_database_url, f'create database "{name}"'))
+    try:
+        yield make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(_admin(server_database_url, f'drop database if exists "{name}" with (force)'))
+
+
+_migrated: set[str] = set()
+
+
+def migrated_database(database_url: str, service_dir: Path) -> str:
+    """Migrate a service's schema into the run's database, once per run; returns the URL."""
+    key = f"{database_url}|{service_dir}"
+    if key not in _migrated:
+        upgrade(service_dir, database_url)
+        _migrated.add(key)
+    return database_url
+
+
+@pytest.fixture
+def bus_prefix() -> str:
+    """A fresh exchange/queue prefix: each test has its own topology on the shared broker."""
+    return f"test.{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture
+async def bus(amqp_url: str, bus_prefix: str) -> AsyncIterator[Bus]:
+    """A connected bus under the test's prefix; its queues are deleted afterwards."""
+    b = Bus(amqp_url, prefix=bus_prefix, service="test", retry_delays_ms=(100, 200))
+    await b.connect()
+    try:
+        yield b
+    finally:
+        await remove_topology(amqp_url, bus_prefix, b.declared_consumers, b.retry_delays_ms)
+        await b.close()
+
+
+async def remove_topology(
+    amqp_url: str,
+    prefix: str,
+    consumers: set[str],
+    retry_delays_ms: Sequence[int] = tuple(
+        CommonSettings.model_fields["bus_retry_delays_ms"].default
+    ),
+) -> None:
+    """Delete the queues of `consumers` (and the exchange) under `prefix`."""
+    cleaner = Bus(amqp_url, prefix=prefix, service="test-cleanup", retry_delays_ms=retry_delays_ms)
+    await cleaner.connect()
+    try:
+        await cleaner.delete_topology(sorted(consumers))
+    finally:
+        await cleaner.close()
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+class TestKeyPair:
+    """An Ed25519 key pair that signs tokens the way auth does, and the JWKS to verify them."""
+
+    __test__ = False  # not a test class
+
+    def __init__(self, *, issuer: str = "whatsapp-ai-auth", audience: str = "whatsapp-ai") -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.kid = uuid.uuid4().hex[:16]
+        self.private_key = Ed25519PrivateKey.generate()
+
+    def jwks(self) -> dict[str, Any]:
+        public = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.private_key.public_key()))
+        return {"keys": [{**public, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
+
+    def token(
+        self,
+        *,
+        tenant_id: uuid.UUID | None = None,
+        user_id: uuid.UUID | None = None,
+        role: str = "owner",
+        expires_in: timedelta = timedelta(hours=1),
+        **overrides: Any,
+    ) -> str:
+        now = datetime.now(UTC)
+        claims: dict[str, Any] = {
+            "sub": str(user_id or uuid.uuid4()),
+            "tid": str(tenant_id or uuid.uuid4()),
+            "role": role,
+            "iat": now,
+            "exp": now + expires_in,
+            "iss": self.issuer,
+            "aud": self.audience,
+            **overrides,
+        }
+        return jwt.encode(claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid})
+
+
+@pytest.fixture(scope="session")
+def test_keys() -> TestKeyPair:
+    return TestKeyPair()
+
+
+def service_settings(
+    cls: type[SettingsT],
+    *,
+    database_url: str,
+    amqp_url: str,
+    bus_prefix: str,
+    keys: TestKeyPair,
+    **overrides: Any,
+) -> SettingsT:
+    """Settings for a service under test: the run's database, the test's broker prefix,
+    short retry tiers and the test key pair's JWKS inline."""
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "amqp_url": amqp_url,
+        "bus_prefix": bus_prefix,
+        "bus_retry_delays_ms": [100, 200],
+        "outbox_poll_interval_s": 0.1,
+        "auth_jwks_json": json.dumps(keys.jwks()),
+        "db_pool_size": 5,
+        **overrides,
+    }
+    return cls(**values)
+
+
+# --- running apps ----------------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Start the app's lifespan (db, bus, consumers, relay) and give an HTTP client to it.
+
+    On exit, the queues the app declared under its test prefix are removed.
+    """
+    transport = httpx.ASGITransport(app=app)
+    settings = app.state.settings
+    async with app.router.lifespan_context(app):
+        runtime = app.state.runtime
+        declared = set(runtime.bus.declared_consumers) if runtime.bus else set()
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+        if runtime.bus:
+            declared |= runtime.bus.declared_consumers
+    if declared:
+        await remove_topology(
+            settings.amqp_url, settings.bus_prefix, declared, tuple(settings.bus_retry_delays_ms)
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServiceProcess:
+    """A service started for real (`uvicorn --factory`) on a free port, with its own env."""
+
+    def __init__(self, factory: str, env: Mapping[str, str], *, port: int | None = None):
+        self.factory = factory
+        self.port = port or free_port()
+        self.env = {**os.environ, **env}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, *, timeout: float = 30.0) -> "ServiceProcess":
+        cmd = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            self.factory,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--no-access-log",
+        ]
+        self.process = subprocess.Popen(
+            cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                out = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise RuntimeError(f"{self.factory} exited at start:\n{out[-4000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.factory} was not healthy within {timeout}s")
+
+    def stop(self) -> str:
+        """Stop it; returns what it printed (for a failing test's message)."""
+        if self.process is None:
+            return ""
+        self.process.terminate()
+        try:
+            out, _ = self.process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            out, _ = self.process.communicate()
+        self.process = None
+        return out.decode(errors="replace") if out else ""
+
+
+# --- cutting a connection on purpose -----------------------------------------------------------
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a target; `stop()` drops every connection (a dead broker)."""
+
+    def __init__(self, target_host: str, target_port: int, *, port: int | None = None) -> None:
+        self.target_host = target_host
+        self.target_port = target_port
+        self.port = port or free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self._writers -= {writer, up_writer}
+
+    def url_for(self, amqp_url: str) -> str:
+        """The same AMQP URL, through this proxy."""
+        return str(yarl.URL(amqp_url).with_host("127.0.0.1").with_port(self.port))
+
+
+async def eventually(check: Any, *, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Await `check()` until it returns something truthy; fail with its last value."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s (last value: {last!r})")
+
+
+# --- speaking as Meta ----------------------------------------------------------------------------
+
+
+def meta_json(payload: Any) -> bytes:
+    """JSON bytes the way Meta sends them: compact, non-ASCII as \\uXXXX, '/' as '\\/',
+    '@' as '\\u0040' — so a signature test that re-serialises would fail, as it should."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+    return text.replace("/", "\\/").replace("@", "\\u0040").encode()
+
+
+def meta_signature(body: bytes, app_secret: str) -> str:
+    import hashlib
+    import hmac
+
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def text_message(
+    wamid: str, sender: str, body: str, *, timestamp: int = 1767268800
+) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "id": wamid,
+        "timestamp": str(timestamp),
+        "type": "text",
+        "text": {"body": body},
+    }
+
+
+def messages_change(
+    phone_number_id: str,
+    *,
+    messages: list[dict[str, Any]] | None = None,
+    statuses: list[dict[str, Any]] | None = None,
+    contacts: list[dict[str, Any]] | None = None,
+    display_phone_number: str = "15550783881",
+) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "messaging_product": "whatsapp",
+        "metadata": {
+            "display_phone_number": display_phone_number,
+            "phone_number_id": phone_number_id,
+        },
+    }
+    if contacts is not None:
+        value["contacts"] = contacts
+    if messages is not None:
+        value["messages"] = messages
+    if statuses is not None:
+        value["statuses"] = statuses
+    return {"field": "messages", "value": value}
+
+
+def notification(*entries: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """A webhook body: one entry per (waba_id, changes)."""
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": waba, "changes": changes} for waba, changes in entries],
+    }

@@ -1,0 +1,141 @@
+"""The bus against the real broker: confirms, retry tiers, dead letters, replay."""
+
+import asyncio
+import uuid
+
+import aio_pika
+import pytest
+from aio_pika.exceptions import DeliveryError
+
+from common.bus import Bus, PermanentError, Subscription
+from common.events import (
+    Envelope,
+    WhatsAppWebhookUnhandledPayload,
+    WhatsAppWebhookUnhandledV1,
+)
+from common.testing import eventually
+
+TYPE = "whatsapp.webhook.unhandled.v1"
+
+
+def an_event(**payload: object) -> WhatsAppWebhookUnhandledV1:
+    return WhatsAppWebhookUnhandledV1(
+        payload=WhatsAppWebhookUnhandledPayload(
+            field="account_update", reason="test", value=dict(payload)
+        )
+    )
+
+
+async def test_a_confirmed_publish_reaches_the_consumer(bus: Bus) -> None:
+    received: list[Envelope] = []
+
+    async def handler(event: Envelope) -> None:
+        received.append(event)
+
+    await bus.subscribe(Subscription("c.confirmed", (TYPE,), handler))
+    sent = an_event(n=1)
+    await bus.publish(sent, mandatory=True)  # returns only once the broker confirmed
+    await eventually(lambda: asyncio.sleep(0, received))
+    assert received == [sent]
+    assert bus.health() == {"broker": "ok", "consumer:c.confirmed": "ok"}
+
+
+async def test_a_mandatory_publish_nobody_receives_fails_loudly(bus: Bus) -> None:
+    with pytest.raises(DeliveryError):
+        await bus.publish(an_event(), mandatory=True)
+
+
+async def test_messages_are_persistent_and_carry_their_identity(bus: Bus) -> None:
+    sub = Subscription("c.props", (TYPE,), handler=lambda e: asyncio.sleep(0))
+    queue = await bus.declare(sub)  # declared, not consumed: read it raw
+    event = an_event()
+    await bus.publish(event)
+    message = await eventually(lambda: queue.get(no_ack=True, fail=False))
+    assert message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
+    assert message.message_id == str(event.event_id)
+    assert message.correlation_id == event.correlation_id
+    assert message.routing_key == TYPE
+
+
+async def test_a_failing_handler_is_retried_then_dead_lettered_then_replayed(bus: Bus) -> None:
+    attempts: list[uuid.UUID] = []
+    healthy = asyncio.Event()
+
+    async def handler(event: Envelope) -> None:
+        attempts.append(event.event_id)
+        if not healthy.is_set():
+            raise RuntimeError("downstream is broken")
+
+    await bus.subscribe(Subscription("c.retry", (TYPE,), handler))
+    event = an_event()
+    await bus.publish(event)
+
+    # One try plus one per delay tier (100 ms, 200 ms), then the dead-letter queue.
+    await eventually(lambda: bus.dead_letter_count("c.retry"), timeout=10)
+    assert attempts == [event.event_id] * (1 + len(bus.retry_delays_ms))
+
+    healthy.set()
+    assert await bus.replay_dead_letters("c.retry") == 1
+    await eventually(lambda: asyncio.sleep(0, len(attempts) == 4))
+    await asyncio.sleep(0.3)  # nothing more arrives: it was handled and acked
+    assert len(attempts) == 4
+    assert await bus.dead_letter_count("c.retry") == 0
+
+
+async def test_dead_letters_say_why(bus: Bus) -> None:
+    async def handler(event: Envelope) -> None:
+        raise PermanentError("tenant does not exist")
+
+    sub = Subscription("c.reason", (TYPE,), handler)
+    await bus.subscribe(sub)
+    await bus.publish(an_event())
+    await eventually(lambda: bus.dead_letter_count("c.reason"))
+    assert bus._publish_channel is not None
+    dlq = await bus._publish_channel.get_queue(bus.dlq_name("c.reason"))
+    message = await dlq.get(no_ack=True)
+    assert message.headers["x-dead-letter-reason"] == "permanent: tenant does not exist"
+    assert message.headers["x-original-routing-key"] == TYPE
+    assert message.headers["x-consumer"] == "c.reason"
+
+
+async def test_a_permanent_error_skips_the_retries(bus: Bus) -> None:
+    calls = 0
+
+    async def handler(event: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        raise PermanentError("cannot ever work")
+
+    await bus.subscribe(Subscription("c.permanent", (TYPE,), handler))
+    await bus.publish(an_event())
+    await eventually(lambda: bus.dead_letter_count("c.permanent"))
+    assert calls == 1
+
+
+async def test_an_undecodable_message_goes_to_the_dead_letter_queue(bus: Bus) -> None:
+    calls = 0
+
+    async def handler(event: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+
+    await bus.subscribe(Subscription("c.garbage", (TYPE,), handler))
+    assert bus._exchange is not None
+    await bus._exchange.publish(aio_pika.Message(b"{not json"), routing_key=TYPE)
+    await eventually(lambda: bus.dead_letter_count("c.garbage"))
+    assert calls == 0
+
+
+async def test_each_consumer_gets_its_own_copy(bus: Bus) -> None:
+    seen: dict[str, int] = {"a": 0, "b": 0}
+
+    def counting(name: str):  # type: ignore[no-untyped-def]
+        async def handler(event: Envelope) -> None:
+            seen[name] += 1
+
+        return handler
+
+    await bus.subscribe(Subscription("c.a", (TYPE,), counting("a")))
+    await bus.subscribe(Subscription("c.b", (TYPE,), counting("b")))
+    await bus.publish_many([an_event(), an_event()])
+    await eventually(lambda: asyncio.sleep(0, seen == {"a": 2, "b": 2}))

@@ -1,0 +1,1 @@
+"""Auth service: businesses, users, roles and the tokens every service trusts."""

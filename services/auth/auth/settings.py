@@ -1,0 +1,5 @@
+from common.settings import CommonSettings
+
+
+class AuthSettings(CommonSettings):
+    service_name: str = "auth"

@@ -1,0 +1,1 @@
+"""Webhook gateway: stateless; verifies Meta's signature and publishes one event per item."""

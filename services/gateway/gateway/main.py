@@ -1,0 +1,18 @@
+from fastapi import FastAPI
+
+from common.app import ServiceRuntime, create_service_app
+from gateway.api import router
+from gateway.settings import GatewaySettings
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """The gateway: no database; a broker connection with publisher confirms."""
+    settings = settings or GatewaySettings()
+    runtime = ServiceRuntime(settings)
+    return create_service_app(
+        settings,
+        runtime,
+        title="WhatsApp AI gateway",
+        description="Receives Meta's WhatsApp webhooks and publishes one event per item.",
+        routers=[router],
+    )

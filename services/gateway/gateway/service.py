@@ -1,0 +1,164 @@
+"""Meta's webhook: signature check and the split of a notification into events."""
+
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from common.events import (
+    WHATSAPP_EVENT_NAMESPACE,
+    Envelope,
+    WhatsAppContact,
+    WhatsAppMessageReceivedPayload,
+    WhatsAppMessageReceivedV1,
+    WhatsAppStatusUpdatedPayload,
+    WhatsAppStatusUpdatedV1,
+    WhatsAppWebhookUnhandledPayload,
+    WhatsAppWebhookUnhandledV1,
+    whatsapp_message_event_id,
+    whatsapp_status_event_id,
+)
+
+log = structlog.get_logger(__name__)
+
+
+class NotANotification(ValueError):
+    """The body parsed, but is not a WhatsApp Business Account notification."""
+
+
+def signature_valid(raw_body: bytes, header: str | None, secrets: list[str]) -> bool:
+    """HMAC-SHA256 of the raw bytes as received, compared in constant time, any secret."""
+    if not header or not header.startswith("sha256="):
+        return False
+    given = header.removeprefix("sha256=").strip().lower().encode()
+    for secret in secrets:
+        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+        if hmac.compare_digest(given, expected):
+            return True
+    return False
+
+
+def split_notification(body: Any) -> tuple[list[Envelope], list[Envelope]]:
+    """Every entry, change, message and status: (events that must reach ingest, the rest)."""
+    if not isinstance(body, dict) or body.get("object") != "whatsapp_business_account":
+        raise NotANotification("not a whatsapp_business_account notification")
+    entries = body.get("entry")
+    if not isinstance(entries, list):
+        raise NotANotification("'entry' must be a list")
+    required: list[Envelope] = []
+    other: list[Envelope] = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("changes", []), list):
+            raise NotANotification("each entry must be an object with a 'changes' list")
+        waba_id = _str(entry.get("id"))
+        for change in entry.get("changes", []):
+            if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
+                raise NotANotification("each change must be an object with a 'value' object")
+            field = str(change.get("field", ""))
+            value: dict[str, Any] = change["value"]
+            if field != "messages":
+                other.append(_unhandled(waba_id, field, "field not handled", value))
+                continue
+            required.extend(_messages_and_statuses(waba_id, value))
+            if value.get("errors") and not value.get("messages"):
+                other.append(_unhandled(waba_id, field, "value.errors", value))
+    return required, other
+
+
+def _messages_and_statuses(waba_id: str | None, value: dict[str, Any]) -> list[Envelope]:
+    metadata = value.get("metadata") or {}
+    phone_number_id = _str(metadata.get("phone_number_id"))
+    if not phone_number_id:
+        raise NotANotification("a messages change without metadata.phone_number_id")
+    display = _str(metadata.get("display_phone_number"))
+    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
+    errors = [e for e in value.get("errors") or [] if isinstance(e, dict)]
+    events: list[Envelope] = []
+    for message in value.get("messages") or []:
+        if not isinstance(message, dict) or not message.get("id"):
+            raise NotANotification("a message without an id")
+        wamid = str(message["id"])
+        events.append(
+            WhatsAppMessageReceivedV1(
+                event_id=whatsapp_message_event_id(wamid),
+                payload=WhatsAppMessageReceivedPayload(
+                    waba_id=waba_id,
+                    phone_number_id=phone_number_id,
+                    display_phone_number=display,
+                    wamid=wamid,
+                    type=str(message.get("type") or "unknown"),
+                    timestamp=_timestamp(message.get("timestamp")),
+                    contact=_contact_for(message, contacts),
+                    message=message,
+                    errors=errors,
+                ),
+            )
+        )
+    for status in value.get("statuses") or []:
+        if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
+            raise NotANotification("a status without an id or status")
+        wamid, state = str(status["id"]), str(status["status"])
+        events.append(
+            WhatsAppStatusUpdatedV1(
+                event_id=whatsapp_status_event_id(wamid, state),
+                payload=WhatsAppStatusUpdatedPayload(
+                    waba_id=waba_id,
+                    phone_number_id=phone_number_id,
+                    wamid=wamid,
+                    status=state,
+                    timestamp=_timestamp(status.get("timestamp")),
+                    recipient_id=_str(status.get("recipient_id")),
+                    status_object=status,
+                ),
+            )
+        )
+    return events
+
+
+def _contact_for(message: dict[str, Any], contacts: list[dict[str, Any]]) -> WhatsAppContact | None:
+    """The sender's contact, matched by id (never by position in the list)."""
+    sender = _str(message.get("from"))
+    sender_user_id = _str(message.get("from_user_id"))
+    for contact in contacts:
+        if (sender and contact.get("wa_id") == sender) or (
+            sender_user_id and contact.get("user_id") == sender_user_id
+        ):
+            profile = contact.get("profile") or {}
+            return WhatsAppContact(
+                wa_id=_str(contact.get("wa_id")),
+                user_id=_str(contact.get("user_id")),
+                name=_str(profile.get("name")),
+                username=_str(profile.get("username")),
+            )
+    if sender or sender_user_id:
+        return WhatsAppContact(wa_id=sender, user_id=sender_user_id)
+    return None
+
+
+def _unhandled(
+    waba_id: str | None, field: str, reason: str, value: dict[str, Any]
+) -> WhatsAppWebhookUnhandledV1:
+    log.info("webhook.unhandled", field=field, reason=reason, waba_id=waba_id)
+    # Deterministic, like every gateway event: a redelivered change is the same event.
+    digest = hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+    return WhatsAppWebhookUnhandledV1(
+        event_id=uuid.uuid5(WHATSAPP_EVENT_NAMESPACE, f"unhandled:{waba_id}:{field}:{digest}"),
+        payload=WhatsAppWebhookUnhandledPayload(
+            waba_id=waba_id, field=field, reason=reason, value=value
+        ),
+    )
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(str(value)), tz=UTC)
+    except (TypeError, ValueError):
+        return datetime.now(UTC)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

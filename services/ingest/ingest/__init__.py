@@ -1,0 +1,1 @@
+"""Ingest: stores every WhatsApp message exactly once and publishes what it stored."""

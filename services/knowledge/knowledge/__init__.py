@@ -1,0 +1,1 @@
+"""Knowledge service: documents, chunks and search, the knowledge the AI answers from."""

@@ -1,0 +1,1 @@
+"""Responder service: grounded AI answers, per-tenant persona and prompts, handoff, analytics."""

@@ -1,0 +1,5 @@
+from common.settings import CommonSettings
+
+
+class ResponderSettings(CommonSettings):
+    service_name: str = "responder"
