@@ -1,5 +1,6 @@
 """/health and /metrics of a service built on ServiceRuntime, with a broker we can cut."""
 
+import pytest
 import yarl
 from fastapi import FastAPI
 
@@ -13,6 +14,19 @@ from common.testing import TcpProxy, TestKeyPair, eventually, running_app, servi
 
 async def noop(event: Envelope) -> None:
     return None
+
+
+@pytest.fixture
+def settings(
+    database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
+) -> CommonSettings:
+    return service_settings(
+        CommonSettings,
+        database_url=database_url,
+        amqp_url=amqp_url,
+        bus_prefix=bus_prefix,
+        keys=test_keys,
+    )
 
 
 def an_app(settings: CommonSettings) -> FastAPI:
@@ -68,16 +82,7 @@ async def test_health_turns_503_when_the_broker_stops_and_recovers(
     await proxy.stop()
 
 
-async def test_health_reports_the_database(
-    database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
-) -> None:
-    settings = service_settings(
-        CommonSettings,
-        database_url=database_url,
-        amqp_url=amqp_url,
-        bus_prefix=bus_prefix,
-        keys=test_keys,
-    )
+async def test_health_reports_the_database(settings: CommonSettings, database_url: str) -> None:
     app = an_app(settings)
     async with running_app(app) as client:
         runtime: ServiceRuntime = app.state.runtime
@@ -90,16 +95,7 @@ async def test_health_reports_the_database(
         runtime.db = None
 
 
-async def test_metrics_are_prometheus_text(
-    database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
-) -> None:
-    settings = service_settings(
-        CommonSettings,
-        database_url=database_url,
-        amqp_url=amqp_url,
-        bus_prefix=bus_prefix,
-        keys=test_keys,
-    )
+async def test_metrics_are_prometheus_text(settings: CommonSettings) -> None:
     async with running_app(an_app(settings)) as client:
         await client.get("/health")
         r = await client.get("/metrics")
