@@ -34,10 +34,17 @@ from sqlalchemy.engine import make_url
 
 from common.bus import Bus
 from common.db import async_url
+from common.logging import configure_logging
 from common.migrations import upgrade
 from common.settings import CommonSettings
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Logs go through the standard library, where pytest captures them per test.
+    configure_logging(service="test", environment="test", level="INFO")
+
 
 # --- database and broker ---------------------------------------------------------------------
 

@@ -139,3 +139,35 @@ async def test_each_consumer_gets_its_own_copy(bus: Bus) -> None:
     await bus.subscribe(Subscription("c.b", (TYPE,), counting("b")))
     await bus.publish_many([an_event(), an_event()])
     await eventually(lambda: asyncio.sleep(0, seen == {"a": 2, "b": 2}))
+
+
+async def test_the_dlq_command_lists_and_replays(
+    bus: Bus, amqp_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from common import dlq
+
+    handled: list[uuid.UUID] = []
+    broken = True
+
+    async def handler(event: Envelope) -> None:
+        if broken:
+            raise PermanentError("not yet")
+        handled.append(event.event_id)
+
+    await bus.subscribe(Subscription("c.cli", (TYPE,), handler))
+    event = an_event()
+    await bus.publish(event)
+    await eventually(lambda: bus.dead_letter_count("c.cli"))
+
+    monkeypatch.setenv("AMQP_URL", amqp_url)
+    monkeypatch.setenv("BUS_PREFIX", bus.prefix)
+    capsys.readouterr()
+    await dlq.run("list", ["c.cli"], None)
+    assert capsys.readouterr().out == "c.cli\t1\n"
+    broken = False
+    await dlq.run("replay", ["c.cli"], None)
+    assert capsys.readouterr().out == "c.cli\treplayed 1\n"
+    await eventually(lambda: asyncio.sleep(0, handled))
+    assert handled == [event.event_id]
+    # Installed services announce their consumers, so `replay` with no names covers them all.
+    assert "ingest.whatsapp-messages" in dlq.known_consumers()
