@@ -445,3 +445,52 @@ def notification(*entries: tuple[str, list[dict[str, Any]]]) -> dict[str, Any]:
         "object": "whatsapp_business_account",
         "entry": [{"id": waba, "changes": changes} for waba, changes in entries],
     }
+
+
+# --- tenant isolation ----------------------------------------------------------------------------
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def assert_tenant_isolation(
+    client: httpx.AsyncClient,
+    keys: TestKeyPair,
+    *,
+    create: Any,
+    item_path: str,
+    list_path: str | None = None,
+    updates: list[tuple[str, dict[str, Any]]] | None = None,
+    delete: bool = True,
+    role: str = "owner",
+) -> None:
+    """Prove that tenant B can neither see nor change what tenant A created.
+
+    `create(headers_of_a) -> id` makes one object as tenant A; `item_path` has `{id}`.
+    B's list must not contain it; B's get, each of `updates` (method, body) and delete
+    must answer 404; afterwards A still reads it unchanged.
+    """
+    headers_a = bearer(keys.token(tenant_id=uuid.uuid4(), role=role))
+    headers_b = bearer(keys.token(tenant_id=uuid.uuid4(), role=role))
+    object_id = str(await create(headers_a))
+    path = item_path.format(id=object_id)
+    before = await client.get(path, headers=headers_a)
+    assert before.status_code == 200, f"tenant A cannot read its own {path}: {before.text}"
+
+    if list_path is not None:
+        listing = await client.get(list_path, headers=headers_b)
+        assert listing.status_code == 200, listing.text
+        assert object_id not in listing.text, f"{list_path} shows tenant A's {object_id} to B"
+    seen = await client.get(path, headers=headers_b)
+    assert seen.status_code == 404, f"GET {path} as tenant B: {seen.status_code} {seen.text}"
+    for method, body in updates or []:
+        changed = await client.request(method, path, json=body, headers=headers_b)
+        assert changed.status_code == 404, f"{method} {path} as B: {changed.status_code}"
+    if delete:
+        removed = await client.delete(path, headers=headers_b)
+        assert removed.status_code == 404, f"DELETE {path} as B: {removed.status_code}"
+
+    after = await client.get(path, headers=headers_a)
+    assert after.status_code == 200, f"tenant A lost {path} after B's attempts"
+    assert after.json() == before.json(), f"tenant B's attempts changed {path}"

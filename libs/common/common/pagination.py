@@ -1,0 +1,55 @@
+"""Lists as API.md wants them: `?limit=` (default 50, max 200), `?cursor=`, and
+`{"items": [...], "next_cursor": "<opaque>" | null}`. Cursors are keyset positions
+(the sort values of the last item), so pages stay stable while rows are added."""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from common.errors import AppError
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    limit: int
+    cursor: str | None
+
+
+def _page_query(
+    limit: Annotated[int, Query(ge=1, le=200, description="page size")] = 50,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+) -> PageQuery:
+    return PageQuery(limit=limit, cursor=cursor)
+
+
+PageParams = Annotated[PageQuery, Depends(_page_query)]
+
+
+def encode_cursor(*values: Any) -> str:
+    """An opaque cursor from the last item's sort values (JSON-able: str, int, ISO dates)."""
+    raw = json.dumps([v if isinstance(v, int | float | None) else str(v) for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The sort values back; 400 when the cursor is not one of ours."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise AppError(400, "invalid cursor") from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise AppError(400, "invalid cursor")
+    return values
