@@ -9,14 +9,24 @@ PACKAGES := -e libs/common $(addprefix -e services/,$(SERVICES))
 export DATABASE_URL ?= postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai
 export AMQP_URL ?= amqp://guest:guest@localhost:5672/
 
-.PHONY: run test lint fmt migrate bench dlq-list dlq-replay install clean
+.PHONY: run test lint fmt migrate bench dlq-list dlq-replay install system-deps clean
 
 $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
+# (knowledge: unstructured's PDF module imports unstructured-inference; its torch stack is not
+# needed for strategy="fast", hence --no-deps.)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c requirements/constraints.txt unstructured-inference
 	touch $@
 
-install: $(VENV)/.installed
+# knowledge parses legacy .doc with LibreOffice's soffice: installed from apt when missing.
+system-deps:
+	@command -v soffice >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing LibreOffice (soffice) for legacy .doc files"; \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q --no-install-recommends libreoffice-writer-nogui; }
+
+install: system-deps $(VENV)/.installed
 
 run: install  ## start every service (Ctrl-C stops them all)
 	$(BIN)/python scripts/run.py

@@ -1,6 +1,7 @@
 """The thin flow through real processes: Meta → gateway (HTTP) → RabbitMQ → ingest → Postgres."""
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -11,6 +12,8 @@ from sqlalchemy import select
 from common.db import Database
 from common.testing import (
     ServiceProcess,
+    TestKeyPair,
+    bearer,
     eventually,
     messages_change,
     meta_json,
@@ -31,7 +34,9 @@ VERIFY_TOKEN = "e2e-verify-token"
 
 
 @pytest.fixture
-def platform(database_url: str, amqp_url: str, bus_prefix: str) -> Iterator[dict[str, str]]:
+def platform(
+    database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
+) -> Iterator[dict[str, str]]:
     """ingest and gateway as real uvicorn processes sharing the test's broker prefix."""
     migrated_database(database_url, INGEST_DIR)
     env = {
@@ -42,6 +47,7 @@ def platform(database_url: str, amqp_url: str, bus_prefix: str) -> Iterator[dict
         "WHATSAPP_APP_SECRET": APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": VERIFY_TOKEN,
         "OUTBOX_POLL_INTERVAL_S": "0.1",
+        "AUTH_JWKS_JSON": json.dumps(test_keys.jwks()),
     }
     # ingest first: its queue must exist before the gateway publishes (else 503, Meta retries).
     ingest = ServiceProcess("ingest.main:create_app", env).start()
@@ -55,16 +61,23 @@ def platform(database_url: str, amqp_url: str, bus_prefix: str) -> Iterator[dict
 
 
 async def test_a_signed_webhook_is_stored_once_through_real_http_broker_and_database(
-    platform: dict[str, str], database_url: str
+    platform: dict[str, str], database_url: str, test_keys: TestKeyPair
 ) -> None:
     wamid = f"wamid.{uuid.uuid4().hex}"
+    pnid = str(uuid.uuid4().int)[:15]
+    owner = bearer(test_keys.token(tenant_id=uuid.uuid4(), role="owner"))
+    async with httpx.AsyncClient(base_url=platform["ingest"], timeout=10) as client:
+        connected = await client.post(
+            "/api/channels/whatsapp", json={"phone_number_id": pnid}, headers=owner
+        )
+        assert connected.status_code == 201, connected.text
     body = meta_json(
         notification(
             (
                 "WABA1",
                 [
                     messages_change(
-                        "106540352242922",
+                        pnid,
                         contacts=[{"profile": {"name": "Inês"}, "wa_id": "351912345678"}],
                         messages=[
                             text_message(wamid, "351912345678", "Olá! Têm entregas ao domingo? 🚚")
@@ -113,7 +126,6 @@ async def test_a_signed_webhook_is_stored_once_through_real_http_broker_and_data
         await asyncio.sleep(0.5)
         assert len(await stored()) == 1
         assert message.text == "Olá! Têm entregas ao domingo? 🚚"
-        assert message.wa_id == "351912345678"
         assert message.direction == "inbound"
     finally:
         await db.dispose()
@@ -121,3 +133,7 @@ async def test_a_signed_webhook_is_stored_once_through_real_http_broker_and_data
     async with httpx.AsyncClient(timeout=5) as client:
         for url in platform.values():
             assert (await client.get(f"{url}/health")).status_code == 200
+    async with httpx.AsyncClient(base_url=platform["ingest"], timeout=5) as client:
+        [conversation] = (await client.get("/api/conversations", headers=owner)).json()["items"]
+        assert conversation["contact"]["wa_id"] == "351912345678"
+        assert conversation["contact"]["name"] == "Inês"

@@ -80,6 +80,10 @@ class ServiceRuntime:
         if self.db is not None:
             await self.db.dispose()
 
+    def app_state(self) -> dict[str, object]:
+        """What routes find on `request.app.state` once the runtime has started."""
+        return {"db": self.db, "bus": self.bus, "verifier": self.verifier}
+
     async def check_database(self) -> dict[str, str]:
         if self.db is None:
             return {}
@@ -136,8 +140,8 @@ def create_service_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
-        app.state.db = runtime.db
-        app.state.bus = runtime.bus
+        for name, value in runtime.app_state().items():
+            setattr(app.state, name, value)
         log.info("service.started")
         try:
             yield

@@ -4,13 +4,14 @@ import asyncio
 import hmac
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import httpx
 import jwt
 import structlog
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.errors import AppError
@@ -51,26 +52,32 @@ class JWKSVerifier:
         audience: str,
         jwks_url: str | None = None,
         jwks: dict[str, Any] | None = None,
+        source: Callable[[], Awaitable[dict[str, Any]]] | None = None,
         refresh_after_s: float = 600.0,
         min_refetch_interval_s: float = 1.0,
         http_timeout_s: float = 3.0,
     ) -> None:
-        if jwks_url is None and jwks is None:
-            raise ValueError("give jwks_url or jwks")
+        if jwks_url is None and jwks is None and source is None:
+            raise ValueError("give jwks_url, jwks or source")
         self.issuer = issuer
         self.audience = audience
         self.jwks_url = jwks_url
+        # Where the keys come from when not over HTTP (auth reads its own from its database).
+        self.source = source
         self.refresh_after_s = refresh_after_s
         self.min_refetch_interval_s = min_refetch_interval_s
         self.http_timeout_s = http_timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = 0.0
+        self._unknown_kid_refetch_at = float("-inf")
         self._lock = asyncio.Lock()
         if jwks is not None:
-            self._load(jwks)
-            self._fetched_at = float("inf") if jwks_url is None else time.monotonic()
+            self.load_jwks(jwks)
+            fixed = jwks_url is None and source is None
+            self._fetched_at = float("inf") if fixed else time.monotonic()
 
-    def _load(self, jwks: dict[str, Any]) -> None:
+    def load_jwks(self, jwks: dict[str, Any]) -> None:
+        """Replace the known keys (auth, which holds them, sets its own after a rotation)."""
         keys: dict[str, jwt.PyJWK] = {}
         for data in jwks.get("keys", []):
             kid = data.get("kid")
@@ -83,12 +90,15 @@ class JWKSVerifier:
         self._keys = keys
 
     async def refresh(self) -> None:
-        if self.jwks_url is None:
+        if self.source is not None:
+            self.load_jwks(await self.source())
+        elif self.jwks_url is not None:
+            async with httpx.AsyncClient(timeout=self.http_timeout_s) as client:
+                response = await client.get(self.jwks_url)
+                response.raise_for_status()
+                self.load_jwks(response.json())
+        else:
             return
-        async with httpx.AsyncClient(timeout=self.http_timeout_s) as client:
-            response = await client.get(self.jwks_url)
-            response.raise_for_status()
-            self._load(response.json())
         self._fetched_at = time.monotonic()
 
     async def _key(self, kid: str) -> jwt.PyJWK:
@@ -96,8 +106,13 @@ class JWKSVerifier:
         if kid in self._keys and not stale:
             return self._keys[kid]
         async with self._lock:
-            since = time.monotonic() - self._fetched_at
-            if (kid not in self._keys and since >= self.min_refetch_interval_s) or stale:
+            # Unknown kids refetch at most once per interval (a flood of forged kids must not
+            # become a flood of fetches); a kid rotated in since the last fetch verifies at once.
+            since = time.monotonic() - self._unknown_kid_refetch_at
+            unknown = kid not in self._keys and since >= self.min_refetch_interval_s
+            if unknown or stale:
+                if unknown and not stale:  # the first load is not a refetch
+                    self._unknown_kid_refetch_at = time.monotonic()
                 try:
                     await self.refresh()
                 except (httpx.HTTPError, ValueError) as exc:
@@ -166,6 +181,23 @@ async def _current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+
+
+async def _stream_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    access_token: Annotated[
+        str | None, Query(description="the token, for clients that cannot set headers")
+    ] = None,
+) -> Principal:
+    # EventSource cannot set headers: the header wins, the query parameter is the fallback.
+    if credentials is None and access_token:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=access_token)
+    return await _current_principal(request, credentials)
+
+
+# For event streams only (`GET /api/events/stream`): a bearer header or `?access_token=`.
+StreamPrincipal = Annotated[Principal, Depends(_stream_principal)]
 
 
 def require_role(*roles: Role) -> Any:

@@ -102,6 +102,7 @@ class Bus:
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._consumers: dict[str, _Consumer] = {}
+        self._listeners: list[tuple[AbstractChannel, AbstractQueue, str]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -130,6 +131,7 @@ class Bus:
             if consumer.in_flight:
                 await asyncio.wait(consumer.in_flight, timeout=10)
         self._consumers.clear()
+        self._listeners.clear()
         if self._connection is not None:
             await self._connection.close()
         self._connection = None
@@ -261,6 +263,34 @@ class Bus:
 
         consumer.tag = await queue.consume(on_message, no_ack=False)
         log.info("bus.subscribed", consumer=subscription.consumer, events=subscription.event_types)
+
+    async def listen(self, event_types: Sequence[str], handler: Handler) -> None:
+        """Receive `event_types` on a transient queue of this process (server-named, exclusive,
+        auto-delete): every replica sees every event while it runs; nothing is retried or kept.
+
+        For fan-out to live clients (SSE), never for work that must happen exactly once: use
+        `subscribe` for that. A handler's failure is logged and the event dropped.
+        """
+        if self._connection is None:
+            raise RuntimeError("Bus.connect() was not called")
+        channel = await self._connection.channel()
+        await channel.set_qos(prefetch_count=self.prefetch)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True, durable=False)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for event_type in event_types:
+            await queue.bind(exchange, routing_key=event_type)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            try:
+                await handler(parse_event(message.body))
+            except Exception as exc:
+                log.warning("bus.listener_failed", error=repr(exc))
+
+        tag = await queue.consume(on_message, no_ack=True)
+        # Strong references, so the robust connection restores the queue after a reconnect.
+        self._listeners.append((channel, queue, tag))
 
     async def _handle(self, consumer: _Consumer, message: AbstractIncomingMessage) -> None:
         name = consumer.subscription.consumer

@@ -7,7 +7,7 @@ with `extra="ignore"`. Golden files in libs/common/tests/golden pin the wire sha
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -107,17 +107,67 @@ class WhatsAppWebhookUnhandledV1(Envelope):
     payload: WhatsAppWebhookUnhandledPayload
 
 
-# --- ingest: conversation.* ----------------------------------------------------------------
+# --- ingest: conversation.*, message.* -------------------------------------------------------
+
+
+class ContactSummary(Payload):
+    id: uuid.UUID
+    wa_id: str
+    name: str | None = None
+
+
+class MessageSummary(Payload):
+    """A stored message as the dashboard and the responder see it."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    wamid: str | None = None
+    direction: Literal["inbound", "outbound"]
+    author: Literal["customer", "ai", "agent"]
+    type: str
+    text: str | None = None
+    media: dict[str, Any] | None = None
+    # Reply-to / forwarded / referred product, as Meta sent it (`context` of the message).
+    context: dict[str, Any] | None = None
+    status: str
+    error: str | None = None
+    created_at: AwareDatetime
+
+
+class HistoryItem(Payload):
+    direction: Literal["inbound", "outbound"]
+    author: Literal["customer", "ai", "agent"]
+    type: str
+    text: str | None = None
+    created_at: AwareDatetime
+
+
+class ConversationSummary(Payload):
+    """A conversation as `GET /api/conversations/{id}` answers it."""
+
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    contact: ContactSummary
+    status: Literal["open", "handoff", "resolved"]
+    ai_enabled: bool
+    last_message_at: AwareDatetime | None = None
+    last_message_preview: str | None = None
+    unread_count: int = 0
 
 
 class ConversationMessageStoredPayload(Payload):
-    message_id: uuid.UUID
-    wamid: str | None
+    """A message stored once (inbound from a customer, or outbound queued by an agent or the AI),
+    with the conversation's state and recent history so the responder needs no call back."""
+
+    conversation_id: uuid.UUID
+    channel_id: uuid.UUID
     phone_number_id: str
-    direction: Literal["inbound", "outbound"]
-    type: str
-    text: str | None = None
-    sent_at: AwareDatetime
+    contact: ContactSummary
+    message: MessageSummary
+    conversation_status: Literal["open", "handoff", "resolved"]
+    ai_enabled: bool
+    # The last N messages before this one, oldest first.
+    history: list[HistoryItem] = []
 
 
 class ConversationMessageStoredV1(Envelope):
@@ -125,23 +175,202 @@ class ConversationMessageStoredV1(Envelope):
     payload: ConversationMessageStoredPayload
 
 
-AnyEvent = Annotated[
-    WhatsAppMessageReceivedV1
-    | WhatsAppStatusUpdatedV1
-    | WhatsAppWebhookUnhandledV1
-    | ConversationMessageStoredV1,
-    Field(discriminator="event_type"),
-]
+class ConversationUpdatedV1(Envelope):
+    event_type: Literal["conversation.updated.v1"] = "conversation.updated.v1"
+    payload: ConversationSummary
+
+
+class MessageStatusUpdatedPayload(Payload):
+    """An outbound message moved forward (sent, delivered, read, played) or failed."""
+
+    message_id: uuid.UUID
+    conversation_id: uuid.UUID
+    wamid: str | None = None
+    status: str
+    error: str | None = None
+    error_code: int | None = None
+
+
+class MessageStatusUpdatedV1(Envelope):
+    event_type: Literal["message.status.updated.v1"] = "message.status.updated.v1"
+    payload: MessageStatusUpdatedPayload
+
+
+class MessageOutboundQueuedPayload(Payload):
+    """ingest-internal: an outbound message waits for delivery through the Graph API."""
+
+    message_id: uuid.UUID
+
+
+class MessageOutboundQueuedV1(Envelope):
+    event_type: Literal["message.outbound.queued.v1"] = "message.outbound.queued.v1"
+    payload: MessageOutboundQueuedPayload
+
+
+class MessageMediaPendingPayload(Payload):
+    """ingest-internal: an inbound message's media waits to be fetched from the Graph API."""
+
+    message_id: uuid.UUID
+
+
+class MessageMediaPendingV1(Envelope):
+    event_type: Literal["message.media.pending.v1"] = "message.media.pending.v1"
+    payload: MessageMediaPendingPayload
+
+
+# --- responder: reply.*, conversation.handoff.* -----------------------------------------------
+
+
+class ReplySource(Payload):
+    """A knowledge passage an answer was grounded on: "returns-policy.pdf, page 3"."""
+
+    document_id: uuid.UUID | None = None
+    chunk_id: uuid.UUID | None = None
+    filename: str
+    page: int | None = None
+    section: str | None = None
+    score: float
+
+
+class ReplyGeneratedPayload(Payload):
+    """The AI's answer to a customer turn, for ingest to store and deliver."""
+
+    reply_id: uuid.UUID
+    conversation_id: uuid.UUID
+    # The latest customer message of the turn (the reply quotes it on WhatsApp).
+    in_reply_to_message_id: uuid.UUID
+    in_reply_to_wamid: str | None = None
+    # One WhatsApp message per part (each within WhatsApp's 4,096 characters).
+    parts: list[str]
+    kind: Literal["answer", "fallback"]
+    sources: list[ReplySource] = []
+    model: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+
+
+class ReplyGeneratedV1(Envelope):
+    event_type: Literal["reply.generated.v1"] = "reply.generated.v1"
+    payload: ReplyGeneratedPayload
+
+
+class HandoffRequestedPayload(Payload):
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    reason: str
+
+
+class HandoffRequestedV1(Envelope):
+    event_type: Literal["conversation.handoff.requested.v1"] = "conversation.handoff.requested.v1"
+    payload: HandoffRequestedPayload
+
+
+# --- auth: tenant.*, user.* -----------------------------------------------------------------
+
+
+class TenantCreatedPayload(Payload):
+    tenant_id: uuid.UUID
+    name: str
+
+
+class TenantCreatedV1(Envelope):
+    event_type: Literal["tenant.created.v1"] = "tenant.created.v1"
+    payload: TenantCreatedPayload
+
+
+class UserPayload(Payload):
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    email: str
+    name: str
+    role: Literal["owner", "admin", "agent"]
+
+
+class UserCreatedV1(Envelope):
+    event_type: Literal["user.created.v1"] = "user.created.v1"
+    payload: UserPayload
+
+
+class UserRemovedPayload(Payload):
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+
+
+class UserRemovedV1(Envelope):
+    event_type: Literal["user.removed.v1"] = "user.removed.v1"
+    payload: UserRemovedPayload
+
+
+# --- knowledge: document.* ------------------------------------------------------------------
+
+
+class DocumentUploadedPayload(Payload):
+    """A document was stored (or re-indexing was asked for): index it. Consumed by knowledge."""
+
+    document_id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+
+
+class DocumentUploadedV1(Envelope):
+    event_type: Literal["document.uploaded.v1"] = "document.uploaded.v1"
+    payload: DocumentUploadedPayload
+
+
+class DocumentIndexedPayload(Payload):
+    document_id: uuid.UUID
+    filename: str
+    chunk_count: int
+    language: str | None = None
+
+
+class DocumentIndexedV1(Envelope):
+    event_type: Literal["document.indexed.v1"] = "document.indexed.v1"
+    payload: DocumentIndexedPayload
+
+
+class DocumentFailedPayload(Payload):
+    document_id: uuid.UUID
+    filename: str
+    # Human-readable: shown to the business as the reason the document is not searchable.
+    error: str
+
+
+class DocumentFailedV1(Envelope):
+    event_type: Literal["document.failed.v1"] = "document.failed.v1"
+    payload: DocumentFailedPayload
+
+
+# --- the registry: every event model, once (parse_event and EVENT_TYPES derive from it) -------
+
+EVENT_MODELS: tuple[type[Envelope], ...] = (
+    WhatsAppMessageReceivedV1,
+    WhatsAppStatusUpdatedV1,
+    WhatsAppWebhookUnhandledV1,
+    ConversationMessageStoredV1,
+    ConversationUpdatedV1,
+    MessageStatusUpdatedV1,
+    MessageOutboundQueuedV1,
+    MessageMediaPendingV1,
+    ReplyGeneratedV1,
+    HandoffRequestedV1,
+    TenantCreatedV1,
+    UserCreatedV1,
+    UserRemovedV1,
+    DocumentUploadedV1,
+    DocumentIndexedV1,
+    DocumentFailedV1,
+)
+
+AnyEvent = Annotated[Union[EVENT_MODELS], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007
 _any_event: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 
 EVENT_TYPES: frozenset[str] = frozenset(
-    model.model_fields["event_type"].default
-    for model in (
-        WhatsAppMessageReceivedV1,
-        WhatsAppStatusUpdatedV1,
-        WhatsAppWebhookUnhandledV1,
-        ConversationMessageStoredV1,
-    )
+    model.model_fields["event_type"].default for model in EVENT_MODELS
 )
 
 

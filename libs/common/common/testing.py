@@ -17,12 +17,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import httpx
 import jwt
@@ -245,18 +246,23 @@ def service_settings(
 # --- running apps ----------------------------------------------------------------------------
 
 
+def asgi_client(app: FastAPI, *, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    """An HTTP client to the app in-process, seen as coming from `address`."""
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
 @contextlib.asynccontextmanager
 async def running_app(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Start the app's lifespan (db, bus, consumers, relay) and give an HTTP client to it.
 
     On exit, the queues the app declared under its test prefix are removed.
     """
-    transport = httpx.ASGITransport(app=app)
     settings = app.state.settings
     async with app.router.lifespan_context(app):
         runtime = app.state.runtime
         declared = set(runtime.bus.declared_consumers) if runtime.bus else set()
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        async with asgi_client(app) as client:
             yield client
         if runtime.bus:
             declared |= runtime.bus.declared_consumers
@@ -280,6 +286,7 @@ class ServiceProcess:
         self.port = port or free_port()
         self.env = {**os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self, *, timeout: float = 30.0) -> "ServiceProcess":
@@ -295,14 +302,15 @@ class ServiceProcess:
             str(self.port),
             "--no-access-log",
         ]
+        # A file, not a pipe: a pipe nobody reads fills up and blocks the service's logging.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.process = subprocess.Popen(
-            cmd, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            cmd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                out = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise RuntimeError(f"{self.factory} exited at start:\n{out[-4000:]}")
+                raise RuntimeError(f"{self.factory} exited at start:\n{self.output()[-4000:]}")
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
@@ -310,18 +318,29 @@ class ServiceProcess:
         self.stop()
         raise RuntimeError(f"{self.factory} was not healthy within {timeout}s")
 
+    def output(self) -> str:
+        """What the service printed so far."""
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
     def stop(self) -> str:
         """Stop it; returns what it printed (for a failing test's message)."""
         if self.process is None:
             return ""
         self.process.terminate()
         try:
-            out, _ = self.process.communicate(timeout=15)
+            self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, _ = self.process.communicate()
+            self.process.wait()
         self.process = None
-        return out.decode(errors="replace") if out else ""
+        out = self.output()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return out
 
 
 # --- cutting a connection on purpose -----------------------------------------------------------

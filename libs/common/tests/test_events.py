@@ -15,9 +15,37 @@ from pydantic import ValidationError
 
 from common.events import (
     EVENT_TYPES,
+    ContactSummary,
     ConversationMessageStoredPayload,
     ConversationMessageStoredV1,
+    ConversationSummary,
+    ConversationUpdatedV1,
+    DocumentFailedPayload,
+    DocumentFailedV1,
+    DocumentIndexedPayload,
+    DocumentIndexedV1,
+    DocumentUploadedPayload,
+    DocumentUploadedV1,
     Envelope,
+    HandoffRequestedPayload,
+    HandoffRequestedV1,
+    HistoryItem,
+    MessageMediaPendingPayload,
+    MessageMediaPendingV1,
+    MessageOutboundQueuedPayload,
+    MessageOutboundQueuedV1,
+    MessageStatusUpdatedPayload,
+    MessageStatusUpdatedV1,
+    MessageSummary,
+    ReplyGeneratedPayload,
+    ReplyGeneratedV1,
+    ReplySource,
+    TenantCreatedPayload,
+    TenantCreatedV1,
+    UserCreatedV1,
+    UserPayload,
+    UserRemovedPayload,
+    UserRemovedV1,
     WhatsAppContact,
     WhatsAppMessageReceivedPayload,
     WhatsAppMessageReceivedV1,
@@ -36,6 +64,12 @@ GOLDEN = Path(__file__).parent / "golden"
 AT = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 TENANT = uuid.UUID("11111111-1111-4111-8111-111111111111")
 COMMON = {"occurred_at": AT, "correlation_id": "c0ffee"}
+DOCUMENT = uuid.UUID("a0a0a0a0-a0a0-4a0a-8a0a-a0a0a0a0a0a0")
+CONVERSATION = uuid.UUID("99999999-9999-4999-8999-999999999999")
+CHANNEL = uuid.UUID("99999999-9999-4999-8999-999999999998")
+CONTACT = ContactSummary(
+    id=uuid.UUID("99999999-9999-4999-8999-999999999997"), wa_id="16505551234", name="Zoë"
+)
 
 EXAMPLES: list[Envelope] = [
     WhatsAppMessageReceivedV1(
@@ -85,13 +119,168 @@ EXAMPLES: list[Envelope] = [
         event_id=uuid.UUID("33333333-3333-4333-8333-333333333333"),
         tenant_id=TENANT,
         payload=ConversationMessageStoredPayload(
-            message_id=uuid.UUID("44444444-4444-4444-8444-444444444444"),
-            wamid="wamid.IN",
+            conversation_id=CONVERSATION,
+            channel_id=CHANNEL,
             phone_number_id="106540352242922",
-            direction="inbound",
-            type="text",
-            text="Hello",
-            sent_at=AT,
+            contact=CONTACT,
+            message=MessageSummary(
+                id=uuid.UUID("44444444-4444-4444-8444-444444444444"),
+                conversation_id=CONVERSATION,
+                wamid="wamid.IN",
+                direction="inbound",
+                author="customer",
+                type="text",
+                text="Hello",
+                context={"from": "15550783881", "id": "wamid.OUT"},
+                status="received",
+                created_at=AT,
+            ),
+            conversation_status="open",
+            ai_enabled=True,
+            history=[
+                HistoryItem(
+                    direction="outbound", author="ai", type="text", text="Hi!", created_at=AT
+                )
+            ],
+        ),
+        **COMMON,
+    ),
+    ConversationUpdatedV1(
+        event_id=uuid.UUID("99999999-9999-4999-8999-999999999991"),
+        tenant_id=TENANT,
+        payload=ConversationSummary(
+            id=CONVERSATION,
+            channel_id=CHANNEL,
+            contact=CONTACT,
+            status="open",
+            ai_enabled=False,
+            last_message_at=AT,
+            last_message_preview="Hello",
+            unread_count=2,
+        ),
+        **COMMON,
+    ),
+    MessageStatusUpdatedV1(
+        event_id=uuid.UUID("99999999-9999-4999-8999-999999999992"),
+        tenant_id=TENANT,
+        payload=MessageStatusUpdatedPayload(
+            message_id=uuid.UUID("44444444-4444-4444-8444-444444444444"),
+            conversation_id=CONVERSATION,
+            wamid="wamid.OUT",
+            status="failed",
+            error="131026: Message undeliverable",
+            error_code=131026,
+        ),
+        **COMMON,
+    ),
+    MessageOutboundQueuedV1(
+        event_id=uuid.UUID("99999999-9999-4999-8999-999999999993"),
+        tenant_id=TENANT,
+        payload=MessageOutboundQueuedPayload(
+            message_id=uuid.UUID("44444444-4444-4444-8444-444444444444")
+        ),
+        **COMMON,
+    ),
+    MessageMediaPendingV1(
+        event_id=uuid.UUID("99999999-9999-4999-8999-999999999994"),
+        tenant_id=TENANT,
+        payload=MessageMediaPendingPayload(
+            message_id=uuid.UUID("44444444-4444-4444-8444-444444444444")
+        ),
+        **COMMON,
+    ),
+    TenantCreatedV1(
+        event_id=uuid.UUID("55555555-5555-4555-8555-555555555555"),
+        tenant_id=TENANT,
+        payload=TenantCreatedPayload(tenant_id=TENANT, name="Padaria Lúcia"),
+        **COMMON,
+    ),
+    UserCreatedV1(
+        event_id=uuid.UUID("66666666-6666-4666-8666-666666666666"),
+        tenant_id=TENANT,
+        payload=UserPayload(
+            user_id=uuid.UUID("77777777-7777-4777-8777-777777777777"),
+            tenant_id=TENANT,
+            email="lucia@padaria.example",
+            name="Lúcia",
+            role="owner",
+        ),
+        **COMMON,
+    ),
+    UserRemovedV1(
+        event_id=uuid.UUID("88888888-8888-4888-8888-888888888888"),
+        tenant_id=TENANT,
+        payload=UserRemovedPayload(
+            user_id=uuid.UUID("77777777-7777-4777-8777-777777777777"), tenant_id=TENANT
+        ),
+        **COMMON,
+    ),
+    # knowledge: document.*
+    DocumentUploadedV1(
+        event_id=uuid.UUID("a1a1a1a1-a1a1-4a1a-8a1a-a1a1a1a1a1a1"),
+        tenant_id=TENANT,
+        payload=DocumentUploadedPayload(
+            document_id=DOCUMENT,
+            filename="returns-policy.pdf",
+            content_type="application/pdf",
+            size_bytes=48213,
+            sha256="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        ),
+        **COMMON,
+    ),
+    DocumentIndexedV1(
+        event_id=uuid.UUID("a2a2a2a2-a2a2-4a2a-8a2a-a2a2a2a2a2a2"),
+        tenant_id=TENANT,
+        payload=DocumentIndexedPayload(
+            document_id=DOCUMENT, filename="returns-policy.pdf", chunk_count=12, language="eng"
+        ),
+        **COMMON,
+    ),
+    DocumentFailedV1(
+        event_id=uuid.UUID("a3a3a3a3-a3a3-4a3a-8a3a-a3a3a3a3a3a3"),
+        tenant_id=TENANT,
+        payload=DocumentFailedPayload(
+            document_id=DOCUMENT,
+            filename="returns-policy.pdf",
+            error="The PDF is password-protected: upload a copy without a password.",
+        ),
+        **COMMON,
+    ),
+    ReplyGeneratedV1(
+        event_id=uuid.UUID("99999999-9999-4999-8999-999999999999"),
+        tenant_id=TENANT,
+        payload=ReplyGeneratedPayload(
+            reply_id=uuid.UUID("aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"),
+            conversation_id=uuid.UUID("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"),
+            in_reply_to_message_id=uuid.UUID("44444444-4444-4444-8444-444444444444"),
+            in_reply_to_wamid="wamid.IN",
+            parts=["We deliver on *Sundays* from 9 to 13h."],
+            kind="answer",
+            sources=[
+                ReplySource(
+                    document_id=uuid.UUID("cccccccc-cccc-4ccc-8ccc-cccccccccccc"),
+                    chunk_id=uuid.UUID("dddddddd-dddd-4ddd-8ddd-dddddddddddd"),
+                    filename="delivery-policy.pdf",
+                    page=3,
+                    section="Delivery",
+                    score=0.82,
+                )
+            ],
+            model="anthropic/claude-3.5-haiku",
+            tokens_in=812,
+            tokens_out=41,
+            latency_ms=930,
+            cost_usd=0.000814,
+        ),
+        **COMMON,
+    ),
+    HandoffRequestedV1(
+        event_id=uuid.UUID("eeeeeeee-eeee-4eee-8eee-eeeeeeeeeeee"),
+        tenant_id=TENANT,
+        payload=HandoffRequestedPayload(
+            conversation_id=uuid.UUID("bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"),
+            message_id=uuid.UUID("44444444-4444-4444-8444-444444444444"),
+            reason="the customer asked for a person ('human')",
         ),
         **COMMON,
     ),

@@ -1,21 +1,70 @@
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from auth.api import auth_router, keys_router, team_router
+from auth.keys import KeyRing, ensure_active_key
 from auth.models import outbox
+from auth.passwords import Passwords
+from auth.ratelimit import RateLimiter
+from auth.service import Tokens
 from auth.settings import AuthSettings
 from common.app import ServiceRuntime, create_service_app
+from common.auth import JWKSVerifier
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
+class AuthRuntime(ServiceRuntime):
+    """auth holds the signing keys: it verifies its own tokens with them, no HTTP fetch."""
+
+    settings: AuthSettings
+
+    async def start(self) -> None:
+        await super().start()
+        assert self.db is not None
+        supplied = self.settings.auth_signing_key_pem
+        async with self.db.session() as session:
+            await ensure_active_key(session, supplied.get_secret_value() if supplied else None)
+        ttl = timedelta(seconds=self.settings.access_token_ttl_s)
+        self.key_ring = KeyRing(self.db, ttl)
+        await self.key_ring.load()
+        self.verifier = JWKSVerifier(
+            jwks=await self.key_ring.jwks(),
+            source=self.key_ring.reloaded_jwks,
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            refresh_after_s=30,
+        )
+        self.tokens = Tokens(
+            self.key_ring,
+            issuer=self.settings.jwt_issuer,
+            audience=self.settings.jwt_audience,
+            ttl=ttl,
+        )
+        self.passwords = Passwords(self.settings)
+        self.rate_limiter = RateLimiter(self.db)
+
+    def app_state(self) -> dict[str, object]:
+        return {
+            **super().app_state(),
+            "key_ring": self.key_ring,
+            "tokens": self.tokens,
+            "passwords": self.passwords,
+            "rate_limiter": self.rate_limiter,
+        }
+
+
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
-    """auth: its schema migrated at start and its outbox relay running."""
+    """auth: identity and tenancy; signs the tokens every other service verifies."""
     settings = settings or AuthSettings()
-    runtime = ServiceRuntime(settings, service_dir=SERVICE_DIR, outbox=outbox)
-    return create_service_app(
+    runtime = AuthRuntime(settings, service_dir=SERVICE_DIR, outbox=outbox)
+    app = create_service_app(
         settings,
         runtime,
         title="WhatsApp AI auth",
         description="Businesses, users, roles and the tokens every service trusts.",
+        routers=[auth_router, team_router, keys_router],
     )
+    return app

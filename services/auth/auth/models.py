@@ -1,3 +1,13 @@
+"""auth's tables: tenants, their users (one tenant per user), signing keys, rate limits."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from common.db import make_metadata
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
@@ -6,3 +16,63 @@ SCHEMA = "auth"
 metadata = make_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Tenant(Base):
+    """A business: everything else on the platform belongs to one."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class User(Base):
+    """A person who works in one tenant's dashboard, with one role there."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("auth.tenants.id", ondelete="CASCADE"), index=True
+    )
+    # Normalised (trimmed, lower case) so the unique index sees one address once.
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SigningKey(Base):
+    """An Ed25519 key pair. One is active (it signs); retired ones stay published until the
+    last token they signed has expired."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        # At most one active key, even with several replicas starting together.
+        Index("uq_signing_keys_active", "active", unique=True, postgresql_where=text("active")),
+    )
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    private_pem: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    active: Mapped[bool] = mapped_column(server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimitBucket(Base):
+    """A fixed-window counter shared by every replica."""
+
+    __tablename__ = "rate_limit_buckets"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    count: Mapped[int] = mapped_column(Integer)

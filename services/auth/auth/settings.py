@@ -1,5 +1,27 @@
+from pydantic import SecretStr
+
 from common.settings import CommonSettings
 
 
 class AuthSettings(CommonSettings):
     service_name: str = "auth"
+
+    # Access tokens last 7 days (ARCHITECTURE.md) and can be renewed before they expire.
+    access_token_ttl_s: int = 7 * 24 * 3600
+    # A PEM-encoded Ed25519 private key. Unset: auth generates one on first start and keeps
+    # it in its schema (the embedded default).
+    auth_signing_key_pem: SecretStr | None = None
+
+    # argon2id, OWASP's first recommended configuration: 46 MiB, 1 iteration, 1 lane.
+    argon2_memory_kib: int = 47_104
+    argon2_time_cost: int = 1
+    argon2_parallelism: int = 1
+
+    # Fixed-window rate limits per email and per client address: failed logins, and
+    # registrations (every attempt). Generous per address: offices share one address.
+    login_limit_per_email: int = 10
+    login_limit_per_address: int = 100
+    login_window_s: int = 900
+    register_limit_per_email: int = 10
+    register_limit_per_address: int = 100
+    register_window_s: int = 3600

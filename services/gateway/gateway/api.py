@@ -10,7 +10,13 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from common.bus import Bus
 from common.errors import AppError
-from gateway.service import NotANotification, signature_valid, split_notification
+from gateway.service import (
+    NotANotification,
+    TooDeep,
+    check_depth,
+    signature_valid,
+    split_notification,
+)
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -43,15 +49,17 @@ async def receive(request: Request) -> JSONResponse:
     """A signed notification: 200 once every event in it is confirmed by the broker."""
     settings: GatewaySettings = request.app.state.settings
     raw = await _read_capped(request, settings.webhook_max_bytes)
-    secrets = [settings.whatsapp_app_secret.get_secret_value()]
-    if not signature_valid(raw, request.headers.get("x-hub-signature-256"), secrets):
+    if not signature_valid(raw, request.headers.get("x-hub-signature-256"), settings.app_secrets):
         raise AppError(401, "missing or invalid X-Hub-Signature-256")
     try:
         body = json.loads(raw)
+        # Nesting needs an opening bracket per level: a body with few cannot be too deep.
+        if raw.count(b"[") + raw.count(b"{") > settings.webhook_max_json_depth:
+            check_depth(body, settings.webhook_max_json_depth)
         required, other = split_notification(body)
     except (ValueError, RecursionError) as exc:
-        reason = str(exc) if isinstance(exc, NotANotification) else "body is not valid JSON"
-        raise AppError(400, reason) from exc
+        known = isinstance(exc, NotANotification | TooDeep)
+        raise AppError(400, str(exc) if known else "body is not valid JSON") from exc
     bus: Bus = request.app.state.bus
     try:
         # Messages and statuses must reach a consumer (mandatory); the rest is informative.

@@ -42,6 +42,47 @@ def signature_valid(raw_body: bytes, header: str | None, secrets: list[str]) -> 
     return False
 
 
+# Inbound message types of WHATSAPP.md §4; anything else is published as `unknown`, raw kept.
+KNOWN_MESSAGE_TYPES = frozenset(
+    {
+        "text",
+        "image",
+        "audio",
+        "video",
+        "document",
+        "sticker",
+        "location",
+        "contacts",
+        "interactive",
+        "button",
+        "reaction",
+        "order",
+        "system",
+        "unsupported",
+        "edit",
+        "revoke",
+        "request_welcome",
+    }
+)
+
+
+class TooDeep(ValueError):
+    """The JSON nests deeper than any notification Meta sends."""
+
+
+def check_depth(value: Any, limit: int) -> None:
+    """Iterative walk (no recursion): refuse documents nested deeper than `limit`."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise TooDeep(f"JSON nested deeper than {limit} levels")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+
+
 def split_notification(body: Any) -> tuple[list[Envelope], list[Envelope]]:
     """Every entry, change, message and status: (events that must reach ingest, the rest)."""
     if not isinstance(body, dict) or body.get("object") != "whatsapp_business_account":
@@ -63,25 +104,34 @@ def split_notification(body: Any) -> tuple[list[Envelope], list[Envelope]]:
             if field != "messages":
                 other.append(_unhandled(waba_id, field, "field not handled", value))
                 continue
-            required.extend(_messages_and_statuses(waba_id, value))
-            if value.get("errors") and not value.get("messages"):
+            if value.get("errors"):
                 other.append(_unhandled(waba_id, field, "value.errors", value))
+            metadata = value.get("metadata")
+            if not isinstance(metadata, dict) or not metadata.get("phone_number_id"):
+                other.append(_unhandled(waba_id, field, "no metadata.phone_number_id", value))
+                continue
+            # One bad item never fails the batch: it goes out as unhandled, the rest as usual.
+            good, bad = _messages_and_statuses(waba_id, value, metadata)
+            required.extend(good)
+            other.extend(_unhandled(waba_id, field, reason, item) for reason, item in bad)
     return required, other
 
 
-def _messages_and_statuses(waba_id: str | None, value: dict[str, Any]) -> list[Envelope]:
-    metadata = value.get("metadata") or {}
-    phone_number_id = _str(metadata.get("phone_number_id"))
-    if not phone_number_id:
-        raise NotANotification("a messages change without metadata.phone_number_id")
+def _messages_and_statuses(
+    waba_id: str | None, value: dict[str, Any], metadata: dict[str, Any]
+) -> tuple[list[Envelope], list[tuple[str, dict[str, Any]]]]:
+    phone_number_id = str(metadata["phone_number_id"])
     display = _str(metadata.get("display_phone_number"))
-    contacts = [c for c in value.get("contacts") or [] if isinstance(c, dict)]
-    errors = [e for e in value.get("errors") or [] if isinstance(e, dict)]
+    contacts = [c for c in _list(value.get("contacts")) if isinstance(c, dict)]
+    errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
     events: list[Envelope] = []
-    for message in value.get("messages") or []:
+    bad: list[tuple[str, dict[str, Any]]] = []
+    for message in _list(value.get("messages")):
         if not isinstance(message, dict) or not message.get("id"):
-            raise NotANotification("a message without an id")
+            bad.append(("a message without an id", {"message": message}))
+            continue
         wamid = str(message["id"])
+        kind = message.get("type")
         events.append(
             WhatsAppMessageReceivedV1(
                 event_id=whatsapp_message_event_id(wamid),
@@ -90,7 +140,7 @@ def _messages_and_statuses(waba_id: str | None, value: dict[str, Any]) -> list[E
                     phone_number_id=phone_number_id,
                     display_phone_number=display,
                     wamid=wamid,
-                    type=str(message.get("type") or "unknown"),
+                    type=kind if kind in KNOWN_MESSAGE_TYPES else "unknown",
                     timestamp=_timestamp(message.get("timestamp")),
                     contact=_contact_for(message, contacts),
                     message=message,
@@ -98,9 +148,10 @@ def _messages_and_statuses(waba_id: str | None, value: dict[str, Any]) -> list[E
                 ),
             )
         )
-    for status in value.get("statuses") or []:
+    for status in _list(value.get("statuses")):
         if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
-            raise NotANotification("a status without an id or status")
+            bad.append(("a status without an id or status", {"status": status}))
+            continue
         wamid, state = str(status["id"]), str(status["status"])
         events.append(
             WhatsAppStatusUpdatedV1(
@@ -116,7 +167,7 @@ def _messages_and_statuses(waba_id: str | None, value: dict[str, Any]) -> list[E
                 ),
             )
         )
-    return events
+    return events, bad
 
 
 def _contact_for(message: dict[str, Any], contacts: list[dict[str, Any]]) -> WhatsAppContact | None:
@@ -158,6 +209,10 @@ def _timestamp(value: Any) -> datetime:
         return datetime.fromtimestamp(int(str(value)), tz=UTC)
     except (TypeError, ValueError):
         return datetime.now(UTC)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _str(value: Any) -> str | None:

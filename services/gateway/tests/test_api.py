@@ -2,11 +2,13 @@
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 import pytest
 import yarl
 from fastapi import FastAPI
+from pydantic import SecretStr
 
 from common.bus import Bus, Subscription
 from common.events import (
@@ -16,6 +18,7 @@ from common.events import (
     WhatsAppWebhookUnhandledV1,
     whatsapp_message_event_id,
 )
+from common.fakes import inbound_examples
 from common.testing import (
     TcpProxy,
     TestKeyPair,
@@ -282,6 +285,7 @@ async def test_a_redelivered_webhook_yields_the_same_event_ids(
         (b'{"object":"page","entry":[]}', "not a whatsapp_business_account notification"),
         (b'{"object":"whatsapp_business_account","entry":{}}', "'entry' must be a list"),
         (b"[" * 5000 + b"]" * 5000, "body is not valid JSON"),
+        (b"[1, 2]", "not a whatsapp_business_account notification"),
     ],
 )
 async def test_a_body_that_is_not_a_notification_gets_400(
@@ -346,3 +350,140 @@ def test_openapi_documents_the_webhook(gateway_app: FastAPI) -> None:
 async def test_the_gateway_health_needs_only_the_broker(gateway_app: FastAPI) -> None:
     async with running_app(gateway_app) as client:
         assert (await client.get("/health")).json()["checks"] == {"broker": "ok"}
+
+
+# --- every inbound type, rotation, limits, bad items ---------------------------------------------
+
+
+async def test_every_inbound_type_becomes_an_event_with_the_raw_object(
+    gateway_app: FastAPI, bus: Bus
+) -> None:
+    received = await listen(bus)
+    examples = inbound_examples("16505551234", prefix="wamid.G")
+    # A system message has no contact; the rest share one.
+    payload = notification(
+        (
+            "WABA1",
+            [
+                messages_change(
+                    PNID,
+                    contacts=[
+                        {
+                            "profile": {"name": "Zoë", "username": "zoe"},
+                            "wa_id": "16505551234",
+                            "user_id": "US.1349",
+                        }
+                    ],
+                    messages=list(examples.values()),
+                )
+            ],
+        )
+    )
+    body = meta_json(payload)
+    async with running_app(gateway_app) as client:
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body))
+        assert r.status_code == 200, r.text
+        assert r.json()["events"] == len(examples)
+    await eventually(lambda: asyncio.sleep(0, len(received) >= len(examples)))
+    events = {e.payload.wamid: e for e in received if isinstance(e, WhatsAppMessageReceivedV1)}
+    assert len(events) == len(examples)
+    for name, message in examples.items():
+        event = events[f"wamid.G.{name}"]
+        assert event.payload.message == message, name  # kept whole, as Meta sent it
+        expected = "unknown" if name == "future" else message["type"]
+        assert event.payload.type == expected, name
+    contact = events["wamid.G.text"].payload.contact
+    assert contact is not None
+    assert (contact.wa_id, contact.user_id, contact.name, contact.username) == (
+        "16505551234",
+        "US.1349",
+        "Zoë",
+        "zoe",
+    )
+
+
+async def test_a_rotated_app_secret_list_accepts_either_secret(
+    gateway_settings: GatewaySettings, bus: Bus
+) -> None:
+    received = await listen(bus)
+    settings = gateway_settings.model_copy(
+        update={"whatsapp_app_secret": SecretStr(f"new-secret, {APP_SECRET}")}
+    )
+    body = meta_json(unicode_notification())
+    async with running_app(create_app(settings)) as client:
+        for secret in ("new-secret", APP_SECRET):
+            r = await client.post(
+                "/api/webhook/whatsapp", content=body, headers=signed(body, secret)
+            )
+            assert r.status_code == 200
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body, "old"))
+        assert r.status_code == 401
+    await eventually(lambda: asyncio.sleep(0, len(received) == 2))
+
+
+async def test_json_nested_beyond_the_depth_limit_gets_400(gateway_app: FastAPI) -> None:
+    body = b'{"object":"whatsapp_business_account","entry":' + b"[" * 80 + b"]" * 80 + b"}"
+    async with running_app(gateway_app) as client:
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body))
+        assert r.status_code == 400
+        assert r.json() == {"detail": "JSON nested deeper than 64 levels"}
+
+
+async def test_bad_items_and_errors_go_out_as_unhandled_and_never_fail_the_batch(
+    gateway_app: FastAPI, bus: Bus
+) -> None:
+    received = await listen(bus)
+    value_errors = {
+        "messaging_product": "whatsapp",
+        "metadata": {"display_phone_number": "1555", "phone_number_id": PNID},
+        "errors": [{"code": 131000, "title": "Unsupported webhook payload"}],
+    }
+    payload = notification(
+        (
+            "WABA1",
+            [
+                messages_change(
+                    PNID,
+                    messages=[
+                        {"from": "111", "type": "text", "text": {"body": "no id"}},
+                        text_message("wamid.GOOD", "111", "fine"),
+                    ],
+                    statuses=[{"status": "read"}],
+                ),
+                {"field": "messages", "value": value_errors},
+                {"field": "messages", "value": {"messages": []}},
+                {"field": "account_update", "value": {"event": "VERIFIED_ACCOUNT"}},
+            ],
+        )
+    )
+    body = meta_json(payload)
+    async with running_app(gateway_app) as client:
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body))
+        assert r.status_code == 200
+    await eventually(lambda: asyncio.sleep(0, len(received) >= 6))
+    good = [e for e in received if isinstance(e, WhatsAppMessageReceivedV1)]
+    assert [e.payload.wamid for e in good] == ["wamid.GOOD"]
+    reasons = sorted(
+        e.payload.reason for e in received if isinstance(e, WhatsAppWebhookUnhandledV1)
+    )
+    assert reasons == [
+        "a message without an id",
+        "a status without an id or status",
+        "field not handled",
+        "no metadata.phone_number_id",
+        "value.errors",
+    ]
+
+
+async def test_info_logs_carry_no_message_body_or_secret(
+    gateway_app: FastAPI, bus: Bus, caplog: pytest.LogCaptureFixture
+) -> None:
+    await listen(bus)
+    body = meta_json(unicode_notification())
+    with caplog.at_level(logging.INFO):
+        async with running_app(gateway_app) as client:
+            r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body))
+            assert r.status_code == 200
+    logged = caplog.text
+    assert "webhook.accepted" in logged
+    assert "mangé" not in logged and "J'ai" not in logged and APP_SECRET not in logged

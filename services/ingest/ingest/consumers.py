@@ -1,34 +1,202 @@
-"""ingest's subscriptions: one handler per event, each idempotent in its own transaction."""
+"""ingest's subscriptions: one handler per event, each idempotent in its own transaction;
+inbound messages, the hot path, are gathered into small batches of one transaction each."""
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
+import structlog
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.app import ServiceRuntime
-from common.bus import Subscription
-from common.events import Envelope, WhatsAppMessageReceivedV1
+from common.bus import PermanentError, Subscription
+from common.db import Database
+from common.events import (
+    Envelope,
+    HandoffRequestedV1,
+    MessageMediaPendingV1,
+    MessageOutboundQueuedV1,
+    ReplyGeneratedV1,
+    WhatsAppMessageReceivedV1,
+    WhatsAppStatusUpdatedV1,
+)
 from common.idempotency import idempotent
 from ingest.models import processed_events
-from ingest.service import store_inbound_message
+from ingest.service import (
+    PermanentReplyError,
+    accept_ai_reply,
+    apply_status,
+    request_handoff,
+    store_inbound_batch,
+)
+from ingest.settings import IngestSettings
+
+log = structlog.get_logger(__name__)
+
+BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+
+
+class Batcher:
+    """Gathers events the bus delivers concurrently (up to its prefetch) and handles them in
+    one transaction: claim all, handle the new ones, commit, then every handler call returns
+    and the bus acks. If the batch fails, each event is retried alone, so one bad event only
+    fails itself (and goes to the bus's retry tiers)."""
+
+    def __init__(
+        self,
+        db: Database,
+        consumer: str,
+        handle: BatchHandler,
+        *,
+        max_size: int = 200,
+        max_wait_s: float = 0.05,
+    ) -> None:
+        self.db = db
+        self.consumer = consumer
+        self.handle = handle
+        self.max_size = max_size
+        self.max_wait_s = max_wait_s
+        self._pending: list[tuple[Envelope, asyncio.Future[None]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __call__(self, event: Envelope) -> None:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        self._pending.append((event, done))
+        if len(self._pending) >= self.max_size:
+            self._flush()
+        elif self._timer is None:
+            self._timer = loop.call_later(self.max_wait_s, self._flush)
+        await done
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._pending = self._pending, []
+        if batch:
+            task = asyncio.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[tuple[Envelope, asyncio.Future[None]]]) -> None:
+        try:
+            await self._transaction([event for event, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0][1], exc)
+                return
+            log.warning("batch.failed_retrying_one_by_one", size=len(batch), error=repr(exc))
+            for event, done in batch:
+                try:
+                    await self._transaction([event])
+                except Exception as one:
+                    _settle(done, one)
+                else:
+                    _settle(done, None)
+            return
+        for _, done in batch:
+            _settle(done, None)
+
+    async def _transaction(self, events: list[Envelope]) -> None:
+        async with self.db.session() as session:
+            unique = list({e.event_id: e for e in events}.values())
+            claimed = set(
+                await session.scalars(
+                    insert(processed_events)
+                    .values([{"consumer": self.consumer, "event_id": e.event_id} for e in unique])
+                    .on_conflict_do_nothing()
+                    .returning(processed_events.c.event_id)
+                )
+            )
+            fresh = [e for e in unique if e.event_id in claimed]
+            if len(fresh) < len(unique):
+                log.info("event.duplicate_skipped", count=len(unique) - len(fresh))
+            if fresh:
+                started = time.perf_counter()
+                await self.handle(session, fresh)
+                log.debug(
+                    "batch.handled", size=len(fresh), ms=int((time.perf_counter() - started) * 1000)
+                )
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
+
 
 WHATSAPP_MESSAGES = "ingest.whatsapp-messages"
+WHATSAPP_STATUSES = "ingest.whatsapp-statuses"
+AI_REPLIES = "ingest.ai-replies"
+DELIVERY = "ingest.delivery"
+MEDIA = "ingest.media"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES]
-
-
-async def on_message_received(session: AsyncSession, event: Envelope) -> None:
-    assert isinstance(event, WhatsAppMessageReceivedV1)
-    await store_inbound_message(session, event.payload)
+CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA]
 
 
 def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
-    assert runtime.db is not None
+    from ingest.main import IngestRuntime  # the runtime that owns the Graph API workers
+
+    assert isinstance(runtime, IngestRuntime) and runtime.db is not None
+    settings = runtime.settings
+    assert isinstance(settings, IngestSettings)
+    deliverer, fetcher = runtime.workers()
+
+    async def on_messages_received(session: AsyncSession, events: list[Envelope]) -> None:
+        received = [e for e in events if isinstance(e, WhatsAppMessageReceivedV1)]
+        await store_inbound_batch(session, settings, received)
+
+    async def on_status_updated(session: AsyncSession, event: Envelope) -> None:
+        assert isinstance(event, WhatsAppStatusUpdatedV1)
+        await apply_status(session, event.payload)
+
+    async def on_reply_or_handoff(session: AsyncSession, event: Envelope) -> None:
+        if isinstance(event, ReplyGeneratedV1):
+            try:
+                await accept_ai_reply(session, settings, event)
+            except PermanentReplyError as exc:
+                raise PermanentError(str(exc)) from exc
+        elif isinstance(event, HandoffRequestedV1):
+            await request_handoff(session, event)
+
+    # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
+    # the job fails and is retried. They are idempotent by the message's own state instead.
+    async def on_outbound_queued(event: Envelope) -> None:
+        assert isinstance(event, MessageOutboundQueuedV1)
+        await deliverer.deliver(event.payload.message_id)
+
+    async def on_media_pending(event: Envelope) -> None:
+        assert isinstance(event, MessageMediaPendingV1)
+        await fetcher.fetch(event.payload.message_id)
+
+    db = runtime.db
     return [
         Subscription(
-            consumer=WHATSAPP_MESSAGES,
-            event_types=("whatsapp.message.received.v1",),
-            handler=idempotent(
-                runtime.db, processed_events, WHATSAPP_MESSAGES, on_message_received
+            WHATSAPP_MESSAGES,
+            ("whatsapp.message.received.v1",),
+            Batcher(
+                db,
+                WHATSAPP_MESSAGES,
+                on_messages_received,
+                max_size=max(1, settings.bus_prefetch),
             ),
-        )
+        ),
+        Subscription(
+            WHATSAPP_STATUSES,
+            ("whatsapp.status.updated.v1",),
+            idempotent(db, processed_events, WHATSAPP_STATUSES, on_status_updated),
+        ),
+        Subscription(
+            AI_REPLIES,
+            ("reply.generated.v1", "conversation.handoff.requested.v1"),
+            idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff),
+        ),
+        Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
+        Subscription(MEDIA, ("message.media.pending.v1",), on_media_pending),
     ]

@@ -2,7 +2,22 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, String, Text, func
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import (
+    text as sql,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -16,22 +31,177 @@ outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
 
 
+def _id() -> Mapped[uuid.UUID]:
+    return mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+
+
+def _now_column() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class Base(DeclarativeBase):
     metadata = metadata
 
 
+class Channel(Base):
+    """A business's WhatsApp number. No access token = a sandbox (delivery recorded, not sent)."""
+
+    __tablename__ = "channels"
+    __table_args__ = (
+        # A number belongs to one tenant while connected; a deleted channel frees it.
+        Index(
+            "uq_channels_phone_number_id_connected",
+            "phone_number_id",
+            unique=True,
+            postgresql_where=sql("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64))
+    display_phone_number: Mapped[str | None] = mapped_column(String(32))
+    waba_id: Mapped[str | None] = mapped_column(String(64))
+    # Fernet token of the Graph API access token; never returned, never logged.
+    access_token_encrypted: Mapped[str | None] = mapped_column(Text)
+    needs_reauth: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    created_at: Mapped[datetime] = _now_column()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def mode(self) -> str:
+        return "live" if self.access_token_encrypted else "sandbox"
+
+
+class Contact(Base):
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("tenant_id", "wa_id"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    wa_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(128))
+    username: Mapped[str | None] = mapped_column(String(128))
+    name: Mapped[str | None] = mapped_column(String(256))
+    first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # One open (or handed-off) conversation per contact and channel.
+        Index(
+            "uq_conversations_active",
+            "channel_id",
+            "contact_id",
+            unique=True,
+            postgresql_where=sql("status <> 'resolved'"),
+        ),
+        Index("ix_conversations_tenant_activity", "tenant_id", "last_message_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="open")
+    ai_enabled: Mapped[bool] = mapped_column(Boolean)
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_message_preview: Mapped[str | None] = mapped_column(String(200))
+    unread_count: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
+    # The customer-service window (24 h) runs from the customer's last message.
+    last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
 class Message(Base):
-    """One WhatsApp message, stored once per wamid (Meta redelivers)."""
+    """One WhatsApp message, stored once per tenant and wamid (Meta redelivers)."""
 
     __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "wamid"),
+        Index("ix_messages_conversation_created", "conversation_id", "created_at", "id"),
+    )
 
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    phone_number_id: Mapped[str] = mapped_column(String(64))
-    wamid: Mapped[str] = mapped_column(String(255), unique=True)
-    wa_id: Mapped[str | None] = mapped_column(String(64))
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("conversations.id"))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id"))
+    # Null for an outbound message until the Graph API accepted it.
+    wamid: Mapped[str | None] = mapped_column(String(255))
     direction: Mapped[str] = mapped_column(String(16))
+    author: Mapped[str] = mapped_column(String(16))
     type: Mapped[str] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text)
-    raw: Mapped[dict[str, Any]] = mapped_column(JSONB)
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The customer's current reaction to this message (None when removed).
+    reaction: Mapped[str | None] = mapped_column(String(32))
+    raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(String(16))
+    # Statuses only move forward: an update applies when its rank is higher.
+    status_rank: Mapped[int] = mapped_column(SmallInteger, server_default=sql("0"))
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    # A delivery in flight holds this lease; a redelivered job waits for it to expire.
+    sending_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Meta's timestamp for inbound messages; the time it was queued for outbound.
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    stored_at: Mapped[datetime] = _now_column()
+
+
+class DeliveryAttempt(Base):
+    """One call (or sandbox recording) of an outbound message, committed before any retry."""
+
+    __tablename__ = "delivery_attempts"
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16))  # sent | sandbox | retry | failed
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class PendingStatus(Base):
+    """A status for a wamid not stored yet (ordering is not guaranteed): applied when it is."""
+
+    __tablename__ = "pending_statuses"
+    __table_args__ = (UniqueConstraint("tenant_id", "wamid", "status"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    wamid: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))
+    status_rank: Mapped[int] = mapped_column(SmallInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class MediaFile(Base):
+    """The bytes of an inbound message's media, fetched from the Graph API."""
+
+    __tablename__ = "media_files"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    mime_type: Mapped[str | None] = mapped_column(String(128))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = _now_column()
+
+
+class MediaFetchAttempt(Base):
+    __tablename__ = "media_fetch_attempts"
+
+    id: Mapped[uuid.UUID] = _id()
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_column()

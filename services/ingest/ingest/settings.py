@@ -1,5 +1,46 @@
+from typing import ClassVar
+
+from pydantic import SecretStr
+
 from common.settings import CommonSettings
+
+# A development key only: production refuses it (dev_secret_fields).
+DEV_CHANNEL_TOKEN_KEY = "G_b8rqFXAYaFQdSB_WF-pRiVWEJrO7JTld96RQpFHuU="
 
 
 class IngestSettings(CommonSettings):
+    dev_secret_fields: ClassVar[tuple[str, ...]] = ("internal_token", "channel_token_key")
+
     service_name: str = "ingest"
+    # Inbound messages are stored in batches of up to this many (one transaction each).
+    bus_prefetch: int = 200
+    whatsapp_graph_url: str = "https://graph.facebook.com/v21.0"
+    # Fernet key (urlsafe base64, 32 bytes) that encrypts channel access tokens at rest.
+    channel_token_key: SecretStr = SecretStr(DEV_CHANNEL_TOKEN_KEY)
+
+    # A new conversation starts with the AI answering (API.md: a new business starts with it on).
+    ai_enabled_default: bool = True
+    # A customer writing after `resolved` reopens that conversation (false: a new one starts).
+    reopen_resolved_conversations: bool = True
+    # How many earlier messages `conversation.message.stored.v1` carries for the responder.
+    history_messages: int = 20
+    # Meta's customer-service window; free text outside it is refused.
+    service_window_hours: float = 24.0
+
+    # Graph API client.
+    graph_timeout_s: float = 10.0
+    graph_max_connections: int = 100
+    # Meta's default throughput per number (messages per second).
+    send_rate_per_number: float = 80.0
+    # Attempts per outbound message (the bus's delay tiers space them), then failed.
+    delivery_max_attempts: int = 5
+
+    # Inbound media: fetched in the background, capped, then served to the dashboard.
+    media_max_bytes: int = 25 * 1024 * 1024
+    media_max_attempts: int = 3
+
+    # Live stream.
+    sse_heartbeat_s: float = 15.0
+    # Recent events kept per tenant so a reconnect with Last-Event-ID misses nothing.
+    sse_replay_events: int = 500
+    sse_client_queue: int = 1000

@@ -1,21 +1,92 @@
+"""Knowledge service: documents, chunks and search, the knowledge the AI answers from."""
+
+import asyncio
+import contextlib
 from pathlib import Path
 
+import structlog
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from knowledge import embeddings
+from knowledge.api import internal, router
+from knowledge.consumers import subscriptions
 from knowledge.models import outbox
+from knowledge.service import Indexer, Searcher
 from knowledge.settings import KnowledgeSettings
+from knowledge.worker import ParserPool
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+log = structlog.get_logger(__name__)
 
 
-def create_app(settings: KnowledgeSettings | None = None) -> FastAPI:
-    """knowledge: its schema migrated at start and its outbox relay running."""
+class KnowledgeRuntime(ServiceRuntime):
+    """The common runtime plus the parser pool and the sweeper of expired leases."""
+
+    def __init__(self, settings: KnowledgeSettings, pool: ParserPool | None = None) -> None:
+        self.knowledge_settings = settings
+        # A pool given by the caller (tests share one across apps) is not closed here.
+        self.owns_pool = pool is None
+        self.pool = pool or ParserPool(settings.parse_workers)
+        self.indexer: Indexer | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None
+        super().__init__(
+            settings,
+            service_dir=SERVICE_DIR,
+            outbox=outbox,
+            subscriptions=lambda runtime: subscriptions(self._require_indexer()),
+        )
+
+    def _require_indexer(self) -> Indexer:
+        assert self.db is not None
+        if self.indexer is None:
+            self.indexer = Indexer(self.db, self.pool, self.knowledge_settings)
+        return self.indexer
+
+    async def start(self) -> None:
+        await super().start()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="knowledge-sweeper")
+        self._warm = asyncio.create_task(self._warm_up())
+
+    async def stop(self) -> None:
+        for task in (self._sweeper, self._warm):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await super().stop()
+        if self.owns_pool:
+            await asyncio.to_thread(self.pool.close)
+
+    async def _warm_up(self) -> None:
+        # Models load now, in the background, not on the first document or search.
+        await self.pool.warm()
+        if self.knowledge_settings.embeddings_enabled:
+            await asyncio.to_thread(embeddings.encode, ["warm up"])
+
+    async def _sweep_forever(self) -> None:
+        indexer = self._require_indexer()
+        while True:
+            await asyncio.sleep(self.knowledge_settings.sweep_interval_s)
+            try:
+                await indexer.sweep()
+            except Exception as exc:  # database away: the next round tries again
+                log.warning("sweeper.failed", error=repr(exc))
+
+
+def create_app(
+    settings: KnowledgeSettings | None = None, *, pool: ParserPool | None = None
+) -> FastAPI:
+    """knowledge: schema migrated at start, indexing consumer, sweeper and outbox relay."""
     settings = settings or KnowledgeSettings()
-    runtime = ServiceRuntime(settings, service_dir=SERVICE_DIR, outbox=outbox)
-    return create_service_app(
+    runtime = KnowledgeRuntime(settings, pool)
+    app = create_service_app(
         settings,
         runtime,
         title="WhatsApp AI knowledge",
         description="Documents, chunks and search: the knowledge the AI answers from.",
+        routers=[router, internal],
     )
+    app.state.searcher = Searcher(settings, embeddings.MatrixCache())
+    return app

@@ -1,3 +1,12 @@
+"""knowledge's tables: documents (with their bytes), their chunks, and a per-tenant version."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, func
+from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
 from common.db import make_metadata
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
@@ -6,3 +15,77 @@ SCHEMA = "knowledge"
 metadata = make_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class Document(Base):
+    """One uploaded file. `status`: processing → indexed | failed (re-index: back to processing)."""
+
+    __tablename__ = "documents"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    file_type: Mapped[str] = mapped_column(String(16))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Loaded only when asked for (undefer): lists and searches never drag the bytes along.
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True, deferred_raiseload=True)
+    status: Mapped[str] = mapped_column(String(16), default="processing")
+    error: Mapped[str | None] = mapped_column(Text)
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0)
+    language: Mapped[str | None] = mapped_column(String(16))
+    # The lease of the worker indexing it (NULL: waiting in the queue or done).
+    lease_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+    indexed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Chunk(Base):
+    """A passage of a document: what search returns and the AI cites."""
+
+    __tablename__ = "chunks"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    document_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("documents.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    page_number: Mapped[int | None] = mapped_column(Integer)
+    section: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    # The text search configuration of the chunk's language ('simple' when unknown).
+    language: Mapped[str] = mapped_column(REGCONFIG)
+    tsv: Mapped[str] = mapped_column(TSVECTOR)
+
+
+class ChunkEmbedding(Base):
+    """A chunk's float16 sentence embedding (512 dims). Its own table: 1 KB per row would
+    halve the chunks per page that a full-text search reads."""
+
+    __tablename__ = "chunk_embeddings"
+
+    chunk_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CorpusVersion(Base):
+    """Bumped in the transaction that changes a tenant's chunks: in-memory caches compare it."""
+
+    __tablename__ = "corpus_versions"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

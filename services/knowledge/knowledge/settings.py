@@ -3,3 +3,25 @@ from common.settings import CommonSettings
 
 class KnowledgeSettings(CommonSettings):
     service_name: str = "knowledge"
+
+    # Uploads: bigger files get 413.
+    max_upload_bytes: int = 25 * 1024 * 1024
+
+    # Chunking (characters): a chunk closes after `chunk_soft_chars`, never exceeds
+    # `chunk_max_chars`; an over-long passage is split with `chunk_overlap_chars` of overlap.
+    chunk_max_chars: int = 1500
+    chunk_soft_chars: int = 1000
+    chunk_overlap_chars: int = 150
+
+    # Parsing runs in a pool of worker processes (CPU-bound, off the event loop). A worker
+    # holds a lease on the document, renewed while it parses; an expired lease means the
+    # worker died, and the sweeper hands the document to another attempt or fails it.
+    parse_workers: int = 1
+    parse_timeout_s: float = 600.0
+    index_lease_s: float = 60.0
+    index_max_attempts: int = 3
+    sweep_interval_s: float = 15.0
+
+    # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
+    embeddings_enabled: bool = True
+    search_candidates: int = 50

@@ -3,19 +3,71 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from responder.answer import Answerer
+from responder.api import analytics_router, prompts_router, settings_router
+from responder.consumers import subscriptions
+from responder.knowledge import KnowledgeClient
+from responder.llm import ChatClient
 from responder.models import outbox
 from responder.settings import ResponderSettings
+from responder.turns import TurnHandler
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
+class ResponderRuntime(ServiceRuntime):
+    """Adds the knowledge and LLM clients, the answerer and the turn handler."""
+
+    settings: ResponderSettings
+
+    async def start(self) -> None:
+        s = self.settings
+        self.knowledge = KnowledgeClient(
+            s.knowledge_url, s.internal_token.get_secret_value(), s.knowledge_timeout_s
+        )
+        self.chat = (
+            ChatClient(
+                base_url=s.llm_base_url,
+                api_key=s.llm_api_key.get_secret_value(),
+                timeout_s=s.llm_timeout_s,
+                max_attempts=s.llm_max_attempts,
+                backoff_s=s.llm_backoff_s,
+                referer=s.llm_referer,
+                title=s.llm_title,
+            )
+            if s.llm_api_key
+            else None
+        )
+        self.answerer = Answerer(s, self.knowledge, self.chat)
+        await super().start()  # consumers start last: they need the handler below
+
+    def app_state(self) -> dict[str, object]:
+        return {**super().app_state(), "answerer": self.answerer}
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.knowledge.close()
+        if self.chat is not None:
+            await self.chat.close()
+
+    @property
+    def turns(self) -> TurnHandler:
+        assert self.db is not None
+        if not hasattr(self, "_turns"):
+            self._turns = TurnHandler(self.db, self.answerer, self.settings.quiet_period_s)
+        return self._turns
+
+
 def create_app(settings: ResponderSettings | None = None) -> FastAPI:
-    """responder: its schema migrated at start and its outbox relay running."""
+    """responder: answers customers from their business's knowledge, or hands over."""
     settings = settings or ResponderSettings()
-    runtime = ServiceRuntime(settings, service_dir=SERVICE_DIR, outbox=outbox)
+    runtime = ResponderRuntime(
+        settings, service_dir=SERVICE_DIR, outbox=outbox, subscriptions=subscriptions
+    )
     return create_service_app(
         settings,
         runtime,
         title="WhatsApp AI responder",
         description="The AI: grounded answers, per-tenant persona and prompts, handoff, analytics.",
+        routers=[settings_router, prompts_router, analytics_router],
     )

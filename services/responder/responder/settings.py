@@ -1,5 +1,41 @@
+from typing import ClassVar
+
+from pydantic import SecretStr
+
 from common.settings import CommonSettings
+
+DEFAULT_MODEL = "anthropic/claude-3.5-haiku"
 
 
 class ResponderSettings(CommonSettings):
+    dev_secret_fields: ClassVar[tuple[str, ...]] = ("internal_token",)
+
     service_name: str = "responder"
+
+    # The LLM: an OpenAI-compatible chat-completions API (OpenRouter by default).
+    llm_base_url: str = "https://openrouter.ai/api/v1"
+    # Unset: the built-in offline responder answers from the knowledge base without an LLM.
+    llm_api_key: SecretStr | None = None
+    llm_model: str = DEFAULT_MODEL
+    # Tried once the tenant's model keeps failing; unset: straight to the fallback message.
+    llm_fallback_model: str | None = None
+    llm_timeout_s: float = 30.0
+    llm_max_attempts: int = 3
+    llm_backoff_s: float = 1.0
+    # OpenRouter's recommended attribution headers.
+    llm_referer: str = "https://github.com/whatsapp-ai-support"
+    llm_title: str = "WhatsApp AI support"
+    # USD per million tokens, input and output, by model (a model not listed costs 0).
+    llm_prices: dict[str, tuple[float, float]] = {
+        DEFAULT_MODEL: (0.80, 4.00),
+        "openai/gpt-4o-mini": (0.15, 0.60),
+    }
+
+    knowledge_url: str = "http://localhost:8003"
+    knowledge_timeout_s: float = 5.0
+    # Below this normalised score a passage is "nothing relevant": fallback + handoff.
+    relevance_threshold: float = 0.35
+    knowledge_passages: int = 4
+
+    # A burst of customer messages gets one answer after this quiet period.
+    quiet_period_s: float = 2.0

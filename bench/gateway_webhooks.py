@@ -1,0 +1,269 @@
+"""The gateway on one uvicorn worker process: sustained webhook requests/s (every event
+confirmed by the broker before the 200) and p50/p99 latency at a fixed 1,000 requests/s.
+
+make bench   (uses AMQP_URL; isolated by a queue prefix)
+BENCH_SECONDS=10 BENCH_RATE=1000 BENCH_CONCURRENCY=64 to change the run.
+
+The load comes from `wrk` when it is installed (C: it leaves the cores to the gateway and the
+broker), else from an open-loop asyncio generator in this process, which costs more CPU than
+the gateway on a small machine: figures from it are a lower bound.
+"""
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+
+from common.bus import Bus, Subscription
+from common.events import Envelope
+from common.testing import (
+    ServiceProcess,
+    messages_change,
+    meta_json,
+    meta_signature,
+    notification,
+    remove_topology,
+    text_message,
+)
+
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+RATE = int(os.environ.get("BENCH_RATE", "1000"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
+SECRET = "bench-app-secret"
+CONSUMER = "bench.gateway-sink"
+
+
+def request(i: int, run: str) -> tuple[bytes, dict[str, str]]:
+    body = meta_json(
+        notification(
+            (
+                "WABA1",
+                [
+                    messages_change(
+                        "106540352242922",
+                        contacts=[{"profile": {"name": "Zoë"}, "wa_id": "16505551234"}],
+                        messages=[
+                            text_message(f"wamid.{run}.{i}", "16505551234", f"Olá 👋 pedido {i}")
+                        ],
+                    )
+                ],
+            )
+        )
+    )
+    return body, {
+        "X-Hub-Signature-256": meta_signature(body, SECRET),
+        "Content-Type": "application/json",
+    }
+
+
+class Connection:
+    """A keep-alive HTTP/1.1 connection that POSTs prepared requests. httpx costs more CPU per
+    request than the gateway does: with it, the load generator would be what is measured."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> "Connection":
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def post(self, raw: bytes) -> int:
+        self.writer.write(raw)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await self.reader.readexactly(length)
+        return status
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def raw_request(i: int, run: str, host: str) -> bytes:
+    body, headers = request(i, run)
+    lines = [
+        b"POST /api/webhook/whatsapp HTTP/1.1",
+        f"Host: {host}".encode(),
+        f"Content-Length: {len(body)}".encode(),
+        *(f"{k}: {v}".encode() for k, v in headers.items()),
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
+
+
+async def sustained(pool: list[Connection], raws: list[bytes]) -> tuple[int, float, int]:
+    """As many requests as the connections can push for SECONDS: (ok, elapsed, errors)."""
+    deadline = time.perf_counter() + SECONDS
+    ok = errors = 0
+    counter = 0
+
+    async def worker(conn: Connection) -> None:
+        nonlocal ok, errors, counter
+        while time.perf_counter() < deadline:
+            counter += 1
+            if await conn.post(raws[counter % len(raws)]) == 200:
+                ok += 1
+            else:
+                errors += 1
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in pool))
+    return ok, time.perf_counter() - start, errors
+
+
+async def fixed_rate(pool: list[Connection], raws: list[bytes]) -> tuple[list[float], int, float]:
+    """Open loop at RATE req/s; latency counted from each request's scheduled start, so a
+    stall shows in every request it delays (no coordinated omission)."""
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    for conn in pool:
+        free.put_nowait(conn)
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        scheduled = start + i / RATE
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conn = await free.get()
+        try:
+            status = await conn.post(raws[i])
+        finally:
+            free.put_nowait(conn)
+        latencies.append(time.perf_counter() - scheduled)
+        if status != 200:
+            errors += 1
+
+    await asyncio.gather(*(one(i) for i in range(len(raws))))
+    achieved = len(raws) / (time.perf_counter() - start)
+    return latencies, errors, achieved
+
+
+def wrk(
+    url: str, body: bytes, headers: dict[str, str], *, connections: int, rate: int = 0
+) -> dict[str, float]:
+    """Run wrk against the webhook; with `rate`, each connection paces itself to share it."""
+    script = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(body.decode())}",
+        *(f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()),
+    ]
+    if rate:
+        # Each connection waits so that together they send `rate` requests/s.
+        script.append(f"function delay() return {1000 * connections / rate:.3f} end")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write("\n".join(script) + "\n")
+        lua.flush()
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{SECONDS:.0f}s",
+                "--latency",
+                "-s",
+                lua.name,
+                f"{url}/api/webhook/whatsapp",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+
+    def ms(label: str) -> float:
+        match = re.search(rf"{label}\s+([\d.]+)(us|ms|s)", out)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "errors": float(errors.group(1)) if errors else 0.0,
+    }
+
+
+async def main() -> None:
+    prefix = f"bench.{uuid.uuid4().hex[:8]}."
+    run = uuid.uuid4().hex[:6]
+    # A queue bound like ingest's, so the gateway's mandatory publishes are routed; it is
+    # not consumed during the run (the broker only stores), then deleted.
+    bus = Bus(AMQP_URL, prefix=prefix, service="bench", quorum_queues=False)
+    await bus.connect()
+    await bus.declare(Subscription(CONSUMER, ("whatsapp.message.received.v1",), _unused))
+    gateway = ServiceProcess(
+        "gateway.main:create_app",
+        {
+            "AMQP_URL": AMQP_URL,
+            "BUS_PREFIX": prefix,
+            "WHATSAPP_APP_SECRET": SECRET,
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+        },
+    ).start()
+    host = gateway.url.removeprefix("http://")
+    hostname, port = host.split(":")
+    pool: list[Connection] = []
+    try:
+        if shutil.which("wrk"):
+            body, headers = request(0, run)
+            wrk(gateway.url, body, headers, connections=CONCURRENCY)  # warm-up
+            top = wrk(gateway.url, body, headers, connections=CONCURRENCY)
+            print(
+                f"gateway sustained (wrk, {CONCURRENCY} connections): {top['rps']:,.0f} webhook "
+                f"requests/s with every event confirmed, {top['errors']:.0f} errors"
+            )
+            paced = wrk(gateway.url, body, headers, connections=50, rate=RATE)
+            print(
+                f"gateway at {RATE:,} req/s (wrk, 50 paced connections; achieved "
+                f"{paced['rps']:,.0f}): p50 {paced['p50']:.1f} ms, p99 {paced['p99']:.1f} ms, "
+                f"{paced['errors']:.0f} errors (targets: p50 <= 25 ms, p99 <= 100 ms)"
+            )
+            return
+        pool = [await Connection.open(hostname, int(port)) for _ in range(CONCURRENCY)]
+        raws = [raw_request(i, f"{run}w", host) for i in range(2000)]
+        await sustained(pool, raws[:200])  # warm-up
+        ok, elapsed, errors = await sustained(pool, raws)
+        print(
+            f"gateway sustained: {ok / elapsed:,.0f} webhook requests/s with every event "
+            f"confirmed ({ok} in {elapsed:.1f}s, {errors} errors, {CONCURRENCY} connections)"
+        )
+        raws = [raw_request(i, run, host) for i in range(int(RATE * SECONDS))]
+        latencies, errors, achieved = await fixed_rate(pool, raws)
+        q = statistics.quantiles(latencies, n=100)
+        print(
+            f"gateway at {RATE:,} req/s for {SECONDS:.0f}s (achieved {achieved:,.0f}): "
+            f"p50 {q[49] * 1000:.1f} ms, p99 {q[98] * 1000:.1f} ms, "
+            f"max {max(latencies) * 1000:.1f} ms, {errors} errors "
+            "(targets: p50 <= 25 ms, p99 <= 100 ms)"
+        )
+    finally:
+        for conn in pool:
+            conn.close()
+        gateway.stop()
+        await bus.close()
+        await remove_topology(AMQP_URL, prefix, {CONSUMER}, bus.retry_delays_ms)
+        print(f"cores: {os.cpu_count()} (load generator, gateway and broker share them)")
+
+
+async def _unused(_: Envelope) -> None:
+    raise AssertionError("the sink queue is never consumed")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,174 @@
+"""ingest on one process: stored messages/s and the time to drain a burst of 10,000 inbound
+messages (1,000 customers x 10) waiting in its queue, each stored exactly once with its contact,
+conversation and outbox events.
+
+make bench   (uses DATABASE_URL / AMQP_URL; creates and drops its own database)
+BENCH_MESSAGES=10000 BENCH_CUSTOMERS=1000 to change the burst.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import text
+
+from common.bus import Bus
+from common.db import Database, ensure_database
+from common.events import (
+    WhatsAppContact,
+    WhatsAppMessageReceivedPayload,
+    WhatsAppMessageReceivedV1,
+    whatsapp_message_event_id,
+)
+from common.migrations import upgrade
+from common.testing import ServiceProcess, remove_topology, text_message
+
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "10000"))
+CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000"))
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+SERVER_URL = os.environ.get(
+    "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
+)
+INGEST_DIR = Path(__file__).resolve().parent.parent / "services" / "ingest"
+PNID = "106540352242922"
+
+
+def event(i: int, run: str) -> WhatsAppMessageReceivedV1:
+    wamid = f"wamid.{run}.{i}"
+    customer = f"1650555{i % CUSTOMERS:04d}"
+    at = datetime.fromtimestamp(1767268800 + i, tz=UTC)
+    return WhatsAppMessageReceivedV1(
+        event_id=whatsapp_message_event_id(wamid),
+        payload=WhatsAppMessageReceivedPayload(
+            phone_number_id=PNID,
+            wamid=wamid,
+            type="text",
+            timestamp=at,
+            contact=WhatsAppContact(wa_id=customer, name=f"Customer {i % CUSTOMERS}"),
+            message=text_message(wamid, customer, f"Olá 👋 message {i}", timestamp=1767268800 + i),
+        ),
+    )
+
+
+def start_logged(service: ServiceProcess, log_path: Path) -> None:
+    with open(log_path, "wb") as log_file:
+        service.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                service.factory,
+                "--port",
+                str(service.port),
+                "--no-access-log",
+            ],
+            env=service.env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def main() -> None:
+    run = uuid.uuid4().hex[:6]
+    prefix = f"bench.{run}."
+    db_url = SERVER_URL.rsplit("/", 1)[0] + f"/wa_bench_{run}"
+    await ensure_database(db_url)
+    await asyncio.to_thread(upgrade, INGEST_DIR, db_url)
+    db = Database(db_url, pool_size=2)
+    async with db.session() as s:
+        await s.execute(
+            text(
+                "insert into ingest.channels (id, tenant_id, phone_number_id) values (:i, :t, :p)"
+            ),
+            {"i": uuid.uuid4(), "t": uuid.uuid4(), "p": PNID},
+        )
+    env = {
+        "DATABASE_URL": db_url,
+        "AMQP_URL": AMQP_URL,
+        "BUS_PREFIX": prefix,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+    }
+    from ingest.consumers import CONSUMERS
+
+    try:
+        # First start declares the queues; the burst then waits in them while ingest is down.
+        ServiceProcess("ingest.main:create_app", env).start().stop()
+        bus = Bus(AMQP_URL, prefix=prefix, service="bench")
+        await bus.connect()
+        events = [event(i, run) for i in range(MESSAGES)]
+        for start in range(0, MESSAGES, 500):
+            await bus.publish_many(events[start : start + 500], mandatory=True)
+        await bus.close()
+
+        began = time.perf_counter()
+        ingest = ServiceProcess("ingest.main:create_app", env)
+        # Its output goes to a file: an unread pipe that fills up would stall the service.
+        log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{run}.log"
+        start_logged(ingest, log_path)
+        try:
+            while True:
+                async with db.sessionmaker() as s:
+                    row = (
+                        await s.execute(
+                            text(
+                                "select count(*) n, min(stored_at) first, max(stored_at) last "
+                                "from ingest.messages"
+                            )
+                        )
+                    ).one()
+                if row.n >= MESSAGES:
+                    break
+                if time.perf_counter() - began > 600:
+                    raise RuntimeError(f"only {row.n} stored after 600 s")
+                await asyncio.sleep(0.2)
+            wall = time.perf_counter() - began
+            drain = (row.last - row.first).total_seconds()
+            while True:  # the outbox relay publishing what was stored
+                async with db.sessionmaker() as s:
+                    left = await s.scalar(
+                        text("select count(*) from ingest.outbox where published_at is null")
+                    )
+                if not left:
+                    break
+                await asyncio.sleep(0.2)
+            relayed = time.perf_counter() - began
+        finally:
+            ingest.process.terminate()
+            ingest.process.wait(timeout=30)
+            print(f"ingest's log: {log_path}")
+        async with db.sessionmaker() as s:
+            conversations = await s.scalar(text("select count(*) from ingest.conversations"))
+            outboxed = await s.scalar(text("select count(*) from ingest.outbox"))
+        print(
+            f"ingest: {MESSAGES:,} queued messages stored in {drain:.1f} s "
+            f"(first to last stored) = {MESSAGES / drain:,.0f} stored messages/s "
+            "(target >= 1,000)"
+        )
+        print(
+            f"ingest: burst drained {wall:.1f} s after the process started (start-up included); "
+            f"{outboxed:,} outbox events all published after {relayed:.1f} s; "
+            f"{conversations:,} conversations"
+        )
+    finally:
+        await db.dispose()
+        await remove_topology(AMQP_URL, prefix, set(CONSUMERS))
+        import asyncpg
+
+        conn = await asyncpg.connect(SERVER_URL.replace("+asyncpg", ""))
+        try:
+            await conn.execute(f'drop database if exists "wa_bench_{run}" with (force)')
+        finally:
+            await conn.close()
+        print(f"cores: {os.cpu_count()} (ingest, Postgres and the broker share them)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,195 @@
+"""The platform's own overhead on an AI answer: webhook in (gateway) → ingest → responder
+(knowledge search + an LLM that answers instantly) → ingest → the Graph API call out.
+
+Every service runs as its own uvicorn process (one worker each) against local Postgres and
+RabbitMQ; Meta's Graph API and the LLM are small HTTP servers in this process. Each of
+BENCH_CONVERSATIONS customers writes once; the script prints the latency from its webhook's
+POST to the Graph call carrying the answer (p50/p95) and the replies per second sustained.
+
+    make bench        (BENCH_CONVERSATIONS, BENCH_RATE to change the load)
+"""
+
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from common.db import Database, ensure_database
+from common.fakes import FakeLLM, serve_app
+from common.testing import (
+    ServiceProcess,
+    TestKeyPair,
+    bearer,
+    messages_change,
+    meta_json,
+    meta_signature,
+    notification,
+    text_message,
+)
+
+SERVER_URL = os.environ.get(
+    "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
+)
+AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "1000"))
+RATE = float(os.environ.get("BENCH_RATE", "40"))  # webhooks per second, open loop
+SECRET = "bench-app-secret"
+PNID = "500000000001"
+POLICY = "Delivery\n\nWe deliver on Sundays between 9am and 1pm. Delivery costs 3 euros."
+
+
+def graph_app(arrivals: dict[str, float]) -> FastAPI:
+    """Meta's send endpoint: records when the answer to each customer arrives."""
+    app = FastAPI()
+
+    @app.post("/{phone_number_id}/messages")
+    async def send(phone_number_id: str, request: Request) -> JSONResponse:
+        body = await request.json()
+        if body.get("type") == "text" and body.get("to"):
+            arrivals.setdefault(body["to"], time.perf_counter())
+        return JSONResponse(
+            {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}
+        )
+
+    return app
+
+
+async def main() -> None:
+    name = f"wa_bench_e2e_{uuid.uuid4().hex[:8]}"
+    db_url = SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
+    await ensure_database(db_url)
+    keys = TestKeyPair()
+    tenant = uuid.uuid4()
+    arrivals: dict[str, float] = {}
+    llm = FakeLLM(answer="We deliver on Sundays between 9am and 1pm.")
+    processes: list[ServiceProcess] = []
+    async with serve_app(graph_app(arrivals)) as graph_url, serve_app(llm.app()) as llm_url:
+        env = {
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": db_url,
+            "AMQP_URL": AMQP_URL,
+            "BUS_PREFIX": f"bench.{name}.",
+            "INTERNAL_TOKEN": "bench",
+            "AUTH_JWKS_JSON": json.dumps(keys.jwks()),
+            "WHATSAPP_APP_SECRET": SECRET,
+            "WHATSAPP_GRAPH_URL": graph_url,
+            "LLM_BASE_URL": f"{llm_url}/v1",
+            "LLM_API_KEY": "sk-bench",
+            "QUIET_PERIOD_S": "0",
+            "OUTBOX_POLL_INTERVAL_S": "0.05",
+        }
+        try:
+            for factory in ("ingest", "knowledge", "responder", "gateway"):
+                process = ServiceProcess(f"{factory}.main:create_app", {**env, "KNOWLEDGE_URL": ""})
+                processes.append(process)
+            ingest, knowledge, responder, gateway = processes
+            for p in (ingest, knowledge):
+                p.start(timeout=90)
+            responder.env["KNOWLEDGE_URL"] = knowledge.url
+            responder.start(timeout=60)
+            gateway.start()
+            owner = bearer(keys.token(tenant_id=tenant))
+            async with httpx.AsyncClient(timeout=30) as client:
+                r = await client.post(
+                    f"{ingest.url}/api/channels/whatsapp",
+                    headers=owner,
+                    json={"phone_number_id": PNID, "access_token": "EAAG-bench"},
+                )
+                assert r.status_code == 201, r.text
+                r = await client.post(
+                    f"{knowledge.url}/api/documents",
+                    headers=owner,
+                    files={"file": ("policy.txt", POLICY.encode(), "text/plain")},
+                )
+                doc = r.json()["id"]
+                while (
+                    await client.get(f"{knowledge.url}/api/documents/{doc}", headers=owner)
+                ).json()["status"] != "indexed":
+                    await asyncio.sleep(0.2)
+                sent: dict[str, float] = {}
+                limits = httpx.Limits(max_connections=100)
+                async with httpx.AsyncClient(base_url=gateway.url, timeout=30, limits=limits) as gw:
+
+                    async def one(i: int) -> None:
+                        wa_id = f"3519{i:08d}"
+                        body = meta_json(
+                            notification(
+                                (
+                                    "WABA",
+                                    [
+                                        messages_change(
+                                            PNID,
+                                            contacts=[
+                                                {"profile": {"name": f"C{i}"}, "wa_id": wa_id}
+                                            ],
+                                            messages=[
+                                                text_message(
+                                                    f"wamid.bench.{name}.{i}",
+                                                    wa_id,
+                                                    "Do you deliver on Sundays?",
+                                                    timestamp=int(time.time()),
+                                                )
+                                            ],
+                                        )
+                                    ],
+                                )
+                            )
+                        )
+                        sent[wa_id] = time.perf_counter()
+                        response = await gw.post(
+                            "/api/webhook/whatsapp",
+                            content=body,
+                            headers={
+                                "X-Hub-Signature-256": meta_signature(body, SECRET),
+                                "Content-Type": "application/json",
+                            },
+                        )
+                        assert response.status_code == 200, response.text
+
+                    started = time.perf_counter()
+                    tasks = []
+                    for i in range(CONVERSATIONS):
+                        tasks.append(asyncio.create_task(one(i)))
+                        await asyncio.sleep(
+                            max(0.0, started + (i + 1) / RATE - time.perf_counter())
+                        )
+                    await asyncio.gather(*tasks)
+                deadline = time.perf_counter() + 120
+                while len(arrivals) < CONVERSATIONS and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.05)
+            latencies = sorted((arrivals[w] - sent[w]) * 1000 for w in arrivals if w in sent)
+            done = len(latencies)
+            elapsed = max(arrivals.values()) - min(sent.values()) if arrivals else float("nan")
+            print(
+                f"machine: {os.cpu_count()} cores; one uvicorn worker per service; "
+                f"{CONVERSATIONS} conversations at {RATE:.0f} webhooks/s; LLM answers instantly"
+            )
+            print(
+                f"answered {done}/{CONVERSATIONS}; webhook in -> Graph call out: p50 "
+                f"{statistics.median(latencies):.0f} ms, p95 {latencies[int(0.95 * done) - 1]:.0f} ms, "
+                f"max {latencies[-1]:.0f} ms"
+            )
+            print(
+                f"replies sustained: {done / elapsed:.1f} replies/s over {elapsed:.1f} s "
+                f"(LLM requests: {len(llm.requests)})"
+            )
+        finally:
+            for p in processes:
+                p.stop()
+            admin = Database(SERVER_URL, pool_size=1)
+            async with admin.engine.connect() as conn:
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+                await conn.execute(text(f'drop database if exists "{name}" with (force)'))
+            await admin.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

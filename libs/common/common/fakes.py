@@ -1,0 +1,391 @@
+"""Stand-ins for outside systems, for tests and benchmarks: real HTTP servers on 127.0.0.1.
+
+- `serve_app(app)`: any ASGI app under uvicorn in the current event loop, on a free port.
+- `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media), recording
+  every request and answering Meta's error objects on demand.
+- `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
+- `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures included.
+"""
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any, *, port: int | None = None) -> AsyncIterator[str]:
+    """Serve `app` (lifespan included) on 127.0.0.1; yields its base URL."""
+    port = port or _free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="auto"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+            raise RuntimeError("server exited at start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@dataclass
+class GraphRequest:
+    method: str
+    path: str
+    authorization: str | None
+    json: Any
+    query: dict[str, str]
+
+
+@dataclass
+class FakeGraphAPI:
+    """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages`, `GET /{media-id}`,
+    and the media download URL it hands out. `fail_next(code)` scripts Meta's error answers."""
+
+    token: str = "EAAG-test-token"
+    requests: list[GraphRequest] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    _failures: list[tuple[int, int, str]] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    base_url: str = ""
+
+    def fail_next(
+        self, code: int, *, times: int = 1, http_status: int = 400, details: str = ""
+    ) -> None:
+        """The next `times` sends answer Meta's error object with this `code`."""
+        self._failures.extend([(code, http_status, details or f"error {code}")] * times)
+
+    def sends(self) -> list[GraphRequest]:
+        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/messages")]
+
+    def app(self) -> FastAPI:
+        api = FastAPI()
+
+        def authorised(request: Request) -> bool:
+            return request.headers.get("authorization") == f"Bearer {self.token}"
+
+        def record(request: Request, body: Any) -> None:
+            self.requests.append(
+                GraphRequest(
+                    request.method,
+                    request.url.path,
+                    request.headers.get("authorization"),
+                    body,
+                    dict(request.query_params),
+                )
+            )
+
+        def error(code: int, status: int, details: str) -> JSONResponse:
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"(#{code}) {details}",
+                        "type": "OAuthException",
+                        "code": code,
+                        "error_data": {"messaging_product": "whatsapp", "details": details},
+                        "fbtrace_id": "AbCdEf",
+                    }
+                },
+                status_code=status,
+            )
+
+        @api.post("/{phone_number_id}/messages")
+        async def send(phone_number_id: str, request: Request) -> Response:
+            body = await request.json()
+            record(request, body)
+            if not authorised(request):
+                return error(190, 401, "Error validating access token")
+            if self._failures:
+                code, status, details = self._failures.pop(0)
+                return error(code, status, details)
+            wamid = f"wamid.FAKE{next(self._ids)}"
+            to = body.get("to")
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": to, "wa_id": to}],
+                    "messages": [{"id": wamid, "message_status": "accepted"}],
+                }
+            )
+
+        @api.get("/download/{media_id}")
+        async def download(media_id: str, request: Request) -> Response:
+            record(request, None)
+            if not authorised(request):
+                return error(190, 401, "Error validating access token")
+            if media_id not in self.media:
+                return Response(status_code=404)
+            content, mime = self.media[media_id]
+            return Response(content, media_type=mime)
+
+        @api.get("/{media_id}")
+        async def media_info(media_id: str, request: Request) -> Response:
+            record(request, None)
+            if not authorised(request):
+                return error(190, 401, "Error validating access token")
+            if self._failures:
+                code, status, details = self._failures.pop(0)
+                return error(code, status, details)
+            if media_id not in self.media:
+                return error(100, 400, "Invalid parameter")
+            content, mime = self.media[media_id]
+            return JSONResponse(
+                {
+                    "messaging_product": "whatsapp",
+                    "url": f"{self.base_url}/download/{media_id}",
+                    "mime_type": mime,
+                    "sha256": base64.b64encode(hashlib.sha256(content).digest()).decode(),
+                    "file_size": str(len(content)),
+                    "id": media_id,
+                }
+            )
+
+        return api
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator["FakeGraphAPI"]:
+        async with serve_app(self.app()) as url:
+            self.base_url = url
+            yield self
+
+
+def inbound_examples(
+    sender: str, *, prefix: str = "wamid.T", business: str = "15550783881"
+) -> dict[str, dict[str, Any]]:
+    """One message per inbound type (WHATSAPP.md §4), keyed by a name; wamids `{prefix}.{name}`."""
+
+    def base(name: str, kind: str, **content: Any) -> dict[str, Any]:
+        return {
+            "from": sender,
+            "id": f"{prefix}.{name}",
+            "timestamp": "1767268800",
+            "type": kind,
+            **content,
+        }
+
+    out = f"{prefix}.OUT"
+    media = {"mime_type": "image/jpeg", "sha256": "c2hh", "id": "MEDIA1"}
+    return {
+        "text": base("text", "text", text={"body": "Olá! Têm entregas? 🚚"}),
+        "image": base("image", "image", image={**media, "caption": "my receipt 🧾"}),
+        "audio": base(
+            "audio",
+            "audio",
+            audio={
+                "mime_type": "audio/ogg; codecs=opus",
+                "sha256": "x",
+                "id": "MEDIA2",
+                "voice": True,
+            },
+        ),
+        "video": base(
+            "video",
+            "video",
+            video={"mime_type": "video/mp4", "sha256": "x", "id": "MEDIA3", "caption": "unboxing"},
+        ),
+        "document": base(
+            "document",
+            "document",
+            document={
+                "mime_type": "application/pdf",
+                "sha256": "x",
+                "id": "MEDIA4",
+                "filename": "invoice.pdf",
+            },
+        ),
+        "sticker": base(
+            "sticker",
+            "sticker",
+            sticker={"mime_type": "image/webp", "sha256": "x", "id": "MEDIA5", "animated": False},
+        ),
+        "location": base(
+            "location",
+            "location",
+            location={
+                "latitude": 38.7223,
+                "longitude": -9.1393,
+                "name": "Loja Baixa",
+                "address": "Rua Augusta 1, Lisboa",
+            },
+        ),
+        "contacts": base(
+            "contacts",
+            "contacts",
+            contacts=[
+                {
+                    "name": {"formatted_name": "Ana Lima", "first_name": "Ana"},
+                    "phones": [
+                        {"phone": "+351 912 345 678", "wa_id": "351912345678", "type": "CELL"}
+                    ],
+                }
+            ],
+        ),
+        "button_reply": base(
+            "button_reply",
+            "interactive",
+            context={"from": business, "id": out},
+            interactive={
+                "type": "button_reply",
+                "button_reply": {"id": "confirm", "title": "Confirm"},
+            },
+        ),
+        "list_reply": base(
+            "list_reply",
+            "interactive",
+            context={"from": business, "id": out},
+            interactive={
+                "type": "list_reply",
+                "list_reply": {"id": "slot-9", "title": "9:00 tomorrow", "description": "Lisbon"},
+            },
+        ),
+        "nfm_reply": base(
+            "nfm_reply",
+            "interactive",
+            context={"from": business, "id": out},
+            interactive={
+                "type": "nfm_reply",
+                "nfm_reply": {"name": "flow", "body": "Sent", "response_json": '{"size": "M"}'},
+            },
+        ),
+        "button": base(
+            "button",
+            "button",
+            context={"from": business, "id": out},
+            button={"payload": "STOP_PROMOS", "text": "Stop promotions"},
+        ),
+        "reaction": base("reaction", "reaction", reaction={"message_id": out, "emoji": "👍"}),
+        "reaction_removed": base("reaction_removed", "reaction", reaction={"message_id": out}),
+        "order": base(
+            "order",
+            "order",
+            order={
+                "catalog_id": "CAT1",
+                "text": "for Sunday",
+                "product_items": [
+                    {
+                        "product_retailer_id": "SKU1",
+                        "quantity": 2,
+                        "item_price": 9.5,
+                        "currency": "EUR",
+                    }
+                ],
+            },
+        ),
+        "system": {
+            "from": sender,
+            "id": f"{prefix}.system",
+            "timestamp": "1767268800",
+            "type": "system",
+            "system": {
+                "body": "User A changed from 1 to 2",
+                "wa_id": "2",
+                "type": "user_changed_number",
+            },
+        },
+        "referral": base(
+            "referral",
+            "text",
+            text={"body": "Is this still available?"},
+            referral={
+                "source_url": "https://fb.me/ad",
+                "source_id": "AD1",
+                "source_type": "ad",
+                "headline": "Sale",
+                "body": "50% off",
+                "media_type": "image",
+                "image_url": "https://x/y.jpg",
+                "ctwa_clid": "CLID",
+            },
+        ),
+        "reply": base(
+            "reply",
+            "text",
+            text={"body": "answering this one"},
+            context={"from": business, "id": out},
+        ),
+        "forwarded": base(
+            "forwarded", "text", text={"body": "look at this"}, context={"forwarded": True}
+        ),
+        "unsupported": base(
+            "unsupported",
+            "unsupported",
+            errors=[
+                {
+                    "code": 131051,
+                    "title": "Message type unknown",
+                    "message": "Message type unknown",
+                    "error_data": {"details": "Message type is currently not supported."},
+                }
+            ],
+            unsupported={"type": "poll_creation"},
+        ),
+        "future": base("future", "hologram", hologram={"body": "from the future", "depth": 3}),
+    }
+
+
+@dataclass
+class FakeLLM:
+    """An OpenAI-compatible chat-completions server on 127.0.0.1: answers what it is told,
+    fails on demand, and keeps every request it got."""
+
+    answer: str = "We deliver on Sundays from 9 to 13h."
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    # Scripted failures, consumed in order: (HTTP status, Retry-After or None).
+    failures: list[tuple[int, str | None]] = field(default_factory=list)
+    failing_models: set[str] = field(default_factory=set)
+    base_url: str = ""
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/v1/chat/completions")
+        async def complete(request: Request) -> JSONResponse:
+            body = await request.json()
+            self.requests.append(body)
+            self.headers.append(dict(request.headers))
+            if body["model"] in self.failing_models:
+                return JSONResponse({"error": {"message": "model down"}}, 503)
+            if self.failures:
+                status, retry_after = self.failures.pop(0)
+                headers = {"Retry-After": retry_after} if retry_after else {}
+                return JSONResponse({"error": {"message": "busy"}}, status, headers=headers)
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": self.answer},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+                }
+            )
+
+        return app

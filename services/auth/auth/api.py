@@ -1,0 +1,134 @@
+"""auth's routes: thin — parse, rate-limit or authorise, call the service, return."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Response
+
+from auth import service
+from auth.keys import KeyRing, rotate
+from auth.passwords import Passwords
+from auth.ratelimit import Limit, RateLimiter
+from auth.schemas import LoginIn, MemberIn, MemberOut, MeOut, RegisterIn, SessionOut
+from auth.settings import AuthSettings
+from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
+from common.db import SessionDep
+from common.errors import AppError
+from common.pagination import Page, PageParams
+
+auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
+team_router = APIRouter(prefix="/api/team", tags=["team"])
+keys_router = APIRouter(tags=["keys"])
+
+Manager = Annotated[Principal, require_role("owner", "admin")]
+
+
+def _state(request: Request) -> Any:
+    return request.app.state
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _too_many(retry_after: int) -> AppError:
+    return AppError(
+        429, "too many attempts; try again later", headers={"Retry-After": str(retry_after)}
+    )
+
+
+@auth_router.post("/register", status_code=201, response_model=SessionOut)
+async def register(body: RegisterIn, request: Request, session: SessionDep) -> SessionOut:
+    """Create a business and its first user (the owner); returns a token."""
+    s: AuthSettings = _state(request).settings
+    limiter: RateLimiter = _state(request).rate_limiter
+    wait = await limiter.hit(
+        [
+            Limit(f"register:email:{body.email}", s.register_limit_per_email, s.register_window_s),
+            Limit(
+                f"register:addr:{_address(request)}",
+                s.register_limit_per_address,
+                s.register_window_s,
+            ),
+        ]
+    )
+    if wait is not None:
+        raise _too_many(wait)
+    return await service.register(session, _state(request).passwords, _state(request).tokens, body)
+
+
+@auth_router.post("/login", response_model=SessionOut)
+async def login(body: LoginIn, request: Request, session: SessionDep) -> SessionOut:
+    """A token for a valid email and password. Failures are rate limited per email and
+    per client address (429 with Retry-After)."""
+    s: AuthSettings = _state(request).settings
+    limiter: RateLimiter = _state(request).rate_limiter
+    limits = [
+        Limit(f"login:email:{body.email}", s.login_limit_per_email, s.login_window_s),
+        Limit(f"login:addr:{_address(request)}", s.login_limit_per_address, s.login_window_s),
+    ]
+    if (wait := await limiter.retry_after(limits)) is not None:
+        raise _too_many(wait)
+    passwords: Passwords = _state(request).passwords
+    try:
+        return await service.login(
+            session, passwords, _state(request).tokens, body.email, body.password
+        )
+    except AppError as exc:
+        if exc.status_code == 401:  # only failures count
+            await limiter.hit(limits)
+        raise
+
+
+@auth_router.get("/me", response_model=MeOut)
+async def me(principal: CurrentPrincipal, session: SessionDep) -> MeOut:
+    """The signed-in user and their business."""
+    return await service.me(session, principal)
+
+
+@auth_router.post("/refresh", response_model=SessionOut)
+async def refresh(principal: CurrentPrincipal, request: Request, session: SessionDep) -> SessionOut:
+    """Renew a valid, unexpired token (a removed or disabled user gets 401)."""
+    return await service.refresh(session, _state(request).tokens, principal)
+
+
+@team_router.get("/members", response_model=Page[MemberOut])
+async def list_members(
+    principal: CurrentPrincipal, session: SessionDep, page: PageParams
+) -> Page[MemberOut]:
+    """The business's members, oldest first."""
+    return await service.list_members(session, principal, page)
+
+
+@team_router.post("/members", status_code=201, response_model=MemberOut)
+async def add_member(
+    body: MemberIn, principal: Manager, request: Request, session: SessionDep
+) -> MemberOut:
+    """Add an agent or admin with a password (owner/admin only)."""
+    return await service.add_member(session, _state(request).passwords, principal, body)
+
+
+@team_router.delete("/members/{user_id}", status_code=204)
+async def remove_member(user_id: uuid.UUID, principal: Manager, session: SessionDep) -> Response:
+    """Remove a member (owner/admin only; the last owner stays). Their current token keeps
+    working elsewhere until it expires; auth refuses it at once (me, refresh)."""
+    await service.remove_member(session, principal, user_id)
+    return Response(status_code=204)
+
+
+@keys_router.get("/.well-known/jwks.json")
+async def jwks(request: Request, response: Response) -> dict[str, Any]:
+    """The public keys that verify access tokens (active and recently retired)."""
+    keys: KeyRing = _state(request).key_ring
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return await keys.jwks()
+
+
+@keys_router.post("/internal/keys/rotate", dependencies=[InternalCaller])
+async def rotate_key(request: Request, session: SessionDep) -> dict[str, str]:
+    """Start signing with a new key; the old one stays published until its tokens expire."""
+    kid = await rotate(session)
+    await session.commit()  # before reloading, so this replica signs with it at once
+    await _state(request).key_ring.load()
+    await _state(request).verifier.refresh()
+    return {"kid": kid}

@@ -1,0 +1,64 @@
+"""Every query of auth. Tenant data is always read through a tenant-scoped statement."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth.models import Tenant, User
+
+
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
+    return await session.get(Tenant, tenant_id)
+
+
+def _members(tenant_id: uuid.UUID) -> Select[tuple[User]]:
+    return select(User).where(User.tenant_id == tenant_id)
+
+
+async def member(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> User | None:
+    return await session.scalar(_members(tenant_id).where(User.id == user_id))
+
+
+async def member_with_tenant(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> tuple[User, Tenant] | None:
+    """One round trip for the hot path (me, refresh)."""
+    row = (
+        await session.execute(
+            select(User, Tenant)
+            .join(Tenant, Tenant.id == User.tenant_id)
+            .where(User.tenant_id == tenant_id, User.id == user_id)
+        )
+    ).first()
+    return (row[0], row[1]) if row else None
+
+
+async def members_page(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[User]:
+    """Oldest first (the owner heads the list); keyset on (created_at, id)."""
+    query = _members(tenant_id).where(User.disabled_at.is_(None))
+    if after is not None:
+        query = query.where(tuple_(User.created_at, User.id) > after)
+    query = query.order_by(User.created_at, User.id).limit(limit + 1)
+    return list((await session.scalars(query)).all())
+
+
+async def lock_owners(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:
+    """The tenant's active owners, row-locked: two removals cannot both see "one left"."""
+    query = (
+        select(User.id)
+        .where(User.tenant_id == tenant_id, User.role == "owner", User.disabled_at.is_(None))
+        .with_for_update()
+    )
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,316 @@
+"""Thin routers: parse, authorise, call the service, return (API.md, ingest section)."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from common.auth import CurrentPrincipal, Principal, StreamPrincipal, require_role
+from common.db import SessionDep
+from common.errors import AppError
+from common.events import (
+    WhatsAppContact,
+    WhatsAppMessageReceivedPayload,
+    WhatsAppMessageReceivedV1,
+    whatsapp_message_event_id,
+)
+from common.outbox import add_event
+from common.pagination import Page, PageParams
+from ingest import repository, service
+from ingest.models import Channel, Contact, Conversation, Message, outbox
+from ingest.schemas import (
+    ChannelCreate,
+    ChannelOut,
+    ContactBrief,
+    ContactOut,
+    ConversationOut,
+    ConversationPatch,
+    MessageCreate,
+    MessageOut,
+    SimulatedMessage,
+    SimulatedOut,
+)
+from ingest.settings import IngestSettings
+
+Manager = Annotated[Principal, require_role("owner", "admin")]
+
+channels = APIRouter(prefix="/api/channels", tags=["channels"])
+conversations = APIRouter(prefix="/api/conversations", tags=["conversations"])
+contacts = APIRouter(prefix="/api/contacts", tags=["contacts"])
+messages = APIRouter(prefix="/api/messages", tags=["messages"])
+events = APIRouter(prefix="/api/events", tags=["events"])
+
+
+def _settings(request: Request) -> IngestSettings:
+    settings: IngestSettings = request.app.state.settings
+    return settings
+
+
+def channel_out(channel: Channel) -> ChannelOut:
+    return ChannelOut(
+        id=channel.id,
+        phone_number_id=channel.phone_number_id,
+        display_phone_number=channel.display_phone_number,
+        mode=channel.mode,
+        needs_reauth=channel.needs_reauth,
+        created_at=channel.created_at,
+    )
+
+
+def conversation_out(conversation: Conversation, contact: Contact) -> ConversationOut:
+    return ConversationOut(
+        id=conversation.id,
+        channel_id=conversation.channel_id,
+        contact=ContactBrief(id=contact.id, wa_id=contact.wa_id, name=contact.name),
+        status=conversation.status,
+        ai_enabled=conversation.ai_enabled,
+        last_message_at=conversation.last_message_at,
+        last_message_preview=conversation.last_message_preview,
+        unread_count=conversation.unread_count,
+    )
+
+
+def message_out(message: Message) -> MessageOut:
+    return MessageOut.model_validate(message, from_attributes=True)
+
+
+def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
+    return ContactOut(
+        id=contact.id,
+        wa_id=contact.wa_id,
+        name=contact.name,
+        first_seen_at=contact.first_seen_at,
+        last_seen_at=contact.last_seen_at,
+        conversation_count=conversation_count,
+    )
+
+
+# --- channels --------------------------------------------------------------------------------
+
+
+@channels.post("/whatsapp", status_code=201)
+async def connect_whatsapp(
+    body: ChannelCreate, principal: Manager, session: SessionDep, request: Request
+) -> ChannelOut:
+    """Connect a WhatsApp number; without an access token it is a sandbox (nothing sent to Meta)."""
+    channel = await service.connect_channel(
+        session,
+        principal.tenant_id,
+        request.app.state.cipher,
+        phone_number_id=body.phone_number_id,
+        display_phone_number=body.display_phone_number,
+        waba_id=body.waba_id,
+        access_token=body.access_token,
+    )
+    return channel_out(channel)
+
+
+@channels.get("")
+async def list_channels(
+    principal: CurrentPrincipal, session: SessionDep, page: PageParams
+) -> Page[ChannelOut]:
+    """The tenant's connected numbers (tokens are never returned)."""
+    rows, cursor = await repository.list_channels(session, principal.tenant_id, page)
+    return Page(items=[channel_out(c) for c in rows], next_cursor=cursor)
+
+
+@channels.get("/{channel_id}")
+async def get_channel(
+    channel_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ChannelOut:
+    channel = await repository.get_channel(session, principal.tenant_id, channel_id)
+    if channel is None:
+        raise AppError(404, "channel not found")
+    return channel_out(channel)
+
+
+@channels.delete("/{channel_id}", status_code=204)
+async def delete_channel(
+    channel_id: uuid.UUID, principal: Manager, session: SessionDep
+) -> Response:
+    """Disconnect a number; its conversations and messages are kept."""
+    await service.delete_channel(session, principal.tenant_id, channel_id)
+    return Response(status_code=204)
+
+
+@channels.post("/{channel_id}/simulate", status_code=202)
+async def simulate_customer(
+    channel_id: uuid.UUID, body: SimulatedMessage, principal: Manager, session: SessionDep
+) -> SimulatedOut:
+    """Play a customer on a sandbox channel: a Meta-shaped message goes through the same
+    pipeline as a real webhook (`whatsapp.message.received.v1`)."""
+    channel = await repository.get_channel(session, principal.tenant_id, channel_id)
+    if channel is None:
+        raise AppError(404, "channel not found")
+    if channel.mode != "sandbox":
+        raise AppError(
+            409, "only a sandbox channel (connected without an access token) can be simulated"
+        )
+    now = datetime.now(UTC).replace(microsecond=0)
+    wamid = f"wamid.SIM.{uuid.uuid4().hex}"
+    message = {
+        "from": body.from_,
+        "id": wamid,
+        "timestamp": str(int(now.timestamp())),
+        "type": "text",
+        "text": {"body": body.text},
+    }
+    await add_event(
+        session,
+        outbox,
+        WhatsAppMessageReceivedV1(
+            event_id=whatsapp_message_event_id(wamid),
+            payload=WhatsAppMessageReceivedPayload(
+                waba_id=channel.waba_id,
+                phone_number_id=channel.phone_number_id,
+                display_phone_number=channel.display_phone_number,
+                wamid=wamid,
+                type="text",
+                timestamp=now,
+                contact=WhatsAppContact(wa_id=body.from_, name=body.name),
+                message=message,
+            ),
+        ),
+    )
+    return SimulatedOut(wamid=wamid)
+
+
+# --- conversations ---------------------------------------------------------------------------
+
+
+@conversations.get("")
+async def list_conversations(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    page: PageParams,
+    status: Annotated[str | None, Query(pattern="^(open|resolved|handoff)$")] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="contact name, number or text")
+    ] = None,
+) -> Page[ConversationOut]:
+    """Newest activity first; `q` searches the contact's name and number and message text."""
+    rows, cursor = await repository.list_conversations(
+        session, principal.tenant_id, page, status=status, q=q or None
+    )
+    return Page(items=[conversation_out(c, k) for c, k in rows], next_cursor=cursor)
+
+
+@conversations.get("/{conversation_id}")
+async def get_conversation(
+    conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ConversationOut:
+    found = await repository.get_conversation(session, principal.tenant_id, conversation_id)
+    if found is None:
+        raise AppError(404, "conversation not found")
+    return conversation_out(*found)
+
+
+@conversations.patch("/{conversation_id}")
+async def patch_conversation(
+    conversation_id: uuid.UUID,
+    body: ConversationPatch,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+) -> ConversationOut:
+    """`ai_enabled: false` is the human takeover; `status: "resolved"` closes it."""
+    conversation, contact = await service.update_conversation(
+        session,
+        principal.tenant_id,
+        conversation_id,
+        ai_enabled=body.ai_enabled,
+        status=body.status,
+    )
+    return conversation_out(conversation, contact)
+
+
+@conversations.get("/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, page: PageParams
+) -> Page[MessageOut]:
+    """Oldest first."""
+    if await repository.get_conversation(session, principal.tenant_id, conversation_id) is None:
+        raise AppError(404, "conversation not found")
+    rows, cursor = await repository.list_messages(
+        session, principal.tenant_id, conversation_id, page
+    )
+    return Page(items=[message_out(m) for m in rows], next_cursor=cursor)
+
+
+@conversations.post("/{conversation_id}/messages", status_code=202)
+async def send_message(
+    conversation_id: uuid.UUID,
+    body: MessageCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
+) -> MessageOut:
+    """An agent's reply: stored as `queued`, then delivered; 409 outside the 24-hour window."""
+    message = await service.queue_outbound(
+        session,
+        _settings(request),
+        principal.tenant_id,
+        conversation_id,
+        text=body.text,
+        author="agent",
+    )
+    return message_out(message)
+
+
+# --- contacts --------------------------------------------------------------------------------
+
+
+@contacts.get("")
+async def list_contacts(
+    principal: CurrentPrincipal, session: SessionDep, page: PageParams
+) -> Page[ContactOut]:
+    rows, cursor = await repository.list_contacts(session, principal.tenant_id, page)
+    return Page(items=[contact_out(c, n) for c, n in rows], next_cursor=cursor)
+
+
+@contacts.get("/{contact_id}")
+async def get_contact(
+    contact_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> ContactOut:
+    found = await repository.get_contact(session, principal.tenant_id, contact_id)
+    if found is None:
+        raise AppError(404, "contact not found")
+    return contact_out(*found)
+
+
+# --- media and live stream -------------------------------------------------------------------
+
+
+@messages.get("/{message_id}/media")
+async def get_media(
+    message_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> Response:
+    """The bytes of an inbound message's image, audio, video, document or sticker."""
+    media = await repository.get_media(session, principal.tenant_id, message_id)
+    if media is None:
+        raise AppError(404, "media not found (not fetched yet, failed, or not this business's)")
+    return Response(
+        media.content,
+        media_type=media.mime_type or "application/octet-stream",
+        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@events.get("/stream", response_class=StreamingResponse)
+async def stream(
+    principal: StreamPrincipal,
+    request: Request,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events of the tenant: `message.created`, `message.updated`,
+    `conversation.updated`. The token may come as `?access_token=` (EventSource)."""
+    settings = _settings(request)
+    return StreamingResponse(
+        request.app.state.hub.stream(principal.tenant_id, last_event_id, settings.sse_heartbeat_s),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+routers = [channels, conversations, contacts, messages, events]

@@ -1,0 +1,157 @@
+"""Meta's Graph API: send a message, fetch a media file. One pooled httpx client per process.
+
+Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP status alone.
+"""
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+
+# Codes worth another try later (throughput, pair rate, WABA rate, unknown, downtime…).
+RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133016})
+# The channel's token is expired or revoked: a person must connect it again.
+REAUTH_CODES = frozenset({190})
+
+
+class GraphError(Exception):
+    """A failed call: Meta's code and details when it answered, else the transport's reason."""
+
+    def __init__(self, reason: str, code: int | None = None, http_status: int | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+        self.http_status = http_status
+
+    @property
+    def retryable(self) -> bool:
+        if self.code is not None:
+            return self.code in RETRYABLE_CODES
+        # No Meta error object: a timeout, a dropped connection or a 5xx/429 from a proxy.
+        return self.http_status is None or self.http_status >= 500 or self.http_status == 429
+
+    @property
+    def needs_reauth(self) -> bool:
+        return self.code in REAUTH_CODES
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.reason}" if self.code is not None else self.reason
+
+
+def _error_from(response: httpx.Response) -> GraphError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict) and isinstance(error.get("code"), int):
+        data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        details = data.get("details") or error.get("message") or "Graph API error"
+        return GraphError(str(details)[:500], error["code"], response.status_code)
+    return GraphError(f"Graph API answered HTTP {response.status_code}", None, response.status_code)
+
+
+class GraphClient:
+    def __init__(self, base_url: str, *, timeout_s: float, max_connections: int) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s, connect=min(timeout_s, 5.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def send_text(
+        self,
+        *,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        text: str,
+        reply_to: str | None = None,
+    ) -> str:
+        """POST /{phone_number_id}/messages; returns the wamid Meta assigned."""
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": to,
+            "type": "text",
+            "text": {"preview_url": False, "body": text},
+        }
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        response = await self._request(
+            "POST", f"{self.base_url}/{phone_number_id}/messages", token, json=body
+        )
+        try:
+            return str(response.json()["messages"][0]["id"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise GraphError("Graph API answered without a message id", None, 200) from exc
+
+    async def fetch_media(
+        self, *, media_id: str, phone_number_id: str, token: str, max_bytes: int
+    ) -> tuple[bytes, str | None]:
+        """GET /{media-id} for a short-lived URL, then the bytes (same bearer), capped."""
+        info = await self._request(
+            "GET",
+            f"{self.base_url}/{media_id}",
+            token,
+            params={"phone_number_id": phone_number_id},
+        )
+        meta = info.json()
+        url = meta.get("url") if isinstance(meta, dict) else None
+        if not url:
+            raise GraphError("media info without a url", None, info.status_code)
+        declared = meta.get("file_size")
+        if declared is not None and str(declared).isdigit() and int(declared) > max_bytes:
+            raise GraphError(f"media larger than {max_bytes} bytes", None, 413)
+        try:
+            async with self._client.stream(
+                "GET", url, headers={"Authorization": f"Bearer {token}"}
+            ) as response:
+                if response.status_code != 200:
+                    await response.aread()
+                    raise _error_from(response)
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.aiter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise GraphError(f"media larger than {max_bytes} bytes", None, 413)
+                    chunks.append(chunk)
+                mime = response.headers.get("content-type") or meta.get("mime_type")
+                return b"".join(chunks), mime
+        except httpx.HTTPError as exc:
+            raise GraphError(f"media download failed: {type(exc).__name__}") from exc
+
+    async def _request(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._client.request(
+                method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise GraphError(f"Graph API unreachable: {type(exc).__name__}") from exc
+        if response.status_code >= 300:
+            raise _error_from(response)
+        return response
+
+
+class RateLimiter:
+    """Spaces calls per key (a phone number) to at most `rate` per second, in this process."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self._next: dict[str, float] = {}
+
+    async def wait(self, key: str) -> None:
+        if not self.interval:
+            return
+        now = time.monotonic()
+        slot = max(now, self._next.get(key, now))
+        self._next[key] = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)

@@ -1,0 +1,230 @@
+"""Every query of ingest's tables; reads of tenant data start from a tenant-scoped statement."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from common.pagination import PageQuery, decode_cursor, encode_cursor
+from ingest.models import Channel, Contact, Conversation, MediaFile, Message
+
+
+def channels(tenant_id: uuid.UUID) -> Select[tuple[Channel]]:
+    return select(Channel).where(Channel.tenant_id == tenant_id, Channel.deleted_at.is_(None))
+
+
+def conversations(tenant_id: uuid.UUID) -> Select[tuple[Conversation, Contact]]:
+    return (
+        select(Conversation, Contact)
+        .join(Contact, Contact.id == Conversation.contact_id)
+        .where(Conversation.tenant_id == tenant_id)
+    )
+
+
+def contacts(tenant_id: uuid.UUID) -> Select[tuple[Contact]]:
+    return select(Contact).where(Contact.tenant_id == tenant_id)
+
+
+def messages(tenant_id: uuid.UUID) -> Select[tuple[Message]]:
+    return select(Message).where(Message.tenant_id == tenant_id)
+
+
+async def get_channel(
+    session: AsyncSession, tenant_id: uuid.UUID, channel_id: uuid.UUID
+) -> Channel | None:
+    return await session.scalar(channels(tenant_id).where(Channel.id == channel_id))
+
+
+async def channel_by_number(session: AsyncSession, phone_number_id: str) -> Channel | None:
+    """Routing: the connected channel of a business number, whichever tenant owns it."""
+    return await session.scalar(
+        select(Channel).where(
+            Channel.phone_number_id == phone_number_id, Channel.deleted_at.is_(None)
+        )
+    )
+
+
+async def list_channels(
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
+) -> tuple[list[Channel], str | None]:
+    stmt = channels(tenant_id)
+    if page.cursor:
+        at, last_id = decode_cursor(page.cursor, 2)
+        stmt = stmt.where(
+            or_(
+                Channel.created_at > _dt(at),
+                and_(Channel.created_at == _dt(at), Channel.id > _uuid(last_id)),
+            )
+        )
+    rows = list(
+        await session.scalars(stmt.order_by(Channel.created_at, Channel.id).limit(page.limit + 1))
+    )
+    return _page(rows, page, lambda c: (c.created_at.isoformat(), c.id))
+
+
+async def get_conversation(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, *, lock: bool = False
+) -> tuple[Conversation, Contact] | None:
+    stmt = conversations(tenant_id).where(Conversation.id == conversation_id)
+    if lock:
+        stmt = stmt.with_for_update(of=Conversation)
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1]) if row else None
+
+
+async def list_conversations(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    page: PageQuery,
+    *,
+    status: str | None,
+    q: str | None,
+) -> tuple[list[tuple[Conversation, Contact]], str | None]:
+    stmt = conversations(tenant_id)
+    if status:
+        stmt = stmt.where(Conversation.status == status)
+    if q:
+        pattern = f"%{_escape_like(q)}%"
+        stmt = stmt.where(
+            or_(
+                Contact.name.ilike(pattern, escape="\\"),
+                Contact.wa_id.ilike(pattern, escape="\\"),
+                exists().where(
+                    Message.tenant_id == tenant_id,
+                    Message.conversation_id == Conversation.id,
+                    Message.text.ilike(pattern, escape="\\"),
+                ),
+            )
+        )
+    if page.cursor:
+        at, last_id = decode_cursor(page.cursor, 2)
+        stmt = stmt.where(
+            or_(
+                Conversation.last_message_at < _dt(at),
+                and_(Conversation.last_message_at == _dt(at), Conversation.id < _uuid(last_id)),
+            )
+        )
+    stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
+    rows = [(r[0], r[1]) for r in (await session.execute(stmt.limit(page.limit + 1))).all()]
+    return _page(rows, page, lambda r: (r[0].last_message_at.isoformat(), r[0].id))
+
+
+async def list_messages(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, page: PageQuery
+) -> tuple[list[Message], str | None]:
+    stmt = messages(tenant_id).where(Message.conversation_id == conversation_id)
+    if page.cursor:
+        at, last_id = decode_cursor(page.cursor, 2)
+        stmt = stmt.where(
+            or_(
+                Message.created_at > _dt(at),
+                and_(Message.created_at == _dt(at), Message.id > _uuid(last_id)),
+            )
+        )
+    stmt = stmt.order_by(Message.created_at, Message.id).limit(page.limit + 1)
+    rows = list(await session.scalars(stmt))
+    return _page(rows, page, lambda m: (m.created_at.isoformat(), m.id))
+
+
+async def recent_history(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    *,
+    before: Message,
+    limit: int,
+) -> list[Message]:
+    """The `limit` messages before `before`, oldest first."""
+    if limit <= 0:
+        return []
+    stmt = (
+        messages(tenant_id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.id != before.id,
+            Message.created_at <= before.created_at,
+        )
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(await session.scalars(stmt))))
+
+
+def _conversation_count() -> Any:
+    return (
+        select(func.count())
+        .where(Conversation.contact_id == Contact.id)
+        .correlate(Contact)
+        .scalar_subquery()
+    )
+
+
+async def get_contact(
+    session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID
+) -> tuple[Contact, int] | None:
+    row = (
+        await session.execute(
+            select(Contact, _conversation_count()).where(
+                Contact.tenant_id == tenant_id, Contact.id == contact_id
+            )
+        )
+    ).first()
+    return (row[0], int(row[1])) if row else None
+
+
+async def list_contacts(
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
+) -> tuple[list[tuple[Contact, int]], str | None]:
+    stmt = select(Contact, _conversation_count()).where(Contact.tenant_id == tenant_id)
+    if page.cursor:
+        at, last_id = decode_cursor(page.cursor, 2)
+        stmt = stmt.where(
+            or_(
+                Contact.last_seen_at < _dt(at),
+                and_(Contact.last_seen_at == _dt(at), Contact.id < _uuid(last_id)),
+            )
+        )
+    stmt = stmt.order_by(Contact.last_seen_at.desc(), Contact.id.desc()).limit(page.limit + 1)
+    rows = [(r[0], int(r[1])) for r in (await session.execute(stmt)).all()]
+    return _page(rows, page, lambda r: (r[0].last_seen_at.isoformat(), r[0].id))
+
+
+async def get_media(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID
+) -> MediaFile | None:
+    return await session.scalar(
+        select(MediaFile).where(
+            MediaFile.tenant_id == tenant_id, MediaFile.message_id == message_id
+        )
+    )
+
+
+def _page(rows: list[Any], page: PageQuery, key: Any) -> tuple[list[Any], str | None]:
+    if len(rows) <= page.limit:
+        return rows, None
+    rows = rows[: page.limit]
+    return rows, encode_cursor(*key(rows[-1]))
+
+
+def _dt(value: Any) -> datetime:
+    from common.errors import AppError
+
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise AppError(400, "invalid cursor") from exc
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    from common.errors import AppError
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise AppError(400, "invalid cursor") from exc
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

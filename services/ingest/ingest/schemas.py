@@ -1,0 +1,92 @@
+"""HTTP bodies of ingest's API (API.md)."""
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ChannelCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    phone_number_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")
+    display_phone_number: str | None = Field(default=None, max_length=32)
+    waba_id: str | None = Field(default=None, max_length=64)
+    access_token: str | None = Field(default=None, min_length=1, max_length=4096)
+
+
+class ChannelOut(BaseModel):
+    id: uuid.UUID
+    phone_number_id: str
+    display_phone_number: str | None
+    mode: Literal["live", "sandbox"]
+    needs_reauth: bool
+    created_at: datetime
+
+
+class ContactBrief(BaseModel):
+    id: uuid.UUID
+    wa_id: str
+    name: str | None
+
+
+class ConversationOut(BaseModel):
+    id: uuid.UUID
+    channel_id: uuid.UUID
+    contact: ContactBrief
+    status: Literal["open", "handoff", "resolved"]
+    ai_enabled: bool
+    last_message_at: datetime | None
+    last_message_preview: str | None
+    unread_count: int
+
+
+class ConversationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ai_enabled: bool | None = None
+    status: Literal["open", "handoff", "resolved"] | None = None
+
+
+class MessageOut(BaseModel):
+    id: uuid.UUID
+    wamid: str | None
+    direction: Literal["inbound", "outbound"]
+    author: Literal["customer", "ai", "agent"]
+    type: str
+    text: str | None
+    media: dict[str, Any] | None
+    status: str
+    error: str | None
+    created_at: datetime
+
+
+class MessageCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # WhatsApp's limit for a text body.
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class ContactOut(BaseModel):
+    id: uuid.UUID
+    wa_id: str
+    name: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    conversation_count: int
+
+
+class SimulatedMessage(BaseModel):
+    """A customer's message, played on a sandbox channel."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str = Field(alias="from", min_length=1, max_length=32, pattern=r"^[0-9]+$")
+    name: str | None = Field(default=None, max_length=256)
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class SimulatedOut(BaseModel):
+    wamid: str

@@ -1,0 +1,120 @@
+"""The live stream: the tenant's events, fed from the broker, fanned out to SSE clients.
+
+Each replica listens on its own transient queue (`Bus.listen`), so every replica sees every
+event and any replica can serve any dashboard. A short per-tenant memory of recent events
+lets a client that reconnects with `Last-Event-ID` catch up.
+"""
+
+import asyncio
+import json
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from common.events import (
+    ConversationMessageStoredV1,
+    ConversationUpdatedV1,
+    Envelope,
+    MessageStatusUpdatedV1,
+)
+
+log = structlog.get_logger(__name__)
+
+STREAMED_EVENTS = (
+    "conversation.message.stored.v1",
+    "message.status.updated.v1",
+    "conversation.updated.v1",
+)
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    id: str
+    name: str
+    data: dict[str, Any]
+
+    def encode(self) -> str:
+        return f"id: {self.id}\nevent: {self.name}\ndata: {json.dumps(self.data)}\n\n"
+
+
+def to_stream_item(event: Envelope) -> StreamItem | None:
+    if isinstance(event, ConversationMessageStoredV1):
+        data = event.payload.message.model_dump(mode="json")
+        return StreamItem(str(event.event_id), "message.created", data)
+    if isinstance(event, MessageStatusUpdatedV1):
+        p = event.payload
+        data = {
+            "id": str(p.message_id),
+            "conversation_id": str(p.conversation_id),
+            "wamid": p.wamid,
+            "status": p.status,
+            "error": p.error,
+        }
+        return StreamItem(str(event.event_id), "message.updated", data)
+    if isinstance(event, ConversationUpdatedV1):
+        return StreamItem(
+            str(event.event_id), "conversation.updated", event.payload.model_dump(mode="json")
+        )
+    return None
+
+
+class EventHub:
+    def __init__(self, *, replay: int, client_queue: int) -> None:
+        self.replay = replay
+        self.client_queue = client_queue
+        self._clients: dict[uuid.UUID, set[asyncio.Queue[StreamItem | None]]] = {}
+        self._recent: dict[uuid.UUID, deque[StreamItem]] = {}
+
+    async def publish(self, event: Envelope) -> None:
+        item = to_stream_item(event)
+        if item is None or event.tenant_id is None:
+            return
+        recent = self._recent.setdefault(event.tenant_id, deque(maxlen=self.replay))
+        recent.append(item)
+        for queue in list(self._clients.get(event.tenant_id, ())):
+            try:
+                queue.put_nowait(item)
+            except asyncio.QueueFull:
+                # A client that cannot keep up is cut; it reconnects with Last-Event-ID.
+                self._drop(event.tenant_id, queue)
+
+    def _drop(self, tenant_id: uuid.UUID, queue: asyncio.Queue[StreamItem | None]) -> None:
+        self._clients.get(tenant_id, set()).discard(queue)
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(None)
+
+    def clients(self, tenant_id: uuid.UUID) -> int:
+        return len(self._clients.get(tenant_id, ()))
+
+    async def stream(
+        self, tenant_id: uuid.UUID, last_event_id: str | None, heartbeat_s: float
+    ) -> AsyncIterator[str]:
+        queue: asyncio.Queue[StreamItem | None] = asyncio.Queue(self.client_queue)
+        self._clients.setdefault(tenant_id, set()).add(queue)
+        # Taken with the registration, before any await: no event is missed or sent twice.
+        backlog: list[StreamItem] = []
+        if last_event_id:
+            recent = list(self._recent.get(tenant_id, ()))
+            ids = [item.id for item in recent]
+            if last_event_id in ids:
+                backlog = recent[ids.index(last_event_id) + 1 :]
+        try:
+            yield "retry: 3000\n: connected\n\n"
+            for item in backlog:
+                yield item.encode()
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)
+                except TimeoutError:
+                    yield ": heartbeat\n\n"
+                    continue
+                if item is None:
+                    return
+                yield item.encode()
+        finally:
+            self._clients.get(tenant_id, set()).discard(queue)

@@ -1,0 +1,255 @@
+"""Meta → gateway (HTTP) → RabbitMQ → ingest → Postgres: every inbound type, batches,
+redelivery, unknown numbers, statuses in any order. (`platform`: see conftest.py.)"""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from prometheus_client import REGISTRY
+
+from common.bus import Bus
+from common.events import (
+    WhatsAppContact,
+    WhatsAppMessageReceivedPayload,
+    WhatsAppMessageReceivedV1,
+    whatsapp_message_event_id,
+)
+from common.fakes import inbound_examples
+from common.testing import eventually, messages_change, notification, text_message
+
+
+def now_ts() -> int:
+    return int(time.time())
+
+
+def stamped(message: dict[str, Any], ts: int) -> dict[str, Any]:
+    return {**message, "timestamp": str(ts)}
+
+
+EXPECTED_TEXT = {
+    "text": "Olá! Têm entregas? 🚚",
+    "image": "my receipt 🧾",
+    "audio": None,
+    "video": "unboxing",
+    "document": "invoice.pdf",
+    "sticker": None,
+    "location": "Loja Baixa, Rua Augusta 1, Lisboa",
+    "contacts": "Ana Lima (+351 912 345 678)",
+    "button_reply": "Confirm",
+    "list_reply": "9:00 tomorrow",
+    "nfm_reply": "Sent",
+    "button": "Stop promotions",
+    "reaction": "👍",
+    "reaction_removed": None,
+    "order": "for Sunday",
+    "system": "User A changed from 1 to 2",
+    "referral": "Is this still available?",
+    "reply": "answering this one",
+    "forwarded": "look at this",
+    "unsupported": "unsupported message (poll_creation)",
+    "future": "from the future",
+}
+EXPECTED_TYPE = {
+    "button_reply": "interactive",
+    "list_reply": "interactive",
+    "nfm_reply": "interactive",
+    "reaction_removed": "reaction",
+    "referral": "text",
+    "reply": "text",
+    "forwarded": "text",
+    "future": "unknown",
+}
+
+
+async def test_every_inbound_type_is_stored_once_with_readable_text(platform: Any) -> None:
+    owner = platform.tenant()
+    channel = await platform.channel(owner)
+    sender = "351912345678"
+    prefix = f"wamid.{uuid.uuid4().hex[:8]}"
+    examples = inbound_examples(sender, prefix=prefix)
+    ts = now_ts() - len(examples)
+    messages = [stamped(m, ts + i) for i, m in enumerate(examples.values())]
+    contacts = [{"profile": {"name": "Inês"}, "wa_id": sender}]
+    await platform.inbound(channel["phone_number_id"], messages, contacts)
+    # Meta redelivers the whole body: nothing is stored twice.
+    await platform.inbound(channel["phone_number_id"], messages, contacts)
+
+    [conversation] = await platform.wait_conversation(owner)
+    stored = await platform.wait_messages(owner, conversation["id"], len(examples))
+    await asyncio.sleep(0.3)
+    stored = await platform.messages(owner, conversation["id"])
+    assert len(stored) == len(examples)
+    by_wamid = {m["wamid"]: m for m in stored}
+    for name in examples:
+        message = by_wamid[f"{prefix}.{name}"]
+        assert message["type"] == EXPECTED_TYPE.get(name, name), name
+        assert message["text"] == EXPECTED_TEXT[name], name
+        assert message["direction"] == "inbound" and message["author"] == "customer"
+        assert message["status"] == "received"
+    image = by_wamid[f"{prefix}.image"]["media"]
+    assert image["id"] == "MEDIA1" and image["mime_type"] == "image/jpeg"
+    assert by_wamid[f"{prefix}.audio"]["media"]["voice"] is True
+    assert by_wamid[f"{prefix}.document"]["media"]["filename"] == "invoice.pdf"
+    # Sandbox channel: media cannot be fetched without a token, and says so.
+    assert by_wamid[f"{prefix}.text"]["media"] is None
+
+    raw = await platform.sql(
+        "select wamid, raw, context from ingest.messages where wamid like :p",
+        p=f"{prefix}.%",
+    )
+    rows = {r.wamid: r for r in raw}
+    assert rows[f"{prefix}.future"].raw["hologram"] == {"body": "from the future", "depth": 3}
+    assert rows[f"{prefix}.unsupported"].raw["errors"][0]["code"] == 131051
+    assert rows[f"{prefix}.reply"].context == {"from": "15550783881", "id": f"{prefix}.OUT"}
+    assert rows[f"{prefix}.forwarded"].context == {"forwarded": True}
+    assert rows[f"{prefix}.referral"].context["referral"]["ctwa_clid"] == "CLID"
+
+    [conversation] = await platform.conversations(owner)
+    assert conversation["contact"]["name"] == "Inês"
+    assert conversation["contact"]["wa_id"] == sender
+    assert conversation["unread_count"] == len(examples)
+    assert conversation["ai_enabled"] is True
+    assert conversation["status"] == "open"
+    # The newest message decides the preview.
+    assert conversation["last_message_preview"] == "from the future"
+
+
+async def test_a_batch_of_entries_customers_messages_and_statuses(platform: Any) -> None:
+    owner = platform.tenant()
+    a = await platform.channel(owner)
+    b = await platform.channel(owner)
+    ts = now_ts()
+    tag = uuid.uuid4().hex[:6]
+    payload = notification(
+        (
+            "WABA1",
+            [
+                messages_change(
+                    a["phone_number_id"],
+                    # Contacts in another order than the messages: matched by wa_id.
+                    contacts=[
+                        {"profile": {"name": "Bob"}, "wa_id": "222"},
+                        {"profile": {"name": "Ann"}, "wa_id": "111"},
+                    ],
+                    messages=[
+                        text_message(f"w.{tag}.a1", "111", "Ann 1", timestamp=ts),
+                        text_message(f"w.{tag}.b1", "222", "Bob 1", timestamp=ts + 1),
+                        text_message(f"w.{tag}.a2", "111", "Ann 2", timestamp=ts + 2),
+                    ],
+                    statuses=[
+                        {"id": f"w.{tag}.unknown", "status": "delivered", "timestamp": str(ts)}
+                    ],
+                ),
+            ],
+        ),
+        (
+            "WABA2",
+            [
+                messages_change(
+                    b["phone_number_id"],
+                    contacts=[{"profile": {"name": "Ann B"}, "wa_id": "111"}],
+                    messages=[text_message(f"w.{tag}.c1", "111", "on b", timestamp=ts)],
+                )
+            ],
+        ),
+    )
+    r = await platform.webhook(payload)
+    assert r.status_code == 200
+    conversations = await platform.wait_conversation(owner, 3)
+    unread = {
+        (c["channel_id"] == a["id"], c["contact"]["wa_id"]): c["unread_count"]
+        for c in conversations
+    }
+    # Ann (111) has one conversation per channel, Bob (222) one.
+    assert unread == {(True, "111"): 2, (True, "222"): 1, (False, "111"): 1}
+    ann_on_a = next(
+        c for c in conversations if c["channel_id"] == a["id"] and c["contact"]["wa_id"] == "111"
+    )
+    texts = [m["text"] for m in await platform.wait_messages(owner, ann_on_a["id"], 2)]
+    assert texts == ["Ann 1", "Ann 2"]
+    contacts = (await platform.ingest.get("/api/contacts", headers=owner)).json()["items"]
+    assert sorted((c["wa_id"], c["conversation_count"]) for c in contacts) == [
+        ("111", 2),
+        ("222", 1),
+    ]
+    # The status of a wamid nobody stored yet is kept for later.
+    pending = await platform.sql(
+        "select status from ingest.pending_statuses where wamid = :w", w=f"w.{tag}.unknown"
+    )
+    assert [p.status for p in pending] == ["delivered"]
+
+
+async def test_an_unknown_number_is_acknowledged_counted_and_stored_nowhere(platform: Any) -> None:
+    def counted() -> float:
+        return REGISTRY.get_sample_value("ingest_unknown_number_total", {"kind": "message"}) or 0.0
+
+    before = counted()
+    wamid = f"wamid.{uuid.uuid4().hex}"
+    await platform.inbound(
+        "000000000000", [text_message(wamid, "111", "hello?", timestamp=now_ts())]
+    )
+    await eventually(lambda: asyncio.sleep(0, counted() > before))
+    assert await platform.sql("select 1 from ingest.messages where wamid = :w", w=wamid) == []
+
+
+async def test_a_customer_writing_after_resolved_reopens_the_conversation(platform: Any) -> None:
+    owner = platform.tenant()
+    channel = await platform.channel(owner)
+    pnid = channel["phone_number_id"]
+    await platform.inbound(
+        pnid, [text_message(f"w.{uuid.uuid4().hex}", "777", "one", timestamp=now_ts())]
+    )
+    [conversation] = await platform.wait_conversation(owner)
+    r = await platform.ingest.patch(
+        f"/api/conversations/{conversation['id']}", json={"status": "resolved"}, headers=owner
+    )
+    assert r.status_code == 200 and r.json()["status"] == "resolved"
+    assert await platform.conversations(owner, status="open") == []
+    await platform.inbound(
+        pnid, [text_message(f"w.{uuid.uuid4().hex}", "777", "two", timestamp=now_ts())]
+    )
+
+    async def reopened() -> list[dict[str, Any]]:
+        return list(await platform.conversations(owner, status="open"))
+
+    [again] = await eventually(reopened)
+    assert again["id"] == conversation["id"]
+    assert again["last_message_preview"] == "two"
+
+
+async def test_one_bad_message_in_a_batch_fails_alone(platform: Any, bus: Bus) -> None:
+    owner = platform.tenant()
+    channel = await platform.channel(owner)
+
+    def received(wamid: str, kind: str) -> WhatsAppMessageReceivedV1:
+        return WhatsAppMessageReceivedV1(
+            event_id=whatsapp_message_event_id(wamid),
+            payload=WhatsAppMessageReceivedPayload(
+                phone_number_id=channel["phone_number_id"],
+                wamid=wamid,
+                type=kind,
+                timestamp=datetime.now(UTC),
+                contact=WhatsAppContact(wa_id="555", name="Eve"),
+                message=text_message(wamid, "555", "hello"),
+            ),
+        )
+
+    tag = uuid.uuid4().hex[:8]
+    # A type longer than the column allows makes its insert fail (a poison event).
+    batch = [
+        received(f"w.{tag}.1", "text"),
+        received(f"w.{tag}.bad", "x" * 40),
+        received(f"w.{tag}.2", "text"),
+    ]
+    await bus.publish_many(batch, mandatory=True)
+    [conversation] = await platform.wait_conversation(owner)
+    stored = await platform.wait_messages(owner, conversation["id"], 2)
+    assert sorted(m["wamid"] for m in stored) == [f"w.{tag}.1", f"w.{tag}.2"]
+
+    async def dead_lettered() -> bool:
+        return await bus.dead_letter_count("ingest.whatsapp-messages") == 1
+
+    await eventually(dead_lettered)
+    assert len(await platform.messages(owner, conversation["id"])) == 2

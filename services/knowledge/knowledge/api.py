@@ -1,0 +1,114 @@
+"""Thin routers: parse, authorise, call the service, return."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+
+from common.auth import CurrentPrincipal, InternalCaller
+from common.db import SessionDep
+from common.errors import AppError
+from common.pagination import Page, PageParams
+from knowledge import service
+from knowledge.schemas import DocumentOut, SearchResponse
+
+router = APIRouter(tags=["knowledge"])
+internal = APIRouter(tags=["internal"], dependencies=[InternalCaller])
+
+SearchQuery = Annotated[str, Query(min_length=1, max_length=1000, description="the question")]
+SearchLimit = Annotated[int, Query(ge=1, le=50)]
+
+
+def _searcher(request: Request) -> service.Searcher:
+    searcher: service.Searcher = request.app.state.searcher
+    return searcher
+
+
+@router.post(
+    "/api/documents",
+    status_code=202,
+    response_model=DocumentOut,
+    responses={
+        413: {"description": "the file is larger than the limit"},
+        415: {"description": "not PDF, DOCX, DOC, TXT, Markdown, HTML, CSV or XLSX"},
+    },
+)
+async def upload_document(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, file: UploadFile
+) -> Response:
+    """Store a document and index it in the background (202; poll its status).
+
+    The same bytes uploaded again by the same business are recognised: 202 with the
+    existing document (its id and current status), indexed once. The status code stays
+    the one API.md gives for every upload, so clients need one path."""
+    settings = request.app.state.settings
+    if file.size is not None and file.size > settings.max_upload_bytes:
+        raise AppError(413, f"the file is larger than {settings.max_upload_bytes} bytes")
+    data = await file.read(settings.max_upload_bytes + 1)
+    document, _created = await service.upload_document(
+        session, principal.tenant_id, file.filename or "document", data, settings
+    )
+    body = DocumentOut.model_validate(document).model_dump(mode="json")
+    return JSONResponse(body, status_code=202)
+
+
+@router.get("/api/documents", response_model=Page[DocumentOut])
+async def list_documents(
+    session: SessionDep, principal: CurrentPrincipal, page: PageParams
+) -> Page[DocumentOut]:
+    """The business's documents, newest first."""
+    return await service.list_documents(session, principal.tenant_id, page)
+
+
+@router.get("/api/documents/{document_id}", response_model=DocumentOut)
+async def get_document(
+    document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> DocumentOut:
+    """One document with its status, chunk count and error."""
+    document = await service.get_document(session, principal.tenant_id, document_id)
+    return DocumentOut.model_validate(document)
+
+
+@router.delete("/api/documents/{document_id}", status_code=204)
+async def delete_document(
+    document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    """Delete a document; its passages are unsearchable from this response on."""
+    await service.delete_document(session, principal.tenant_id, document_id)
+    return Response(status_code=204)
+
+
+@router.post("/api/documents/{document_id}/reindex", status_code=202, response_model=DocumentOut)
+async def reindex_document(
+    document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> DocumentOut:
+    """Index the stored file again (409 while it is being indexed)."""
+    document = await service.reindex_document(session, principal.tenant_id, document_id)
+    return DocumentOut.model_validate(document)
+
+
+@router.get("/api/knowledge/search", response_model=SearchResponse)
+async def search(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    q: SearchQuery,
+    limit: SearchLimit = 5,
+) -> SearchResponse:
+    """The business's passages that best answer `q`, with a relevance score in [0, 1]."""
+    results = await _searcher(request).search(session, principal.tenant_id, q, limit)
+    return SearchResponse(results=results)
+
+
+@internal.get("/internal/search", response_model=SearchResponse)
+async def internal_search(
+    request: Request,
+    session: SessionDep,
+    tenant_id: uuid.UUID,
+    q: SearchQuery,
+    limit: SearchLimit = 5,
+) -> SearchResponse:
+    """For the responder (service token): the same search for the given tenant."""
+    results = await _searcher(request).search(session, tenant_id, q, limit)
+    return SearchResponse(results=results)

@@ -1,0 +1,260 @@
+"""Every query of knowledge's tables; each one starts from the tenant."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from knowledge.models import Chunk, ChunkEmbedding, CorpusVersion, Document
+
+
+def documents(tenant_id: uuid.UUID) -> Select[tuple[Document]]:
+    return select(Document).where(Document.tenant_id == tenant_id)
+
+
+async def get_document(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID, *, for_update: bool = False
+) -> Document | None:
+    stmt = documents(tenant_id).where(Document.id == document_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_by_sha256(session: AsyncSession, tenant_id: uuid.UUID, sha256: str) -> Document:
+    stmt = documents(tenant_id).where(Document.sha256 == sha256)
+    return (await session.execute(stmt)).scalar_one()
+
+
+async def insert_document(session: AsyncSession, values: dict[str, Any]) -> Document | None:
+    """None when the tenant already has a document with these bytes (same sha256)."""
+    stmt = (
+        insert(Document)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "sha256"])
+        .returning(Document)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def list_documents(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    limit: int,
+    after: tuple[datetime, uuid.UUID] | None,
+) -> list[Document]:
+    stmt = documents(tenant_id)
+    if after is not None:
+        created_at, doc_id = after
+        stmt = stmt.where(
+            or_(
+                Document.created_at < created_at,
+                and_(Document.created_at == created_at, Document.id < doc_id),
+            )
+        )
+    stmt = stmt.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def bump_corpus_version(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    await session.execute(
+        insert(CorpusVersion)
+        .values(tenant_id=tenant_id, version=1)
+        .on_conflict_do_update(
+            index_elements=["tenant_id"], set_={"version": CorpusVersion.version + 1}
+        )
+    )
+
+
+async def corpus_version(session: AsyncSession, tenant_id: uuid.UUID) -> int:
+    stmt = select(CorpusVersion.version).where(CorpusVersion.tenant_id == tenant_id)
+    return int((await session.scalar(stmt)) or 0)
+
+
+async def delete_chunks(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
+) -> None:
+    await session.execute(
+        delete(Chunk).where(Chunk.tenant_id == tenant_id, Chunk.document_id == document_id)
+    )
+
+
+async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration)
+    and `embedding` (bytes or None)."""
+    if not rows:
+        return
+    await session.execute(
+        text(
+            "INSERT INTO knowledge.chunks "
+            "(id, tenant_id, document_id, position, page_number, section, text, language, tsv) "
+            "VALUES (:id, :tenant_id, :document_id, :position, :page_number, :section, :text,"
+            " CAST(:ts_config AS regconfig),"
+            " setweight(to_tsvector(CAST(:ts_config AS regconfig), coalesce(:section, '')), 'A')"
+            " || to_tsvector(CAST(:ts_config AS regconfig), :text))"
+        ),
+        rows,
+    )
+    vectors = [
+        {"chunk_id": r["id"], "tenant_id": r["tenant_id"], "embedding": r["embedding"]}
+        for r in rows
+        if r["embedding"] is not None
+    ]
+    if vectors:
+        await session.execute(insert(ChunkEmbedding), vectors)
+
+
+async def claim_lease(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    document_id: uuid.UUID,
+    lease_id: uuid.UUID,
+    lease_s: float,
+) -> Document | None:
+    """Take the document if it waits for indexing and no live worker holds it."""
+    stmt = (
+        update(Document)
+        .where(
+            Document.tenant_id == tenant_id,
+            Document.id == document_id,
+            Document.status == "processing",
+            or_(Document.leased_until.is_(None), Document.leased_until < func.now()),
+        )
+        .values(
+            lease_id=lease_id,
+            leased_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_s),
+            attempts=Document.attempts + 1,
+        )
+        .returning(Document)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def renew_lease(
+    session: AsyncSession, document_id: uuid.UUID, lease_id: uuid.UUID, lease_s: float
+) -> bool:
+    stmt = (
+        update(Document)
+        .where(Document.id == document_id, Document.lease_id == lease_id)
+        .values(leased_until=func.now() + func.make_interval(0, 0, 0, 0, 0, 0, lease_s))
+        .returning(Document.id)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none() is not None
+
+
+async def leased_document(
+    session: AsyncSession, document_id: uuid.UUID, lease_id: uuid.UUID
+) -> Document | None:
+    """The document, locked, if this lease still owns it (a deleted or re-taken one is not)."""
+    stmt = (
+        select(Document)
+        .where(
+            Document.id == document_id,
+            Document.lease_id == lease_id,
+            Document.status == "processing",
+        )
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def expired_leases(session: AsyncSession, limit: int = 100) -> list[Document]:
+    """Documents whose worker stopped renewing its lease (it died): locked for the sweeper."""
+    stmt = (
+        select(Document)
+        .where(Document.status == "processing", Document.leased_until < func.now())
+        .order_by(Document.leased_until)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+# --- search ----------------------------------------------------------------------------------
+
+
+async def tenant_languages(session: AsyncSession, tenant_id: uuid.UUID) -> list[str | None]:
+    stmt = (
+        select(Document.language)
+        .where(Document.tenant_id == tenant_id, Document.status == "indexed")
+        .distinct()
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def full_text_candidates(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    query: str,
+    configs: list[str],
+    limit: int,
+    *,
+    relaxed: bool,
+) -> list[tuple[uuid.UUID, float, bool]]:
+    """(chunk id, ts_rank_cd, has every term) of the chunks matching `query`, best first.
+
+    Strict: `websearch_to_tsquery` (every term; quotes and -exclusions honoured), cheap on
+    the GIN index. Relaxed: also chunks with only some of the terms (a question in natural
+    words rarely has all its words in the answer), after those with all of them; it ranks
+    every chunk sharing any word, so it costs much more on a large corpus. `configs` are
+    whitelisted text search configurations (one per language of the tenant's documents).
+    """
+    if relaxed:
+        match = (
+            "(SELECT CAST(string_agg(quote_literal(lexeme), ' | ') AS tsquery) AS q FROM "
+            "unnest(tsvector_to_array(to_tsvector('{config}', :query))) AS lexeme) AS terms"
+        )
+    else:
+        match = "websearch_to_tsquery('{config}', :query) AS terms(q)"
+    parts = [
+        "SELECT id, ts_rank_cd(tsv, terms.q) AS rank, tsv @@ every_term AS complete "
+        f"FROM knowledge.chunks, websearch_to_tsquery('{config}', :query) AS every_term, "
+        + match.format(config=config)
+        + f" WHERE tenant_id = :tenant_id AND language = '{config}'::regconfig"
+        " AND tsv @@ terms.q"
+        for config in configs
+    ]
+    sql = " UNION ALL ".join(parts) + " ORDER BY complete DESC, rank DESC LIMIT :limit"
+    rows = await session.execute(
+        text(sql), {"tenant_id": tenant_id, "query": query, "limit": limit}
+    )
+    return [(row.id, float(row.rank), bool(row.complete)) for row in rows]
+
+
+async def tenant_embeddings(
+    session: AsyncSession, tenant_id: uuid.UUID
+) -> tuple[list[uuid.UUID], list[bytes]]:
+    rows = await session.execute(
+        select(ChunkEmbedding.chunk_id, ChunkEmbedding.embedding).where(
+            ChunkEmbedding.tenant_id == tenant_id
+        )
+    )
+    ids: list[uuid.UUID] = []
+    blobs: list[bytes] = []
+    for chunk_id, blob in rows:
+        ids.append(chunk_id)
+        blobs.append(blob)
+    return ids, blobs
+
+
+async def chunks_with_documents(
+    session: AsyncSession, tenant_id: uuid.UUID, chunk_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Any]:
+    rows = await session.execute(
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Document.filename,
+            Chunk.text,
+            Chunk.page_number,
+            Chunk.section,
+            Chunk.position,
+        )
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.tenant_id == tenant_id, Chunk.id.in_(chunk_ids))
+    )
+    return {row.id: row for row in rows}

@@ -1,0 +1,38 @@
+"""HTTP bodies of the knowledge API (API.md § knowledge)."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+
+class DocumentOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    filename: str
+    content_type: str
+    size_bytes: int
+    status: Literal["processing", "indexed", "failed"]
+    chunk_count: int
+    error: str | None
+    language: str | None
+    created_at: datetime
+    indexed_at: datetime | None
+
+
+class SearchResult(BaseModel):
+    chunk_id: uuid.UUID
+    document_id: uuid.UUID
+    filename: str
+    text: str
+    # Calibrated relevance in [0, 1]: below ~0.3 nothing relevant, above ~0.6 a clear match.
+    score: float
+    page_number: int | None
+    section: str | None
+    position: int
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]

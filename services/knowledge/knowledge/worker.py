@@ -1,0 +1,123 @@
+"""The process pool that parses, chunks and embeds documents, off the API's event loop.
+
+A separate process keeps a CPU-heavy or crashing parser from stalling or killing the API:
+a dead worker surfaces as `WorkerCrashed` (retried), a hung one is killed at the timeout.
+"""
+
+import asyncio
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+
+import structlog
+
+from knowledge.parsing import ChunkingOptions, ParsedChunk, ParseError, parse_document
+
+log = structlog.get_logger(__name__)
+
+
+class WorkerCrashed(Exception):
+    """The worker process died mid-parse (a retry may succeed; attempts are counted)."""
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    chunks: list[ParsedChunk]
+    embeddings: list[bytes] | None
+
+
+def index_file(
+    data: bytes, filename: str, file_type: str, options: ChunkingOptions, embed: bool
+) -> IndexedFile:
+    """Runs in a worker process: parse, chunk and (optionally) embed one file."""
+    chunks = parse_document(data, filename, file_type, options)
+    vectors = None
+    if embed:
+        from knowledge import embeddings
+
+        matrix = embeddings.encode([chunk.text for chunk in chunks])
+        vectors = [embeddings.to_bytes(row) for row in matrix]
+    return IndexedFile(chunks, vectors)
+
+
+def _configure_worker() -> None:
+    from knowledge.parsing import configure_offline
+
+    configure_offline()
+
+
+def warm_up() -> None:
+    """Runs in a worker: load unstructured, spaCy and the sentence encoder once, up front."""
+    from knowledge import embeddings
+
+    parse_document(b"Warm-up text.", "warm-up.txt", "txt", ChunkingOptions())
+    embeddings.encode(["warm-up"])
+
+
+class ParserPool:
+    """A lazily started pool of `workers` spawned processes; rebuilt after a crash."""
+
+    def __init__(self, workers: int = 1) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # spawn: never fork a process that runs an event loop and threads.
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_configure_worker,
+            )
+        return self._executor
+
+    async def warm(self) -> None:
+        """Start the workers and load the models now, not on the first document."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._pool(), warm_up)
+        except Exception as exc:  # the first real document will say what is wrong
+            log.warning("parser.warm_up_failed", error=repr(exc))
+
+    async def run(
+        self,
+        data: bytes,
+        filename: str,
+        file_type: str,
+        options: ChunkingOptions,
+        *,
+        embed: bool,
+        timeout: float,
+    ) -> IndexedFile:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(
+            self._pool(), index_file, data, filename, file_type, options, embed
+        )
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except BrokenProcessPool as exc:
+            self._discard()
+            raise WorkerCrashed("the parser process died while reading the file") from exc
+        except TimeoutError as exc:
+            self._discard()
+            raise ParseError(
+                f"Reading the file took longer than {timeout:.0f} s; it may be too complex."
+            ) from exc
+
+    def _discard(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        # A hung worker is not stopped by shutdown(): kill the processes themselves.
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.kill()
+        executor.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = ["IndexedFile", "ParseError", "ParserPool", "WorkerCrashed"]

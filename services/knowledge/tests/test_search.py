@@ -1,0 +1,96 @@
+"""Search quality on a small corpus: paraphrased questions that keyword search misses and
+the fused search finds; a calibrated score that tells "nothing relevant" from a match."""
+
+import uuid
+from typing import Any
+
+import httpx
+
+from common.db import Database
+from common.testing import TestKeyPair, bearer
+from knowledge.embeddings import MatrixCache
+from knowledge.service import Searcher
+from knowledge.settings import KnowledgeSettings
+
+PASSAGES = {
+    "returns": "Returns: you can send back any unworn item within 30 days of delivery and we "
+    "refund the full price to your original payment method.",
+    "shipping": "Delivery: orders leave our warehouse in Porto within two business days; "
+    "standard delivery in Europe takes three to five days.",
+    "warranty": "Warranty: electronics carry a two-year guarantee covering manufacturing "
+    "defects. Accidental damage is not covered.",
+    "hours": "Opening hours: our shops open at 9:00 and close at 19:00 from Monday to Saturday. "
+    "We are closed on Sundays.",
+    "payment": "Payment methods: we accept Visa, Mastercard, PayPal and bank transfer. Cash on "
+    "delivery is not available.",
+    "sizes": "Size guide: our shoes run small, so we recommend ordering one size above your "
+    "usual size.",
+    "giftcards": "Gift cards are valid for two years and can be used online and in every store.",
+}
+PARAPHRASED = [
+    ("How do I get my money back for something I bought?", "returns"),
+    ("When does the store shut on weekdays?", "hours"),
+    ("My phone broke after a month because of a faulty part, is it covered?", "warranty"),
+    ("How long until my package gets to Germany?", "shipping"),
+    ("Should I buy a bigger pair of sneakers?", "sizes"),
+    ("¿Cuánto tarda en llegar mi pedido?", "shipping"),
+    ("Do vouchers expire?", "giftcards"),
+]
+KEYWORD = [("PayPal bank transfer", "payment"), ("gift cards valid", "giftcards")]
+UNRELATED = ["What is the capital of France?", "who won the football match yesterday"]
+
+
+async def test_fused_search_finds_paraphrases_that_keywords_miss(
+    client: httpx.AsyncClient,
+    api: Any,
+    test_keys: TestKeyPair,
+    knowledge_settings: KnowledgeSettings,
+) -> None:
+    tenant = uuid.uuid4()
+    headers = bearer(test_keys.token(tenant_id=tenant))
+    names: dict[str, str] = {}
+    for name, text in PASSAGES.items():
+        response = await api.upload(client, headers, f"{name}.txt", text.encode())
+        names[response.json()["id"]] = name
+    for doc_id in names:
+        assert (await api.wait_settled(client, headers, doc_id))["status"] == "indexed"
+
+    searcher = Searcher(knowledge_settings, MatrixCache())
+    db = Database(knowledge_settings.database_url, pool_size=1)
+
+    async def top(question: str, fused: bool) -> tuple[str | None, float]:
+        async with db.session() as session:
+            results = await searcher.search(session, tenant, question, 3, fused=fused)
+        if not results:
+            return None, 0.0
+        return names[str(results[0].document_id)], results[0].score
+
+    try:
+        keyword_hits = fused_hits = 0
+        for question, expected in PARAPHRASED:
+            keyword_hits += (await top(question, fused=False))[0] == expected
+            found, score = await top(question, fused=True)
+            assert found == expected, question
+            fused_hits += 1
+            assert score > 0.3, (question, score)
+        # Keyword-only (every-term matches first, then some-term ones) misses most of them.
+        assert keyword_hits <= 3 < fused_hits == len(PARAPHRASED)
+        assert (await top("Do vouchers expire?", fused=False))[0] != "giftcards"
+        for question, expected in KEYWORD:  # what keywords find, fusion keeps
+            assert (await top(question, fused=False))[0] == expected
+            found, score = await top(question, fused=True)
+            assert found == expected and score >= 0.5
+        for question in UNRELATED:
+            _, score = await top(question, fused=True)
+            assert score < 0.3, (question, score)
+    finally:
+        await db.dispose()
+
+    # The same through HTTP, with the citation fields.
+    response = await client.get(
+        "/api/knowledge/search", params={"q": "Do vouchers expire?", "limit": 2}, headers=headers
+    )
+    results = response.json()["results"]
+    assert len(results) == 2
+    assert results[0]["filename"] == "giftcards.txt"
+    assert results[0]["score"] >= results[1]["score"]

@@ -1,0 +1,156 @@
+"""One customer turn in, one outcome out: an answer grounded on the business's knowledge,
+or the fallback message with a handoff to a person. Used by the consumer and the preview."""
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+
+from responder.formatting import split_message, to_whatsapp
+from responder.handoff import asks_for_person
+from responder.knowledge import Found, KnowledgeClient, KnowledgeUnavailable
+from responder.llm import ChatClient, LLMUnavailable
+from responder.models import AISettings
+from responder.offline import extractive_answer
+from responder.prompts import HANDOFF_MARKER, Passage, Turn, render
+from responder.settings import ResponderSettings
+
+log = structlog.get_logger(__name__)
+
+MEDIA_TYPES = frozenset({"image", "audio", "video", "document", "sticker"})
+MEDIA_REPLY = "Thanks! I can only read text here. Could you tell me in a message what you need?"
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    tenant_id: uuid.UUID
+    business_name: str
+    customer_name: str | None
+    # The customer's messages since the last reply, oldest first (what must be answered).
+    unanswered: Sequence[str]
+    # Earlier conversation, oldest first (already cut to the history window).
+    history: Sequence[Turn]
+    latest_type: str = "text"
+
+
+@dataclass
+class Outcome:
+    kind: Literal["answer", "fallback"]
+    parts: list[str]
+    handoff_reason: str | None = None
+    sources: list[Found] = field(default_factory=list)
+    prompt: str = ""
+    model: str | None = None
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    cost_usd: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.parts)
+
+
+class Answerer:
+    def __init__(
+        self, settings: ResponderSettings, knowledge: KnowledgeClient, chat: ChatClient | None
+    ) -> None:
+        self.settings = settings
+        self.knowledge = knowledge
+        self.chat = chat  # None: the offline responder
+
+    async def answer(self, ai: AISettings, template: str, turn: TurnInput) -> Outcome:
+        started = time.perf_counter()
+        outcome = await self._decide(ai, template, turn)
+        outcome.latency_ms = outcome.latency_ms or int((time.perf_counter() - started) * 1000)
+        return outcome
+
+    def _fallback(self, ai: AISettings, reason: str, **extra: object) -> Outcome:
+        log.info("responder.handoff", reason=reason)
+        return Outcome(kind="fallback", parts=[ai.fallback_message], handoff_reason=reason, **extra)  # type: ignore[arg-type]
+
+    async def _decide(self, ai: AISettings, template: str, turn: TurnInput) -> Outcome:
+        question = " ".join(t.strip() for t in turn.unanswered if t and t.strip())
+        if not question:
+            if turn.latest_type in MEDIA_TYPES and ai.media_without_text == "reply":
+                return Outcome(kind="answer", parts=[MEDIA_REPLY])
+            return self._fallback(ai, f"a {turn.latest_type} message without text")
+        if keyword := asks_for_person(question, ai.handoff_keywords):
+            return self._fallback(ai, f"the customer asked for a person ({keyword!r})")
+        try:
+            found = await self.knowledge.search(
+                turn.tenant_id, question, self.settings.knowledge_passages
+            )
+        except KnowledgeUnavailable as exc:
+            return self._fallback(ai, f"the knowledge service is unavailable ({exc})")
+        relevant = [f for f in found if f.score >= self.settings.relevance_threshold]
+        if not relevant:
+            best = max((f.score for f in found), default=0.0)
+            return self._fallback(ai, f"nothing relevant in the knowledge base (best {best:.2f})")
+        passages = [Passage(f.text, f.source, f.score) for f in relevant]
+        prompt = render(
+            template,
+            business_name=turn.business_name,
+            persona=ai.persona,
+            instructions=ai.instructions,
+            passages=passages,
+            history=turn.history,
+            customer_name=turn.customer_name,
+            now=datetime.now(UTC),
+        )
+        if self.chat is None:
+            text = extractive_answer(question, passages[0])
+            return Outcome(
+                kind="answer",
+                parts=split_message(to_whatsapp(text)),
+                sources=relevant[:1],
+                prompt=prompt,
+                model="offline",
+            )
+        return await self._ask_llm(ai, prompt, turn, relevant)
+
+    async def _ask_llm(
+        self, ai: AISettings, prompt: str, turn: TurnInput, relevant: list[Found]
+    ) -> Outcome:
+        assert self.chat is not None
+        messages = [{"role": "system", "content": prompt}]
+        for item in turn.history:
+            role = "user" if item.role == "customer" else "assistant"
+            messages.append({"role": role, "content": item.text})
+        messages.append({"role": "user", "content": "\n".join(turn.unanswered)})
+        models = [ai.model or self.settings.llm_model]
+        if self.settings.llm_fallback_model and self.settings.llm_fallback_model not in models:
+            models.append(self.settings.llm_fallback_model)
+        try:
+            completion = await self.chat.complete(
+                messages,
+                models=models,
+                temperature=ai.temperature,
+                max_tokens=ai.max_output_tokens,
+            )
+        except LLMUnavailable as exc:
+            return self._fallback(ai, f"the AI is unavailable ({str(exc)[:300]})", prompt=prompt)
+        usage = {
+            "model": completion.model,
+            "tokens_in": completion.tokens_in,
+            "tokens_out": completion.tokens_out,
+            "latency_ms": completion.latency_ms,
+            "cost_usd": self.cost(completion.model, completion.tokens_in, completion.tokens_out),
+            "prompt": prompt,
+        }
+        if HANDOFF_MARKER in completion.text or not completion.text.strip():
+            return self._fallback(ai, "the AI could not answer from the knowledge", **usage)
+        return Outcome(
+            kind="answer",
+            parts=split_message(to_whatsapp(completion.text)),
+            sources=relevant,
+            **usage,
+        )  # type: ignore[arg-type]
+
+    def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
+        price_in, price_out = self.settings.llm_prices.get(model, (0.0, 0.0))
+        return round((tokens_in * price_in + tokens_out * price_out) / 1_000_000, 6)

@@ -1,0 +1,122 @@
+"""The responder's routes: thin — parse, authorise, call the service, return."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from common.auth import CurrentPrincipal, Principal, require_role
+from common.db import SessionDep
+from common.pagination import Page, PageParams
+from responder import analytics, service
+from responder.prompts import VARIABLES
+from responder.schemas import (
+    AISettingsIn,
+    AISettingsOut,
+    PreviewIn,
+    PreviewOut,
+    PromptIn,
+    PromptOut,
+    PromptUpdate,
+)
+
+settings_router = APIRouter(prefix="/api/ai", tags=["ai"])
+prompts_router = APIRouter(prefix="/api/prompts", tags=["prompts"])
+analytics_router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+
+Manager = Annotated[Principal, require_role("owner", "admin")]
+
+
+def _default_model(request: Request) -> str:
+    return str(request.app.state.settings.llm_model)
+
+
+@settings_router.get("/settings", response_model=AISettingsOut)
+async def get_settings(
+    principal: CurrentPrincipal, request: Request, session: SessionDep
+) -> AISettingsOut:
+    """The AI settings of the caller's business (a new business: the defaults, AI on)."""
+    row = await service.effective_settings(session, principal.tenant_id)
+    return service.settings_out(row, _default_model(request))
+
+
+@settings_router.put("/settings", response_model=AISettingsOut)
+async def put_settings(
+    body: AISettingsIn, principal: Manager, request: Request, session: SessionDep
+) -> AISettingsOut:
+    """Change any of the settings (owner/admin); fields left out keep their value."""
+    return await service.update_settings(session, principal, body, _default_model(request))
+
+
+@settings_router.post("/preview", response_model=PreviewOut)
+async def preview(
+    body: PreviewIn, principal: CurrentPrincipal, request: Request, session: SessionDep
+) -> PreviewOut:
+    """What the AI would answer now, with the passages it used and the rendered prompt."""
+    return await service.preview(session, principal, request.app.state.answerer, body)
+
+
+@analytics_router.get("/summary", response_model=analytics.Summary)
+async def analytics_summary(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    since: Annotated[datetime | date | None, Query(alias="from")] = None,
+    until: Annotated[datetime | date | None, Query(alias="to")] = None,
+) -> analytics.Summary:
+    """Figures over [from, to) (ISO dates or datetimes; default: the last 30 days)."""
+    start, end = analytics.period(since, until)
+    return await analytics.summary(session, principal.tenant_id, start, end)
+
+
+@analytics_router.get("/daily", response_model=analytics.Daily)
+async def analytics_daily(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    since: Annotated[datetime | date | None, Query(alias="from")] = None,
+    until: Annotated[datetime | date | None, Query(alias="to")] = None,
+) -> analytics.Daily:
+    """The same figures per UTC day, for charts."""
+    start, end = analytics.period(since, until)
+    return await analytics.daily(session, principal.tenant_id, start, end)
+
+
+@prompts_router.get("/variables")
+async def template_variables() -> dict[str, str]:
+    """The variables a prompt template may use, and what each holds."""
+    return VARIABLES
+
+
+@prompts_router.get("", response_model=Page[PromptOut])
+async def list_prompts(
+    principal: CurrentPrincipal, session: SessionDep, page: PageParams
+) -> Page[PromptOut]:
+    return await service.list_prompts(session, principal, page)
+
+
+@prompts_router.post("", status_code=201, response_model=PromptOut)
+async def create_prompt(body: PromptIn, principal: Manager, session: SessionDep) -> PromptOut:
+    """Save a template; a syntax error or an unknown variable is a 422 naming its line."""
+    return await service.create_prompt(session, principal, body)
+
+
+@prompts_router.get("/{template_id}", response_model=PromptOut)
+async def get_prompt(
+    template_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> PromptOut:
+    return await service.get_prompt(session, principal, template_id)
+
+
+@prompts_router.put("/{template_id}", response_model=PromptOut)
+async def update_prompt(
+    template_id: uuid.UUID, body: PromptUpdate, principal: Manager, session: SessionDep
+) -> PromptOut:
+    return await service.update_prompt(session, principal, template_id, body)
+
+
+@prompts_router.delete("/{template_id}", status_code=204)
+async def delete_prompt(
+    template_id: uuid.UUID, principal: Manager, session: SessionDep
+) -> Response:
+    await service.delete_prompt(session, principal, template_id)
+    return Response(status_code=204)

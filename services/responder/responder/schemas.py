@@ -1,0 +1,102 @@
+"""HTTP bodies of the responder (API.md's responder section)."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+
+
+class AISettingsOut(BaseModel):
+    enabled: bool
+    model: str
+    persona: str
+    instructions: str
+    temperature: float
+    max_output_tokens: int
+    history_messages: int
+    handoff_keywords: list[str]
+    fallback_message: str
+    prompt_template_id: uuid.UUID | None
+    media_without_text: Literal["reply", "handoff"]
+
+
+class AISettingsIn(BaseModel):
+    """Any subset of the settings; what is left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    model: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+        | None
+    ) = None
+    persona: Annotated[str, Field(max_length=2000)] | None = None
+    instructions: Annotated[str, Field(max_length=8000)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    max_output_tokens: Annotated[int, Field(ge=16, le=4096)] | None = None
+    history_messages: Annotated[int, Field(ge=0, le=50)] | None = None
+    handoff_keywords: Annotated[list[Keyword], Field(max_length=100)] | None = None
+    fallback_message: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+        | None
+    ) = None
+    prompt_template_id: uuid.UUID | None = None
+    media_without_text: Literal["reply", "handoff"] | None = None
+
+
+TemplateName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)
+]
+TemplateBody = Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class PromptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TemplateName
+    body: TemplateBody
+
+
+class PromptUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: TemplateName | None = None
+    body: TemplateBody | None = None
+
+
+class PromptOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    body: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewIn(BaseModel):
+    message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
+    conversation_id: uuid.UUID | None = None
+
+
+class SourceOut(BaseModel):
+    chunk_id: str | None = None
+    document_id: str | None = None
+    filename: str
+    page: int | None = None
+    section: str | None = None
+    text: str
+    score: float
+
+
+class PreviewOut(BaseModel):
+    reply: str
+    handoff: bool
+    handoff_reason: str | None
+    sources: list[SourceOut]
+    prompt: str
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int

@@ -1,0 +1,531 @@
+"""Answering customers end to end inside the platform: events from the real broker, passages
+from the real knowledge service (a real process), an LLM that is a real HTTP server."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from common.bus import Bus, Subscription
+from common.events import (
+    ContactSummary,
+    ConversationMessageStoredPayload,
+    ConversationMessageStoredV1,
+    Envelope,
+    HandoffRequestedV1,
+    HistoryItem,
+    MessageStatusUpdatedPayload,
+    MessageStatusUpdatedV1,
+    MessageSummary,
+    ReplyGeneratedV1,
+    TenantCreatedPayload,
+    TenantCreatedV1,
+)
+from common.fakes import FakeLLM
+from common.testing import (
+    ServiceProcess,
+    TestKeyPair,
+    asgi_client,
+    bearer,
+    eventually,
+    running_app,
+)
+from responder.main import create_app
+from responder.settings import ResponderSettings
+
+INTERNAL = "responder-test-internal"
+POLICY = (
+    "Delivery\n\nWe deliver on Sundays between 9am and 1pm in the city centre. "
+    "Deliveries cost 3 euros and are free above 30 euros.\n\n"
+    "Returns\n\nUnopened products can be returned within 14 days with the receipt."
+)
+
+
+@pytest.fixture(scope="session")
+def knowledge(database_url: str, amqp_url: str, test_keys: TestKeyPair) -> Iterator[dict[str, Any]]:
+    """The real knowledge service (a process; it migrates its own schema), with one
+    business's delivery policy indexed."""
+    env = {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
+        "BUS_PREFIX": f"test.knowledge.{uuid.uuid4().hex[:8]}.",
+        "INTERNAL_TOKEN": INTERNAL,
+        "AUTH_JWKS_JSON": json.dumps(test_keys.jwks()),
+        "OUTBOX_POLL_INTERVAL_S": "0.1",
+    }
+    process = ServiceProcess("knowledge.main:create_app", env).start(timeout=60)
+    tenant = uuid.uuid4()
+    token = bearer(test_keys.token(tenant_id=tenant))
+    try:
+        r = httpx.post(
+            f"{process.url}/api/documents",
+            headers=token,
+            timeout=30,
+            files={"file": ("delivery-policy.txt", POLICY.encode(), "text/plain")},
+        )
+        assert r.status_code == 202, r.text
+        doc = r.json()["id"]
+        deadline = time.monotonic() + 60
+        while (
+            httpx.get(f"{process.url}/api/documents/{doc}", headers=token).json()["status"]
+            != "indexed"
+        ):
+            assert time.monotonic() < deadline, process.output()[-3000:]
+            time.sleep(0.2)
+        yield {"url": process.url, "tenant": tenant}
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def settings(
+    responder_settings: ResponderSettings, knowledge: dict[str, Any], fake_llm: FakeLLM
+) -> ResponderSettings:
+    return responder_settings.model_copy(
+        update={
+            "knowledge_url": knowledge["url"],
+            "internal_token": SecretStr(INTERNAL),
+            "llm_base_url": fake_llm.base_url,
+            "llm_api_key": SecretStr("sk-test"),
+            "llm_backoff_s": 0.01,
+        }
+    )
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.events: list[Envelope] = []
+
+    async def __call__(self, event: Envelope) -> None:
+        self.events.append(event)
+
+    def replies(self, conversation: uuid.UUID) -> list[ReplyGeneratedV1]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ReplyGeneratedV1) and e.payload.conversation_id == conversation
+        ]
+
+    def handoffs(self, conversation: uuid.UUID) -> list[HandoffRequestedV1]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, HandoffRequestedV1) and e.payload.conversation_id == conversation
+        ]
+
+
+@pytest.fixture
+async def listener(bus: Bus) -> Listener:
+    listening = Listener()
+    await bus.subscribe(
+        Subscription(
+            "responder-test.listener",
+            ("reply.generated.v1", "conversation.handoff.requested.v1"),
+            listening,
+        )
+    )
+    return listening
+
+
+class Conversation:
+    """Speaks as ingest would: one conversation, its history growing message by message."""
+
+    def __init__(self, bus: Bus, tenant: uuid.UUID, *, ai_enabled: bool = True) -> None:
+        self.bus = bus
+        self.tenant = tenant
+        self.id = uuid.uuid4()
+        self.ai_enabled = ai_enabled
+        self.status = "open"
+        self.history: list[HistoryItem] = []
+        self.at = datetime.now(UTC)
+
+    async def customer_says(self, text: str | None, *, type: str = "text") -> uuid.UUID:
+        self.at += timedelta(milliseconds=10)
+        message = MessageSummary(
+            id=uuid.uuid4(),
+            conversation_id=self.id,
+            wamid=f"wamid.{uuid.uuid4().hex}",
+            direction="inbound",
+            author="customer",
+            type=type,
+            text=text,
+            status="received",
+            created_at=self.at,
+        )
+        event = ConversationMessageStoredV1(
+            tenant_id=self.tenant,
+            payload=ConversationMessageStoredPayload(
+                conversation_id=self.id,
+                channel_id=uuid.uuid4(),
+                phone_number_id="123",
+                contact=ContactSummary(id=uuid.uuid4(), wa_id="351900000000", name="Inês"),
+                message=message,
+                conversation_status=self.status,
+                ai_enabled=self.ai_enabled,
+                history=list(self.history),
+            ),
+        )
+        self.history.append(
+            HistoryItem(
+                direction="inbound", author="customer", type=type, text=text, created_at=self.at
+            )
+        )
+        await self.bus.publish(event, mandatory=True)
+        return message.id
+
+
+@pytest.fixture
+async def responder(settings: ResponderSettings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with running_app(app):
+        yield app
+
+
+async def test_a_grounded_answer_with_its_sources(
+    responder: FastAPI, bus: Bus, listener: Listener, knowledge: dict[str, Any], fake_llm: FakeLLM
+) -> None:
+    await bus.publish(
+        TenantCreatedV1(
+            tenant_id=knowledge["tenant"],
+            payload=TenantCreatedPayload(tenant_id=knowledge["tenant"], name="Padaria Lúcia"),
+        )
+    )
+    await asyncio.sleep(0.3)
+    chat = Conversation(bus, knowledge["tenant"])
+    asked = await chat.customer_says("Do you deliver on Sundays?")
+    [reply] = await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=15)
+    assert reply.payload.kind == "answer"
+    assert reply.payload.parts == [fake_llm.answer]
+    assert reply.payload.in_reply_to_message_id == asked
+    assert reply.payload.sources[0].filename == "delivery-policy.txt"
+    assert reply.payload.tokens_in == 120 and reply.payload.cost_usd > 0
+    [request] = fake_llm.requests
+    system, *rest = request["messages"]
+    assert "We deliver on Sundays between 9am and 1pm" in system["content"]  # the passage
+    assert "Padaria Lúcia" in system["content"]
+    assert rest == [{"role": "user", "content": "Do you deliver on Sundays?"}]
+    assert listener.handoffs(chat.id) == []
+
+
+def chat_replies(listener: Listener, chat: Conversation) -> list[ReplyGeneratedV1]:
+    return listener.replies(chat.id)
+
+
+async def test_a_burst_gets_one_answer_to_all_of_it(
+    settings: ResponderSettings,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    async with running_app(create_app(settings.model_copy(update={"quiet_period_s": 0.6}))):
+        chat = Conversation(bus, knowledge["tenant"])
+        await chat.customer_says("Hi!")
+        await chat.customer_says("do you deliver")
+        last = await chat.customer_says("on Sundays? and how much does it cost?")
+        await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=15)
+        await asyncio.sleep(1.0)
+    [reply] = chat_replies(listener, chat)
+    assert reply.payload.in_reply_to_message_id == last
+    [request] = fake_llm.requests
+    assert request["messages"][-1]["content"] == (
+        "Hi!\ndo you deliver\non Sundays? and how much does it cost?"
+    )
+
+
+async def test_two_replicas_and_a_redelivery_still_answer_once(
+    settings: ResponderSettings,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    quiet = settings.model_copy(update={"quiet_period_s": 0.3})
+    async with running_app(create_app(quiet)), running_app(create_app(quiet)):
+        chat = Conversation(bus, knowledge["tenant"])
+        await chat.customer_says("Do you deliver on Sundays?")
+        last = await chat.customer_says("How much is delivery?")
+        # The same event again (Meta or the broker redelivered it), to either replica.
+        event = ConversationMessageStoredV1(
+            tenant_id=chat.tenant,
+            payload=ConversationMessageStoredPayload(
+                conversation_id=chat.id,
+                channel_id=uuid.uuid4(),
+                phone_number_id="123",
+                contact=ContactSummary(id=uuid.uuid4(), wa_id="351900000000", name="Inês"),
+                message=MessageSummary(
+                    id=last,
+                    conversation_id=chat.id,
+                    direction="inbound",
+                    author="customer",
+                    type="text",
+                    text="How much is delivery?",
+                    status="received",
+                    created_at=chat.at,
+                ),
+                conversation_status="open",
+                ai_enabled=True,
+                history=chat.history[:-1],
+            ),
+        )
+        await bus.publish(event)
+        await bus.publish(event)
+        await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=15)
+        await asyncio.sleep(1.2)
+    assert len(chat_replies(listener, chat)) == 1
+    assert len(fake_llm.requests) == 1
+
+
+async def test_no_answer_when_the_ai_is_paused_or_for_reactions(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    paused = Conversation(bus, knowledge["tenant"], ai_enabled=False)
+    await paused.customer_says("Do you deliver on Sundays?")
+    handed = Conversation(bus, knowledge["tenant"])
+    handed.status = "handoff"
+    await handed.customer_says("Do you deliver on Sundays?")
+    reacting = Conversation(bus, knowledge["tenant"])
+    await reacting.customer_says("👍", type="reaction")
+    control = Conversation(bus, knowledge["tenant"])
+    await control.customer_says("Do you deliver on Sundays?")
+    await eventually(lambda: asyncio.sleep(0, chat_replies(listener, control)), timeout=15)
+    await asyncio.sleep(0.5)
+    for chat in (paused, handed, reacting):
+        assert chat_replies(listener, chat) == []
+    assert len(fake_llm.requests) == 1
+
+
+async def test_the_tenant_switch_turns_the_ai_off(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    test_keys: TestKeyPair,
+    fake_llm: FakeLLM,
+) -> None:
+    tenant = uuid.uuid4()
+    async with asgi_client(responder) as client:
+        r = await client.put(
+            "/api/ai/settings",
+            json={"enabled": False},
+            headers=bearer(test_keys.token(tenant_id=tenant)),
+        )
+        assert r.status_code == 200
+    off = Conversation(bus, tenant)
+    await off.customer_says("Do you deliver on Sundays?")
+    await asyncio.sleep(1.0)
+    assert chat_replies(listener, off) == [] and fake_llm.requests == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("I want to talk to a human, please", "asked for a person"),
+        ("What is the capital of Mongolia?", "nothing relevant"),
+    ],
+)
+async def test_handoff_with_the_fallback_message(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+    text: str,
+    reason: str,
+) -> None:
+    chat = Conversation(bus, knowledge["tenant"])
+    asked = await chat.customer_says(text)
+    await eventually(lambda: asyncio.sleep(0, listener.handoffs(chat.id)), timeout=15)
+    [handoff] = listener.handoffs(chat.id)
+    assert reason in handoff.payload.reason and handoff.payload.message_id == asked
+    [reply] = chat_replies(listener, chat)
+    assert reply.payload.kind == "fallback"
+    assert reply.payload.parts == [
+        "Thanks for your message! A member of our team will get back to you shortly."
+    ]
+    assert fake_llm.requests == []  # no guessing
+
+
+async def test_llm_429_then_success_still_answers(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.failures = [(429, "0.1")]
+    chat = Conversation(bus, knowledge["tenant"])
+    await chat.customer_says("Do you deliver on Sundays?")
+    [reply] = await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=15)
+    assert reply.payload.kind == "answer" and len(fake_llm.requests) == 2
+
+
+async def test_a_dead_llm_means_fallback_and_handoff_never_silence(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.failing_models = {"anthropic/claude-3.5-haiku"}
+    chat = Conversation(bus, knowledge["tenant"])
+    await chat.customer_says("Do you deliver on Sundays?")
+    await eventually(lambda: asyncio.sleep(0, listener.handoffs(chat.id)), timeout=15)
+    [reply] = chat_replies(listener, chat)
+    assert reply.payload.kind == "fallback"
+    assert "unavailable" in listener.handoffs(chat.id)[0].payload.reason
+
+
+async def test_the_model_saying_it_cannot_answer_hands_over(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.answer = "[HANDOFF]"
+    chat = Conversation(bus, knowledge["tenant"])
+    await chat.customer_says("Can I return an opened cake?")
+    await eventually(lambda: asyncio.sleep(0, listener.handoffs(chat.id)), timeout=15)
+    assert chat_replies(listener, chat)[0].payload.kind == "fallback"
+
+
+async def test_the_offline_responder_quotes_the_knowledge(
+    settings: ResponderSettings,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+) -> None:
+    offline = settings.model_copy(update={"llm_api_key": None})
+    async with running_app(create_app(offline)):
+        chat = Conversation(bus, knowledge["tenant"])
+        await chat.customer_says("How much does delivery cost?")
+        [reply] = await eventually(
+            lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=15
+        )
+    text = reply.payload.parts[0]
+    assert "Deliveries cost 3 euros" in text
+    assert "_Source: delivery-policy.txt" in text
+    assert reply.payload.model == "offline"
+
+
+async def test_preview_answers_with_passages_and_prompt(
+    responder: FastAPI, knowledge: dict[str, Any], test_keys: TestKeyPair, fake_llm: FakeLLM
+) -> None:
+    headers = bearer(test_keys.token(tenant_id=knowledge["tenant"]))
+    async with asgi_client(responder) as client:
+        r = await client.post(
+            "/api/ai/preview", json={"message": "Do you deliver on Sundays?"}, headers=headers
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["reply"] == fake_llm.answer and body["handoff"] is False
+        assert body["sources"][0]["filename"] == "delivery-policy.txt"
+        assert "We deliver on Sundays" in body["sources"][0]["text"]
+        assert "We deliver on Sundays" in body["prompt"]
+        nothing = await client.post(
+            "/api/ai/preview", json={"message": "Capital of Peru?"}, headers=headers
+        )
+        assert nothing.json()["handoff"] is True and nothing.json()["sources"] == []
+        assert (
+            await client.post("/api/ai/preview", json={"message": ""}, headers=headers)
+        ).status_code == 422
+
+
+async def test_analytics_match_what_happened(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    test_keys: TestKeyPair,
+) -> None:
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    answered = Conversation(bus, knowledge["tenant"])
+    asked = await answered.customer_says("Do you deliver on Sundays?")
+    [reply] = await eventually(
+        lambda: asyncio.sleep(0, chat_replies(listener, answered)), timeout=15
+    )
+    # ingest stores the AI's reply and WhatsApp accepts it 1.5 s after the question.
+    sent_id = uuid.uuid4()
+    await bus.publish(
+        ConversationMessageStoredV1(
+            tenant_id=answered.tenant,
+            payload=ConversationMessageStoredPayload(
+                conversation_id=answered.id,
+                channel_id=uuid.uuid4(),
+                phone_number_id="123",
+                contact=ContactSummary(id=uuid.uuid4(), wa_id="351900000000", name="Inês"),
+                message=MessageSummary(
+                    id=sent_id,
+                    conversation_id=answered.id,
+                    direction="outbound",
+                    author="ai",
+                    type="text",
+                    text=reply.payload.parts[0],
+                    status="queued",
+                    created_at=answered.at + timedelta(milliseconds=100),
+                ),
+                conversation_status="open",
+                ai_enabled=True,
+            ),
+        )
+    )
+    await bus.publish(
+        MessageStatusUpdatedV1(
+            tenant_id=answered.tenant,
+            occurred_at=answered.at + timedelta(milliseconds=1500),
+            payload=MessageStatusUpdatedPayload(
+                message_id=sent_id, conversation_id=answered.id, status="sent"
+            ),
+        )
+    )
+    handed = Conversation(bus, knowledge["tenant"])
+    await handed.customer_says("Can I speak to a human?")
+    await eventually(lambda: asyncio.sleep(0, listener.handoffs(handed.id)), timeout=15)
+
+    headers = bearer(test_keys.token(tenant_id=knowledge["tenant"]))
+    params = {
+        "from": since.isoformat(),
+        "to": (datetime.now(UTC) + timedelta(minutes=1)).isoformat(),
+    }
+
+    async def summary() -> dict[str, Any] | None:
+        async with asgi_client(responder) as client:
+            body = (
+                await client.get("/api/analytics/summary", params=params, headers=headers)
+            ).json()
+        return body if body["median_first_response_ms"] is not None else None
+
+    figures = await eventually(summary, timeout=10)
+    assert figures["messages_in"] == 2 and figures["messages_out"] == 1
+    assert figures["conversations"] == 2
+    assert figures["ai_replies"] == 1 and figures["handoffs"] == 1
+    assert figures["median_first_response_ms"] == pytest.approx(1500, abs=1)
+    assert figures["tokens_in"] == 120 and figures["tokens_out"] == 30
+    assert figures["cost_usd"] == pytest.approx((120 * 0.80 + 30 * 4.00) / 1e6)
+    assert asked != sent_id
+    async with asgi_client(responder) as client:
+        daily = (await client.get("/api/analytics/daily", params=params, headers=headers)).json()
+        other = bearer(test_keys.token())
+        empty = (await client.get("/api/analytics/summary", params=params, headers=other)).json()
+        bad = await client.get(
+            "/api/analytics/summary",
+            params={"from": "2026-02-01", "to": "2026-01-01"},
+            headers=headers,
+        )
+    today = [d for d in daily["items"] if d["messages_in"]]
+    assert sum(d["ai_replies"] for d in today) == 1 and sum(d["messages_in"] for d in today) == 2
+    assert empty["messages_in"] == 0 and empty["median_first_response_ms"] is None
+    assert bad.status_code == 422

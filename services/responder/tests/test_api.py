@@ -1,0 +1,192 @@
+"""The responder's settings and prompt-template API over HTTP, on real Postgres."""
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from common.testing import TestKeyPair, assert_tenant_isolation, bearer, running_app
+from responder.handoff import DEFAULT_HANDOFF_KEYWORDS
+from responder.main import create_app
+from responder.settings import ResponderSettings
+
+
+@pytest.fixture
+async def client(responder_settings: ResponderSettings) -> Any:
+    async with running_app(create_app(responder_settings)) as c:
+        yield c
+
+
+def owner(keys: TestKeyPair, tenant: uuid.UUID | None = None) -> dict[str, str]:
+    return bearer(keys.token(tenant_id=tenant or uuid.uuid4(), role="owner"))
+
+
+async def test_a_new_business_starts_with_the_ai_on_and_the_defaults(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    r = await client.get("/api/ai/settings", headers=owner(test_keys))
+    assert r.status_code == 200
+    body = r.json()
+    assert set(body) >= {
+        "enabled",
+        "model",
+        "persona",
+        "instructions",
+        "temperature",
+        "max_output_tokens",
+        "history_messages",
+        "handoff_keywords",
+        "fallback_message",
+        "prompt_template_id",
+    }
+    assert body["enabled"] is True
+    assert body["model"] == "anthropic/claude-3.5-haiku"
+    assert body["prompt_template_id"] is None  # the default template
+    assert body["handoff_keywords"] == list(DEFAULT_HANDOFF_KEYWORDS)
+    assert body["fallback_message"]
+
+
+async def test_settings_change_in_part_and_stay_per_tenant(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    a, b = owner(test_keys), owner(test_keys)
+    r = await client.put(
+        "/api/ai/settings",
+        json={
+            "persona": "Warm and brief.",
+            "temperature": 0.7,
+            "handoff_keywords": ["gerente", "gerente"],
+        },
+        headers=a,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["persona"] == "Warm and brief." and r.json()["temperature"] == 0.7
+    assert r.json()["handoff_keywords"] == ["gerente"]
+    assert (await client.get("/api/ai/settings", headers=a)).json()["persona"] == "Warm and brief."
+    r = await client.put("/api/ai/settings", json={"enabled": False}, headers=a)
+    assert r.json()["enabled"] is False and r.json()["persona"] == "Warm and brief."
+    assert (await client.get("/api/ai/settings", headers=b)).json()["persona"] == ""
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"temperature": 3}, "temperature"),
+        ({"max_output_tokens": 0}, "max_output_tokens"),
+        ({"history_messages": 500}, "history_messages"),
+        ({"fallback_message": "  "}, "fallback_message"),
+        ({"handoff_keywords": [""]}, "handoff_keywords"),
+        ({"colour": "blue"}, "colour"),
+    ],
+)
+async def test_bad_settings_are_422_naming_the_field(
+    client: httpx.AsyncClient, test_keys: TestKeyPair, body: dict[str, Any], field: str
+) -> None:
+    r = await client.put("/api/ai/settings", json=body, headers=owner(test_keys))
+    assert r.status_code == 422
+    assert field in {str(p) for e in r.json()["detail"] for p in e["loc"]}
+
+
+async def test_null_for_a_required_setting_is_422(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    r = await client.put("/api/ai/settings", json={"persona": None}, headers=owner(test_keys))
+    assert r.status_code == 422
+    assert r.json() == {"detail": "persona: may not be null"}
+
+
+async def test_agents_read_but_cannot_change_the_settings(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    agent = bearer(test_keys.token(role="agent"))
+    assert (await client.get("/api/ai/settings", headers=agent)).status_code == 200
+    assert (
+        await client.put("/api/ai/settings", json={"enabled": False}, headers=agent)
+    ).status_code == 403
+    assert (
+        await client.post("/api/prompts", json={"name": "x", "body": "y"}, headers=agent)
+    ).status_code == 403
+
+
+async def test_prompt_templates_are_validated_saved_used_and_protected(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    a = owner(test_keys)
+    bad = await client.post(
+        "/api/prompts",
+        json={"name": "bad", "body": "Hi {{ business_name }}\n{{ password }}"},
+        headers=a,
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"].startswith("unknown variable 'password' on line 2")
+    broken = await client.post("/api/prompts", json={"name": "b", "body": "{% if x %}"}, headers=a)
+    assert broken.status_code == 422 and "line 1" in broken.json()["detail"]
+
+    created = await client.post(
+        "/api/prompts",
+        json={"name": "Short", "body": "You help {{ business_name }}.\n{{ knowledge }}"},
+        headers=a,
+    )
+    assert created.status_code == 201, created.text
+    template = created.json()
+    assert set(template) == {"id", "name", "body", "created_at", "updated_at"}
+    dup = await client.post("/api/prompts", json={"name": "Short", "body": "x"}, headers=a)
+    assert dup.status_code == 409
+
+    used = await client.put(
+        "/api/ai/settings", json={"prompt_template_id": template["id"]}, headers=a
+    )
+    assert used.json()["prompt_template_id"] == template["id"]
+    in_use = await client.delete(f"/api/prompts/{template['id']}", headers=a)
+    assert in_use.status_code == 409
+
+    updated = await client.put(
+        f"/api/prompts/{template['id']}", json={"body": "Now {{ now }}"}, headers=a
+    )
+    assert updated.status_code == 200 and updated.json()["body"] == "Now {{ now }}"
+    refused = await client.put(
+        f"/api/prompts/{template['id']}", json={"body": "{{ nope }}"}, headers=a
+    )
+    assert refused.status_code == 422
+    listing = await client.get("/api/prompts", headers=a)
+    assert [t["id"] for t in listing.json()["items"]] == [template["id"]]
+
+    await client.put("/api/ai/settings", json={"prompt_template_id": None}, headers=a)
+    assert (await client.delete(f"/api/prompts/{template['id']}", headers=a)).status_code == 204
+    assert (await client.get(f"/api/prompts/{template['id']}", headers=a)).status_code == 404
+
+
+async def test_settings_cannot_point_at_another_tenant_s_template(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    a, b = owner(test_keys), owner(test_keys)
+    theirs = (await client.post("/api/prompts", json={"name": "t", "body": "x"}, headers=a)).json()
+    r = await client.put("/api/ai/settings", json={"prompt_template_id": theirs["id"]}, headers=b)
+    assert r.status_code == 422
+
+
+async def test_prompt_templates_are_isolated_between_tenants(
+    client: httpx.AsyncClient, test_keys: TestKeyPair
+) -> None:
+    async def create(headers: dict[str, str]) -> str:
+        r = await client.post(
+            "/api/prompts",
+            json={"name": f"p-{uuid.uuid4().hex[:6]}", "body": "Hi {{ persona }}"},
+            headers=headers,
+        )
+        return str(r.json()["id"])
+
+    await assert_tenant_isolation(
+        client,
+        test_keys,
+        create=create,
+        item_path="/api/prompts/{id}",
+        list_path="/api/prompts",
+        updates=[("PUT", {"body": "taken over"})],
+    )
+
+
+async def test_the_variables_are_documented(client: httpx.AsyncClient) -> None:
+    variables = (await client.get("/api/prompts/variables")).json()
+    assert {"business_name", "knowledge", "customer_name", "history", "now"} <= set(variables)
