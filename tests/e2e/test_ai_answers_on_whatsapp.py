@@ -1,0 +1,210 @@
+"""The product's promise, through every real process: a customer writes on WhatsApp, the AI
+answers from the business's own document, and asks for a person when it should.
+
+Meta's Graph API and the LLM are real HTTP servers in this test; auth, gateway, ingest,
+knowledge and responder are real uvicorn processes on the run's database and broker.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from common.fakes import FakeGraphAPI, FakeLLM, serve_app
+from common.testing import (
+    ServiceProcess,
+    bearer,
+    eventually,
+    messages_change,
+    meta_json,
+    meta_signature,
+    notification,
+    remove_topology,
+    text_message,
+)
+
+pytestmark = pytest.mark.e2e
+
+SECRET = "e2e-app-secret"
+PNID = f"77{uuid.uuid4().int % 10**10:010d}"
+POLICY = (
+    "Delivery\n\nWe deliver on Sundays between 9am and 1pm in the city centre. Delivery costs "
+    "3 euros and is free above 30 euros.\n\nReturns\n\nUnopened products can be returned "
+    "within 14 days with the receipt."
+)
+
+
+@pytest.fixture
+async def platform(
+    database_url: str, amqp_url: str, bus_prefix: str
+) -> AsyncIterator[dict[str, Any]]:
+    graph, llm = FakeGraphAPI(), FakeLLM(answer="Yes! We deliver on **Sundays**, 9am to 1pm.")
+    async with graph.running(), serve_app(llm.app()) as llm_url:
+        base = {
+            "ENVIRONMENT": "test",
+            "DATABASE_URL": database_url,
+            "AMQP_URL": amqp_url,
+            "BUS_PREFIX": bus_prefix,
+            "INTERNAL_TOKEN": "e2e-internal",
+            "OUTBOX_POLL_INTERVAL_S": "0.1",
+        }
+        auth = ServiceProcess("auth.main:create_app", base).start()
+        env = {
+            **base,
+            "AUTH_JWKS_URL": f"{auth.url}/.well-known/jwks.json",
+            "WHATSAPP_APP_SECRET": SECRET,
+            "WHATSAPP_GRAPH_URL": graph.base_url,
+            "LLM_BASE_URL": f"{llm_url}/v1",
+            "LLM_API_KEY": "sk-e2e",
+            "QUIET_PERIOD_S": "0",
+        }
+        started = [auth]
+        try:
+            for name in ("ingest", "knowledge"):
+                started.append(ServiceProcess(f"{name}.main:create_app", env).start(timeout=90))
+            knowledge_url = started[-1].url
+            started.append(
+                ServiceProcess(
+                    "responder.main:create_app", {**env, "KNOWLEDGE_URL": knowledge_url}
+                ).start()
+            )
+            started.append(ServiceProcess("gateway.main:create_app", env).start())
+            auth, ingest, knowledge, responder, gateway = started
+            yield {
+                "auth": auth.url,
+                "ingest": ingest.url,
+                "knowledge": knowledge.url,
+                "responder": responder.url,
+                "gateway": gateway.url,
+                "graph": graph,
+                "llm": llm,
+            }
+        finally:
+            for process in started:  # shown by pytest when the test fails
+                print(f"--- {process.factory}\n{process.stop()[-6000:]}")
+    await remove_topology(amqp_url, bus_prefix, set())
+
+
+async def webhook(client: httpx.AsyncClient, gateway: str, wamid: str, text: str) -> None:
+    body = meta_json(
+        notification(
+            (
+                "WABA",
+                [
+                    messages_change(
+                        PNID,
+                        contacts=[{"profile": {"name": "Inês"}, "wa_id": "351911111111"}],
+                        messages=[
+                            text_message(wamid, "351911111111", text, timestamp=int(time.time()))
+                        ],
+                    )
+                ],
+            )
+        )
+    )
+    r = await client.post(
+        f"{gateway}/api/webhook/whatsapp",
+        content=body,
+        headers={
+            "X-Hub-Signature-256": meta_signature(body, SECRET),
+            "Content-Type": "application/json",
+        },
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_a_customer_gets_a_grounded_answer_then_a_person(platform: dict[str, Any]) -> None:
+    graph: FakeGraphAPI = platform["graph"]
+    llm: FakeLLM = platform["llm"]
+    async with httpx.AsyncClient(timeout=30) as client:
+        # A business signs up, connects its number and uploads its delivery policy.
+        r = await client.post(
+            f"{platform['auth']}/api/auth/register",
+            json={
+                "email": f"{uuid.uuid4().hex}@bakery.example",
+                "password": "correct horse battery",
+                "name": "Lúcia",
+                "business_name": "Padaria Lúcia",
+            },
+        )
+        owner = bearer(r.json()["access_token"])
+        r = await client.post(
+            f"{platform['ingest']}/api/channels/whatsapp",
+            headers=owner,
+            json={"phone_number_id": PNID, "access_token": graph.token},
+        )
+        assert r.status_code == 201 and r.json()["mode"] == "live"
+        r = await client.post(
+            f"{platform['knowledge']}/api/documents",
+            headers=owner,
+            files={"file": ("delivery-policy.txt", POLICY.encode(), "text/plain")},
+        )
+        doc = r.json()["id"]
+
+        async def indexed() -> bool:
+            got = await client.get(f"{platform['knowledge']}/api/documents/{doc}", headers=owner)
+            return got.json()["status"] == "indexed"
+
+        await eventually(indexed, timeout=60, interval=0.2)
+
+        # The customer asks on WhatsApp; the answer reaches Meta, quoting the question.
+        asked = f"wamid.{uuid.uuid4().hex}"
+        await webhook(client, platform["gateway"], asked, "Olá! Do you deliver on Sundays?")
+
+        def texts() -> list[Any]:
+            return [r.json for r in graph.sends() if r.json.get("type") == "text"]
+
+        [answer] = await eventually(lambda: asyncio.sleep(0, texts()), timeout=30)
+        assert answer["to"] == "351911111111"
+        assert (
+            answer["text"]["body"] == "Yes! We deliver on *Sundays*, 9am to 1pm."
+        )  # WhatsApp bold
+        assert answer["context"]["message_id"] == asked
+        system = llm.requests[0]["messages"][0]["content"]
+        assert "We deliver on Sundays between 9am and 1pm" in system  # grounded
+        assert "Padaria Lúcia" in system
+
+        conversations = (
+            await client.get(f"{platform['ingest']}/api/conversations", headers=owner)
+        ).json()["items"]
+        [conversation] = conversations
+        messages_url = f"{platform['ingest']}/api/conversations/{conversation['id']}/messages"
+
+        async def ai_message_sent() -> list[Any]:
+            items = (await client.get(messages_url, headers=owner)).json()["items"]
+            return [m for m in items if m["author"] == "ai" and m["status"] == "sent"]
+
+        await eventually(ai_message_sent, timeout=15)
+
+        # Now the customer wants a person: the fallback goes out and the AI steps aside.
+        await webhook(
+            client,
+            platform["gateway"],
+            f"wamid.{uuid.uuid4().hex}",
+            "Can I talk to a human please?",
+        )
+        await eventually(lambda: asyncio.sleep(0, len(texts()) >= 2), timeout=30)
+        assert texts()[1]["text"]["body"].startswith("Thanks for your message!")
+        assert len(llm.requests) == 1  # no model call for a handoff
+
+        async def handed_over() -> bool:
+            got = await client.get(
+                f"{platform['ingest']}/api/conversations/{conversation['id']}", headers=owner
+            )
+            return got.json()["status"] == "handoff" and got.json()["ai_enabled"] is False
+
+        await eventually(handed_over, timeout=15)
+
+        async def figures() -> dict[str, Any] | None:
+            got = (
+                await client.get(f"{platform['responder']}/api/analytics/summary", headers=owner)
+            ).json()
+            return got if got["handoffs"] == 1 and got["median_first_response_ms"] else None
+
+        summary = await eventually(figures, timeout=15)
+        assert summary["messages_in"] == 2 and summary["ai_replies"] == 1
+        assert summary["conversations"] == 1 and summary["tokens_in"] == 120
