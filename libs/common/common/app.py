@@ -60,6 +60,7 @@ class ServiceRuntime:
                 retry_delays_ms=s.bus_retry_delays_ms,
                 prefetch=s.bus_prefetch,
                 quorum_queues=s.bus_quorum_queues,
+                queue_expires_ms=s.bus_queue_expires_ms,
                 reconnect_interval=s.bus_reconnect_interval_s,
             )
             await _connect_with_retry(self.bus)

@@ -85,6 +85,7 @@ class Bus:
         retry_delays_ms: Sequence[int] = (1_000, 10_000, 60_000, 300_000),
         prefetch: int = 32,
         quorum_queues: bool = True,
+        queue_expires_ms: int | None = None,
         reconnect_interval: float = 2.0,
     ) -> None:
         self.url = url
@@ -93,6 +94,9 @@ class Bus:
         self.retry_delays_ms = tuple(retry_delays_ms)
         self.prefetch = prefetch
         self.quorum_queues = quorum_queues
+        # Queues unused this long are deleted by the broker: for test runs, whose prefixed
+        # topologies would otherwise pile up on a shared broker.
+        self.queue_expires_ms = queue_expires_ms
         self.reconnect_interval = reconnect_interval
         # Consumers whose queues this process declared (tests remove them afterwards).
         self.declared_consumers: set[str] = set()
@@ -230,7 +234,10 @@ class Bus:
         return queue
 
     def _queue_args(self) -> dict[str, Any]:
-        return {"x-queue-type": "quorum"} if self.quorum_queues else {}
+        args: dict[str, Any] = {"x-queue-type": "quorum"} if self.quorum_queues else {}
+        if self.queue_expires_ms:
+            args["x-expires"] = self.queue_expires_ms
+        return args
 
     def _safe_dead_lettering(self) -> dict[str, Any]:
         # Quorum queues dead-letter at-most-once unless told otherwise.

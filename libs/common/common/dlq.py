@@ -31,6 +31,7 @@ async def run(command: str, consumers: list[str], limit: int | None) -> int:
         prefix=settings.bus_prefix,
         service="dlq-cli",
         quorum_queues=settings.bus_quorum_queues,
+        queue_expires_ms=settings.bus_queue_expires_ms,
     )
     await bus.connect()
     try:

@@ -35,6 +35,8 @@ class CommonSettings(BaseSettings):
     # Consumers declare quorum queues; set false for a broker without them (RabbitMQ < 3.8).
     bus_quorum_queues: bool = True
     bus_reconnect_interval_s: float = 2.0
+    # Unset in production. Tests set it so their prefixed queues expire once unused.
+    bus_queue_expires_ms: int | None = None
     outbox_poll_interval_s: float = 0.5
 
     internal_token: SecretStr = SecretStr("dev-internal-token")

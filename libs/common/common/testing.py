@@ -40,6 +40,8 @@ from common.migrations import upgrade
 from common.settings import CommonSettings
 
 SettingsT = TypeVar("SettingsT", bound=CommonSettings)
+# Every queue a test declares expires once unused, whatever cleanup was or was not reached.
+TEST_QUEUE_EXPIRES_MS = 120_000
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,7 +148,13 @@ def bus_prefix() -> str:
 @pytest.fixture
 async def bus(amqp_url: str, bus_prefix: str) -> AsyncIterator[Bus]:
     """A connected bus under the test's prefix; its queues are deleted afterwards."""
-    b = Bus(amqp_url, prefix=bus_prefix, service="test", retry_delays_ms=(100, 200))
+    b = Bus(
+        amqp_url,
+        prefix=bus_prefix,
+        service="test",
+        retry_delays_ms=(100, 200),
+        queue_expires_ms=TEST_QUEUE_EXPIRES_MS,
+    )
     await b.connect()
     try:
         yield b
@@ -238,6 +246,7 @@ def service_settings(
         "outbox_poll_interval_s": 0.1,
         "auth_jwks_json": json.dumps(keys.jwks()),
         "db_pool_size": 5,
+        "bus_queue_expires_ms": TEST_QUEUE_EXPIRES_MS,
         **overrides,
     }
     return cls(**values)
@@ -284,7 +293,7 @@ class ServiceProcess:
     def __init__(self, factory: str, env: Mapping[str, str], *, port: int | None = None):
         self.factory = factory
         self.port = port or free_port()
-        self.env = {**os.environ, **env}
+        self.env = {"BUS_QUEUE_EXPIRES_MS": str(TEST_QUEUE_EXPIRES_MS), **os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
@@ -315,8 +324,8 @@ class ServiceProcess:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
                     return self
             time.sleep(0.2)
-        self.stop()
-        raise RuntimeError(f"{self.factory} was not healthy within {timeout}s")
+        output = self.stop()
+        raise RuntimeError(f"{self.factory} was not healthy within {timeout}s:\n{output[-4000:]}")
 
     def output(self) -> str:
         """What the service printed so far."""

@@ -161,6 +161,7 @@ async def test_the_dlq_command_lists_and_replays(
 
     monkeypatch.setenv("AMQP_URL", amqp_url)
     monkeypatch.setenv("BUS_PREFIX", bus.prefix)
+    monkeypatch.setenv("BUS_QUEUE_EXPIRES_MS", str(bus.queue_expires_ms))
     capsys.readouterr()
     await dlq.run("list", ["c.cli"], None)
     assert capsys.readouterr().out == "c.cli\t1\n"

@@ -839,7 +839,8 @@ class PermanentReplyError(Exception):
 
 
 async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> None:
-    """The responder asks for a person: the conversation goes to `handoff`."""
+    """The responder asks for a person: the conversation goes to `handoff` and the AI steps
+    aside in it (an agent hands it back with PATCH ai_enabled=true)."""
     if event.tenant_id is None:
         return
     try:
@@ -847,7 +848,7 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
             session,
             event.tenant_id,
             event.payload.conversation_id,
-            ai_enabled=None,
+            ai_enabled=False,
             status="handoff",
         )
     except AppError as exc:
