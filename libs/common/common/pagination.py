@@ -5,7 +5,10 @@
 import base64
 import binascii
 import json
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
@@ -53,3 +56,24 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != size:
         raise AppError(400, "invalid cursor")
     return values
+
+
+def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
+    """The (timestamp, id) keyset position most lists sort by; 400 when it is not ours."""
+    if not cursor:
+        return None
+    at, row_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(str(at)), uuid.UUID(str(row_id))
+    except ValueError as exc:
+        raise AppError(400, "invalid cursor") from exc
+
+
+def trim_page(
+    rows: Sequence[T], limit: int, key: Callable[[T], tuple[Any, ...]]
+) -> tuple[list[T], str | None]:
+    """Rows fetched with `limit + 1`: the page, and the cursor of its last row if more follow."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(*key(page[-1]))

@@ -23,7 +23,7 @@ from common.events import (
     UserRemovedV1,
 )
 from common.outbox import add_event
-from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from common.pagination import Page, PageQuery, decode_time_id_cursor, trim_page
 
 log = structlog.get_logger(__name__)
 
@@ -170,19 +170,11 @@ async def refresh(session: AsyncSession, tokens: Tokens, principal: Principal) -
 async def list_members(
     session: AsyncSession, principal: Principal, page: PageQuery
 ) -> Page[MemberOut]:
-    after = None
-    if page.cursor:
-        created_at, user_id = decode_cursor(page.cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(user_id))
-        except (TypeError, ValueError) as exc:
-            raise AppError(400, "invalid cursor") from exc
-    users = await repository.members_page(
+    after = decode_time_id_cursor(page.cursor)
+    rows = await repository.members_page(
         session, principal.tenant_id, limit=page.limit, after=after
     )
-    more = len(users) > page.limit
-    users = users[: page.limit]
-    cursor = encode_cursor(users[-1].created_at.isoformat(), users[-1].id) if more else None
+    users, cursor = trim_page(rows, page.limit, lambda u: (u.created_at.isoformat(), u.id))
     return Page(items=[_member_out(u) for u in users], next_cursor=cursor)
 
 

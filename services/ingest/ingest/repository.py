@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.pagination import PageQuery, decode_cursor, encode_cursor
+from common.pagination import PageQuery, decode_cursor, trim_page
 from ingest.models import Channel, Contact, Conversation, MediaFile, Message
 
 
@@ -61,7 +61,7 @@ async def list_channels(
     rows = list(
         await session.scalars(stmt.order_by(Channel.created_at, Channel.id).limit(page.limit + 1))
     )
-    return _page(rows, page, lambda c: (c.created_at.isoformat(), c.id))
+    return trim_page(rows, page.limit, lambda c: (c.created_at.isoformat(), c.id))
 
 
 async def get_conversation(
@@ -108,7 +108,7 @@ async def list_conversations(
         )
     stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
     rows = [(r[0], r[1]) for r in (await session.execute(stmt.limit(page.limit + 1))).all()]
-    return _page(rows, page, lambda r: (r[0].last_message_at.isoformat(), r[0].id))
+    return trim_page(rows, page.limit, lambda r: (r[0].last_message_at.isoformat(), r[0].id))
 
 
 async def list_messages(
@@ -125,7 +125,7 @@ async def list_messages(
         )
     stmt = stmt.order_by(Message.created_at, Message.id).limit(page.limit + 1)
     rows = list(await session.scalars(stmt))
-    return _page(rows, page, lambda m: (m.created_at.isoformat(), m.id))
+    return trim_page(rows, page.limit, lambda m: (m.created_at.isoformat(), m.id))
 
 
 async def recent_history(
@@ -188,7 +188,7 @@ async def list_contacts(
         )
     stmt = stmt.order_by(Contact.last_seen_at.desc(), Contact.id.desc()).limit(page.limit + 1)
     rows = [(r[0], int(r[1])) for r in (await session.execute(stmt)).all()]
-    return _page(rows, page, lambda r: (r[0].last_seen_at.isoformat(), r[0].id))
+    return trim_page(rows, page.limit, lambda r: (r[0].last_seen_at.isoformat(), r[0].id))
 
 
 async def get_media(
@@ -199,13 +199,6 @@ async def get_media(
             MediaFile.tenant_id == tenant_id, MediaFile.message_id == message_id
         )
     )
-
-
-def _page(rows: list[Any], page: PageQuery, key: Any) -> tuple[list[Any], str | None]:
-    if len(rows) <= page.limit:
-        return rows, None
-    rows = rows[: page.limit]
-    return rows, encode_cursor(*key(rows[-1]))
 
 
 def _dt(value: Any) -> datetime:

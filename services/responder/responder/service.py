@@ -2,14 +2,13 @@
 commits."""
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Principal
 from common.errors import AppError
-from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from common.pagination import Page, PageQuery, decode_time_id_cursor, trim_page
 from responder import prompts, repository
 from responder.answer import Answerer, TurnInput
 from responder.handoff import DEFAULT_HANDOFF_KEYWORDS
@@ -112,19 +111,11 @@ async def _get_template(
 async def list_prompts(
     session: AsyncSession, principal: Principal, page: PageQuery
 ) -> Page[PromptOut]:
-    after = None
-    if page.cursor:
-        created_at, template_id = decode_cursor(page.cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(template_id))
-        except (TypeError, ValueError) as exc:
-            raise AppError(400, "invalid cursor") from exc
-    rows = await repository.templates_page(
+    after = decode_time_id_cursor(page.cursor)
+    found = await repository.templates_page(
         session, principal.tenant_id, limit=page.limit, after=after
     )
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
-    cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id) if more else None
+    rows, cursor = trim_page(found, page.limit, lambda t: (t.created_at.isoformat(), t.id))
     return Page(items=[_prompt_out(r) for r in rows], next_cursor=cursor)
 
 
