@@ -1,0 +1,118 @@
+"use client";
+
+import Link from "next/link";
+import { useRouter } from "next/navigation";
+import { useState, type FormEvent } from "react";
+import { ApiError, api } from "@/lib/api";
+import type { Page } from "@/lib/api";
+import type { Channel } from "@/lib/types";
+import { Button, Card, CardBody, InlineError, Input } from "@/components/ui";
+
+type Mode = "login" | "signup";
+
+/** Only same-site paths are followed after sign-in (no open redirect). */
+function safeNext(value: string | null): string | null {
+  return value && value.startsWith("/") && !value.startsWith("//") ? value : null;
+}
+
+export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
+  const router = useRouter();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+
+  async function submit(event: FormEvent<HTMLFormElement>) {
+    event.preventDefault();
+    const form = new FormData(event.currentTarget);
+    const body = Object.fromEntries(form.entries());
+    setBusy(true);
+    setError(null);
+    setFieldErrors({});
+    try {
+      await api(mode === "login" ? "/session/login" : "/session/register", { method: "POST", json: body });
+      let target = safeNext(next) ?? "/inbox";
+      // A business with no number yet starts with the guided setup.
+      if (!safeNext(next)) {
+        const channels = await api<Page<Channel>>("/api/channels").catch(() => null);
+        if (channels && channels.items.length === 0) target = "/onboarding";
+      }
+      router.replace(target);
+    } catch (e) {
+      setBusy(false);
+      if (e instanceof ApiError && Array.isArray(e.detail)) {
+        const fields: Record<string, string> = {};
+        for (const d of e.detail as { loc?: unknown[]; msg?: string }[]) {
+          const name = d.loc?.[d.loc.length - 1];
+          if (typeof name === "string" && d.msg) fields[name] = d.msg.replace(/^Value error, /, "");
+        }
+        setFieldErrors(fields);
+        if (Object.keys(fields).length === 0) setError(e);
+      } else if (e instanceof ApiError && e.status === 401) {
+        setError(new Error("Wrong email or password."));
+      } else {
+        setError(e);
+      }
+    }
+  }
+
+  const login = mode === "login";
+  return (
+    <Card>
+      <CardBody className="p-6">
+        <h1 className="text-lg font-semibold text-zinc-900">
+          {login ? "Sign in" : "Create your business account"}
+        </h1>
+        <p className="mt-1 text-sm text-zinc-500">
+          {login
+            ? "Welcome back. Your customers are waiting."
+            : "Answer customers on WhatsApp with an AI that knows your documents."}
+        </p>
+        <form onSubmit={submit} className="mt-6 flex flex-col gap-4" noValidate={false}>
+          {!login && (
+            <>
+              <Input
+                name="business_name"
+                label="Business name"
+                required
+                autoComplete="organization"
+                error={fieldErrors.business_name}
+              />
+              <Input name="name" label="Your name" required autoComplete="name" error={fieldErrors.name} />
+            </>
+          )}
+          <Input
+            name="email"
+            type="email"
+            label="Email"
+            required
+            autoComplete="email"
+            error={fieldErrors.email}
+          />
+          <Input
+            name="password"
+            type="password"
+            label="Password"
+            required
+            minLength={login ? undefined : 8}
+            autoComplete={login ? "current-password" : "new-password"}
+            hint={login ? undefined : "At least 8 characters."}
+            error={fieldErrors.password}
+          />
+          <InlineError error={error} />
+          <Button type="submit" loading={busy} className="w-full">
+            {login ? "Sign in" : "Create account"}
+          </Button>
+        </form>
+        <p className="mt-6 text-center text-sm text-zinc-500">
+          {login ? "New here? " : "Already have an account? "}
+          <Link
+            href={login ? "/signup" : "/login"}
+            className="font-medium text-emerald-700 hover:underline"
+          >
+            {login ? "Create an account" : "Sign in"}
+          </Link>
+        </p>
+      </CardBody>
+    </Card>
+  );
+}

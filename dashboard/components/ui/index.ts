@@ -1,0 +1,12 @@
+export { Badge, type Tone } from "./Badge";
+export { Button, type ButtonProps } from "./Button";
+export { Card, CardBody, CardHeader } from "./Card";
+export { EmptyState } from "./EmptyState";
+export { ErrorState, InlineError } from "./ErrorState";
+export { Field, controlClass } from "./Field";
+export { Input } from "./Input";
+export { Modal } from "./Modal";
+export { Select } from "./Select";
+export { Skeleton, Spinner } from "./Spinner";
+export { Textarea } from "./Textarea";
+export { ToastProvider, useToast } from "./Toast";

@@ -1,0 +1,44 @@
+import { NextResponse } from "next/server";
+import { cookieOptions, isSecure, authUrl, type TokenResponse } from "./session";
+
+/** Calls auth server-side and turns its token into the httpOnly cookie; the body the
+ * browser gets back has the user and tenant but never the token. */
+export async function exchange(
+  request: Request,
+  path: string,
+  init: { body?: string; bearer?: string },
+): Promise<NextResponse> {
+  let upstream: Response;
+  try {
+    upstream = await fetch(`${authUrl()}${path}`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json",
+        ...(init.bearer ? { authorization: `Bearer ${init.bearer}` } : {}),
+        ...forwarded(request),
+      },
+      body: init.body,
+      cache: "no-store",
+    });
+  } catch {
+    return NextResponse.json({ detail: "the sign-in service is unreachable" }, { status: 503 });
+  }
+  const payload = await upstream.json().catch(() => ({ detail: upstream.statusText }));
+  if (!upstream.ok) {
+    return NextResponse.json(payload, { status: upstream.status });
+  }
+  const data = payload as TokenResponse;
+  const response = NextResponse.json(
+    { user: data.user, tenant: data.tenant, expires_at: data.expires_at },
+    { status: upstream.status },
+  );
+  response.cookies.set(cookieOptions(data.access_token, isSecure(request)));
+  return response;
+}
+
+// Auth rate-limits sign-ins per client address: pass the browser's on.
+function forwarded(request: Request): Record<string, string> {
+  const value = request.headers.get("x-forwarded-for");
+  return value ? { "x-forwarded-for": value } : {};
+}
