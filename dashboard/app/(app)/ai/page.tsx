@@ -1,13 +1,8 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import type { Metadata } from "next";
+import { AIView } from "./ai-view";
 
-export const metadata = { title: "AI settings" };
+export const metadata: Metadata = { title: "AI settings" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="AI settings" description="Persona, instructions, prompt templates and a preview.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function AIPage() {
+  return <AIView />;
 }

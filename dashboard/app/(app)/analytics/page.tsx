@@ -1,13 +1,8 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import type { Metadata } from "next";
+import { AnalyticsView } from "./analytics-view";
 
-export const metadata = { title: "Analytics" };
+export const metadata: Metadata = { title: "Analytics" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="Analytics" description="Messages, AI replies, handoffs and response times.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function AnalyticsPage() {
+  return <AnalyticsView />;
 }

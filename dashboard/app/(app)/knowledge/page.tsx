@@ -1,13 +1,8 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import type { Metadata } from "next";
+import { KnowledgeView } from "./knowledge-view";
 
-export const metadata = { title: "Knowledge" };
+export const metadata: Metadata = { title: "Knowledge" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="Knowledge" description="The documents the AI answers from.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function KnowledgePage() {
+  return <KnowledgeView />;
 }

@@ -1,13 +1,8 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import type { Metadata } from "next";
+import { TeamView } from "./team-view";
 
-export const metadata = { title: "Team" };
+export const metadata: Metadata = { title: "Team" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="Team" description="Members and their roles.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function TeamPage() {
+  return <TeamView />;
 }

@@ -1,0 +1,308 @@
+"use client";
+
+import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { ApiError, api, errorMessage } from "@/lib/api";
+import { addDays, formatCompact, formatCount, formatDuration, formatUsd, isoDay } from "@/lib/figures";
+import { cn } from "@/lib/cn";
+import { PageContainer } from "@/components/AppShell";
+import { TimeSeriesChart } from "@/components/TimeSeriesChart";
+import { Button, Card, CardBody, ErrorState, Input, Skeleton } from "@/components/ui";
+
+type Summary = {
+  messages_in: number;
+  messages_out: number;
+  ai_replies: number;
+  handoffs: number;
+  conversations: number;
+  median_first_response_ms: number | null;
+  p95_first_response_ms: number | null;
+  tokens_in: number;
+  tokens_out: number;
+  cost_usd: number;
+};
+
+type Day = {
+  date: string;
+  messages_in: number;
+  messages_out: number;
+  ai_replies: number;
+  handoffs: number;
+  tokens_in: number;
+  tokens_out: number;
+  cost_usd: number;
+  // Charted when the responder reports it per day (it does in the summary).
+  median_first_response_ms?: number | null;
+};
+
+type Range = { from: string; to: string };
+
+const PRESETS = [
+  { days: 7, label: "7 days" },
+  { days: 30, label: "30 days" },
+  { days: 90, label: "90 days" },
+];
+
+function lastDays(days: number): Range {
+  const to = isoDay(new Date());
+  return { from: addDays(to, -(days - 1)), to };
+}
+
+export function AnalyticsView() {
+  const [range, setRange] = useState<Range>(() => lastDays(30));
+  const [draft, setDraft] = useState<Range>(range);
+  const [rangeError, setRangeError] = useState<string | null>(null);
+  const [summary, setSummary] = useState<Summary | null>(null);
+  const [days, setDays] = useState<Day[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+
+  const load = useCallback(async (r: Range) => {
+    setLoading(true);
+    setError(null);
+    try {
+      const query = new URLSearchParams({ from: r.from, to: r.to });
+      const [s, d] = await Promise.all([
+        api<Summary>(`/api/analytics/summary?${query}`),
+        api<{ items: Day[] }>(`/api/analytics/daily?${query}`),
+      ]);
+      setSummary(s);
+      setDays(d.items);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 422) setRangeError(errorMessage(e));
+      setError(e);
+    } finally {
+      setLoading(false);
+    }
+  }, []);
+
+  useEffect(() => {
+    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading when the range changes
+    void load(range);
+  }, [load, range]);
+
+  function apply(event: FormEvent) {
+    event.preventDefault();
+    if (!draft.from || !draft.to) return setRangeError("Choose both dates.");
+    if (draft.from > draft.to) return setRangeError("“From” must be on or before “to”.");
+    setRangeError(null);
+    setRange({ ...draft });
+  }
+
+  function preset(daysBack: number) {
+    const r = lastDays(daysBack);
+    setDraft(r);
+    setRangeError(null);
+    setRange(r);
+  }
+
+  const activePreset = PRESETS.find((p) => {
+    const r = lastDays(p.days);
+    return r.from === range.from && r.to === range.to;
+  })?.days;
+  const aiShare = summary && summary.ai_replies + summary.handoffs > 0
+    ? Math.round((summary.ai_replies / (summary.ai_replies + summary.handoffs)) * 100)
+    : null;
+  const hasFirstResponseByDay = days?.some((d) => d.median_first_response_ms != null) ?? false;
+
+  return (
+    <PageContainer
+      title="Analytics"
+      description="Messages, AI replies, handoffs, response times and cost, per UTC day."
+      className="flex flex-col gap-6"
+    >
+      <Card>
+        <CardBody>
+          <form onSubmit={apply} className="flex flex-col gap-3 lg:flex-row lg:items-end" aria-label="Date range" noValidate>
+            <div className="flex flex-wrap gap-1" role="group" aria-label="Quick ranges">
+              {PRESETS.map((p) => (
+                <Button
+                  key={p.days}
+                  size="sm"
+                  variant={activePreset === p.days ? "primary" : "secondary"}
+                  aria-pressed={activePreset === p.days}
+                  onClick={() => preset(p.days)}
+                >
+                  {p.label}
+                </Button>
+              ))}
+            </div>
+            <div className="grid flex-1 grid-cols-2 gap-3 sm:flex sm:items-end lg:justify-end">
+              <Input
+                label="From"
+                type="date"
+                name="from"
+                value={draft.from}
+                max={draft.to || undefined}
+                onChange={(e) => setDraft({ ...draft, from: e.target.value })}
+                className="sm:w-40"
+              />
+              <Input
+                label="To"
+                type="date"
+                name="to"
+                value={draft.to}
+                min={draft.from || undefined}
+                onChange={(e) => setDraft({ ...draft, to: e.target.value })}
+                className="sm:w-40"
+              />
+              <Button type="submit" variant="secondary" className="col-span-2 sm:col-span-1" loading={loading}>
+                Apply
+              </Button>
+            </div>
+          </form>
+          {rangeError && (
+            <p role="alert" className="mt-2 text-sm text-red-600">
+              {rangeError}
+            </p>
+          )}
+        </CardBody>
+      </Card>
+
+      {error && !summary ? (
+        <Card>
+          <ErrorState error={error} title="Could not load the analytics" onRetry={() => void load(range)} />
+        </Card>
+      ) : (
+        <>
+          <section aria-label="Summary" aria-busy={loading} className="grid grid-cols-2 gap-3 md:grid-cols-4">
+            <Figure label="Messages in" value={summary && formatCount(summary.messages_in)} testId="fig-messages-in" />
+            <Figure label="Messages out" value={summary && formatCount(summary.messages_out)} testId="fig-messages-out" />
+            <Figure label="Conversations" value={summary && formatCount(summary.conversations)} testId="fig-conversations" />
+            <Figure
+              label="AI replies"
+              value={summary && formatCount(summary.ai_replies)}
+              note={aiShare !== null ? `${aiShare}% answered by the AI` : undefined}
+              testId="fig-ai-replies"
+            />
+            <Figure label="Handoffs" value={summary && formatCount(summary.handoffs)} testId="fig-handoffs" />
+            <Figure
+              label="First response"
+              value={summary && formatDuration(summary.median_first_response_ms)}
+              note={summary ? `median · p95 ${formatDuration(summary.p95_first_response_ms)}` : undefined}
+              testId="fig-first-response"
+            />
+            <Figure
+              label="Tokens"
+              value={summary && formatCompact(summary.tokens_in + summary.tokens_out)}
+              note={summary ? `${formatCount(summary.tokens_in)} in · ${formatCount(summary.tokens_out)} out` : undefined}
+              testId="fig-tokens"
+            />
+            <Figure label="LLM cost" value={summary && formatUsd(summary.cost_usd)} testId="fig-cost" />
+          </section>
+          {error != null && summary && (
+            <p role="alert" className="text-sm text-red-600">
+              Could not refresh: {errorMessage(error)}
+            </p>
+          )}
+
+          <div className="grid gap-4 lg:grid-cols-2">
+            <ChartCard title="Messages" loading={days === null}>
+              {days && (
+                <TimeSeriesChart
+                  title="Messages per day"
+                  rows={days}
+                  series={[
+                    { key: "messages_in", label: "In (customers)", color: "#0ea5e9" },
+                    { key: "messages_out", label: "Out (AI and agents)", color: "#10b981" },
+                  ]}
+                  format={formatCompact}
+                />
+              )}
+            </ChartCard>
+            <ChartCard title="AI replies vs handoffs" loading={days === null}>
+              {days && (
+                <TimeSeriesChart
+                  title="AI replies and handoffs per day"
+                  kind="bar"
+                  rows={days}
+                  series={[
+                    { key: "ai_replies", label: "AI replies", color: "#10b981" },
+                    { key: "handoffs", label: "Handoffs", color: "#f59e0b" },
+                  ]}
+                  format={formatCompact}
+                />
+              )}
+            </ChartCard>
+            <ChartCard title="Tokens" loading={days === null}>
+              {days && (
+                <TimeSeriesChart
+                  title="LLM tokens per day"
+                  kind="bar"
+                  rows={days}
+                  series={[
+                    { key: "tokens_in", label: "Tokens in (prompt)", color: "#8b5cf6" },
+                    { key: "tokens_out", label: "Tokens out (reply)", color: "#ec4899" },
+                  ]}
+                  format={formatCompact}
+                />
+              )}
+            </ChartCard>
+            <ChartCard title="Cost" loading={days === null}>
+              {days && (
+                <TimeSeriesChart
+                  title="LLM cost per day (USD)"
+                  rows={days}
+                  series={[{ key: "cost_usd", label: "Cost (USD)", color: "#64748b" }]}
+                  format={(v) => formatUsd(v)}
+                />
+              )}
+            </ChartCard>
+            {hasFirstResponseByDay && days && (
+              <ChartCard title="First response time" loading={false}>
+                <TimeSeriesChart
+                  title="Median first response per day"
+                  rows={days}
+                  series={[{ key: "median_first_response_ms", label: "Median first response", color: "#0ea5e9" }]}
+                  format={formatDuration}
+                />
+              </ChartCard>
+            )}
+          </div>
+        </>
+      )}
+    </PageContainer>
+  );
+}
+
+function Figure({
+  label,
+  value,
+  note,
+  testId,
+}: {
+  label: string;
+  value: string | null | undefined | false;
+  note?: string;
+  testId: string;
+}) {
+  return (
+    <Card className="px-4 py-3">
+      <p className="text-xs font-medium text-zinc-500">{label}</p>
+      {value ? (
+        <p className="mt-1 text-2xl font-semibold tracking-tight text-zinc-900 tabular-nums" data-testid={testId}>
+          {value}
+        </p>
+      ) : (
+        <Skeleton className="mt-2 h-7 w-20" />
+      )}
+      {note && <p className="mt-0.5 truncate text-xs text-zinc-500">{note}</p>}
+    </Card>
+  );
+}
+
+function ChartCard({ title, loading, children }: { title: string; loading: boolean; children: ReactNode }) {
+  return (
+    <Card className={cn("min-w-0")}>
+      <CardBody>
+        {loading ? (
+          <div aria-busy aria-label={`Loading ${title}`}>
+            <p className="mb-2 text-sm font-medium text-zinc-700">{title}</p>
+            <Skeleton className="h-[200px] w-full" />
+          </div>
+        ) : (
+          children
+        )}
+      </CardBody>
+    </Card>
+  );
+}
