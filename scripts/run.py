@@ -2,6 +2,8 @@
 
 Settings come from the environment (ARCHITECTURE.md); defaults run against local Postgres
 and RabbitMQ. INTERNAL_TOKEN, when unset, is generated once and kept in .run/.
+The dashboard (dashboard/, Next.js) is built when needed and served on DASHBOARD_PORT (3000);
+`--no-dashboard` leaves it out.
 """
 
 import argparse
@@ -18,6 +20,8 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import dashboard
+
 ROOT = Path(__file__).resolve().parent.parent
 # Start order: ingest before the gateway, so the queue the gateway publishes to exists.
 SERVICES = [
@@ -27,7 +31,7 @@ SERVICES = [
     ("responder", 8004),
     ("gateway", 8000),
 ]
-COLORS = ["\033[35m", "\033[36m", "\033[33m", "\033[32m", "\033[34m"]
+COLORS = ["\033[35m", "\033[36m", "\033[33m", "\033[32m", "\033[34m", "\033[92m"]
 RESET = "\033[0m"
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
@@ -73,9 +77,9 @@ def pump(name: str, color: str, stream: "subprocess.IO[bytes]", tty: bool) -> No
         sys.stdout.flush()
 
 
-def healthy(port: int) -> bool:
+def healthy(port: int, path: str = "/health") -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1) as r:
             return bool(r.status == 200)
     except OSError:
         return False
@@ -84,6 +88,7 @@ def healthy(port: int) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--migrate-only", action="store_true")
+    parser.add_argument("--no-dashboard", action="store_true", help="services only")
     args = parser.parse_args()
 
     env = dict(os.environ)
@@ -102,11 +107,18 @@ def main() -> int:
     migrate_all(env["DATABASE_URL"])
     if args.migrate_only:
         return 0
+    with_dashboard = not args.no_dashboard
+    if with_dashboard:
+        try:
+            dashboard.ensure_built()
+        except (SystemExit, subprocess.CalledProcessError) as exc:
+            print(f"dashboard not started: {exc}")
+            with_dashboard = False
 
     tty = sys.stdout.isatty()
     host = env.get("HOST", "127.0.0.1")
     processes: list[tuple[str, int, subprocess.Popen[bytes]]] = []
-    for (name, port), color in zip(SERVICES, COLORS, strict=True):
+    for (name, port), color in zip(SERVICES, COLORS[: len(SERVICES)], strict=True):
         cmd = [
             sys.executable,
             "-m",
@@ -128,6 +140,29 @@ def main() -> int:
             while not healthy(port) and time.monotonic() < deadline and proc.poll() is None:
                 time.sleep(0.2)
 
+    dashboard_port = int(env.get("DASHBOARD_PORT", "3000"))
+    if with_dashboard:
+        urls = {
+            f"{name.upper()}_URL": f"http://127.0.0.1:{port}"
+            for name, port in SERVICES
+            if name != "gateway"
+        }
+        proc = dashboard.start(
+            dashboard_port,
+            urls,
+            host=host,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        threading.Thread(
+            target=pump, args=("dashboard", COLORS[-1], proc.stdout, tty), daemon=True
+        ).start()
+        processes.append(("dashboard", dashboard_port, proc))
+
+    def is_up(name: str, port: int) -> bool:
+        return healthy(port, "/login" if name == "dashboard" else "/health")
+
     stopping = False
 
     def stop(*_: object) -> None:
@@ -144,15 +179,16 @@ def main() -> int:
             if proc.poll() is not None:
                 print(f"{name} exited with code {proc.returncode}; stopping the others.")
                 stopping, exit_code = True, 1
-        if not announced and all(healthy(port) for _, port, _ in processes):
+        if not announced and all(is_up(name, port) for name, port, _ in processes):
             announced = True
             print("\nAll services are healthy:")
             for name, port, _ in processes:
-                print(f"  {name:<9} http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-            print(
-                f"  Meta webhook: http://{host}:8000/api/webhook/whatsapp\n"
-                "  (the dashboard on :3000 comes with its own issue)\nCtrl-C stops them all.\n"
-            )
+                if name != "dashboard":
+                    print(f"  {name:<9} http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+            print(f"  Meta webhook: http://{host}:8000/api/webhook/whatsapp")
+            if with_dashboard:
+                print(f"\n  Dashboard: http://{host}:{dashboard_port}  (sign up there)")
+            print("Ctrl-C stops them all.\n")
         time.sleep(0.5)
 
     for _, _, proc in processes:

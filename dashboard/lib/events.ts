@@ -19,8 +19,10 @@ export type LiveEvents = {
   "conversation.updated": Conversation;
 };
 export type LiveEventName = keyof LiveEvents;
+/** `if (e.name === "message.created") e.data…` narrows the data. */
+export type LiveEvent = { [K in LiveEventName]: { name: K; data: LiveEvents[K] } }[LiveEventName];
 
-type Listener = (name: LiveEventName, data: unknown) => void;
+type Listener = (event: LiveEvent) => void;
 
 const listeners = new Set<Listener>();
 let source: EventSource | null = null;
@@ -47,7 +49,8 @@ function ensureSource() {
       } catch {
         return;
       }
-      listeners.forEach((l) => l(name, data));
+      const event = { name, data } as LiveEvent;
+      listeners.forEach((l) => l(event));
     });
   }
 }
@@ -61,13 +64,13 @@ function release() {
 }
 
 /** Calls `handler` for every live event while the component is mounted. */
-export function useLiveEvents(handler: <K extends LiveEventName>(name: K, data: LiveEvents[K]) => void) {
+export function useLiveEvents(handler: (event: LiveEvent) => void) {
   const ref = useRef(handler);
   useEffect(() => {
     ref.current = handler;
   });
   useEffect(() => {
-    const listener: Listener = (name, data) => ref.current(name, data as never);
+    const listener: Listener = (event) => ref.current(event);
     listeners.add(listener);
     ensureSource();
     return () => {

@@ -1,13 +1,7 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import { Simulator } from "@/components/simulator/Simulator";
 
 export const metadata = { title: "Simulator" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="Simulator" description="Write as a customer on a sandbox number.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function SimulatorPage() {
+  return <Simulator />;
 }

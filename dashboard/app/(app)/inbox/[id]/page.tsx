@@ -1,5 +1,8 @@
-import { EmptyState } from "@/components/ui";
+import { ConversationView } from "@/components/inbox/ConversationView";
 
-export default function ConversationPage() {
-  return <EmptyState title="Conversation" />;
+export const metadata = { title: "Conversation" };
+
+export default async function ConversationPage({ params }: { params: Promise<{ id: string }> }) {
+  const { id } = await params;
+  return <ConversationView key={id} id={id} />;
 }

@@ -1,0 +1,20 @@
+import { api, type Page } from "./api";
+import type { Channel } from "./types";
+
+export async function listChannels(): Promise<Channel[]> {
+  return (await api<Page<Channel>>("/api/channels?limit=200")).items;
+}
+
+/** A sandbox number: no Meta account needed; customers are played from the simulator. */
+export async function createSandboxChannel(): Promise<Channel> {
+  const digits = Array.from(crypto.getRandomValues(new Uint8Array(7)), (b) => b % 10).join("");
+  return api<Channel>("/api/channels/whatsapp", {
+    method: "POST",
+    json: { phone_number_id: `sandbox-${digits}`, display_phone_number: `+1 555 ${digits}` },
+  });
+}
+
+export function channelLabel(c: Channel): string {
+  const number = c.display_phone_number || c.phone_number_id;
+  return c.mode === "sandbox" ? `${number} (sandbox)` : number;
+}
