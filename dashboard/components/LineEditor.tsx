@@ -84,6 +84,8 @@ export const LineEditor = forwardRef<LineEditorHandle, Props>(function LineEdito
             <div
               key={i}
               data-line={i + 1}
+              data-error={i + 1 === errorLine ? "true" : undefined}
+              title={i + 1 === errorLine && error ? error : undefined}
               className={`px-2 ${i + 1 === errorLine ? "bg-red-100 font-semibold text-red-700" : ""}`}
             >
               {i + 1 === errorLine ? "●" : ""}

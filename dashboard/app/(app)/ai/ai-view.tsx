@@ -55,9 +55,14 @@ export function AIView() {
   }, [loadSettings, loadTemplates]);
 
   useEffect(() => {
-    const fromHash = window.location.hash.slice(1);
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- the hash is only known in the browser
-    if (TABS.some((t) => t.id === fromHash)) setTab(fromHash as TabId);
+    // The hash is only known in the browser, and links to /ai#prompts change only the hash.
+    const follow = () => {
+      const fromHash = window.location.hash.slice(1);
+      if (TABS.some((t) => t.id === fromHash)) setTab(fromHash as TabId);
+    };
+    follow();
+    window.addEventListener("hashchange", follow);
+    return () => window.removeEventListener("hashchange", follow);
   }, []);
 
   function choose(id: TabId, focus = false) {

@@ -60,7 +60,9 @@ export function AnalyticsView() {
     setLoading(true);
     setError(null);
     try {
-      const query = new URLSearchParams({ from: r.from, to: r.to });
+      // Whole UTC days, `to` included: sent as explicit instants, because the API reads a bare
+      // date in `to` as that day's midnight (which would leave the day out).
+      const query = new URLSearchParams({ from: `${r.from}T00:00:00Z`, to: `${addDays(r.to, 1)}T00:00:00Z` });
       const [s, d] = await Promise.all([
         api<Summary>(`/api/analytics/summary?${query}`),
         api<{ items: Day[] }>(`/api/analytics/daily?${query}`),

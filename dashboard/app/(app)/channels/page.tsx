@@ -1,13 +1,8 @@
-import { PageContainer } from "@/components/AppShell";
-import { EmptyState } from "@/components/ui";
+import type { Metadata } from "next";
+import { ChannelsView } from "./channels-view";
 
-export const metadata = { title: "Channels" };
+export const metadata: Metadata = { title: "Channels" };
 
-// Placeholder until this page is built.
-export default function Page() {
-  return (
-    <PageContainer title="Channels" description="Your WhatsApp numbers.">
-      <EmptyState title="Coming soon" description="This page is being built." />
-    </PageContainer>
-  );
+export default function ChannelsPage() {
+  return <ChannelsView />;
 }

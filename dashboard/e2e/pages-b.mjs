@@ -1,0 +1,213 @@
+// Browser specs for the knowledge, AI, analytics, team and channel pages.
+//
+// Each export is `async (page, baseURL, ctx) => void`: `page` is a playwright-core Page of a
+// signed-in owner (a fresh business), `baseURL` the dashboard's origin, `ctx` an object the
+// specs share (the uploaded document's name, for later specs). They throw on failure.
+// Run them in this order (SPECS): the preview spec asks about the document uploaded first.
+import assert from "node:assert/strict";
+
+const TIMEOUT = 60_000;
+
+export const DOCUMENT_TEXT = [
+  "Lumen Bikes — store handbook",
+  "",
+  "Opening hours",
+  "The Lumen Bikes shop on Harbour Street is open Monday to Saturday from 9:00 to 18:30.",
+  "On Sundays the workshop is closed, but online orders are still shipped on Monday morning.",
+  "",
+  "Returns",
+  "Bikes can be returned within 30 days with the receipt. Helmets cannot be returned once worn.",
+].join("\n");
+
+async function see(locator, message) {
+  try {
+    await locator.first().waitFor({ state: "visible", timeout: TIMEOUT });
+  } catch (error) {
+    throw new Error(`${message}: ${error.message.split("\n")[0]}`);
+  }
+}
+
+async function until(check, message, timeout = TIMEOUT) {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${message}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Upload two files (file picker + drag and drop), see them indexed, find one in the search tester. */
+export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
+  await page.goto(`${baseURL}/knowledge`);
+  await see(page.getByRole("heading", { name: "Knowledge" }), "the knowledge page loads");
+  ctx.documentName = `lumen-handbook-${Date.now()}.txt`;
+  await page.locator('input[type="file"]').setInputFiles({
+    name: ctx.documentName,
+    mimeType: "text/plain",
+    buffer: Buffer.from(DOCUMENT_TEXT),
+  });
+  // A second file by drag and drop onto the drop zone.
+  const second = `shipping-${Date.now()}.md`;
+  await page.evaluate(
+    ({ name, text }) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([text], name, { type: "text/markdown" }));
+      const zone = document.querySelector('[data-testid="dropzone"]');
+      for (const type of ["dragenter", "dragover", "drop"]) {
+        zone.dispatchEvent(new DragEvent(type, { dataTransfer: transfer, bubbles: true, cancelable: true }));
+      }
+    },
+    { name: second, text: "# Shipping\n\nWe ship every bike in Europe within 5 working days. Shipping is free above 500 euros.\n" },
+  );
+  await see(page.getByRole("progressbar", { name: `Uploading ${second}` }), "the dropped file shows its progress");
+  for (const name of [ctx.documentName, second]) {
+    const row = page.getByTestId("document-row").filter({ hasText: name });
+    await see(row, `${name} is listed`);
+    await see(row.getByText(/Indexed · \d+ passage/), `${name} becomes indexed`);
+  }
+  await page.getByLabel("Question").fill("When is the shop open on Saturday?");
+  await page.getByRole("button", { name: "Search", exact: true }).click();
+  const result = page.getByTestId("search-result").filter({ hasText: ctx.documentName });
+  await see(result, "the search tester finds the handbook");
+  assert.match(await result.first().innerText(), /\d\.\d\d · (clear|partial) match/);
+}
+
+/** A bad temperature gets the API's 422 on its field; a good one saves. */
+export async function aiSettingsValidation(page, baseURL) {
+  await page.goto(`${baseURL}/ai`);
+  const temperature = page.getByLabel("Temperature");
+  await see(temperature, "the AI settings load");
+  await temperature.fill("5");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  const error = page.locator(`#${await temperature.getAttribute("id")}-error`);
+  await see(error, "the 422 appears under the temperature");
+  assert.match(await error.innerText(), /less than or equal to 2/);
+  assert.equal(await temperature.getAttribute("aria-invalid"), "true");
+  await temperature.fill("0.4");
+  await page.getByLabel("Handoff keywords", { exact: true }).fill("refund, lawyer");
+  await page.getByLabel("Handoff keywords", { exact: true }).press("Enter");
+  await page.getByRole("button", { name: "Save settings" }).click();
+  await see(page.getByText("AI settings saved"), "valid settings save");
+  await page.reload();
+  await see(page.getByLabel("Temperature"), "the settings load again");
+  assert.equal(await page.getByLabel("Temperature").inputValue(), "0.4");
+  await see(page.getByRole("button", { name: "Remove lawyer" }), "the keywords were saved as chips");
+}
+
+/** An unknown variable is refused and marked on its line; a fixed template saves and is used. */
+export async function templateErrorOnItsLine(page, baseURL) {
+  await page.goto(`${baseURL}/ai#prompts`);
+  await see(page.getByRole("tab", { name: "Prompt templates", selected: true }), "the prompts tab opens from the hash");
+  await page.getByRole("button", { name: "New", exact: true }).click();
+  const editor = page.getByRole("form", { name: "Prompt template editor" });
+  await editor.getByLabel("Name", { exact: true }).fill("Short answers");
+  const body = editor.getByLabel("Template", { exact: true });
+  await body.fill("You help the customers of {{ business_name }}.\nBe brief.\nGreet {{ customer_nickname }} by name.\n{{ knowledge }}\n");
+  await page.getByRole("button", { name: "Create template" }).click();
+  const alert = page.getByRole("alert").filter({ hasText: "unknown variable 'customer_nickname'" });
+  await see(alert, "the 422 names the unknown variable");
+  assert.match(await alert.innerText(), /Line 3/);
+  await see(page.locator('[data-line="3"][data-error="true"]'), "the gutter marks line 3");
+  // Insert the right variable with its chip, replacing the wrong one.
+  await body.fill("You help the customers of {{ business_name }}.\nBe brief.\nGreet ");
+  await page.getByRole("button", { name: /^Insert customer_name/ }).click();
+  await body.press("End");
+  await body.pressSequentially(" by name.\n");
+  await page.getByRole("button", { name: /^Insert knowledge/ }).click();
+  assert.match(await body.inputValue(), /Greet \{\{ customer_name \}\} by name\.\n\{\{ knowledge \}\}/);
+  await page.getByRole("button", { name: "Create template" }).click();
+  await see(page.getByText("Template “Short answers” saved"), "the fixed template saves");
+  assert.equal(await page.locator('[data-error="true"]').count(), 0);
+  await page.getByRole("button", { name: "Use for the AI" }).click();
+  await see(page.getByText("The AI now uses this template"), "the template can be put in use");
+  // Back to the default so the preview spec answers with the full prompt.
+  await page.getByRole("listitem").filter({ hasText: "Default template" }).getByRole("button", { name: "Use" }).click();
+  await see(page.getByText("The AI now uses the default template"), "the default can be put back");
+}
+
+/** The preview answers from the uploaded document, with the passage and the prompt. */
+export async function previewAnswers(page, baseURL, ctx) {
+  await page.goto(`${baseURL}/ai#preview`);
+  await page.getByLabel("Customer message").fill("What are the opening hours of the shop on Saturday?");
+  await page.getByRole("button", { name: "Ask" }).click();
+  await see(page.getByTestId("preview-reply"), "the preview answers");
+  assert.ok((await page.getByTestId("preview-reply").innerText()).trim().length > 0);
+  if (ctx.documentName) {
+    await see(page.getByTestId("preview-source").filter({ hasText: ctx.documentName }), "the passage used is shown");
+  }
+  await page.getByText("Rendered prompt").click();
+  assert.match(await page.getByTestId("preview-prompt").innerText(), /<knowledge>/);
+}
+
+/** The summary figures and the charts render for the default range and a custom one. */
+export async function analyticsFigures(page, baseURL) {
+  await page.goto(`${baseURL}/analytics`);
+  for (const id of ["fig-messages-in", "fig-messages-out", "fig-ai-replies", "fig-handoffs", "fig-cost"]) {
+    await see(page.getByTestId(id), `figure ${id} shows`);
+  }
+  assert.match(await page.getByTestId("fig-messages-in").innerText(), /^\d[\d,]*$/);
+  await see(page.getByRole("img", { name: "Messages per day" }), "the messages chart draws");
+  await page.getByRole("button", { name: "7 days" }).click();
+  await see(page.getByRole("button", { name: "7 days", pressed: true }), "a preset applies");
+  const bars = page.getByRole("img", { name: "AI replies and handoffs per day" });
+  await see(bars, "the replies chart draws");
+  // 7 days, today included → 7 rows in the accessible table behind the chart.
+  const rows = page.locator("table", { hasText: "AI replies and handoffs per day" }).locator("tbody tr");
+  await until(async () => (await rows.count()) === 7, "the 7-day range has 7 days");
+  const range = page.getByRole("form", { name: "Date range" });
+  await range.getByLabel("From", { exact: true }).fill("2026-01-10");
+  await range.getByLabel("To", { exact: true }).fill("2026-01-01");
+  await range.getByRole("button", { name: "Apply" }).click();
+  await see(page.getByText("“From” must be on or before “to”."), "a reversed range is refused");
+}
+
+/** An owner adds an agent, sees them listed, and removes them. */
+export async function teamAddRemove(page, baseURL) {
+  await page.goto(`${baseURL}/team`);
+  await see(page.getByTestId("member-row"), "the owner is listed");
+  const email = `agent-${Date.now()}@example.com`;
+  const form = page.getByRole("form", { name: "Add a member" });
+  await form.getByLabel("Name").fill("Rita Agent");
+  await form.getByLabel("Email").fill(email);
+  await form.getByLabel("Password").fill("short");
+  await form.getByRole("button", { name: "Add member" }).click();
+  await see(form.getByText(/at least 8 characters/), "a short password is refused on its field");
+  await form.getByLabel("Password").fill("a-long-password-1");
+  await form.getByRole("button", { name: "Add member" }).click();
+  const row = page.getByTestId("member-row").filter({ hasText: email });
+  await see(row, "the new agent is listed");
+  assert.match(await row.innerText(), /agent/);
+  await row.getByRole("button", { name: "Remove Rita Agent" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
+  await row.waitFor({ state: "detached", timeout: TIMEOUT });
+}
+
+/** Connect a sandbox number in one click, see it listed, disconnect it. */
+export async function channelSandbox(page, baseURL) {
+  await page.goto(`${baseURL}/channels`);
+  await see(page.getByRole("heading", { name: "Connect a number" }), "the channels page loads");
+  await page.getByLabel("Display number (optional)").fill("+1 555 0199");
+  await page.getByRole("button", { name: "Create a sandbox number" }).click();
+  const row = page.getByTestId("channel-row").filter({ hasText: "+1 555 0199" });
+  await see(row, "the sandbox number is listed");
+  assert.match(await row.innerText(), /Sandbox/);
+  // A live number without a token is refused by the API on its field.
+  await page.getByRole("radio", { name: /WhatsApp Cloud API/ }).check();
+  await page.getByLabel("Phone number ID", { exact: true }).fill("bad id with spaces");
+  await page.getByLabel("Access token", { exact: true }).fill("EAAG-test");
+  await page.getByRole("button", { name: "Connect number" }).click();
+  await see(page.locator("#" + (await page.getByLabel("Phone number ID", { exact: true }).getAttribute("id")) + "-error"), "a bad id shows its 422");
+  await row.getByRole("button", { name: /^Disconnect/ }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Disconnect" }).click();
+  await row.waitFor({ state: "detached", timeout: TIMEOUT });
+}
+
+/** In order: later specs use what earlier ones made. */
+export const SPECS = [
+  ["knowledge: upload two files, see them indexed, search finds one", knowledgeUploadAndSearch],
+  ["ai: a bad setting shows its 422 on the field", aiSettingsValidation],
+  ["ai: a template error shows on its line", templateErrorOnItsLine],
+  ["ai: the preview answers with its passages", previewAnswers],
+  ["analytics: figures and charts", analyticsFigures],
+  ["team: add and remove a member", teamAddRemove],
+  ["channels: connect a sandbox number", channelSandbox],
+];
