@@ -105,10 +105,10 @@ export function TimeSeriesChart<Row extends { date: string }>({
   }
 
   const activeRow = active !== null ? rows[active] : undefined;
-  const tipLeft = active !== null ? Math.min(Math.max(xCenter(active) - 70, 0), width - 150) : 0;
+  const tipLeft = active !== null ? Math.min(Math.max(xCenter(active) - 85, 0), width - 170) : 0;
 
   return (
-    <figure className="m-0">
+    <figure className="relative m-0">
       <figcaption id={titleId} className="mb-2 text-sm font-semibold text-zinc-900">
         {title}
       </figcaption>
@@ -183,7 +183,7 @@ export function TimeSeriesChart<Row extends { date: string }>({
         {activeRow && (
           <div
             role="status"
-            className="pointer-events-none absolute top-1 z-10 w-[150px] rounded-md border border-zinc-200 bg-white/95 px-2 py-1.5 text-xs shadow-sm"
+            className="pointer-events-none absolute top-1 z-10 w-[170px] rounded-md border border-zinc-200 bg-white/95 px-2 py-1.5 text-xs shadow-sm"
             style={{ left: tipLeft }}
           >
             <div className="mb-0.5 font-medium text-zinc-800">{activeRow.date}</div>
@@ -207,7 +207,9 @@ export function TimeSeriesChart<Row extends { date: string }>({
           </li>
         ))}
       </ul>
-      <table className="sr-only">
+      {/* A table ignores width: 1px, so the wrapper is what hides it. */}
+      <div className="sr-only">
+      <table>
         <caption>{title}</caption>
         <thead>
           <tr>
@@ -230,6 +232,7 @@ export function TimeSeriesChart<Row extends { date: string }>({
           ))}
         </tbody>
       </table>
+      </div>
     </figure>
   );
 }

@@ -69,10 +69,11 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   const result = page.getByTestId("search-result").filter({ hasText: ctx.documentName });
   await see(result, "the search tester finds the handbook");
   assert.match(await result.first().innerText(), /\d\.\d\d · (clear|partial) match/);
+  await ctx.shot?.("knowledge");
 }
 
 /** A bad temperature gets the API's 422 on its field; a good one saves. */
-export async function aiSettingsValidation(page, baseURL) {
+export async function aiSettingsValidation(page, baseURL, ctx) {
   await page.goto(`${baseURL}/ai`);
   const temperature = page.getByLabel("Temperature");
   await see(temperature, "the AI settings load");
@@ -82,6 +83,7 @@ export async function aiSettingsValidation(page, baseURL) {
   await see(error, "the 422 appears under the temperature");
   assert.match(await error.innerText(), /less than or equal to 2/);
   assert.equal(await temperature.getAttribute("aria-invalid"), "true");
+  await ctx.shot?.("ai-settings-error");
   await temperature.fill("0.4");
   await page.getByLabel("Handoff keywords", { exact: true }).fill("refund, lawyer");
   await page.getByLabel("Handoff keywords", { exact: true }).press("Enter");
@@ -94,7 +96,7 @@ export async function aiSettingsValidation(page, baseURL) {
 }
 
 /** An unknown variable is refused and marked on its line; a fixed template saves and is used. */
-export async function templateErrorOnItsLine(page, baseURL) {
+export async function templateErrorOnItsLine(page, baseURL, ctx) {
   await page.goto(`${baseURL}/ai#prompts`);
   await see(page.getByRole("tab", { name: "Prompt templates", selected: true }), "the prompts tab opens from the hash");
   await page.getByRole("button", { name: "New", exact: true }).click();
@@ -107,6 +109,7 @@ export async function templateErrorOnItsLine(page, baseURL) {
   await see(alert, "the 422 names the unknown variable");
   assert.match(await alert.innerText(), /Line 3/);
   await see(page.locator('[data-line="3"][data-error="true"]'), "the gutter marks line 3");
+  await ctx.shot?.("ai-prompt-error");
   // Insert the right variable with its chip, replacing the wrong one.
   await body.fill("You help the customers of {{ business_name }}.\nBe brief.\nGreet ");
   await page.getByRole("button", { name: /^Insert customer_name/ }).click();
@@ -136,23 +139,52 @@ export async function previewAnswers(page, baseURL, ctx) {
   }
   await page.getByText("Rendered prompt").click();
   assert.match(await page.getByTestId("preview-prompt").innerText(), /<knowledge>/);
+  await page.getByText("Rendered prompt").click(); // closed again, for the screenshot
+  await ctx.shot?.("ai-preview");
 }
 
-/** The summary figures and the charts render for the default range and a custom one. */
-export async function analyticsFigures(page, baseURL) {
+/** Customer messages on a sandbox number show up in the figures and the charts. */
+export async function analyticsFigures(page, baseURL, ctx) {
+  // Traffic first: a sandbox number and three customer questions (the AI answers them).
+  const request = page.context().request;
+  const created = await request.post(`${baseURL}/api/channels/whatsapp`, {
+    data: { phone_number_id: `sandbox-analytics-${Date.now()}`, display_phone_number: "+1 555 0142" },
+  });
+  assert.equal(created.status(), 201, await created.text());
+  const channel = await created.json();
+  const questions = ["When are you open on Saturday?", "Can I return a bike?", "I want to talk to a human"];
+  for (const [i, text] of questions.entries()) {
+    const r = await request.post(`${baseURL}/api/channels/${channel.id}/simulate`, {
+      data: { from: `3161234567${i}`, name: `Customer ${i}`, text },
+    });
+    assert.equal(r.status(), 202, await r.text());
+  }
+  await until(async () => {
+    const r = await request.get(`${baseURL}/api/analytics/summary`);
+    const s = await r.json();
+    return s.messages_in >= 3 && s.messages_out >= 3;
+  }, "the responder counts the messages and its answers");
+
   await page.goto(`${baseURL}/analytics`);
   for (const id of ["fig-messages-in", "fig-messages-out", "fig-ai-replies", "fig-handoffs", "fig-cost"]) {
     await see(page.getByTestId(id), `figure ${id} shows`);
   }
-  assert.match(await page.getByTestId("fig-messages-in").innerText(), /^\d[\d,]*$/);
+  await until(async () => Number((await page.getByTestId("fig-messages-in").innerText()).replace(/,/g, "")) >= 3,
+    "the page shows the three messages in");
   await see(page.getByRole("img", { name: "Messages per day" }), "the messages chart draws");
   await page.getByRole("button", { name: "7 days" }).click();
   await see(page.getByRole("button", { name: "7 days", pressed: true }), "a preset applies");
   const bars = page.getByRole("img", { name: "AI replies and handoffs per day" });
   await see(bars, "the replies chart draws");
-  // 7 days, today included → 7 rows in the accessible table behind the chart.
+  // 7 days, today included → 7 rows in the accessible table behind the chart, the last today's.
   const rows = page.locator("table", { hasText: "AI replies and handoffs per day" }).locator("tbody tr");
   await until(async () => (await rows.count()) === 7, "the 7-day range has 7 days");
+  assert.equal(await rows.last().locator("th").innerText(), new Date().toISOString().slice(0, 10));
+  // The tooltip follows the keyboard.
+  await page.getByRole("img", { name: "Messages per day" }).focus();
+  await page.keyboard.press("End");
+  await see(page.getByRole("status").filter({ hasText: new Date().toISOString().slice(0, 10) }), "the tooltip shows today");
+  await ctx.shot?.("analytics-range");
   const range = page.getByRole("form", { name: "Date range" });
   await range.getByLabel("From", { exact: true }).fill("2026-01-10");
   await range.getByLabel("To", { exact: true }).fill("2026-01-01");
@@ -161,7 +193,7 @@ export async function analyticsFigures(page, baseURL) {
 }
 
 /** An owner adds an agent, sees them listed, and removes them. */
-export async function teamAddRemove(page, baseURL) {
+export async function teamAddRemove(page, baseURL, ctx) {
   await page.goto(`${baseURL}/team`);
   await see(page.getByTestId("member-row"), "the owner is listed");
   const email = `agent-${Date.now()}@example.com`;
@@ -176,13 +208,14 @@ export async function teamAddRemove(page, baseURL) {
   const row = page.getByTestId("member-row").filter({ hasText: email });
   await see(row, "the new agent is listed");
   assert.match(await row.innerText(), /agent/);
+  await ctx.shot?.("team");
   await row.getByRole("button", { name: "Remove Rita Agent" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
   await row.waitFor({ state: "detached", timeout: TIMEOUT });
 }
 
 /** Connect a sandbox number in one click, see it listed, disconnect it. */
-export async function channelSandbox(page, baseURL) {
+export async function channelSandbox(page, baseURL, ctx) {
   await page.goto(`${baseURL}/channels`);
   await see(page.getByRole("heading", { name: "Connect a number" }), "the channels page loads");
   await page.getByLabel("Display number (optional)").fill("+1 555 0199");
@@ -196,6 +229,7 @@ export async function channelSandbox(page, baseURL) {
   await page.getByLabel("Access token", { exact: true }).fill("EAAG-test");
   await page.getByRole("button", { name: "Connect number" }).click();
   await see(page.locator("#" + (await page.getByLabel("Phone number ID", { exact: true }).getAttribute("id")) + "-error"), "a bad id shows its 422");
+  await ctx.shot?.("channels");
   await row.getByRole("button", { name: /^Disconnect/ }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Disconnect" }).click();
   await row.waitFor({ state: "detached", timeout: TIMEOUT });

@@ -137,7 +137,7 @@ export function SettingsForm({
               disabled={!canEdit}
               onChange={(e) => set("model", e.target.value)}
               error={errors.model}
-              hint="The LLM the responder calls, e.g. gpt-4o-mini."
+              hint="The model id the responder asks the LLM API for, e.g. openai/gpt-4o-mini."
             />
             <Select
               label="Prompt template"
