@@ -9,7 +9,7 @@ PACKAGES := -e libs/common $(addprefix -e services/,$(SERVICES))
 export DATABASE_URL ?= postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai
 export AMQP_URL ?= amqp://guest:guest@localhost:5672/
 
-.PHONY: run test lint fmt migrate bench dlq-list dlq-replay install system-deps clean
+.PHONY: run test lint fmt migrate bench dlq-list dlq-replay install system-deps dashboard-deps screenshots clean
 
 $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,14 +19,23 @@ $(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/commo
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -c requirements/constraints.txt unstructured-inference
 	touch $@
 
-# knowledge parses legacy .doc with LibreOffice's soffice: installed from apt when missing.
+# knowledge parses legacy .doc with LibreOffice's soffice; the dashboard's browser tests drive
+# Debian's chromium: both installed from apt when missing.
 system-deps:
 	@command -v soffice >/dev/null || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  echo "installing LibreOffice (soffice) for legacy .doc files"; \
 	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive \
 	  apt-get install -y -q --no-install-recommends libreoffice-writer-nogui; }
+	@[ -x /usr/bin/chromium ] || { sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  echo "installing chromium for the dashboard's browser tests"; \
+	  $$sudo apt-get update -q && $$sudo env DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -q chromium; }
 
-install: system-deps $(VENV)/.installed
+# The dashboard's node_modules (npm ci when missing or older than package-lock.json).
+dashboard-deps:
+	@$(PYTHON) scripts/dashboard.py deps
+
+install: system-deps $(VENV)/.installed dashboard-deps
 
 run: install  ## start every service (Ctrl-C stops them all)
 	$(BIN)/python scripts/run.py
@@ -38,10 +47,14 @@ lint: install
 	$(BIN)/ruff check libs services tests scripts bench
 	$(BIN)/ruff format --check libs services tests scripts bench
 	$(BIN)/mypy libs/common/common
+	cd dashboard && npm run --silent typecheck && npm run --silent lint
 
 fmt: install
 	$(BIN)/ruff check --fix libs services tests scripts bench
 	$(BIN)/ruff format libs services tests scripts bench
+
+screenshots: install  ## refresh docs/screenshots/ from the dashboard's browser test
+	SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest tests/e2e/test_dashboard.py -q
 
 migrate: install  ## create the database if absent and migrate every schema
 	$(BIN)/python scripts/run.py --migrate-only

@@ -101,5 +101,8 @@ def start(
 
 
 if __name__ == "__main__":
-    ensure_built()
-    sys.exit(0)
+    # `python scripts/dashboard.py deps` (npm ci when needed) or `build` (and next build).
+    what = sys.argv[1] if len(sys.argv) > 1 else "build"
+    if what not in ("deps", "build"):
+        raise SystemExit("usage: scripts/dashboard.py [deps|build]")
+    ensure_deps() if what == "deps" else ensure_built()

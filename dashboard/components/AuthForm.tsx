@@ -6,7 +6,7 @@ import { useState, type FormEvent } from "react";
 import { ApiError, api } from "@/lib/api";
 import type { Page } from "@/lib/api";
 import type { Channel } from "@/lib/types";
-import { Button, Card, CardBody, InlineError, Input } from "@/components/ui";
+import { Button, Card, InlineError, Input } from "@/components/ui";
 
 type Mode = "login" | "signup";
 
@@ -58,7 +58,7 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
   const login = mode === "login";
   return (
     <Card>
-      <CardBody className="p-6">
+      <div className="p-6">
         <h1 className="text-lg font-semibold text-zinc-900">
           {login ? "Sign in" : "Create your business account"}
         </h1>
@@ -112,7 +112,7 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
             {login ? "Create an account" : "Sign in"}
           </Link>
         </p>
-      </CardBody>
+      </div>
     </Card>
   );
 }

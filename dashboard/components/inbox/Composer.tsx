@@ -103,7 +103,8 @@ export function Composer({
           disabled={!win.open}
           rows={1}
           maxLength={4096}
-          placeholder={win.open ? "Write a reply… (Enter sends, Shift+Enter for a new line)" : "Free text is not allowed outside the window"}
+          placeholder={win.open ? "Write a reply…" : "Free text is not allowed outside the window"}
+          title="Enter sends; Shift+Enter starts a new line"
           className="max-h-40 min-h-10 flex-1 resize-none rounded-lg border border-zinc-300 bg-white px-3 py-2 text-sm placeholder:text-zinc-400 focus:border-emerald-600 focus:outline-none focus:ring-2 focus:ring-emerald-600/20 disabled:bg-zinc-50 [field-sizing:content]"
         />
         <Button type="submit" loading={busy} disabled={!win.open || !text.trim()} aria-label="Send reply">

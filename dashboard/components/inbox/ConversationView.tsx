@@ -186,7 +186,7 @@ export function ConversationView({ id }: { id: string }) {
         <div className="flex w-full items-center gap-2 sm:w-auto">
           <div
             className={cn(
-              "flex items-center gap-1.5 rounded-lg px-2 py-1 text-xs font-medium",
+              "hidden items-center gap-1.5 whitespace-nowrap rounded-lg px-2 py-1 text-xs font-medium sm:flex",
               conversation.ai_enabled ? "bg-violet-50 text-violet-700" : "bg-zinc-100 text-zinc-600",
             )}
             data-testid="ai-state"

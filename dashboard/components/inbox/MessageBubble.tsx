@@ -4,6 +4,7 @@ import { useState } from "react";
 import { cn } from "@/lib/cn";
 import { timeOfDay } from "@/lib/format";
 import type { Message } from "@/lib/types";
+import { formatWhatsApp } from "@/lib/whatsapp-format";
 import { AlertIcon, CheckIcon, ClockIcon, FileIcon, PinIcon, UserIcon } from "@/components/icons";
 
 const mediaUrl = (m: Message) => `/api/messages/${m.id}/media`;
@@ -177,7 +178,7 @@ function Body({ m }: { m: Message }) {
   if (m.type === "unsupported" || m.type === "system" || m.type === "order") {
     return <p className="italic text-zinc-600">{m.text ?? `[${m.type}]`}</p>;
   }
-  return <p className="whitespace-pre-wrap break-words">{m.text ?? `[${m.type}]`}</p>;
+  return <p className="whitespace-pre-wrap break-words">{m.text ? formatWhatsApp(m.text) : `[${m.type}]`}</p>;
 }
 
 export function MessageBubble({

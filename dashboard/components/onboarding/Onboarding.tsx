@@ -253,7 +253,7 @@ function ConnectChannel({ channels, onConnected }: { channels: Channel[]; onConn
 }
 
 function statusBadge(d: Document) {
-  if (d.status === "indexed") return <Badge tone="green">indexed · {d.chunk_count ?? 0} passages</Badge>;
+  if (d.status === "indexed") return <Badge tone="green">indexed · {d.chunk_count ?? 0} {d.chunk_count === 1 ? "passage" : "passages"}</Badge>;
   if (d.status === "failed") return <Badge tone="red">failed</Badge>;
   return (
     <Badge tone="amber">

@@ -1,0 +1,135 @@
+"""The dashboard in a real browser: Debian's Chromium driven by playwright-core
+(dashboard/e2e/run.mjs), against the real services and the real Next.js server.
+
+The services run on the run's throwaway database and broker with the offline responder (no
+LLM key: it answers from the knowledge base). The dashboard is built when its sources changed
+(scripts/dashboard.py), then served by `next start` on a free port. Screenshots go to
+$SCREENSHOTS when set (`make screenshots` refreshes docs/screenshots/), else to a temp folder.
+"""
+
+import asyncio
+import importlib.util
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from common.testing import ServiceProcess, free_port, remove_topology
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def _dashboard_module() -> Any:
+    spec = importlib.util.spec_from_file_location("dashboard_build", ROOT / "scripts/dashboard.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+async def services(
+    database_url: str, amqp_url: str, bus_prefix: str
+) -> AsyncIterator[dict[str, str]]:
+    base = {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": database_url,
+        "AMQP_URL": amqp_url,
+        "BUS_PREFIX": bus_prefix,
+        "INTERNAL_TOKEN": "e2e-internal",
+        "OUTBOX_POLL_INTERVAL_S": "0.1",
+        "LLM_API_KEY": "",  # the offline responder
+        "QUIET_PERIOD_S": "0",
+    }
+    started: list[ServiceProcess] = []
+    try:
+        auth = ServiceProcess("auth.main:create_app", base).start()
+        started.append(auth)
+        env = {**base, "AUTH_JWKS_URL": f"{auth.url}/.well-known/jwks.json"}
+        for name in ("ingest", "knowledge"):
+            started.append(ServiceProcess(f"{name}.main:create_app", env).start(timeout=90))
+        knowledge = started[-1]
+        started.append(
+            ServiceProcess(
+                "responder.main:create_app", {**env, "KNOWLEDGE_URL": knowledge.url}
+            ).start()
+        )
+        yield {
+            "AUTH_URL": started[0].url,
+            "INGEST_URL": started[1].url,
+            "KNOWLEDGE_URL": started[2].url,
+            "RESPONDER_URL": started[3].url,
+        }
+    finally:
+        for process in started:  # shown by pytest when the test fails
+            print(f"--- {process.factory}\n{process.stop()[-4000:]}")
+    await remove_topology(amqp_url, bus_prefix, set())
+
+
+@pytest.fixture
+def dashboard_url(services: dict[str, str]) -> Iterator[str]:
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    assert not missing, f"the dashboard tests need {missing} (Node.js ≥ 20.9): see the README"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `apt-get install -y chromium`"
+    dashboard = _dashboard_module()
+    dashboard.ensure_built()
+    port = free_port()
+    (ROOT / ".run").mkdir(exist_ok=True)
+    log = (ROOT / ".run" / "dashboard-e2e.log").open("wb")
+    server = dashboard.start(port, services, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "next start exited: see .run/dashboard-e2e.log"
+            try:
+                if httpx.get(f"{url}/login", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the dashboard did not answer within 60 s"
+            time.sleep(0.3)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+async def test_dashboard_in_a_real_browser(dashboard_url: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "BASE_URL": dashboard_url,
+        "CHROMIUM": CHROMIUM,
+        "SCREENSHOTS": os.environ.get("SCREENSHOTS") or str(tmp_path / "screenshots"),
+        "FAILURES": str(ROOT / ".run" / "dashboard-e2e-failures"),
+    }
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "e2e/run.mjs",
+        cwd=ROOT / "dashboard",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        raw, _ = await asyncio.wait_for(process.communicate(), timeout=900)
+    finally:
+        if process.returncode is None:
+            process.kill()
+    output = raw.decode(errors="replace")
+    print(output[-20000:])
+    assert process.returncode == 0, f"browser specs failed:\n{output[-10000:]}"
+    assert "specs passed" in output
