@@ -64,6 +64,25 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
     await see(row, `${name} is listed`);
     await see(row.getByText(/Indexed · \d+ passage/), `${name} becomes indexed`);
   }
+  // A file the knowledge service cannot read is refused at once, on its own row.
+  await page.locator('input[type="file"]').setInputFiles({
+    name: "photo.png",
+    mimeType: "image/png",
+    buffer: Buffer.from("89504e470d0a1a0a0000000d4948445200000001000000010806000000", "hex"),
+  });
+  const refused = page.getByTestId("upload-row").filter({ hasText: "photo.png" });
+  await see(refused.getByText(/^Not supported:/), "an image is refused with the reason");
+  // Re-index the dropped file: processing, then indexed again; then delete it (confirmed).
+  const shipping = page.getByTestId("document-row").filter({ hasText: second });
+  await shipping.getByRole("button", { name: `Re-index ${second}` }).click();
+  await see(page.getByText(`Re-indexing ${second}`), "re-indexing is acknowledged");
+  await see(shipping.getByText(/Indexed · \d+ passage/), "the re-indexed file is indexed again");
+  await shipping.getByRole("button", { name: `Delete ${second}` }).click();
+  const dialog = page.getByRole("dialog", { name: "Delete this document?" });
+  await dialog.getByRole("button", { name: "Delete" }).click();
+  await shipping.waitFor({ state: "detached", timeout: TIMEOUT });
+  await see(page.getByText(`${second} deleted`), "the deletion is confirmed");
+
   await page.getByLabel("Question").fill("When is the shop open on Saturday?");
   await page.getByRole("button", { name: "Search", exact: true }).click();
   const result = page.getByTestId("search-result").filter({ hasText: ctx.documentName });
@@ -209,6 +228,27 @@ export async function teamAddRemove(page, baseURL, ctx) {
   await see(row, "the new agent is listed");
   assert.match(await row.innerText(), /agent/);
   await ctx.shot?.("team");
+  // The agent signs in elsewhere and sees the team, the numbers and the AI settings read-only.
+  const agentContext = await page.context().browser().newContext({ viewport: { width: 1280, height: 800 } });
+  try {
+    const login = await agentContext.request.post(`${baseURL}/session/login`, {
+      data: { email, password: "a-long-password-1" },
+    });
+    assert.equal(login.status(), 200, await login.text());
+    const agent = await agentContext.newPage();
+    await agent.goto(`${baseURL}/team`);
+    await see(agent.getByTestId("member-row").filter({ hasText: "(you)" }), "the agent sees the team");
+    assert.equal(await agent.getByRole("form", { name: "Add a member" }).count(), 0);
+    assert.equal(await agent.getByRole("button", { name: /^Remove / }).count(), 0);
+    await agent.goto(`${baseURL}/channels`);
+    await see(agent.getByRole("heading", { name: "Connected numbers" }), "the agent sees the channels");
+    assert.equal(await agent.getByRole("form", { name: "Connect a number" }).count(), 0);
+    await agent.goto(`${baseURL}/ai`);
+    await see(agent.getByText("Only owners and admins can change these."), "the agent sees the settings read-only");
+    assert.ok(await agent.getByLabel("Temperature").isDisabled());
+  } finally {
+    await agentContext.close();
+  }
   await row.getByRole("button", { name: "Remove Rita Agent" }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Remove" }).click();
   await row.waitFor({ state: "detached", timeout: TIMEOUT });

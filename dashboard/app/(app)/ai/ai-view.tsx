@@ -23,7 +23,7 @@ export function AIView() {
   const [tab, setTab] = useState<TabId>("settings");
   const buttons = useRef<Record<string, HTMLButtonElement | null>>({});
   const { me } = useSession();
-  const canEdit = !me || me.user.role === "owner" || me.user.role === "admin";
+  const canEdit = me ? me.user.role === "owner" || me.user.role === "admin" : false;
   const [settings, setSettings] = useState<AISettings | null>(null);
   const [settingsError, setSettingsError] = useState<unknown>(null);
   const [templates, setTemplates] = useState<PromptTemplate[] | null>(null);

@@ -4,6 +4,7 @@ import { useState, type FormEvent } from "react";
 import { api } from "@/lib/api";
 import { Badge, Button, Card, CardBody, CardHeader, InlineError, Textarea } from "@/components/ui";
 import { RelevanceScore } from "@/components/Relevance";
+import { WhatsAppText } from "@/components/WhatsAppText";
 import type { Preview } from "./types";
 
 /** Ask the AI a test question: its answer, the passages it used and the exact prompt. */
@@ -72,7 +73,7 @@ export function PreviewPanel() {
           />
           <CardBody className="flex flex-col gap-4">
             <div className="max-w-prose rounded-lg rounded-tl-none bg-emerald-50 px-3 py-2 text-sm whitespace-pre-wrap text-zinc-900" data-testid="preview-reply">
-              {result.reply}
+              <WhatsAppText text={result.reply} />
             </div>
             {result.handoff_reason && (
               <p className="text-sm text-amber-800">

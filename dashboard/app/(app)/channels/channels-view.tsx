@@ -22,7 +22,7 @@ function sandboxId(): string {
 export function ChannelsView() {
   const toast = useToast();
   const { me } = useSession();
-  const manager = !me || me.user.role === "owner" || me.user.role === "admin";
+  const manager = me ? me.user.role === "owner" || me.user.role === "admin" : false;
   const [channels, setChannels] = useState<Channel[] | null>(null);
   const [loadError, setLoadError] = useState<unknown>(null);
   const [mode, setMode] = useState<"sandbox" | "live">("sandbox");
