@@ -1,10 +1,10 @@
 import { NextResponse, type NextRequest } from "next/server";
 import {
-  RENEW_BEFORE_S,
   SESSION_COOKIE,
   authUrl,
   cookieOptions,
   isSecure,
+  renewBeforeS,
   tokenExpiry,
   type TokenResponse,
 } from "@/lib/session";
@@ -27,7 +27,7 @@ export async function proxy(request: NextRequest) {
   if (token && (exp === null || exp <= now)) token = undefined;
 
   let renewed: TokenResponse | null = null;
-  if (token && exp !== null && exp - now < RENEW_BEFORE_S) {
+  if (token && exp !== null && exp - now < renewBeforeS()) {
     renewed = await renew(token);
     if (renewed) token = renewed.access_token;
   }

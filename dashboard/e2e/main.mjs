@@ -233,6 +233,22 @@ async function phoneViewport(page, baseURL, ctx) {
   }
 }
 
+/** With SESSION_RENEW_BEFORE_S near the token's lifetime (the pytest run sets it), a token
+ * a few seconds old is renewed by the next request, and the session carries on. */
+async function sessionIsRenewed(page, baseURL) {
+  if (!process.env.SESSION_RENEW_BEFORE_S) return;
+  const token = async () => (await page.context().cookies()).find((c) => c.name === "wa_session")?.value;
+  const before = await token();
+  assert.ok(before, "signed in");
+  await page.waitForTimeout(3100); // older than the 2 s the test allows, and a later `exp`
+  await page.goto(`${baseURL}/inbox`);
+  await see(page.getByTestId("conversation-item"), "the inbox, still signed in");
+  const after = await token();
+  assert.ok(after && after !== before, "the proxy set a renewed token");
+  const me = await page.request.get(`${baseURL}/api/auth/me`);
+  assert.equal(me.status(), 200, "the renewed token works");
+}
+
 /** Log out: the cookie goes, and pages send you to the login page (and back after it). */
 async function logoutAndBack(page, baseURL, ctx) {
   await ctx.inbox.close();
@@ -252,6 +268,13 @@ async function logoutAndBack(page, baseURL, ctx) {
   await page.getByLabel("Password").fill("correct horse battery");
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/simulator$/); // back where the user was going
+
+  // A token the services reject (forged here) ends on the login page, keeping where we were.
+  const forged = `x.${Buffer.from(JSON.stringify({ exp: 4102444800 })).toString("base64url")}.x`;
+  const url = new URL(baseURL);
+  await page.context().addCookies([{ name: "wa_session", value: forged, domain: url.hostname, path: "/", httpOnly: true, sameSite: "Lax" }]);
+  await page.goto(`${baseURL}/knowledge`);
+  await page.waitForURL(/\/login\?next=%2Fknowledge$/);
 }
 
 export const SPECS = [
@@ -261,5 +284,6 @@ export const SPECS = [
   takeOverAndReplyByHand,
   analyticsCountTheConversation,
   phoneViewport,
+  sessionIsRenewed,
   logoutAndBack,
 ];

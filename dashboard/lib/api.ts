@@ -39,13 +39,22 @@ export function errorMessage(error: unknown): string {
   return "Something went wrong";
 }
 
+let redirecting = false;
+
+/** The session lapsed or was refused: drop the cookie (else the login page would send us
+ * straight back) and go to /login, coming back here after signing in. */
 export function loginRedirect(): void {
-  if (typeof window === "undefined") return;
+  if (typeof window === "undefined" || redirecting) return;
+  if (window.location.pathname === "/login" || window.location.pathname === "/signup") return;
+  redirecting = true;
   const here = window.location.pathname + window.location.search;
-  if (window.location.pathname === "/login") return;
-  // A full page load: nothing of the lapsed session stays in memory.
-  // eslint-disable-next-line @next/next/no-location-assign-relative-destination
-  window.location.assign(`/login?next=${encodeURIComponent(here)}`);
+  void fetch("/session/logout", { method: "POST" })
+    .catch(() => undefined)
+    .finally(() => {
+      // A full page load: nothing of the lapsed session stays in memory.
+      // eslint-disable-next-line @next/next/no-location-assign-relative-destination
+      window.location.assign(`/login?next=${encodeURIComponent(here)}`);
+    });
 }
 
 export async function api<T>(
