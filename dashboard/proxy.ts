@@ -37,9 +37,10 @@ export async function proxy(request: NextRequest) {
     const target = upstream(pathname, search);
     if (!target) return NextResponse.json({ detail: "not found" }, { status: 404 });
     const headers = new Headers(request.headers);
-    // Only the cookie speaks for the browser: a header it sent itself is dropped.
-    headers.delete("authorization");
+    // The cookie is the browser's session; without one, a caller's own bearer token (an
+    // integration script) passes through as it came.
     if (token) headers.set("authorization", `Bearer ${token}`);
+    headers.delete("cookie"); // the services need no cookie, and must not see the token twice
     response = NextResponse.rewrite(target, { request: { headers } });
   } else if (PUBLIC_PAGES.includes(pathname)) {
     if (token) return NextResponse.redirect(new URL("/inbox", request.url));
