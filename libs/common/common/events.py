@@ -129,6 +129,9 @@ class MessageSummary(Payload):
     media: dict[str, Any] | None = None
     # Reply-to / forwarded / referred product, as Meta sent it (`context` of the message).
     context: dict[str, Any] | None = None
+    reaction: str | None = None
+    # For AI replies: the knowledge passages the answer was grounded on.
+    sources: list[dict[str, Any]] = []
     status: str
     error: str | None = None
     created_at: AwareDatetime
@@ -153,6 +156,8 @@ class ConversationSummary(Payload):
     last_message_at: AwareDatetime | None = None
     last_message_preview: str | None = None
     unread_count: int = 0
+    last_inbound_at: AwareDatetime | None = None
+    handoff_reason: str | None = None
 
 
 class ConversationMessageStoredPayload(Payload):

@@ -69,6 +69,8 @@ def conversation_out(conversation: Conversation, contact: Contact) -> Conversati
         last_message_at=conversation.last_message_at,
         last_message_preview=conversation.last_message_preview,
         unread_count=conversation.unread_count,
+        last_inbound_at=conversation.last_inbound_at,
+        handoff_reason=conversation.handoff_reason,
     )
 
 

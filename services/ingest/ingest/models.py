@@ -112,6 +112,8 @@ class Conversation(Base):
     unread_count: Mapped[int] = mapped_column(Integer, server_default=sql("0"))
     # The customer-service window (24 h) runs from the customer's last message.
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Why the conversation waits for a person (set with status `handoff`, cleared after).
+    handoff_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
 
@@ -139,6 +141,8 @@ class Message(Base):
     context: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     # The customer's current reaction to this message (None when removed).
     reaction: Mapped[str | None] = mapped_column(String(32))
+    # An AI reply's grounding: the knowledge passages it was answered from.
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16))
     # Statuses only move forward: an update applies when its rank is higher.

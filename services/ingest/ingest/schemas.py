@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ChannelCreate(BaseModel):
@@ -40,6 +40,9 @@ class ConversationOut(BaseModel):
     last_message_at: datetime | None
     last_message_preview: str | None
     unread_count: int
+    # The 24-hour customer-service window runs from here (null: never written).
+    last_inbound_at: datetime | None = None
+    handoff_reason: str | None = None
 
 
 class ConversationPatch(BaseModel):
@@ -57,9 +60,20 @@ class MessageOut(BaseModel):
     type: str
     text: str | None
     media: dict[str, Any] | None
+    # WhatsApp's context: `id` is the wamid of the message this one quotes or reacts to.
+    context: dict[str, Any] | None = None
+    # The customer's current reaction (emoji) to this message.
+    reaction: str | None = None
+    # For AI replies: the knowledge passages the answer was grounded on.
+    sources: list[dict[str, Any]] = []
     status: str
     error: str | None
     created_at: datetime
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _no_sources(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 class MessageCreate(BaseModel):

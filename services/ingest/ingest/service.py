@@ -120,6 +120,8 @@ def conversation_summary(conversation: Conversation, contact: Contact) -> Conver
         last_message_at=conversation.last_message_at,
         last_message_preview=conversation.last_message_preview,
         unread_count=conversation.unread_count,
+        last_inbound_at=conversation.last_inbound_at,
+        handoff_reason=conversation.handoff_reason,
     )
 
 
@@ -134,6 +136,8 @@ def message_summary(message: Message) -> MessageSummary:
         text=message.text,
         media=message.media,
         context=message.context,
+        reaction=message.reaction,
+        sources=message.sources or [],
         status=message.status,
         error=message.error,
         created_at=message.created_at,
@@ -707,6 +711,7 @@ async def queue_outbound(
     text: str,
     author: str,
     reply_to: str | None = None,
+    sources: list[dict[str, Any]] | None = None,
 ) -> Message:
     """Store an outbound text as `queued` and hand it to delivery (through the outbox)."""
     found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
@@ -737,6 +742,7 @@ async def queue_outbound(
         status_rank=0,
         # The customer message it quotes on WhatsApp (the AI answers a turn this way).
         context={"id": reply_to} if reply_to else None,
+        sources=sources or None,
         created_at=now,
     )
     session.add(message)
@@ -766,6 +772,7 @@ async def update_conversation(
     *,
     ai_enabled: bool | None,
     status: str | None,
+    handoff_reason: str | None = None,
 ) -> tuple[Conversation, Contact]:
     found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
     if found is None:
@@ -789,6 +796,9 @@ async def update_conversation(
             if other is not None:
                 raise AppError(409, "this contact already has an open conversation on the channel")
         conversation.status = status
+        conversation.handoff_reason = (
+            (handoff_reason or "an agent marked it for a person") if status == "handoff" else None
+        )
         changed = True
     if changed:
         conversation.updated_at = datetime.now(UTC)
@@ -815,6 +825,7 @@ async def accept_ai_reply(
         log.info("reply.dropped", reason="human takeover", reply_id=str(reply.reply_id))
         return []
     queued = []
+    sources = [source.model_dump(mode="json") for source in reply.sources]
     try:
         for i, part in enumerate(p for p in reply.parts if p.strip()):
             queued.append(
@@ -826,6 +837,7 @@ async def accept_ai_reply(
                     text=part[:4096],
                     author="ai",
                     reply_to=reply.in_reply_to_wamid if i == 0 else None,
+                    sources=sources if i == 0 else None,
                 )
             )
     except AppError as exc:
@@ -850,6 +862,7 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
             event.payload.conversation_id,
             ai_enabled=False,
             status="handoff",
+            handoff_reason=event.payload.reason,
         )
     except AppError as exc:
         log.warning("handoff.ignored", reason=exc.detail)

@@ -48,6 +48,7 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
     )
     items = await platform.conversations(owner)
     assert [c["contact"]["name"] for c in items] == ["Carla", "Bruno", "Ana Lima"]
+    # API.md's fields, plus the window's start and the handoff reason for the dashboard.
     assert set(items[0]) == {
         "id",
         "channel_id",
@@ -57,6 +58,8 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
         "last_message_at",
         "last_message_preview",
         "unread_count",
+        "last_inbound_at",
+        "handoff_reason",
     }
     assert [c["contact"]["name"] for c in await platform.conversations(owner, q="ana")] == [
         "Ana Lima"
@@ -98,8 +101,12 @@ async def test_patch_is_the_human_takeover_and_resolves(platform: Any) -> None:
     assert r.status_code == 404
     r = await platform.ingest.patch(path, json={"status": "closed"}, headers=owner)
     assert r.status_code == 422
+    r = await platform.ingest.patch(path, json={"status": "handoff"}, headers=owner)
+    assert r.json()["handoff_reason"] == "an agent marked it for a person"
+    assert r.json()["last_inbound_at"] is not None
     r = await platform.ingest.patch(path, json={"status": "resolved"}, headers=owner)
     assert r.json()["status"] == "resolved" and r.json()["ai_enabled"] is False
+    assert r.json()["handoff_reason"] is None
     assert [c["id"] for c in await platform.conversations(owner, status="resolved")] == [
         conversation["id"]
     ]

@@ -18,6 +18,7 @@ from common.events import (
     MessageOutboundQueuedV1,
     ReplyGeneratedPayload,
     ReplyGeneratedV1,
+    ReplySource,
 )
 from common.testing import eventually, text_message
 
@@ -309,6 +310,9 @@ async def test_inbound_media_is_fetched_and_served_to_the_business_only(platform
 def ai_reply(
     conversation: dict[str, Any], tenant: str, parts: list[str], in_reply_to: str
 ) -> ReplyGeneratedV1:
+    source = ReplySource(
+        document_id=uuid.uuid4(), filename="delivery.pdf", page=3, section="Sundays", score=0.8
+    )
     return ReplyGeneratedV1(
         tenant_id=uuid.UUID(tenant),
         payload=ReplyGeneratedPayload(
@@ -318,6 +322,7 @@ def ai_reply(
             in_reply_to_wamid=in_reply_to,
             parts=parts,
             kind="answer",
+            sources=[source],
         ),
     )
 
@@ -343,6 +348,11 @@ async def test_an_ai_reply_takes_the_same_outbound_path_and_respects_the_takeove
 
     sent = await eventually(ai_sent)
     assert sent["text"] == "We deliver on Sundays." and sent["direction"] == "outbound"
+    # The dashboard shows what the answer was grounded on, and the message it quotes.
+    [source] = sent["sources"]
+    assert (source["filename"], source["page"], source["section"]) == ("delivery.pdf", 3, "Sundays")
+    assert sent["context"] == {"id": inbound["wamid"]}
+    assert inbound["sources"] == [] and inbound["reaction"] is None
     [request] = platform.graph.sends()
     assert request.json["context"] == {"message_id": inbound["wamid"]}
 
@@ -364,11 +374,11 @@ async def test_an_ai_reply_takes_the_same_outbound_path_and_respects_the_takeove
     )
     await bus.publish(handoff, mandatory=True)
 
-    async def handed_off() -> bool:
+    async def handed_off() -> dict[str, Any] | None:
         [c] = await platform.conversations(owner)
-        return bool(c["status"] == "handoff")
+        return c if c["status"] == "handoff" else None
 
-    await eventually(handed_off)
+    assert (await eventually(handed_off))["handoff_reason"] == "asked for a person"
     assert [
         m["text"] for m in await platform.messages(owner, conversation["id"]) if m["author"] == "ai"
     ] == ["We deliver on Sundays."]
