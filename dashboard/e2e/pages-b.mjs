@@ -35,6 +35,17 @@ async function until(check, message, timeout = TIMEOUT) {
   }
 }
 
+/** A screenshot once the toasts have gone (they would cover the page's corner). */
+async function shot(page, ctx, name) {
+  if (!ctx.shot) return;
+  await until(
+    async () => (await page.locator('[aria-live="polite"].fixed > *').count()) === 0,
+    "the toasts go",
+    10_000,
+  ).catch(() => undefined);
+  await ctx.shot(name);
+}
+
 /** Upload two files (file picker + drag and drop), see them indexed, find one in the search tester. */
 export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   await page.goto(`${baseURL}/knowledge`);
@@ -88,7 +99,7 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   const result = page.getByTestId("search-result").filter({ hasText: ctx.documentName });
   await see(result, "the search tester finds the handbook");
   assert.match(await result.first().innerText(), /\d\.\d\d · (clear|partial) match/);
-  await ctx.shot?.("knowledge");
+  await shot(page, ctx, "knowledge");
 }
 
 /** A bad temperature gets the API's 422 on its field; a good one saves. */
@@ -102,7 +113,7 @@ export async function aiSettingsValidation(page, baseURL, ctx) {
   await see(error, "the 422 appears under the temperature");
   assert.match(await error.innerText(), /less than or equal to 2/);
   assert.equal(await temperature.getAttribute("aria-invalid"), "true");
-  await ctx.shot?.("ai-settings-error");
+  await shot(page, ctx, "ai-settings-error");
   await temperature.fill("0.4");
   await page.getByLabel("Handoff keywords", { exact: true }).fill("refund, lawyer");
   await page.getByLabel("Handoff keywords", { exact: true }).press("Enter");
@@ -128,7 +139,7 @@ export async function templateErrorOnItsLine(page, baseURL, ctx) {
   await see(alert, "the 422 names the unknown variable");
   assert.match(await alert.innerText(), /Line 3/);
   await see(page.locator('[data-line="3"][data-error="true"]'), "the gutter marks line 3");
-  await ctx.shot?.("ai-prompt-error");
+  await shot(page, ctx, "ai-prompt-error");
   // Insert the right variable with its chip, replacing the wrong one.
   await body.fill("You help the customers of {{ business_name }}.\nBe brief.\nGreet ");
   await page.getByRole("button", { name: /^Insert customer_name/ }).click();
@@ -159,7 +170,7 @@ export async function previewAnswers(page, baseURL, ctx) {
   await page.getByText("Rendered prompt").click();
   assert.match(await page.getByTestId("preview-prompt").innerText(), /<knowledge>/);
   await page.getByText("Rendered prompt").click(); // closed again, for the screenshot
-  await ctx.shot?.("ai-preview");
+  await shot(page, ctx, "ai-preview");
 }
 
 /** Customer messages on a sandbox number show up in the figures and the charts. */
@@ -203,7 +214,7 @@ export async function analyticsFigures(page, baseURL, ctx) {
   await page.getByRole("img", { name: "Messages per day" }).focus();
   await page.keyboard.press("End");
   await see(page.getByRole("status").filter({ hasText: new Date().toISOString().slice(0, 10) }), "the tooltip shows today");
-  await ctx.shot?.("analytics-range");
+  await shot(page, ctx, "analytics-range");
   const range = page.getByRole("form", { name: "Date range" });
   await range.getByLabel("From", { exact: true }).fill("2026-01-10");
   await range.getByLabel("To", { exact: true }).fill("2026-01-01");
@@ -227,7 +238,7 @@ export async function teamAddRemove(page, baseURL, ctx) {
   const row = page.getByTestId("member-row").filter({ hasText: email });
   await see(row, "the new agent is listed");
   assert.match(await row.innerText(), /agent/);
-  await ctx.shot?.("team");
+  await shot(page, ctx, "team");
   // The agent signs in elsewhere and sees the team, the numbers and the AI settings read-only.
   const agentContext = await page.context().browser().newContext({ viewport: { width: 1280, height: 800 } });
   try {
@@ -269,7 +280,7 @@ export async function channelSandbox(page, baseURL, ctx) {
   await page.getByLabel("Access token", { exact: true }).fill("EAAG-test");
   await page.getByRole("button", { name: "Connect number" }).click();
   await see(page.locator("#" + (await page.getByLabel("Phone number ID", { exact: true }).getAttribute("id")) + "-error"), "a bad id shows its 422");
-  await ctx.shot?.("channels");
+  await shot(page, ctx, "channels");
   await row.getByRole("button", { name: /^Disconnect/ }).click();
   await page.getByRole("dialog").getByRole("button", { name: "Disconnect" }).click();
   await row.waitFor({ state: "detached", timeout: TIMEOUT });

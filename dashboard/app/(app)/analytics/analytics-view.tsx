@@ -166,7 +166,11 @@ export function AnalyticsView() {
         </Card>
       ) : (
         <>
-          <section aria-label="Summary" aria-busy={loading} className="grid grid-cols-2 gap-3 md:grid-cols-4">
+          <section
+            aria-label="Summary"
+            aria-busy={loading}
+            className={cn("grid grid-cols-2 gap-3 transition-opacity md:grid-cols-4", loading && summary && "opacity-60")}
+          >
             <Figure label="Messages in" value={summary && formatCount(summary.messages_in)} testId="fig-messages-in" />
             <Figure label="Messages out" value={summary && formatCount(summary.messages_out)} testId="fig-messages-out" />
             <Figure label="Conversations" value={summary && formatCount(summary.conversations)} testId="fig-conversations" />
@@ -197,7 +201,7 @@ export function AnalyticsView() {
             </p>
           )}
 
-          <div className="grid gap-4 lg:grid-cols-2">
+          <div className={cn("grid gap-4 transition-opacity lg:grid-cols-2", loading && days && "opacity-60")}>
             <ChartCard title="Messages" loading={days === null}>
               {days && (
                 <TimeSeriesChart
@@ -294,7 +298,7 @@ function Figure({
 
 function ChartCard({ title, loading, children }: { title: string; loading: boolean; children: ReactNode }) {
   return (
-    <Card className={cn("min-w-0")}>
+    <Card className="min-w-0">
       <CardBody>
         {loading ? (
           <div aria-busy aria-label={`Loading ${title}`}>

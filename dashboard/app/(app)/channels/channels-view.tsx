@@ -81,6 +81,9 @@ export function ChannelsView() {
     } catch (error) {
       if (error instanceof ApiError && error.status === 422) {
         const split = splitDetail(error.detail, FIELDS);
+        if (split.fields.phone_number_id?.includes("pattern")) {
+          split.fields.phone_number_id = "Use only digits, letters, dots, dashes and underscores (Meta's ID is digits).";
+        }
         setErrors(split.fields);
         setGeneral(split.general);
       } else if (error instanceof ApiError && error.status === 409) {
