@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { SPECS as MAIN } from "./main.mjs";
 import { SPECS as PAGES_B } from "./pages-b.mjs";
+import { ENV as WHATSAPP_ENV, SPECS as WHATSAPP } from "./whatsapp.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseURL = (process.env.BASE_URL ?? "http://127.0.0.1:3000").replace(/\/$/, "");
@@ -28,6 +29,8 @@ mkdirSync(failures, { recursive: true });
 const GROUPS = [
   { name: "main", specs: MAIN, signUp: false },
   { name: "pages", specs: PAGES_B, signUp: true },
+  // Needs the gateway and a fake Graph API: run by tests/e2e/test_dashboard.py.
+  { name: "whatsapp", specs: WHATSAPP, signUp: true, env: WHATSAPP_ENV },
 ];
 
 export const DESKTOP = { width: 1280, height: 800 };
@@ -57,6 +60,11 @@ const started = Date.now();
 try {
   for (const group of GROUPS) {
     if (onlyGroup && group.name !== onlyGroup) continue;
+    const missing = (group.env ?? []).filter((name) => !process.env[name]);
+    if (missing.length) {
+      console.log(`skip ${group.name}: needs ${missing.join(", ")}`);
+      continue;
+    }
     const specs = group.specs
       .map((s) => (Array.isArray(s) ? { name: s[0], run: s[1] } : { name: s.name, run: s }))
       .filter((s) => s.name.toLowerCase().includes(only.toLowerCase()));
@@ -82,7 +90,7 @@ try {
         await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
         console.log(`FAIL ${group.name}/${spec.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${error.stack ?? error}`);
         console.log(`     at ${page.url()}; screenshot ${file}`);
-        if (group.name === "main") break; // later main steps build on earlier ones
+        if (group.name !== "pages") break; // later steps of a story build on earlier ones
       }
     }
     if (errors.length) {

@@ -97,8 +97,8 @@ export function ConversationView({ id }: { id: string }) {
     return map;
   }, [messages]);
 
-  // The customer's current reaction per message: the field when ingest sends it, else the
-  // last reaction message aimed at it (an empty one removes it).
+  // The customer's current reaction per message from the reaction messages aimed at it (the
+  // last one wins; an empty one removes it), so a reaction shows up live.
   const reactions = useMemo(() => {
     const map = new Map<string, string | null>();
     for (const m of messages ?? []) {
@@ -256,7 +256,8 @@ export function ConversationView({ id }: { id: string }) {
               const quoted = m.context?.id && m.type !== "reaction" ? (byWamid.get(m.context.id) ?? null) : undefined;
               // An AI answer quotes the question it answers: no need to show that quote.
               const showQuote = quoted !== undefined && !(m.author === "ai" && quoted && quoted.direction === "inbound");
-              const reaction = m.reaction !== undefined ? m.reaction : m.wamid ? (reactions.get(m.wamid) ?? null) : null;
+              // A reaction that arrived live (a reaction message) wins over the loaded field.
+              const reaction = m.wamid && reactions.has(m.wamid) ? reactions.get(m.wamid) : m.reaction;
               return (
                 <Fragment key={m.id}>
                   {newDay && (

@@ -1,6 +1,6 @@
 "use client";
 
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { cn } from "@/lib/cn";
 import { timeOfDay } from "@/lib/format";
 import type { Message } from "@/lib/types";
@@ -49,17 +49,30 @@ export function Ticks({ status }: { status: string }) {
   );
 }
 
+// Media is fetched from WhatsApp after the message arrives (its status stays "pending" in
+// this message until then): the browser retries the bytes a few times before giving up.
+const MEDIA_RETRIES = 10;
+
 function MediaBody({ m }: { m: Message }) {
   const [broken, setBroken] = useState(false);
   const [attempt, setAttempt] = useState(0);
   const kind = str(m.media?.kind) ?? m.type;
-  const pending = m.media?.status === "pending";
   const failed = m.media?.status === "failed";
   const src = `${mediaUrl(m)}${attempt ? `?try=${attempt}` : ""}`;
   const filename = str(m.media?.filename);
   const caption = str(m.media?.caption);
 
-  if (failed || broken) {
+  useEffect(() => {
+    if (!broken || attempt >= MEDIA_RETRIES) return;
+    const t = setTimeout(() => {
+      setBroken(false);
+      setAttempt((n) => n + 1);
+    }, 1500);
+    return () => clearTimeout(t);
+  }, [broken, attempt]);
+  const onError = () => setBroken(true);
+
+  if (failed || (broken && attempt >= MEDIA_RETRIES)) {
     return (
       <div className="flex items-center gap-2 rounded-md bg-zinc-100 px-3 py-2 text-xs text-zinc-600">
         <FileIcon className="h-4 w-4" />
@@ -70,7 +83,7 @@ function MediaBody({ m }: { m: Message }) {
             className="font-medium text-emerald-700 hover:underline"
             onClick={() => {
               setBroken(false);
-              setAttempt((n) => n + 1);
+              setAttempt((n) => n + 1 - MEDIA_RETRIES);
             }}
           >
             Retry
@@ -79,7 +92,7 @@ function MediaBody({ m }: { m: Message }) {
       </div>
     );
   }
-  if (pending && kind !== "document") {
+  if (broken && kind !== "document") {
     return <div className="h-32 w-48 animate-pulse rounded-md bg-zinc-200" aria-label={`Loading ${kind}`} />;
   }
   switch (kind) {
@@ -91,20 +104,20 @@ function MediaBody({ m }: { m: Message }) {
             src={src}
             alt={caption ?? "Image from the customer"}
             loading="lazy"
-            onError={() => setBroken(true)}
+            onError={onError}
             className="max-h-72 max-w-full rounded-md object-contain"
           />
         </a>
       );
     case "sticker":
       // eslint-disable-next-line @next/next/no-img-element -- bytes from our API
-      return <img src={src} alt="Sticker" loading="lazy" onError={() => setBroken(true)} className="h-32 w-32 object-contain" />;
+      return <img src={src} alt="Sticker" loading="lazy" onError={onError} className="h-32 w-32 object-contain" />;
     case "video":
-      return <video src={src} controls preload="metadata" onError={() => setBroken(true)} className="max-h-72 max-w-full rounded-md" />;
+      return <video src={src} controls preload="metadata" onError={onError} className="max-h-72 max-w-full rounded-md" />;
     case "audio":
       return (
         <div className="flex flex-col gap-1">
-          <audio src={src} controls preload="none" onError={() => setBroken(true)} className="h-10 w-64 max-w-full" />
+          <audio src={src} controls preload="none" onError={onError} className="h-10 w-64 max-w-full" />
           {m.media?.voice === true && <span className="text-[11px] text-zinc-500">Voice message</span>}
         </div>
       );
@@ -118,7 +131,7 @@ function MediaBody({ m }: { m: Message }) {
           <FileIcon className="h-5 w-5 text-zinc-500" />
           <span className="min-w-0">
             <span className="block truncate font-medium text-zinc-800">{filename ?? "Document"}</span>
-            <span className="block text-xs text-zinc-500">{pending ? "Downloading…" : str(m.media?.mime_type) ?? "Download"}</span>
+            <span className="block text-xs text-zinc-500">{str(m.media?.mime_type) ?? "Download"}</span>
           </span>
         </a>
       );
