@@ -93,7 +93,7 @@ export function ChipsInput({ label, value, onChange, placeholder, error, hint, m
         </p>
       )}
       {error && (
-        <p id={`${inputId}-error`} className="mt-1 text-xs text-red-600">
+        <p id={`${inputId}-error`} role="alert" className="mt-1.5 text-sm text-red-600">
           {error}
         </p>
       )}

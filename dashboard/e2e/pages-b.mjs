@@ -19,6 +19,10 @@ export const DOCUMENT_TEXT = [
   "Bikes can be returned within 30 days with the receipt. Helmets cannot be returned once worn.",
 ].join("\n");
 
+// A valid one-page PDF without any text: stored, then indexing fails ("a scanned PDF?").
+const BLANK_PDF =
+  "JVBERi0xLjQKMSAwIG9iago8PCAvVHlwZSAvQ2F0YWxvZyAvUGFnZXMgMiAwIFIgPj4KZW5kb2JqCjIgMCBvYmoKPDwgL1R5cGUgL1BhZ2VzIC9LaWRzIFszIDAgUl0gL0NvdW50IDEgPj4KZW5kb2JqCjMgMCBvYmoKPDwgL1R5cGUgL1BhZ2UgL1BhcmVudCAyIDAgUiAvTWVkaWFCb3ggWzAgMCAyMDAgMjAwXSA+PgplbmRvYmoKeHJlZgowIDQKMDAwMDAwMDAwMCA2NTUzNSBmIAowMDAwMDAwMDA5IDAwMDAwIG4gCjAwMDAwMDAwNTggMDAwMDAgbiAKMDAwMDAwMDExNSAwMDAwMCBuIAp0cmFpbGVyCjw8IC9TaXplIDQgL1Jvb3QgMSAwIFIgPj4Kc3RhcnR4cmVmCjE4NgolJUVPRgo=";
+
 async function see(locator, message) {
   try {
     await locator.first().waitFor({ state: "visible", timeout: TIMEOUT });
@@ -83,6 +87,15 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   });
   const refused = page.getByTestId("upload-row").filter({ hasText: "photo.png" });
   await see(refused.getByText(/^Not supported:/), "an image is refused with the reason");
+  // A PDF without text is accepted, then fails indexing: the row says why, live.
+  await page.locator('input[type="file"]').setInputFiles({
+    name: "scanned-invoice.pdf",
+    mimeType: "application/pdf",
+    buffer: Buffer.from(BLANK_PDF, "base64"),
+  });
+  const scanned = page.getByTestId("document-row").filter({ hasText: "scanned-invoice.pdf" });
+  await see(scanned.getByText("Failed", { exact: true }), "the text-less PDF fails indexing");
+  await see(scanned.getByText(/No text could be extracted/), "the failure says why");
   // Re-index the dropped file: processing, then indexed again; then delete it (confirmed).
   const shipping = page.getByTestId("document-row").filter({ hasText: second });
   await shipping.getByRole("button", { name: `Re-index ${second}` }).click();
@@ -100,6 +113,10 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   await see(result, "the search tester finds the handbook");
   assert.match(await result.first().innerText(), /\d\.\d\d · (clear|partial) match/);
   await shot(page, ctx, "knowledge");
+  // The tester hands the question to the AI preview.
+  await page.getByRole("link", { name: "Ask the AI this question →" }).click();
+  await see(page.getByRole("tab", { name: "Preview", selected: true }), "the preview tab opens");
+  assert.equal(await page.getByLabel("Customer message").inputValue(), "When is the shop open on Saturday?");
 }
 
 /** A bad temperature gets the API's 422 on its field; a good one saves. */

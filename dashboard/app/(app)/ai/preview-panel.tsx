@@ -1,6 +1,6 @@
 "use client";
 
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { api } from "@/lib/api";
 import { Badge, Button, Card, CardBody, CardHeader, InlineError, Textarea } from "@/components/ui";
 import { RelevanceScore } from "@/components/Relevance";
@@ -13,6 +13,13 @@ export function PreviewPanel() {
   const [result, setResult] = useState<Preview | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(false);
+
+  // /ai?q=…#preview (from the knowledge search tester) fills the question in.
+  useEffect(() => {
+    const q = new URLSearchParams(window.location.search).get("q");
+    // eslint-disable-next-line react-hooks/set-state-in-effect -- the URL is only known in the browser
+    if (q) setMessage(q);
+  }, []);
 
   async function ask(event: FormEvent) {
     event.preventDefault();

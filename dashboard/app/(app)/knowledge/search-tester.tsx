@@ -1,5 +1,6 @@
 "use client";
 
+import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import { api } from "@/lib/api";
 import { Button, Card, CardBody, CardHeader, EmptyState, InlineError, Input, Select } from "@/components/ui";
@@ -76,6 +77,17 @@ export function SearchTester() {
           conversation to a person when no passage is relevant enough.
         </p>
         <InlineError error={error} />
+        {results !== null && (
+          <p className="text-sm">
+            <Link
+              href={`/ai?q=${encodeURIComponent(asked)}#preview`}
+              className="font-medium text-emerald-700 underline-offset-2 hover:underline focus-visible:outline-2 focus-visible:outline-emerald-600"
+            >
+              Ask the AI this question →
+            </Link>{" "}
+            <span className="text-zinc-500">see which passages it keeps and what it answers.</span>
+          </p>
+        )}
         {results !== null &&
           (results.length === 0 ? (
             <EmptyState
