@@ -287,3 +287,47 @@ export const SPECS = [
   sessionIsRenewed,
   logoutAndBack,
 ];
+
+/** 35 customers (AI off, so nothing answers): the list shows the newest 30, loads the rest
+ * as it scrolls, and the unread badges count each customer's messages. */
+async function inboxScrollsAndCountsUnread(page, baseURL) {
+  const off = await page.request.put(`${baseURL}/api/ai/settings`, { data: { enabled: false } });
+  assert.equal(off.status(), 200, await off.text());
+  const channel = await page.request.post(`${baseURL}/api/channels/whatsapp`, {
+    data: { phone_number_id: `sandbox-scroll-${Date.now()}` },
+  });
+  assert.equal(channel.status(), 201, await channel.text());
+  const { id } = await channel.json();
+  const simulate = (from, text) =>
+    page.request.post(`${baseURL}/api/channels/${id}/simulate`, { data: { from, name: `Customer ${from.slice(-2)}`, text } });
+  for (let i = 0; i < 35; i += 1) {
+    const r = await simulate(`3519000000${String(i).padStart(2, "0")}`, `Question number ${i}`);
+    assert.equal(r.status(), 202, await r.text());
+  }
+  // A second message a second later (timestamps are whole seconds): the newest, 2 unread.
+  await page.waitForTimeout(1100);
+  await simulate("351900000034", "And a second message");
+  const deadline = Date.now() + T;
+  for (;;) {
+    const all = (await (await page.request.get(`${baseURL}/api/conversations?limit=200`)).json()).items;
+    if (all.length === 35 && all.some((c) => c.unread_count === 2)) break;
+    assert.ok(Date.now() < deadline, `35 conversations stored (${all.length})`);
+    await page.waitForTimeout(300);
+  }
+  await page.goto(`${baseURL}/inbox`);
+  const items = page.getByTestId("conversation-item");
+  const newest = items.first();
+  await see(newest.getByText("And a second message"), "the newest conversation first");
+  await see(newest.getByLabel("2 unread"), "its unread badge");
+  await see(items.nth(1).getByLabel("1 unread"), "one unread on the others");
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="conversation-item"]').length >= 30);
+  const count = await items.count();
+  assert.ok(count < 35, `one page at first (${count})`);
+  await items.last().scrollIntoViewIfNeeded();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="conversation-item"]').length === 35, null, { timeout: T });
+  const all = await page.$$eval('[data-testid="conversation-item"]', (els) => els.map((e) => e.getAttribute("href")));
+  assert.equal(new Set(all).size, 35, "no conversation twice");
+}
+
+export const MORE = [["inbox: infinite scroll and unread badges", inboxScrollsAndCountsUnread]];
+

@@ -13,7 +13,7 @@ import { mkdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { SPECS as MAIN } from "./main.mjs";
+import { MORE as INBOX, SPECS as MAIN } from "./main.mjs";
 import { SPECS as PAGES_B } from "./pages-b.mjs";
 import { ENV as WHATSAPP_ENV, SPECS as WHATSAPP } from "./whatsapp.mjs";
 
@@ -28,6 +28,7 @@ mkdirSync(failures, { recursive: true });
 
 const GROUPS = [
   { name: "main", specs: MAIN, signUp: false },
+  { name: "inbox", specs: INBOX, signUp: true },
   { name: "pages", specs: PAGES_B, signUp: true },
   // Needs the gateway and a fake Graph API: run by tests/e2e/test_dashboard.py.
   { name: "whatsapp", specs: WHATSAPP, signUp: true, env: WHATSAPP_ENV },
@@ -90,7 +91,7 @@ try {
         await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
         console.log(`FAIL ${group.name}/${spec.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${error.stack ?? error}`);
         console.log(`     at ${page.url()}; screenshot ${file}`);
-        if (group.name !== "pages") break; // later steps of a story build on earlier ones
+        if (group.name === "main" || group.name === "whatsapp") break; // steps build on each other
       }
     }
     if (errors.length) {
