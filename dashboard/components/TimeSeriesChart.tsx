@@ -13,7 +13,8 @@ export interface Series<Row> {
   color: string;
 }
 
-interface Props<Row extends { date: string }> {
+/** `date` is YYYY-MM-DD (the x axis); `label`, when given, names the row in the tooltip. */
+interface Props<Row extends { date: string; label?: string }> {
   title: string;
   rows: Row[];
   series: Series<Row>[];
@@ -40,12 +41,27 @@ function shortDate(iso: string): string {
   return `${day}/${month}`;
 }
 
-function value<Row>(row: Row, key: keyof Row): number {
+/** The row's number for a series, or null when the day has none (a gap, not a zero). */
+function value<Row>(row: Row, key: keyof Row): number | null {
   const v = row[key];
-  return typeof v === "number" && Number.isFinite(v) ? v : 0;
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
 }
 
-export function TimeSeriesChart<Row extends { date: string }>({
+/** Runs of consecutive points that have a value: each becomes one polyline. */
+function segments(values: (number | null)[]): { i: number; v: number }[][] {
+  const runs: { i: number; v: number }[][] = [];
+  let run: { i: number; v: number }[] = [];
+  values.forEach((v, i) => {
+    if (v === null) {
+      if (run.length) runs.push(run);
+      run = [];
+    } else run.push({ i, v });
+  });
+  if (run.length) runs.push(run);
+  return runs;
+}
+
+export function TimeSeriesChart<Row extends { date: string; label?: string }>({
   title,
   rows,
   series,
@@ -69,7 +85,7 @@ export function TimeSeriesChart<Row extends { date: string }>({
   }, []);
 
   const max = useMemo(
-    () => Math.max(0, ...rows.flatMap((row) => series.map((s) => value(row, s.key)))),
+    () => Math.max(0, ...rows.flatMap((row) => series.map((s) => value(row, s.key) ?? 0))),
     [rows, series],
   );
   const ticks = niceTicks(max);
@@ -105,6 +121,7 @@ export function TimeSeriesChart<Row extends { date: string }>({
   }
 
   const activeRow = active !== null ? rows[active] : undefined;
+  const show = (v: number | null) => (v === null ? "—" : format(v));
   const tipLeft = active !== null ? Math.min(Math.max(xCenter(active) - 85, 0), width - 170) : 0;
 
   return (
@@ -148,6 +165,7 @@ export function TimeSeriesChart<Row extends { date: string }>({
                 const barW = Math.max(1, (slot * 0.8) / series.length);
                 return series.map((s, j) => {
                   const v = value(row, s.key);
+                  if (v === null) return null;
                   return (
                     <rect
                       key={`${row.date}-${s.key}`}
@@ -163,19 +181,21 @@ export function TimeSeriesChart<Row extends { date: string }>({
               })
             : series.map((s) => (
                 <g key={s.key}>
-                  <polyline
-                    fill="none"
-                    stroke={s.color}
-                    strokeWidth={2}
-                    strokeLinejoin="round"
-                    points={rows.map((row, i) => `${xCenter(i)},${y(value(row, s.key))}`).join(" ")}
-                  />
-                  {(rows.length <= 31 || active !== null) &&
-                    rows.map((row, i) =>
-                      rows.length <= 31 || i === active ? (
-                        <circle key={row.date} cx={xCenter(i)} cy={y(value(row, s.key))} r={i === active ? 4 : 2.5} fill={s.color} />
-                      ) : null,
-                    )}
+                  {segments(rows.map((row) => value(row, s.key))).map((run) => (
+                    <polyline
+                      key={run[0].i}
+                      fill="none"
+                      stroke={s.color}
+                      strokeWidth={2}
+                      strokeLinejoin="round"
+                      points={run.map(({ i, v }) => `${xCenter(i)},${y(v)}`).join(" ")}
+                    />
+                  ))}
+                  {rows.map((row, i) => {
+                    const v = value(row, s.key);
+                    if (v === null || (rows.length > 31 && i !== active)) return null;
+                    return <circle key={row.date} cx={xCenter(i)} cy={y(v)} r={i === active ? 4 : 2.5} fill={s.color} />;
+                  })}
                 </g>
               ))}
           <line x1={PAD.left} x2={width - PAD.right} y1={PAD.top + plotH} y2={PAD.top + plotH} stroke="#a3a3a3" />
@@ -186,14 +206,14 @@ export function TimeSeriesChart<Row extends { date: string }>({
             className="pointer-events-none absolute top-1 z-10 w-[170px] rounded-md border border-zinc-200 bg-white/95 px-2 py-1.5 text-xs shadow-sm"
             style={{ left: tipLeft }}
           >
-            <div className="mb-0.5 font-medium text-zinc-800">{activeRow.date}</div>
+            <div className="mb-0.5 font-medium text-zinc-800">{activeRow.label ?? activeRow.date}</div>
             {series.map((s) => (
               <div key={s.key} className="flex items-center justify-between gap-2">
                 <span className="flex items-center gap-1 text-zinc-600">
                   <span aria-hidden className="inline-block h-2 w-2 rounded-full" style={{ background: s.color }} />
                   {s.label}
                 </span>
-                <span className="tabular-nums text-zinc-900">{format(value(activeRow, s.key))}</span>
+                <span className="tabular-nums text-zinc-900">{show(value(activeRow, s.key))}</span>
               </div>
             ))}
           </div>
@@ -224,9 +244,9 @@ export function TimeSeriesChart<Row extends { date: string }>({
         <tbody>
           {rows.map((row) => (
             <tr key={row.date}>
-              <th scope="row">{row.date}</th>
+              <th scope="row">{row.label ?? row.date}</th>
               {series.map((s) => (
-                <td key={s.key}>{format(value(row, s.key))}</td>
+                <td key={s.key}>{show(value(row, s.key))}</td>
               ))}
             </tr>
           ))}

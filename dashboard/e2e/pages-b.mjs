@@ -227,6 +227,10 @@ export async function analyticsFigures(page, baseURL, ctx) {
   const rows = page.locator("table", { hasText: "AI replies and handoffs per day" }).locator("tbody tr");
   await until(async () => (await rows.count()) === 7, "the 7-day range has 7 days");
   assert.equal(await rows.last().locator("th").innerText(), new Date().toISOString().slice(0, 10));
+  // First-response time per day: today's median is there (the AI answered within seconds).
+  const responses = page.locator("table", { hasText: "First response time (median" }).locator("tbody tr");
+  await until(async () => (await responses.count()) === 7, "the first-response chart has 7 days");
+  assert.match(await responses.last().innerText(), /\d+(\.\d)? (ms|s)/);
   // The tooltip follows the keyboard.
   await page.getByRole("img", { name: "Messages per day" }).focus();
   await page.keyboard.press("End");

@@ -1,6 +1,6 @@
 "use client";
 
-import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { ApiError, api, errorMessage } from "@/lib/api";
 import { addDays, formatCompact, formatCount, formatDuration, formatUsd, isoDay } from "@/lib/figures";
 import { cn } from "@/lib/cn";
@@ -36,6 +36,53 @@ type Day = {
 
 type Range = { from: string; to: string };
 
+type ResponseBucket = {
+  date: string;
+  label: string;
+  median_first_response_ms: number | null;
+  p95_first_response_ms: number | null;
+};
+
+const MAX_BUCKETS = 31;
+
+function instant(day: string): string {
+  return `${day}T00:00:00Z`;
+}
+
+/**
+ * First-response time over the range. /daily has no per-day percentiles (a median cannot be
+ * summed from daily figures), so this asks /summary once per bucket: each day for a month,
+ * wider buckets for longer ranges (at most 31 requests, 6 at a time).
+ */
+async function firstResponseBuckets(range: Range): Promise<ResponseBucket[]> {
+  const days = Math.round((Date.parse(range.to) - Date.parse(range.from)) / 86_400_000) + 1;
+  const size = Math.ceil(days / MAX_BUCKETS);
+  const end = addDays(range.to, 1);
+  const spans: { from: string; until: string }[] = [];
+  for (let day = range.from; day < end; day = addDays(day, size)) {
+    const until = addDays(day, size) < end ? addDays(day, size) : end;
+    spans.push({ from: day, until });
+  }
+  const out: ResponseBucket[] = [];
+  for (let i = 0; i < spans.length; i += 6) {
+    const batch = await Promise.all(
+      spans.slice(i, i + 6).map(async ({ from, until }) => {
+        const query = new URLSearchParams({ from: instant(from), to: instant(until) });
+        const s = await api<Summary>(`/api/analytics/summary?${query}`);
+        const last = addDays(until, -1);
+        return {
+          date: from,
+          label: last === from ? from : `${from} – ${last}`,
+          median_first_response_ms: s.median_first_response_ms,
+          p95_first_response_ms: s.p95_first_response_ms,
+        };
+      }),
+    );
+    out.push(...batch);
+  }
+  return out;
+}
+
 const PRESETS = [
   { days: 7, label: "7 days" },
   { days: 30, label: "30 days" },
@@ -53,27 +100,51 @@ export function AnalyticsView() {
   const [rangeError, setRangeError] = useState<string | null>(null);
   const [summary, setSummary] = useState<Summary | null>(null);
   const [days, setDays] = useState<Day[] | null>(null);
+  const [responses, setResponses] = useState<ResponseBucket[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(true);
 
+  const latest = useRef(0); // answers to an older range are dropped
+
   const load = useCallback(async (r: Range) => {
+    const id = ++latest.current;
     setLoading(true);
     setError(null);
     try {
       // Whole UTC days, `to` included: sent as explicit instants, because the API reads a bare
       // date in `to` as that day's midnight (which would leave the day out).
-      const query = new URLSearchParams({ from: `${r.from}T00:00:00Z`, to: `${addDays(r.to, 1)}T00:00:00Z` });
+      const query = new URLSearchParams({ from: instant(r.from), to: instant(addDays(r.to, 1)) });
       const [s, d] = await Promise.all([
         api<Summary>(`/api/analytics/summary?${query}`),
         api<{ items: Day[] }>(`/api/analytics/daily?${query}`),
       ]);
+      if (id !== latest.current) return;
       setSummary(s);
       setDays(d.items);
+      setResponses(null);
+      if (d.items.some((day) => day.median_first_response_ms !== undefined)) {
+        setResponses(
+          d.items.map((day) => ({
+            date: day.date,
+            label: day.date,
+            median_first_response_ms: day.median_first_response_ms ?? null,
+            p95_first_response_ms: null,
+          })),
+        );
+      } else if (s.median_first_response_ms === null) {
+        setResponses([]); // nothing was answered in the range: no chart to ask for
+      } else {
+        firstResponseBuckets(r).then(
+          (buckets) => id === latest.current && setResponses(buckets),
+          () => id === latest.current && setResponses([]),
+        );
+      }
     } catch (e) {
+      if (id !== latest.current) return;
       if (e instanceof ApiError && e.status === 422) setRangeError(errorMessage(e));
       setError(e);
     } finally {
-      setLoading(false);
+      if (id === latest.current) setLoading(false);
     }
   }, []);
 
@@ -104,7 +175,6 @@ export function AnalyticsView() {
   const aiShare = summary && summary.ai_replies + summary.handoffs > 0
     ? Math.round((summary.ai_replies / (summary.ai_replies + summary.handoffs)) * 100)
     : null;
-  const hasFirstResponseByDay = days?.some((d) => d.median_first_response_ms != null) ?? false;
 
   return (
     <PageContainer
@@ -253,16 +323,26 @@ export function AnalyticsView() {
                 />
               )}
             </ChartCard>
-            {hasFirstResponseByDay && days && (
-              <ChartCard title="First response time" loading={false}>
-                <TimeSeriesChart
-                  title="Median first response per day"
-                  rows={days}
-                  series={[{ key: "median_first_response_ms", label: "Median first response", color: "#0ea5e9" }]}
-                  format={formatDuration}
-                />
-              </ChartCard>
-            )}
+            <ChartCard title="First response time" loading={responses === null} className="lg:col-span-2">
+              {responses && responses.length === 0 ? (
+                <div>
+                  <p className="mb-2 text-sm font-semibold text-zinc-900">First response time</p>
+                  <p className="text-sm text-zinc-500">No customer message was answered in this range.</p>
+                </div>
+              ) : (
+                responses && (
+                  <TimeSeriesChart
+                    title="First response time (median and 95th percentile)"
+                    rows={responses}
+                    series={[
+                      { key: "median_first_response_ms", label: "Median", color: "#0ea5e9" },
+                      { key: "p95_first_response_ms", label: "95th percentile", color: "#a855f7" },
+                    ]}
+                    format={formatDuration}
+                  />
+                )
+              )}
+            </ChartCard>
           </div>
         </>
       )}
@@ -296,9 +376,19 @@ function Figure({
   );
 }
 
-function ChartCard({ title, loading, children }: { title: string; loading: boolean; children: ReactNode }) {
+function ChartCard({
+  title,
+  loading,
+  children,
+  className,
+}: {
+  title: string;
+  loading: boolean;
+  children: ReactNode;
+  className?: string;
+}) {
   return (
-    <Card className="min-w-0">
+    <Card className={cn("min-w-0", className)}>
       <CardBody>
         {loading ? (
           <div aria-busy aria-label={`Loading ${title}`}>
