@@ -1,17 +1,17 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState } from "react";
-import { api, errorMessage, type Page } from "@/lib/api";
+import { ApiError, api, errorMessage, type Page } from "@/lib/api";
+import { formatWhen } from "@/lib/figures";
+import { bytes } from "@/lib/format";
 import type { Document as BaseDocument } from "@/lib/types";
+import { PageContainer } from "@/components/AppShell";
+import { Badge, Button, Card, CardHeader, EmptyState, ErrorState, Modal, Skeleton, useToast } from "@/components/ui";
+import { Dropzone } from "./dropzone";
+import { SearchTester } from "./search-tester";
 
 // The knowledge service also says when indexing finished and the language it detected.
 type Document = BaseDocument & { indexed_at?: string | null; language?: string | null };
-import { Badge, Button, Card, CardHeader, EmptyState, ErrorState, Modal, Skeleton, useToast } from "@/components/ui";
-import { PageContainer } from "@/components/AppShell";
-import { Dropzone } from "./dropzone";
-import { SearchTester } from "./search-tester";
-import { bytes } from "@/lib/format";
-import { formatWhen } from "@/lib/figures";
 
 const POLL_MS = 2000;
 
@@ -51,26 +51,44 @@ export function KnowledgeView() {
     });
   }, []);
 
-  // Live status: while a document is processing, ask for it again every few seconds.
+  // Live status: while documents are processing, ask for each again every few seconds (one
+  // round at a time, so a slow answer never overlaps the next round).
   const announced = useRef(new Set<string>());
   const processing = (docs ?? []).filter((d) => d.status === "processing").map((d) => d.id).join(",");
   useEffect(() => {
     if (!processing) return;
     const ids = processing.split(",");
-    const timer = setInterval(async () => {
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout>;
+    const round = async () => {
       const fresh = await Promise.all(
-        ids.map((id) => api<Document>(`/api/documents/${id}`).catch(() => null)),
+        ids.map((id) =>
+          api<Document>(`/api/documents/${id}`).catch((error: unknown) =>
+            error instanceof ApiError && error.status === 404 ? id : null,
+          ),
+        ),
       );
+      if (stopped) return;
       for (const doc of fresh) {
+        if (typeof doc === "string") {
+          setDocs((list) => (list ?? []).filter((d) => d.id !== doc)); // deleted elsewhere
+          continue;
+        }
         if (!doc) continue;
         upsert(doc);
-        if (doc.status === "processing" || announced.current.has(`${doc.id}:${doc.indexed_at ?? doc.error}`)) continue;
-        announced.current.add(`${doc.id}:${doc.indexed_at ?? doc.error}`);
-        if (doc.status === "indexed") toast(`${doc.filename} is indexed (${doc.chunk_count} passages)`);
+        const key = `${doc.id}:${doc.indexed_at ?? doc.error}`;
+        if (doc.status === "processing" || announced.current.has(key)) continue;
+        announced.current.add(key);
+        if (doc.status === "indexed") toast(`${doc.filename} is indexed (${doc.chunk_count ?? 0} passages)`);
         if (doc.status === "failed") toast(`${doc.filename} failed: ${doc.error ?? "unknown error"}`, "error");
       }
-    }, POLL_MS);
-    return () => clearInterval(timer);
+      timer = setTimeout(round, POLL_MS);
+    };
+    timer = setTimeout(round, POLL_MS);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
   }, [processing, upsert, toast]);
 
   async function loadMore() {
