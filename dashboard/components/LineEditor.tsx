@@ -77,7 +77,7 @@ export const LineEditor = forwardRef<LineEditorHandle, Props>(function LineEdito
         <div
           ref={gutter}
           aria-hidden
-          className="select-none overflow-hidden border-r border-zinc-200 bg-zinc-50 py-2 text-right text-zinc-400"
+          className="select-none overflow-hidden border-r border-zinc-200 bg-zinc-50 py-2 text-right text-zinc-500"
           style={{ height: rows * LINE_HEIGHT + 16 }}
         >
           {Array.from({ length: lines }, (_, i) => (
