@@ -128,7 +128,8 @@ async function aiAnswerAppearsLiveInInbox(page, baseURL, ctx) {
   const dialog = inbox.getByRole("dialog", { name: "What the AI answered from" });
   await see(dialog, "the sources dialog");
   const sources = dialog.getByTestId("sources");
-  if (await sources.count()) await see(sources.getByText("delivery-policy.md"), "the document among the sources");
+  await see(sources.getByText(/delivery-policy\.md/), "the document among the sources");
+  await see(sources.getByText(/Delivery costs 3 euros/), "the passage itself");
   await ctx.shot("conversation-sources", inbox);
   await dialog.getByRole("button", { name: "Close" }).click();
   await gone(dialog, "the dialog");

@@ -290,7 +290,11 @@ export function ConversationView({ id }: { id: string }) {
           setMessages((list) => (list ? upsert(list, m) : [m]));
         }}
       />
-      <SourcesModal message={sourcesOf} onClose={() => setSourcesOf(null)} />
+      <SourcesModal
+        message={sourcesOf}
+        question={sourcesOf?.context?.id ? (byWamid.get(sourcesOf.context.id)?.text ?? null) : null}
+        onClose={() => setSourcesOf(null)}
+      />
     </div>
   );
 }

@@ -1,18 +1,47 @@
 "use client";
 
 import Link from "next/link";
+import { useEffect, useState } from "react";
+import { api } from "@/lib/api";
 import type { Message } from "@/lib/types";
-import { EmptyState, Modal } from "@/components/ui";
+import { formatWhatsApp } from "@/lib/whatsapp-format";
+import { EmptyState, Modal, Spinner } from "@/components/ui";
 
-/** The passages an AI reply was grounded on (`sources` of the message). */
-export function SourcesModal({ message, onClose }: { message: Message | null; onClose: () => void }) {
+type SearchResult = { chunk_id: string; text: string };
+
+/** The passages an AI reply was grounded on (`sources` of the message). A source names its
+ * chunk but carries no text: the text comes from the knowledge search for the question the
+ * reply answered (the same search the AI ran), matched by chunk id. */
+export function SourcesModal({
+  message,
+  question,
+  onClose,
+}: {
+  message: Message | null;
+  question: string | null;
+  onClose: () => void;
+}) {
   const sources = message?.sources ?? [];
+  const [texts, setTexts] = useState<Record<string, string> | null>(null);
+  const wanted = sources.filter((s) => !s.text && s.chunk_id).length > 0 && question;
+
+  useEffect(() => {
+    if (!wanted || !question) return;
+    let stop = false;
+    api<{ results: SearchResult[] }>(`/api/knowledge/search?q=${encodeURIComponent(question.slice(0, 500))}&limit=20`)
+      .then((r) => !stop && setTexts(Object.fromEntries(r.results.map((x) => [x.chunk_id, x.text]))))
+      .catch(() => !stop && setTexts({}));
+    return () => {
+      stop = true;
+      setTexts(null);
+    };
+  }, [wanted, question]);
   return (
     <Modal open={message !== null} onClose={onClose} title="What the AI answered from">
       {message && (
         <div className="space-y-4">
-          <blockquote className="rounded-md bg-violet-50 px-3 py-2 text-sm text-zinc-800 ring-1 ring-violet-200">
-            {message.text}
+          <blockquote className="max-h-40 overflow-y-auto whitespace-pre-wrap rounded-md bg-violet-50 px-3 py-2 text-sm text-zinc-800 ring-1 ring-violet-200">
+            {message.text ? formatWhatsApp(message.text) : null}
           </blockquote>
           {sources.length === 0 ? (
             <EmptyState
@@ -37,7 +66,11 @@ export function SourcesModal({ message, onClose }: { message: Message | null; on
                       {[s.page != null ? `page ${s.page}` : null, s.section].filter(Boolean).join(" · ")}
                     </p>
                   )}
-                  {s.text && <p className="mt-1.5 whitespace-pre-wrap text-zinc-700">{s.text}</p>}
+                  {(s.text ?? texts?.[s.chunk_id]) ? (
+                    <p className="mt-1.5 line-clamp-6 whitespace-pre-wrap text-zinc-700">{s.text ?? texts?.[s.chunk_id]}</p>
+                  ) : wanted && texts === null ? (
+                    <Spinner className="mt-1.5 text-zinc-400" label="Loading the passage" />
+                  ) : null}
                 </li>
               ))}
             </ol>
