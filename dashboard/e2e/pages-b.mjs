@@ -52,6 +52,16 @@ async function shot(page, ctx, name) {
 
 /** Upload two files (file picker + drag and drop), see them indexed, find one in the search tester. */
 export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
+  // The first list answer comes late (as on a busy server): uploads finished before it must stay.
+  const isList = (url) => url.pathname === "/api/documents" && url.searchParams.get("cursor") === null;
+  let slow = true;
+  const slowList = async (route) => {
+    if (!slow || route.request().method() !== "GET") return route.continue();
+    const response = await route.fetch(); // the list as it is now, delivered late
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    await route.fulfill({ response });
+  };
+  await page.route(isList, slowList);
   await page.goto(`${baseURL}/knowledge`);
   await see(page.getByRole("heading", { name: "Knowledge" }), "the knowledge page loads");
   ctx.documentName = `lumen-handbook-${Date.now()}.txt`;
@@ -74,6 +84,7 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
     { name: second, text: "# Shipping\n\nWe ship every bike in Europe within 5 working days. Shipping is free above 500 euros.\n" },
   );
   await see(page.getByRole("progressbar", { name: `Uploading ${second}` }), "the dropped file shows its progress");
+  slow = false;
   for (const name of [ctx.documentName, second]) {
     const row = page.getByTestId("document-row").filter({ hasText: name });
     await see(row, `${name} is listed`);
@@ -112,6 +123,7 @@ export async function knowledgeUploadAndSearch(page, baseURL, ctx) {
   const result = page.getByTestId("search-result").filter({ hasText: ctx.documentName });
   await see(result, "the search tester finds the handbook");
   assert.match(await result.first().innerText(), /\d\.\d\d · (clear|partial) match/);
+  await page.unroute(isList, slowList);
   await shot(page, ctx, "knowledge");
   // The tester hands the question to the AI preview.
   await page.getByRole("link", { name: "Ask the AI this question →" }).click();

@@ -24,11 +24,19 @@ export function KnowledgeView() {
   const [busy, setBusy] = useState<Record<string, "delete" | "reindex">>({});
   const [confirm, setConfirm] = useState<Document | null>(null);
 
+  // Uploads answered while the list loads are newer than the list: they are kept in front.
+  const uploaded = useRef(new Set<string>());
+
   const load = useCallback(async () => {
     setLoadError(null);
+    uploaded.current.clear();
     try {
       const page = await api<Page<Document>>("/api/documents?limit=100");
-      setDocs(page.items);
+      setDocs((current) => {
+        const listed = new Set(page.items.map((d) => d.id));
+        const newer = (current ?? []).filter((d) => uploaded.current.has(d.id) && !listed.has(d.id));
+        return [...newer, ...page.items];
+      });
       setCursor(page.next_cursor);
     } catch (error) {
       setLoadError(error);
@@ -137,7 +145,12 @@ export function KnowledgeView() {
       description="The documents your AI answers from: PDF, Word, text, Markdown, HTML, CSV or Excel."
       className="flex flex-col gap-6"
     >
-      <Dropzone onUploaded={upsert} />
+      <Dropzone
+        onUploaded={(doc) => {
+          uploaded.current.add(doc.id);
+          upsert(doc);
+        }}
+      />
       <Card>
         <CardHeader
           title="Documents"
@@ -174,6 +187,7 @@ export function KnowledgeView() {
                   </p>
                   <p className="text-xs text-zinc-500">
                     {bytes(doc.size_bytes)} · uploaded {formatWhen(doc.created_at)}
+                    {doc.language && ` · language: ${doc.language}`}
                   </p>
                   {doc.status === "failed" && doc.error && (
                     <p className="mt-1 text-xs text-red-700" role="note">
