@@ -1,8 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, api, errorMessage, type Page } from "@/lib/api";
 import { splitDetail, type FieldErrors } from "@/lib/form-errors";
+import { keepAdded } from "@/lib/lists";
 import { formatWhen } from "@/lib/figures";
 import type { Channel } from "@/lib/types";
 import { cn } from "@/lib/cn";
@@ -34,11 +35,13 @@ export function ChannelsView() {
   const [confirm, setConfirm] = useState<Channel | null>(null);
   const [removing, setRemoving] = useState(false);
 
+  const added = useRef(new Set<string>()); // connected while the list was loading
+
   const load = useCallback(async () => {
     setLoadError(null);
     try {
       const page = await api<Page<Channel>>("/api/channels?limit=200");
-      setChannels(page.items);
+      setChannels((current) => keepAdded(current, page.items, added.current));
     } catch (error) {
       setLoadError(error);
     }
@@ -74,6 +77,7 @@ export function ChannelsView() {
           };
     try {
       const channel = await api<Channel>("/api/channels/whatsapp", { method: "POST", json: body });
+      added.current.add(channel.id);
       setChannels((list) => [channel, ...(list ?? []).filter((c) => c.id !== channel.id)]);
       setLive(EMPTY_LIVE);
       setSandboxNumber("");

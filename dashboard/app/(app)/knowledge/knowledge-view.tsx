@@ -4,6 +4,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { ApiError, api, errorMessage, type Page } from "@/lib/api";
 import { formatWhen } from "@/lib/figures";
 import { bytes } from "@/lib/format";
+import { keepAdded } from "@/lib/lists";
 import type { Document as BaseDocument } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
 import { Badge, Button, Card, CardHeader, EmptyState, ErrorState, Modal, Skeleton, useToast } from "@/components/ui";
@@ -32,11 +33,7 @@ export function KnowledgeView() {
     uploaded.current.clear();
     try {
       const page = await api<Page<Document>>("/api/documents?limit=100");
-      setDocs((current) => {
-        const listed = new Set(page.items.map((d) => d.id));
-        const newer = (current ?? []).filter((d) => uploaded.current.has(d.id) && !listed.has(d.id));
-        return [...newer, ...page.items];
-      });
+      setDocs((current) => keepAdded(current, page.items, uploaded.current));
       setCursor(page.next_cursor);
     } catch (error) {
       setLoadError(error);

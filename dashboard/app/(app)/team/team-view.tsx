@@ -1,8 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
 import { ApiError, api, errorMessage, type Page } from "@/lib/api";
 import { splitDetail, type FieldErrors } from "@/lib/form-errors";
+import { keepAdded } from "@/lib/lists";
 import { formatWhen } from "@/lib/figures";
 import type { User } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
@@ -42,6 +43,8 @@ export function TeamView() {
   const [confirm, setConfirm] = useState<Member | null>(null);
   const [removing, setRemoving] = useState(false);
 
+  const added = useRef(new Set<string>()); // added while the list was loading
+
   const load = useCallback(async () => {
     setLoadError(null);
     try {
@@ -53,7 +56,7 @@ export function TeamView() {
         all.push(...page.items);
         cursor = page.next_cursor;
       } while (cursor);
-      setMembers(all);
+      setMembers((current) => keepAdded(current, all, added.current));
     } catch (error) {
       setLoadError(error);
     }
@@ -80,7 +83,8 @@ export function TeamView() {
     setGeneral(null);
     try {
       const member = await api<Member>("/api/team/members", { method: "POST", json: form });
-      setMembers((list) => [...(list ?? []), member]);
+      added.current.add(member.id);
+      setMembers((list) => [...(list ?? []).filter((m) => m.id !== member.id), member]);
       setForm(EMPTY);
       toast(`${member.name} added as ${member.role}`);
     } catch (error) {
