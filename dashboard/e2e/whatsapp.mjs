@@ -18,11 +18,11 @@ async function see(locator, what, timeout = T) {
 }
 
 /** Meta's webhook: the JSON bytes, signed with the app secret. */
-async function webhook(ctx, { messages, statuses }) {
+async function webhook(ctx, { messages, statuses, name = "Rui", from = CUSTOMER }) {
   const value = {
     messaging_product: "whatsapp",
     metadata: { display_phone_number: ctx.display, phone_number_id: ctx.pnid },
-    ...(messages ? { contacts: [{ profile: { name: "Rui" }, wa_id: CUSTOMER }], messages } : {}),
+    ...(messages ? { contacts: [{ profile: { name }, wa_id: from }], messages } : {}),
     ...(statuses ? { statuses } : {}),
   };
   const body = JSON.stringify({
@@ -132,7 +132,34 @@ async function ticksFollowMetaStatuses(page, baseURL, ctx) {
   await see(mine.locator('[data-status="read"]'), "the read tick, live");
 }
 
+/** A customer whose last message is 25 hours old: the reply box says why it is closed. */
+async function closedWindowRefusesFreeText(page, baseURL, ctx) {
+  const old = Math.floor(Date.now() / 1000) - 25 * 3600;
+  const id = `wamid.E2E.${randomUUID().replaceAll("-", "")}`;
+  const from = "351944000222";
+  await webhook(ctx, {
+    name: "Marta",
+    from,
+    messages: [{ from, id, timestamp: String(old), type: "text", text: { body: "Are you open tomorrow?" } }],
+  });
+  await page.goto(`${baseURL}/inbox`);
+  const item = page.getByTestId("conversation-item").filter({ hasText: "Marta" });
+  await see(item, "Marta's conversation");
+  await item.click();
+  const view = page.getByTestId("conversation-view");
+  await see(view.getByTestId("window-status").filter({ hasText: "Reply window closed" }), "the closed window");
+  await see(view.getByText(/only lets a business send free text within 24 hours/), "the reason");
+  assert.equal(await page.getByLabel("Your reply").isDisabled(), true, "no free text outside the window");
+  assert.equal(await page.getByRole("button", { name: "Send reply" }).isDisabled(), true);
+  // The API says the same (409), in words the dashboard would show.
+  const conversationId = page.url().split("/").pop();
+  const r = await page.request.post(`${baseURL}/api/conversations/${conversationId}/messages`, { data: { text: "Hello?" } });
+  assert.equal(r.status(), 409);
+  assert.match((await r.json()).detail, /24-hour/);
+}
+
 export const SPECS = [
   ["whatsapp: every message kind, the handoff banner, a failed send", everyMessageKindShows],
   ["whatsapp: ticks follow Meta's statuses", ticksFollowMetaStatuses],
+  ["whatsapp: a closed 24-hour window refuses free text", closedWindowRefusesFreeText],
 ];

@@ -77,20 +77,31 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
     [status, q],
   );
 
+  // An event during the fetch may predate or postdate the page: fetch again if one came.
+  const inFlight = useRef(false);
+  const missed = useRef(false);
   const loadFirst = useCallback(
     async (quiet = false) => {
       const mine = ++generation.current;
       if (!quiet) setLoading(true);
+      inFlight.current = true;
       try {
-        const page = await api<Page<Conversation>>(`/api/conversations?${params(null)}`);
-        if (mine !== generation.current) return;
-        setItems(page.items);
-        setCursor(page.next_cursor);
-        setError(null);
+        for (let round = 0; round < 3; round += 1) {
+          missed.current = false;
+          const page = await api<Page<Conversation>>(`/api/conversations?${params(null)}`);
+          if (mine !== generation.current) return;
+          setItems(page.items);
+          setCursor(page.next_cursor);
+          setError(null);
+          if (!missed.current) break;
+        }
       } catch (e) {
         if (mine === generation.current) setError(e);
       } finally {
-        if (mine === generation.current) setLoading(false);
+        if (mine === generation.current) {
+          setLoading(false);
+          inFlight.current = false;
+        }
       }
     },
     [params],
@@ -133,6 +144,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
 
   const refetchSoon = useRef<ReturnType<typeof setTimeout> | null>(null);
   useLiveEvents((event) => {
+    if (inFlight.current) missed.current = true;
     if (event.name === "conversation.updated") {
       const c = event.data;
       // A search is answered by the server; a status filter can be applied here.

@@ -48,14 +48,25 @@ export function ConversationView({ id }: { id: string }) {
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
 
+  // A live event that lands while the snapshot is loading may be older or newer than it:
+  // then the snapshot is taken again, so a handoff or a message is never lost in between.
+  const loading = useRef(false);
+  const missed = useRef(false);
   const load = useCallback(async () => {
     setError(null);
+    loading.current = true;
     try {
-      const [c, ms] = await Promise.all([api<Conversation>(`/api/conversations/${id}`), allMessages(id)]);
-      setConversation(c);
-      setMessages(ms);
+      for (let round = 0; round < 3; round += 1) {
+        missed.current = false;
+        const [c, ms] = await Promise.all([api<Conversation>(`/api/conversations/${id}`), allMessages(id)]);
+        setConversation(c);
+        setMessages(ms);
+        if (!missed.current) break;
+      }
     } catch (e) {
       setError(e);
+    } finally {
+      loading.current = false;
     }
   }, [id]);
 
@@ -66,6 +77,8 @@ export function ConversationView({ id }: { id: string }) {
   }, [load]);
 
   useLiveEvents((event) => {
+    const mine = event.name === "conversation.updated" ? event.data.id === id : event.data.conversation_id === id;
+    if (mine && loading.current) missed.current = true;
     if (event.name === "conversation.updated" && event.data.id === id) {
       const data = event.data;
       setConversation((c) => ({ ...(c ?? {}), ...data }));

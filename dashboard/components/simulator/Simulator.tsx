@@ -170,7 +170,15 @@ function Phone({
     if (!conversationId) return;
     let stop = false;
     api<Page<Message>>(`/api/conversations/${conversationId}/messages?limit=200`)
-      .then((page) => !stop && setMessages(page.items))
+      // Merged, not replaced: a message that arrived live during the fetch stays.
+      .then((page) => {
+        if (stop) return;
+        setMessages((live) => {
+          const byId = new Map(page.items.map((m) => [m.id, m]));
+          for (const m of live) if (!byId.has(m.id)) byId.set(m.id, m);
+          return [...byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+        });
+      })
       .catch(() => undefined);
     return () => {
       stop = true;
