@@ -89,58 +89,59 @@ export function AIView() {
     <PageContainer
       title="AI settings"
       description="How the assistant answers: its settings, the prompt it is given, and a place to try it."
-      className="flex flex-col gap-4"
     >
-      <div role="tablist" aria-label="AI sections" className="flex gap-1 overflow-x-auto border-b border-zinc-200" onKeyDown={onKey}>
+      <div className="flex flex-col gap-4">
+        <div role="tablist" aria-label="AI sections" className="flex gap-1 overflow-x-auto border-b border-zinc-200" onKeyDown={onKey}>
+          {TABS.map((t) => (
+            <button
+              key={t.id}
+              ref={(node) => {
+                buttons.current[t.id] = node;
+              }}
+              role="tab"
+              id={`tab-${t.id}`}
+              aria-selected={tab === t.id}
+              aria-controls={`panel-${t.id}`}
+              tabIndex={tab === t.id ? 0 : -1}
+              onClick={() => choose(t.id)}
+              className={cn(
+                "-mb-px shrink-0 border-b-2 px-3 py-2 text-sm font-medium focus-visible:outline-2 focus-visible:outline-emerald-600",
+                tab === t.id ? "border-emerald-600 text-zinc-900" : "border-transparent text-zinc-500 hover:text-zinc-800",
+              )}
+            >
+              {t.label}
+            </button>
+          ))}
+        </div>
         {TABS.map((t) => (
-          <button
-            key={t.id}
-            ref={(node) => {
-              buttons.current[t.id] = node;
-            }}
-            role="tab"
-            id={`tab-${t.id}`}
-            aria-selected={tab === t.id}
-            aria-controls={`panel-${t.id}`}
-            tabIndex={tab === t.id ? 0 : -1}
-            onClick={() => choose(t.id)}
-            className={cn(
-              "-mb-px shrink-0 border-b-2 px-3 py-2 text-sm font-medium focus-visible:outline-2 focus-visible:outline-emerald-600",
-              tab === t.id ? "border-emerald-600 text-zinc-900" : "border-transparent text-zinc-500 hover:text-zinc-800",
+          <div key={t.id} role="tabpanel" id={`panel-${t.id}`} aria-labelledby={`tab-${t.id}`} hidden={tab !== t.id}>
+            {t.id === "settings" &&
+              (settingsError ? (
+                <ErrorState error={settingsError} title="Could not load the AI settings" onRetry={() => void loadSettings()} />
+              ) : settings === null ? (
+                <div className="flex flex-col gap-3" aria-busy aria-label="Loading the AI settings">
+                  <Skeleton className="h-10 w-full" />
+                  <Skeleton className="h-24 w-full" />
+                  <Skeleton className="h-24 w-full" />
+                </div>
+              ) : (
+                <SettingsForm settings={settings} templates={templates ?? []} canEdit={canEdit} onSaved={setSettings} />
+              ))}
+            {t.id === "prompts" && (
+              <PromptsPanel
+                templates={templates}
+                loadError={templatesError}
+                reload={() => void loadTemplates()}
+                setTemplates={(update) => setTemplates((list) => update(list ?? []))}
+                settings={settings}
+                onSettings={setSettings}
+                canEdit={canEdit}
+              />
             )}
-          >
-            {t.label}
-          </button>
+            {t.id === "preview" && <PreviewPanel />}
+          </div>
         ))}
       </div>
-      {TABS.map((t) => (
-        <div key={t.id} role="tabpanel" id={`panel-${t.id}`} aria-labelledby={`tab-${t.id}`} hidden={tab !== t.id}>
-          {t.id === "settings" &&
-            (settingsError ? (
-              <ErrorState error={settingsError} title="Could not load the AI settings" onRetry={() => void loadSettings()} />
-            ) : settings === null ? (
-              <div className="flex flex-col gap-3" aria-busy aria-label="Loading the AI settings">
-                <Skeleton className="h-10 w-full" />
-                <Skeleton className="h-24 w-full" />
-                <Skeleton className="h-24 w-full" />
-              </div>
-            ) : (
-              <SettingsForm settings={settings} templates={templates ?? []} canEdit={canEdit} onSaved={setSettings} />
-            ))}
-          {t.id === "prompts" && (
-            <PromptsPanel
-              templates={templates}
-              loadError={templatesError}
-              reload={() => void loadTemplates()}
-              setTemplates={(update) => setTemplates((list) => update(list ?? []))}
-              settings={settings}
-              onSettings={setSettings}
-              canEdit={canEdit}
-            />
-          )}
-          {t.id === "preview" && <PreviewPanel />}
-        </div>
-      ))}
     </PageContainer>
   );
 }

@@ -180,172 +180,173 @@ export function AnalyticsView() {
     <PageContainer
       title="Analytics"
       description="Messages, AI replies, handoffs, response times and cost, per UTC day."
-      className="flex flex-col gap-6"
     >
-      <Card>
-        <CardBody>
-          <form onSubmit={apply} className="flex flex-col gap-3 lg:flex-row lg:items-end" aria-label="Date range" noValidate>
-            <div className="flex flex-wrap gap-1" role="group" aria-label="Quick ranges">
-              {PRESETS.map((p) => (
-                <Button
-                  key={p.days}
-                  size="sm"
-                  variant={activePreset === p.days ? "primary" : "secondary"}
-                  aria-pressed={activePreset === p.days}
-                  onClick={() => preset(p.days)}
-                >
-                  {p.label}
-                </Button>
-              ))}
-            </div>
-            <div className="grid flex-1 grid-cols-2 gap-3 sm:flex sm:items-end lg:justify-end">
-              <Input
-                label="From"
-                type="date"
-                name="from"
-                value={draft.from}
-                max={draft.to || undefined}
-                onChange={(e) => setDraft({ ...draft, from: e.target.value })}
-                className="sm:w-40"
-              />
-              <Input
-                label="To"
-                type="date"
-                name="to"
-                value={draft.to}
-                min={draft.from || undefined}
-                onChange={(e) => setDraft({ ...draft, to: e.target.value })}
-                className="sm:w-40"
-              />
-              <Button type="submit" variant="secondary" className="col-span-2 sm:col-span-1" loading={loading}>
-                Apply
-              </Button>
-            </div>
-          </form>
-          {rangeError && (
-            <p role="alert" className="mt-2 text-sm text-red-600">
-              {rangeError}
-            </p>
-          )}
-        </CardBody>
-      </Card>
-
-      {error && !summary ? (
+      <div className="flex flex-col gap-6">
         <Card>
-          <ErrorState error={error} title="Could not load the analytics" onRetry={() => void load(range)} />
+          <CardBody>
+            <form onSubmit={apply} className="flex flex-col gap-3 lg:flex-row lg:items-end" aria-label="Date range" noValidate>
+              <div className="flex flex-wrap gap-1" role="group" aria-label="Quick ranges">
+                {PRESETS.map((p) => (
+                  <Button
+                    key={p.days}
+                    size="sm"
+                    variant={activePreset === p.days ? "primary" : "secondary"}
+                    aria-pressed={activePreset === p.days}
+                    onClick={() => preset(p.days)}
+                  >
+                    {p.label}
+                  </Button>
+                ))}
+              </div>
+              <div className="grid flex-1 grid-cols-2 gap-3 sm:flex sm:items-end lg:justify-end">
+                <Input
+                  label="From"
+                  type="date"
+                  name="from"
+                  value={draft.from}
+                  max={draft.to || undefined}
+                  onChange={(e) => setDraft({ ...draft, from: e.target.value })}
+                  className="sm:w-40"
+                />
+                <Input
+                  label="To"
+                  type="date"
+                  name="to"
+                  value={draft.to}
+                  min={draft.from || undefined}
+                  onChange={(e) => setDraft({ ...draft, to: e.target.value })}
+                  className="sm:w-40"
+                />
+                <Button type="submit" variant="secondary" className="col-span-2 sm:col-span-1" loading={loading}>
+                  Apply
+                </Button>
+              </div>
+            </form>
+            {rangeError && (
+              <p role="alert" className="mt-2 text-sm text-red-600">
+                {rangeError}
+              </p>
+            )}
+          </CardBody>
         </Card>
-      ) : (
-        <>
-          <section
-            aria-label="Summary"
-            aria-busy={loading}
-            className={cn("grid grid-cols-2 gap-3 transition-opacity md:grid-cols-4", loading && summary && "opacity-60")}
-          >
-            <Figure label="Messages in" value={summary && formatCount(summary.messages_in)} testId="fig-messages-in" />
-            <Figure label="Messages out" value={summary && formatCount(summary.messages_out)} testId="fig-messages-out" />
-            <Figure label="Conversations" value={summary && formatCount(summary.conversations)} testId="fig-conversations" />
-            <Figure
-              label="AI replies"
-              value={summary && formatCount(summary.ai_replies)}
-              note={aiShare !== null ? `${aiShare}% answered by the AI` : undefined}
-              testId="fig-ai-replies"
-            />
-            <Figure label="Handoffs" value={summary && formatCount(summary.handoffs)} testId="fig-handoffs" />
-            <Figure
-              label="First response"
-              value={summary && formatDuration(summary.median_first_response_ms)}
-              note={summary ? `median · p95 ${formatDuration(summary.p95_first_response_ms)}` : undefined}
-              testId="fig-first-response"
-            />
-            <Figure
-              label="Tokens"
-              value={summary && formatCompact(summary.tokens_in + summary.tokens_out)}
-              note={summary ? `${formatCount(summary.tokens_in)} in · ${formatCount(summary.tokens_out)} out` : undefined}
-              testId="fig-tokens"
-            />
-            <Figure label="LLM cost" value={summary && formatUsd(summary.cost_usd)} testId="fig-cost" />
-          </section>
-          {error != null && summary && (
-            <p role="alert" className="text-sm text-red-600">
-              Could not refresh: {errorMessage(error)}
-            </p>
-          )}
 
-          <div className={cn("grid gap-4 transition-opacity lg:grid-cols-2", loading && days && "opacity-60")}>
-            <ChartCard title="Messages" loading={days === null}>
-              {days && (
-                <TimeSeriesChart
-                  title="Messages per day"
-                  rows={days}
-                  series={[
-                    { key: "messages_in", label: "In (customers)", color: "#0ea5e9" },
-                    { key: "messages_out", label: "Out (AI and agents)", color: "#10b981" },
-                  ]}
-                  format={formatCompact}
-                />
-              )}
-            </ChartCard>
-            <ChartCard title="AI replies vs handoffs" loading={days === null}>
-              {days && (
-                <TimeSeriesChart
-                  title="AI replies and handoffs per day"
-                  kind="bar"
-                  rows={days}
-                  series={[
-                    { key: "ai_replies", label: "AI replies", color: "#10b981" },
-                    { key: "handoffs", label: "Handoffs", color: "#f59e0b" },
-                  ]}
-                  format={formatCompact}
-                />
-              )}
-            </ChartCard>
-            <ChartCard title="Tokens" loading={days === null}>
-              {days && (
-                <TimeSeriesChart
-                  title="LLM tokens per day"
-                  kind="bar"
-                  rows={days}
-                  series={[
-                    { key: "tokens_in", label: "Tokens in (prompt)", color: "#8b5cf6" },
-                    { key: "tokens_out", label: "Tokens out (reply)", color: "#ec4899" },
-                  ]}
-                  format={formatCompact}
-                />
-              )}
-            </ChartCard>
-            <ChartCard title="Cost" loading={days === null}>
-              {days && (
-                <TimeSeriesChart
-                  title="LLM cost per day (USD)"
-                  rows={days}
-                  series={[{ key: "cost_usd", label: "Cost (USD)", color: "#64748b" }]}
-                  format={(v) => formatUsd(v)}
-                />
-              )}
-            </ChartCard>
-            <ChartCard title="First response time" loading={responses === null} className="lg:col-span-2">
-              {responses && responses.length === 0 ? (
-                <div>
-                  <p className="mb-2 text-sm font-semibold text-zinc-900">First response time</p>
-                  <p className="text-sm text-zinc-500">No customer message was answered in this range.</p>
-                </div>
-              ) : (
-                responses && (
+        {error && !summary ? (
+          <Card>
+            <ErrorState error={error} title="Could not load the analytics" onRetry={() => void load(range)} />
+          </Card>
+        ) : (
+          <>
+            <section
+              aria-label="Summary"
+              aria-busy={loading}
+              className={cn("grid grid-cols-2 gap-3 transition-opacity md:grid-cols-4", loading && summary && "opacity-60")}
+            >
+              <Figure label="Messages in" value={summary && formatCount(summary.messages_in)} testId="fig-messages-in" />
+              <Figure label="Messages out" value={summary && formatCount(summary.messages_out)} testId="fig-messages-out" />
+              <Figure label="Conversations" value={summary && formatCount(summary.conversations)} testId="fig-conversations" />
+              <Figure
+                label="AI replies"
+                value={summary && formatCount(summary.ai_replies)}
+                note={aiShare !== null ? `${aiShare}% answered by the AI` : undefined}
+                testId="fig-ai-replies"
+              />
+              <Figure label="Handoffs" value={summary && formatCount(summary.handoffs)} testId="fig-handoffs" />
+              <Figure
+                label="First response"
+                value={summary && formatDuration(summary.median_first_response_ms)}
+                note={summary ? `median · p95 ${formatDuration(summary.p95_first_response_ms)}` : undefined}
+                testId="fig-first-response"
+              />
+              <Figure
+                label="Tokens"
+                value={summary && formatCompact(summary.tokens_in + summary.tokens_out)}
+                note={summary ? `${formatCount(summary.tokens_in)} in · ${formatCount(summary.tokens_out)} out` : undefined}
+                testId="fig-tokens"
+              />
+              <Figure label="LLM cost" value={summary && formatUsd(summary.cost_usd)} testId="fig-cost" />
+            </section>
+            {error != null && summary && (
+              <p role="alert" className="text-sm text-red-600">
+                Could not refresh: {errorMessage(error)}
+              </p>
+            )}
+
+            <div className={cn("grid gap-4 transition-opacity lg:grid-cols-2", loading && days && "opacity-60")}>
+              <ChartCard title="Messages" loading={days === null}>
+                {days && (
                   <TimeSeriesChart
-                    title="First response time (median and 95th percentile)"
-                    rows={responses}
+                    title="Messages per day"
+                    rows={days}
                     series={[
-                      { key: "median_first_response_ms", label: "Median", color: "#0ea5e9" },
-                      { key: "p95_first_response_ms", label: "95th percentile", color: "#a855f7" },
+                      { key: "messages_in", label: "In (customers)", color: "#0ea5e9" },
+                      { key: "messages_out", label: "Out (AI and agents)", color: "#10b981" },
                     ]}
-                    format={formatDuration}
+                    format={formatCompact}
                   />
-                )
-              )}
-            </ChartCard>
-          </div>
-        </>
-      )}
+                )}
+              </ChartCard>
+              <ChartCard title="AI replies vs handoffs" loading={days === null}>
+                {days && (
+                  <TimeSeriesChart
+                    title="AI replies and handoffs per day"
+                    kind="bar"
+                    rows={days}
+                    series={[
+                      { key: "ai_replies", label: "AI replies", color: "#10b981" },
+                      { key: "handoffs", label: "Handoffs", color: "#f59e0b" },
+                    ]}
+                    format={formatCompact}
+                  />
+                )}
+              </ChartCard>
+              <ChartCard title="Tokens" loading={days === null}>
+                {days && (
+                  <TimeSeriesChart
+                    title="LLM tokens per day"
+                    kind="bar"
+                    rows={days}
+                    series={[
+                      { key: "tokens_in", label: "Tokens in (prompt)", color: "#8b5cf6" },
+                      { key: "tokens_out", label: "Tokens out (reply)", color: "#ec4899" },
+                    ]}
+                    format={formatCompact}
+                  />
+                )}
+              </ChartCard>
+              <ChartCard title="Cost" loading={days === null}>
+                {days && (
+                  <TimeSeriesChart
+                    title="LLM cost per day (USD)"
+                    rows={days}
+                    series={[{ key: "cost_usd", label: "Cost (USD)", color: "#64748b" }]}
+                    format={(v) => formatUsd(v)}
+                  />
+                )}
+              </ChartCard>
+              <ChartCard title="First response time" loading={responses === null} className="lg:col-span-2">
+                {responses && responses.length === 0 ? (
+                  <div>
+                    <p className="mb-2 text-sm font-semibold text-zinc-900">First response time</p>
+                    <p className="text-sm text-zinc-500">No customer message was answered in this range.</p>
+                  </div>
+                ) : (
+                  responses && (
+                    <TimeSeriesChart
+                      title="First response time (median and 95th percentile)"
+                      rows={responses}
+                      series={[
+                        { key: "median_first_response_ms", label: "Median", color: "#0ea5e9" },
+                        { key: "p95_first_response_ms", label: "95th percentile", color: "#a855f7" },
+                      ]}
+                      format={formatDuration}
+                    />
+                  )
+                )}
+              </ChartCard>
+            </div>
+          </>
+        )}
+      </div>
     </PageContainer>
   );
 }

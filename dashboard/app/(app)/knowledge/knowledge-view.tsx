@@ -140,118 +140,119 @@ export function KnowledgeView() {
     <PageContainer
       title="Knowledge"
       description="The documents your AI answers from: PDF, Word, text, Markdown, HTML, CSV or Excel."
-      className="flex flex-col gap-6"
     >
-      <Dropzone
-        onUploaded={(doc) => {
-          uploaded.current.add(doc.id);
-          upsert(doc);
-        }}
-      />
-      <Card>
-        <CardHeader
-          title="Documents"
-          description={docs ? `${docs.length}${cursor ? "+" : ""} document${docs.length === 1 ? "" : "s"}` : undefined}
-          actions={
-            <Button variant="ghost" size="sm" onClick={() => void load()} aria-label="Refresh the document list">
-              Refresh
-            </Button>
-          }
+      <div className="flex flex-col gap-6">
+        <Dropzone
+          onUploaded={(doc) => {
+            uploaded.current.add(doc.id);
+            upsert(doc);
+          }}
         />
-        {loadError ? (
-          <ErrorState error={loadError} title="Could not load the documents" onRetry={() => void load()} />
-        ) : docs === null ? (
-          <ul aria-busy className="divide-y divide-zinc-100">
-            {[0, 1, 2].map((i) => (
-              <li key={i} className="flex items-center gap-3 px-4 py-3">
-                <Skeleton className="h-4 w-48" />
-                <Skeleton className="ml-auto h-4 w-20" />
-              </li>
-            ))}
-          </ul>
-        ) : docs.length === 0 ? (
-          <EmptyState
-            title="No documents yet"
-            description="Upload your FAQ, price list or policies: the AI answers only from what is here."
+        <Card>
+          <CardHeader
+            title="Documents"
+            description={docs ? `${docs.length}${cursor ? "+" : ""} document${docs.length === 1 ? "" : "s"}` : undefined}
+            actions={
+              <Button variant="ghost" size="sm" onClick={() => void load()} aria-label="Refresh the document list">
+                Refresh
+              </Button>
+            }
           />
-        ) : (
-          <ul className="divide-y divide-zinc-100" aria-label="Documents">
-            {docs.map((doc) => (
-              <li key={doc.id} className="flex flex-col gap-2 px-4 py-3 sm:flex-row sm:items-center" data-testid="document-row">
-                <div className="min-w-0 flex-1">
-                  <p className="truncate text-sm font-medium text-zinc-900" title={doc.filename}>
-                    {doc.filename}
-                  </p>
-                  <p className="text-xs text-zinc-500">
-                    {bytes(doc.size_bytes)} · uploaded {formatWhen(doc.created_at)}
-                    {doc.language && ` · language: ${doc.language}`}
-                  </p>
-                  {doc.status === "failed" && doc.error && (
-                    <p className="mt-1 text-xs text-red-700" role="note">
-                      {doc.error}
+          {loadError ? (
+            <ErrorState error={loadError} title="Could not load the documents" onRetry={() => void load()} />
+          ) : docs === null ? (
+            <ul aria-busy className="divide-y divide-zinc-100">
+              {[0, 1, 2].map((i) => (
+                <li key={i} className="flex items-center gap-3 px-4 py-3">
+                  <Skeleton className="h-4 w-48" />
+                  <Skeleton className="ml-auto h-4 w-20" />
+                </li>
+              ))}
+            </ul>
+          ) : docs.length === 0 ? (
+            <EmptyState
+              title="No documents yet"
+              description="Upload your FAQ, price list or policies: the AI answers only from what is here."
+            />
+          ) : (
+            <ul className="divide-y divide-zinc-100" aria-label="Documents">
+              {docs.map((doc) => (
+                <li key={doc.id} className="flex flex-col gap-2 px-4 py-3 sm:flex-row sm:items-center" data-testid="document-row">
+                  <div className="min-w-0 flex-1">
+                    <p className="truncate text-sm font-medium text-zinc-900" title={doc.filename}>
+                      {doc.filename}
                     </p>
-                  )}
-                </div>
-                <div className="flex flex-wrap items-center gap-2">
-                  <StatusBadge doc={doc} />
-                  <Button
-                    size="sm"
-                    variant="secondary"
-                    loading={busy[doc.id] === "reindex"}
-                    disabled={doc.status === "processing" || Boolean(busy[doc.id])}
-                    onClick={() => void reindex(doc)}
-                    aria-label={`Re-index ${doc.filename}`}
-                  >
-                    Re-index
-                  </Button>
-                  <Button
-                    size="sm"
-                    variant="ghost"
-                    className="text-red-700 hover:bg-red-50"
-                    disabled={Boolean(busy[doc.id])}
-                    onClick={() => setConfirm(doc)}
-                    aria-label={`Delete ${doc.filename}`}
-                  >
-                    Delete
-                  </Button>
-                </div>
-              </li>
-            ))}
-          </ul>
-        )}
-        {cursor && (
-          <div className="border-t border-zinc-100 p-3 text-center">
-            <Button variant="secondary" size="sm" loading={loadingMore} onClick={() => void loadMore()}>
-              Load more
-            </Button>
-          </div>
-        )}
-      </Card>
-      <SearchTester />
-      <Modal
-        open={confirm !== null}
-        onClose={() => setConfirm(null)}
-        title="Delete this document?"
-        footer={
-          <>
-            <Button variant="secondary" onClick={() => setConfirm(null)}>
-              Cancel
-            </Button>
-            <Button
-              variant="danger"
-              loading={confirm ? busy[confirm.id] === "delete" : false}
-              onClick={() => confirm && void remove(confirm)}
-            >
-              Delete
-            </Button>
-          </>
-        }
-      >
-        <p className="text-sm text-zinc-700">
-          <strong className="font-medium">{confirm?.filename}</strong> and its {confirm?.chunk_count ?? 0} passages
-          will be removed. The AI stops using them at once.
-        </p>
-      </Modal>
+                    <p className="text-xs text-zinc-500">
+                      {bytes(doc.size_bytes)} · uploaded {formatWhen(doc.created_at)}
+                      {doc.language && ` · language: ${doc.language}`}
+                    </p>
+                    {doc.status === "failed" && doc.error && (
+                      <p className="mt-1 text-xs text-red-700" role="note">
+                        {doc.error}
+                      </p>
+                    )}
+                  </div>
+                  <div className="flex flex-wrap items-center gap-2">
+                    <StatusBadge doc={doc} />
+                    <Button
+                      size="sm"
+                      variant="secondary"
+                      loading={busy[doc.id] === "reindex"}
+                      disabled={doc.status === "processing" || Boolean(busy[doc.id])}
+                      onClick={() => void reindex(doc)}
+                      aria-label={`Re-index ${doc.filename}`}
+                    >
+                      Re-index
+                    </Button>
+                    <Button
+                      size="sm"
+                      variant="ghost"
+                      className="text-red-700 hover:bg-red-50"
+                      disabled={Boolean(busy[doc.id])}
+                      onClick={() => setConfirm(doc)}
+                      aria-label={`Delete ${doc.filename}`}
+                    >
+                      Delete
+                    </Button>
+                  </div>
+                </li>
+              ))}
+            </ul>
+          )}
+          {cursor && (
+            <div className="border-t border-zinc-100 p-3 text-center">
+              <Button variant="secondary" size="sm" loading={loadingMore} onClick={() => void loadMore()}>
+                Load more
+              </Button>
+            </div>
+          )}
+        </Card>
+        <SearchTester />
+        <Modal
+          open={confirm !== null}
+          onClose={() => setConfirm(null)}
+          title="Delete this document?"
+          footer={
+            <>
+              <Button variant="secondary" onClick={() => setConfirm(null)}>
+                Cancel
+              </Button>
+              <Button
+                variant="danger"
+                loading={confirm ? busy[confirm.id] === "delete" : false}
+                onClick={() => confirm && void remove(confirm)}
+              >
+                Delete
+              </Button>
+            </>
+          }
+        >
+          <p className="text-sm text-zinc-700">
+            <strong className="font-medium">{confirm?.filename}</strong> and its {confirm?.chunk_count ?? 0} passages
+            will be removed. The AI stops using them at once.
+          </p>
+        </Modal>
+      </div>
     </PageContainer>
   );
 }
