@@ -319,6 +319,37 @@ export async function channelSandbox(page, baseURL, ctx) {
   await row.waitFor({ state: "detached", timeout: TIMEOUT });
 }
 
+/** A failing service shows the error and a retry on each page; the retry recovers. */
+export async function errorStatesRecover(page, baseURL) {
+  const pages = [
+    ["/knowledge", "/api/documents", "Could not load the documents"],
+    ["/analytics", "/api/analytics/summary", "Could not load the analytics"],
+    ["/team", "/api/team/members", "Could not load the team"],
+    ["/channels", "/api/channels", "Could not load the channels"],
+    ["/ai", "/api/ai/settings", "Could not load the AI settings"],
+  ];
+  for (const [path, api, title] of pages) {
+    let failing = true;
+    const matches = (url) => url.pathname === api;
+    const handler = (route) =>
+      failing
+        ? route.fulfill({ status: 503, contentType: "application/json", body: '{"detail":"the service is restarting"}' })
+        : route.continue();
+    await page.route(matches, handler);
+    try {
+      await page.goto(`${baseURL}${path}`);
+      const alert = page.getByRole("alert").filter({ hasText: title });
+      await see(alert, `${path} shows its error`);
+      assert.match(await alert.innerText(), /the service is restarting/);
+      failing = false;
+      await alert.getByRole("button", { name: "Try again" }).click();
+      await alert.waitFor({ state: "detached", timeout: TIMEOUT });
+    } finally {
+      await page.unroute(matches, handler);
+    }
+  }
+}
+
 /** In order: later specs use what earlier ones made. */
 export const SPECS = [
   ["knowledge: upload two files, see them indexed, search finds one", knowledgeUploadAndSearch],
@@ -328,4 +359,5 @@ export const SPECS = [
   ["analytics: figures and charts", analyticsFigures],
   ["team: add and remove a member", teamAddRemove],
   ["channels: connect a sandbox number", channelSandbox],
+  ["errors: each page shows a failing service and recovers", errorStatesRecover],
 ];
