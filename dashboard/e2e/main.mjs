@@ -270,6 +270,18 @@ async function logoutAndBack(page, baseURL, ctx) {
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.waitForURL(/\/simulator$/); // back where the user was going
 
+  // Another site's form cannot sign the browser in (login CSRF).
+  const cross = await page.request.post(`${baseURL}/session/login`, {
+    headers: { origin: "https://evil.example" },
+    data: { email: ctx.email, password: "correct horse battery" },
+  });
+  assert.equal(cross.status(), 403);
+  const form = await page.request.post(`${baseURL}/session/login`, {
+    headers: { "content-type": "text/plain" },
+    data: JSON.stringify({ email: ctx.email, password: "correct horse battery" }),
+  });
+  assert.equal(form.status(), 415);
+
   // A token the services reject (forged here) ends on the login page, keeping where we were.
   const forged = `x.${Buffer.from(JSON.stringify({ exp: 4102444800 })).toString("base64url")}.x`;
   const url = new URL(baseURL);
