@@ -21,16 +21,20 @@ interface Props<Row extends { date: string; label?: string }> {
   kind?: "line" | "bar";
   height?: number;
   format?: (value: number) => string;
+  /** The values are counts: ticks at whole numbers only. */
+  integers?: boolean;
 }
 
 const PAD = { top: 12, right: 12, bottom: 26, left: 48 };
 
 /** 0 and 4-ish round steps up to at least `max`. */
-export function niceTicks(max: number, count = 4): number[] {
+export function niceTicks(max: number, count = 4, integers = false): number[] {
   if (!(max > 0)) return [0, 1];
   const raw = max / count;
   const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
+  const nice = [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((s) => s >= raw) ?? raw;
+  // Counts get whole steps: "1.5 messages" is not a tick anyone needs.
+  const step = integers ? Math.max(1, Math.ceil(nice)) : nice;
   const ticks: number[] = [];
   for (let v = 0; v < max + step * 0.999; v += step) ticks.push(Number(v.toPrecision(12)));
   return ticks;
@@ -68,6 +72,7 @@ export function TimeSeriesChart<Row extends { date: string; label?: string }>({
   kind = "line",
   height = 200,
   format = (v) => v.toLocaleString(),
+  integers = false,
 }: Props<Row>) {
   const wrap = useRef<HTMLDivElement>(null);
   const [width, setWidth] = useState(600);
@@ -88,7 +93,7 @@ export function TimeSeriesChart<Row extends { date: string; label?: string }>({
     () => Math.max(0, ...rows.flatMap((row) => series.map((s) => value(row, s.key) ?? 0))),
     [rows, series],
   );
-  const ticks = niceTicks(max);
+  const ticks = niceTicks(max, 4, integers);
   const top = ticks[ticks.length - 1] || 1;
   const plotW = width - PAD.left - PAD.right;
   const plotH = height - PAD.top - PAD.bottom;

@@ -282,6 +282,7 @@ export function AnalyticsView() {
                       { key: "messages_out", label: "Out (AI and agents)", color: "#10b981" },
                     ]}
                     format={formatCompact}
+                  integers
                   />
                 )}
               </ChartCard>
@@ -296,6 +297,7 @@ export function AnalyticsView() {
                       { key: "handoffs", label: "Handoffs", color: "#f59e0b" },
                     ]}
                     format={formatCompact}
+                  integers
                   />
                 )}
               </ChartCard>
@@ -310,6 +312,7 @@ export function AnalyticsView() {
                       { key: "tokens_out", label: "Tokens out (reply)", color: "#ec4899" },
                     ]}
                     format={formatCompact}
+                  integers
                   />
                 )}
               </ChartCard>
