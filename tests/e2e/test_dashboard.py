@@ -11,7 +11,9 @@ refreshes docs/screenshots/), else to a temp folder.
 
 import asyncio
 import importlib.util
+import itertools
 import os
+import secrets
 import shutil
 import struct
 import subprocess
@@ -69,7 +71,9 @@ async def platform(
     database_url: str, amqp_url: str, bus_prefix: str
 ) -> AsyncIterator[dict[str, str]]:
     """Every service; Meta's Graph API is a fake whose first send fails (error 131047)."""
-    graph = FakeGraphAPI()
+    # Its wamids count from a random start: the run's database is shared with other tests
+    # whose fake also sent "wamid.FAKE1", and a status of the same wamid would be a duplicate.
+    graph = FakeGraphAPI(_ids=itertools.count(secrets.randbelow(10**9) + 10**6))
     graph.media[MEDIA_IMAGE_ID] = (png(), "image/png")
     graph.fail_next(
         131047,
