@@ -163,13 +163,13 @@ async function takeOverAndReplyByHand(page, baseURL, ctx) {
   // Resolve, then reopen.
   await view.getByRole("button", { name: "Resolve" }).click();
   await see(view.getByRole("button", { name: "Reopen" }), "the resolved conversation");
-  await inbox.getByRole("tab", { name: "Resolved" }).click();
+  await inbox.getByRole("group", { name: "Filter by status" }).getByRole("button", { name: "Resolved", exact: true }).click();
   await see(inbox.getByTestId("conversation-item").filter({ hasText: "Inês" }), "the conversation under Resolved");
-  await inbox.getByRole("tab", { name: "Open" }).click();
+  await inbox.getByRole("group", { name: "Filter by status" }).getByRole("button", { name: "Open", exact: true }).click();
   await see(inbox.getByText("No conversation matches"), "no open conversation");
   await view.getByRole("button", { name: "Reopen" }).click();
   await see(inbox.getByTestId("conversation-item").filter({ hasText: "Inês" }), "the reopened conversation under Open, live");
-  await inbox.getByRole("tab", { name: "All" }).click();
+  await inbox.getByRole("group", { name: "Filter by status" }).getByRole("button", { name: "All", exact: true }).click();
   // Search.
   await inbox.getByLabel("Search conversations").fill("nobody-has-this-name");
   await see(inbox.getByText("No conversation matches"), "an empty search");

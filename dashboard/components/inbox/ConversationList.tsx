@@ -185,13 +185,12 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
             className="h-9 w-full rounded-lg border border-zinc-300 bg-white pl-8 pr-3 text-sm placeholder:text-zinc-400 focus:border-emerald-600 focus:outline-none focus:ring-2 focus:ring-emerald-600/20"
           />
         </label>
-        <div role="tablist" aria-label="Filter by status" className="flex gap-1 rounded-lg bg-zinc-100 p-0.5">
+        <div role="group" aria-label="Filter by status" className="flex gap-1 rounded-lg bg-zinc-100 p-0.5">
           {FILTERS.map((f) => (
             <button
               key={f.value}
-              role="tab"
               type="button"
-              aria-selected={status === f.value}
+              aria-pressed={status === f.value}
               onClick={() => setStatus(f.value)}
               className={cn(
                 "flex-1 rounded-md px-2 py-1 text-xs font-medium transition-colors focus-visible:outline-2 focus-visible:outline-emerald-600",
