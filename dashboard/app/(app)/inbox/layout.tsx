@@ -13,7 +13,7 @@ export default function InboxLayout({ children }: { children: React.ReactNode })
       <section
         aria-label="Conversations"
         className={cn(
-          "min-h-0 w-full shrink-0 border-r border-zinc-200 bg-white lg:flex lg:w-80 xl:w-96",
+          "min-h-0 w-full shrink-0 border-zinc-200 bg-white lg:flex lg:w-80 lg:border-r xl:w-96",
           selected ? "hidden" : "flex",
         )}
       >
