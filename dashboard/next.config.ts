@@ -5,6 +5,11 @@ const nextConfig: NextConfig = {
   poweredByHeader: false,
   // gzip would hold back server-sent events until a buffer fills; the services are local.
   compress: false,
+  experimental: {
+    // proxy.ts sees every /api request, so Next buffers its body (10 MB by default, then it
+    // cuts it): room for knowledge's 25 MiB uploads, whose own 413 then answers above that.
+    proxyClientMaxBodySize: "30mb",
+  },
   turbopack: {
     rules: {
       "*.css": {

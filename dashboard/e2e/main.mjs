@@ -179,7 +179,7 @@ async function takeOverAndReplyByHand(page, baseURL, ctx) {
 }
 
 /** The figures count what just happened. */
-async function analyticsCountTheConversation(page, baseURL) {
+async function analyticsCountTheConversation(page, baseURL, ctx) {
   const from = new Date(Date.now() - 3600_000).toISOString();
   const to = new Date(Date.now() + 60_000).toISOString();
   const r = await page.request.get(
@@ -192,6 +192,7 @@ async function analyticsCountTheConversation(page, baseURL) {
   await page.goto(`${baseURL}/analytics`);
   await see(page.getByRole("heading", { name: "Analytics" }), "the analytics page");
   await page.waitForLoadState("networkidle");
+  await ctx.shot("analytics");
 }
 
 /** 360 × 740: the list, then one conversation full-screen, the menu behind a button. */

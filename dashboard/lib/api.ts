@@ -91,9 +91,11 @@ export async function api<T>(
     const detail =
       payload && typeof payload === "object" && "detail" in payload
         ? (payload as { detail: string | unknown[] }).detail
-        : typeof payload === "string" && payload
-          ? payload
-          : `${response.status} ${response.statusText}`;
+        : response.status >= 500
+          ? `The service did not answer (${response.status}); try again in a moment`
+          : typeof payload === "string" && payload
+            ? payload
+            : `${response.status} ${response.statusText}`;
     throw new ApiError(response.status, detail);
   }
   return payload as T;
