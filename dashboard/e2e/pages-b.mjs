@@ -218,11 +218,18 @@ export async function analyticsFigures(page, baseURL, ctx) {
     });
     assert.equal(r.status(), 202, await r.text());
   }
-  await until(async () => {
-    const r = await request.get(`${baseURL}/api/analytics/summary`);
-    const s = await r.json();
-    return s.messages_in >= 3 && s.messages_out >= 3;
-  }, "the responder counts the messages and its answers");
+  let last = null;
+  await until(
+    async () => {
+      last = await (await request.get(`${baseURL}/api/analytics/summary`)).json();
+      // The first-response time needs WhatsApp's "sent" for an answer, which comes a little later.
+      return last.messages_in >= 3 && last.messages_out >= 3 && last.median_first_response_ms !== null;
+    },
+    "the responder counts the messages, its answers and their first-response time",
+    120_000,
+  ).catch((error) => {
+    throw new Error(`${error.message}; last summary: ${JSON.stringify(last)}`);
+  });
 
   await page.goto(`${baseURL}/analytics`);
   for (const id of ["fig-messages-in", "fig-messages-out", "fig-ai-replies", "fig-handoffs", "fig-cost"]) {
