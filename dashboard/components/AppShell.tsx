@@ -72,7 +72,7 @@ function Brand() {
         <p className="truncate text-sm font-semibold text-zinc-900" data-testid="business-name">
           {me?.tenant.name ?? "\u00a0"}
         </p>
-        <p className="truncate text-xs text-zinc-500">WhatsApp AI support</p>
+        <p className="truncate text-xs text-zinc-600">WhatsApp AI support</p>
       </div>
     </div>
   );
@@ -85,11 +85,12 @@ function UserMenu() {
     <div className="flex items-center gap-2 border-t border-zinc-200 pt-3">
       <div className="min-w-0 flex-1">
         <p className="truncate text-sm font-medium text-zinc-800">{me?.user.name ?? "\u00a0"}</p>
-        <p className="truncate text-xs text-zinc-500">
+        <p className="truncate text-xs text-zinc-600">
           {me ? `${me.user.email} · ${me.user.role}` : "\u00a0"}
         </p>
       </div>
       <span
+        role="img"
         title={live === "open" ? "Live updates connected" : "Live updates reconnecting"}
         aria-label={live === "open" ? "Live" : "Offline"}
         className={cn("h-2 w-2 rounded-full", live === "open" ? "bg-emerald-500" : "bg-zinc-300")}

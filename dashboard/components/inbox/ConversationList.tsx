@@ -194,7 +194,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
               onClick={() => setStatus(f.value)}
               className={cn(
                 "flex-1 rounded-md px-2 py-1 text-xs font-medium transition-colors focus-visible:outline-2 focus-visible:outline-emerald-600",
-                status === f.value ? "bg-white text-zinc-900 shadow-xs" : "text-zinc-500 hover:text-zinc-800",
+                status === f.value ? "bg-white text-zinc-900 shadow-xs" : "text-zinc-600 hover:text-zinc-900",
               )}
             >
               {f.label}
@@ -257,14 +257,15 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
                         <p className={cn("truncate text-sm", unread ? "font-semibold text-zinc-900" : "font-medium text-zinc-800")}>
                           {name}
                         </p>
-                        <span className="shrink-0 text-xs text-zinc-400">{shortWhen(c.last_message_at)}</span>
+                        <span className="shrink-0 text-xs text-zinc-500">{shortWhen(c.last_message_at)}</span>
                       </div>
                       <div className="mt-0.5 flex items-center justify-between gap-2">
-                        <p className={cn("truncate text-sm", unread ? "text-zinc-800" : "text-zinc-500")}>
+                        <p className={cn("truncate text-sm", unread ? "text-zinc-800" : "text-zinc-600")}>
                           {c.last_message_preview ?? "No messages"}
                         </p>
                         {unread > 0 && (
                           <span
+                            role="img"
                             aria-label={`${unread} unread`}
                             className="grid h-5 min-w-5 shrink-0 place-items-center rounded-full bg-emerald-500 px-1.5 text-[11px] font-semibold text-white"
                           >

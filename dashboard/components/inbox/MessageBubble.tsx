@@ -36,12 +36,13 @@ export function Ticks({ status }: { status: string }) {
   else if (status === "failed") icon = <AlertIcon className="h-3.5 w-3.5" />;
   return (
     <span
+      role="img"
       title={label}
       aria-label={label}
       data-status={status}
       className={cn(
         "inline-flex items-center",
-        status === "read" || status === "played" ? "text-sky-500" : status === "failed" ? "text-red-600" : "text-zinc-400",
+        status === "read" || status === "played" ? "text-sky-600" : status === "failed" ? "text-red-600" : "text-zinc-500",
       )}
     >
       {icon}
@@ -243,7 +244,7 @@ export function MessageBubble({
             </button>
           )}
           <Body m={m} />
-          <div className="mt-1 flex items-center justify-end gap-1.5 text-[11px] text-zinc-400">
+          <div className="mt-1 flex items-center justify-end gap-1.5 text-[11px] text-zinc-600">
             {ai && (
               <button
                 type="button"
@@ -268,6 +269,7 @@ export function MessageBubble({
         )}
         {reaction && (
           <span
+            role="img"
             aria-label={`Reaction ${reaction}`}
             className={cn(
               "absolute -bottom-3 rounded-full bg-white px-1.5 py-0.5 text-sm shadow-sm ring-1 ring-zinc-200",

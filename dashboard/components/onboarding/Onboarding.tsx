@@ -329,6 +329,7 @@ function FirstDocument({ documents, onChange }: { documents: Document[]; onChang
           ref={input}
           id="first-document"
           type="file"
+          aria-label="Upload documents"
           accept={ACCEPT}
           multiple
           className="sr-only"
