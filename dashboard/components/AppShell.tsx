@@ -65,7 +65,7 @@ function Brand() {
   const { me } = useSession();
   return (
     <div className="flex min-w-0 items-center gap-2.5">
-      <div className="grid h-8 w-8 shrink-0 place-items-center rounded-lg bg-emerald-500 text-sm font-bold text-white">
+      <div aria-hidden className="grid h-8 w-8 shrink-0 place-items-center rounded-lg bg-emerald-600 text-sm font-bold text-white">
         {(me?.tenant.name ?? "W").slice(0, 1).toUpperCase()}
       </div>
       <div className="min-w-0">

@@ -2,6 +2,21 @@
 // uploads a document, a customer asks (simulator) and the AI's answer appears live in the
 // inbox, a person takes over and replies, analytics move, and the inbox works on a phone.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+/** axe-core's WCAG 2 A and AA rules find nothing on the page as it is now. */
+export async function accessible(page, what) {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () =>
+    (await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa"] })).violations.map(
+      (v) => `${v.id}: ${v.help} (${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(" | ")})`,
+    ),
+  );
+  if (violations.length) throw new Error(`accessibility of ${what}:\n  ${violations.join("\n  ")}`);
+}
 
 const T = 45_000;
 const CUSTOMER = "351911222333";
@@ -37,6 +52,7 @@ async function signUpLandsOnOnboarding(page, baseURL, ctx) {
   await page.goto(`${baseURL}/inbox`);
   await page.waitForURL(/\/login\?next=%2Finbox/); // no session: to the login page
   await ctx.shot("login");
+  await accessible(page, "the login page");
   await page.getByRole("link", { name: "Create an account" }).click();
   await see(page.getByRole("heading", { name: "Create your business account" }), "the sign-up form");
   ctx.email = `lucia-${Date.now()}@e2e.example`;
@@ -75,6 +91,7 @@ async function onboardingConnectsAndIndexes(page, baseURL, ctx) {
   await see(row.locator('[data-status="indexed"]'), "the document indexed", 90_000);
   await see(page.locator('[data-testid="step-2"][data-done="true"]'), "step 2 done");
   await ctx.shot("onboarding");
+  await accessible(page, "onboarding");
 }
 
 /** The customer writes from the simulator; the inbox (another tab) shows it and the AI's answer live. */
@@ -97,6 +114,7 @@ async function aiAnswerAppearsLiveInInbox(page, baseURL, ctx) {
   await see(page.getByTestId("phone-in").filter({ hasText: /Sunday/i }), "the AI's answer on the phone");
   await see(page.getByTestId("conversation-view").locator('[data-author="ai"]'), "the AI's answer in the simulator's inbox pane");
   await ctx.shot("simulator");
+  await accessible(page, "the simulator");
 
   // Meanwhile the inbox tab got the conversation without a reload.
   const item = inbox.getByTestId("conversation-item").filter({ hasText: "Inês" });
@@ -134,6 +152,7 @@ async function aiAnswerAppearsLiveInInbox(page, baseURL, ctx) {
   await dialog.getByRole("button", { name: "Close" }).click();
   await gone(dialog, "the dialog");
   await ctx.shot("inbox", inbox);
+  await accessible(inbox, "the inbox and a conversation");
 }
 
 /** A person takes over: the AI stays quiet, the reply goes out and reaches the customer's phone. */
@@ -222,6 +241,7 @@ async function phoneViewport(page, baseURL, ctx) {
     const overflow2 = await p.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
     assert.ok(overflow2 <= 0, `no sideways scroll in the conversation (overflow ${overflow2}px)`);
     await ctx.shot("phone-conversation", p);
+    await accessible(p, "a conversation on a phone");
     await p.getByRole("link", { name: "Back to conversations" }).click();
     await see(p.getByTestId("conversation-list"), "the list again");
     await p.getByRole("button", { name: "Open menu" }).click();

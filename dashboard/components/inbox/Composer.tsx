@@ -79,7 +79,7 @@ export function Composer({
           <ClockIcon className="h-3.5 w-3.5" />
           {win.open ? `Reply window open · closes in ${duration(win.left)}` : "Reply window closed"}
         </span>
-        {aiEnabled && win.open && <span className="text-zinc-400">The AI is on and answers too: take over to reply alone.</span>}
+        {aiEnabled && win.open && <span className="text-zinc-500">The AI is on and answers too: take over to reply alone.</span>}
       </div>
       {!win.open && (
         <p role="status" className="mb-2 rounded-md bg-amber-50 px-3 py-2 text-xs text-amber-800">

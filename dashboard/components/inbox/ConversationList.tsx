@@ -267,7 +267,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
                           <span
                             role="img"
                             aria-label={`${unread} unread`}
-                            className="grid h-5 min-w-5 shrink-0 place-items-center rounded-full bg-emerald-500 px-1.5 text-[11px] font-semibold text-white"
+                            className="grid h-5 min-w-5 shrink-0 place-items-center rounded-full bg-emerald-700 px-1.5 text-[11px] font-semibold text-white"
                           >
                             {unread}
                           </span>

@@ -124,7 +124,7 @@ export function Onboarding() {
               {sandbox ? (
                 <Link
                   href="/simulator"
-                  className="inline-flex h-10 items-center rounded-lg bg-emerald-600 px-4 text-sm font-medium text-white hover:bg-emerald-700 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-emerald-600"
+                  className="inline-flex h-10 items-center rounded-lg bg-emerald-700 px-4 text-sm font-medium text-white hover:bg-emerald-800 focus-visible:outline-2 focus-visible:outline-offset-2 focus-visible:outline-emerald-600"
                 >
                   Open the simulator
                 </Link>
@@ -346,7 +346,7 @@ function FirstDocument({ documents, onChange }: { documents: Document[]; onChang
           {documents.slice(0, 5).map((d) => (
             <li key={d.id} className="flex items-center justify-between gap-3 px-3 py-2 text-sm" data-testid="onboarding-document">
               <span className="min-w-0 truncate text-zinc-800">
-                {d.filename} <span className="text-xs text-zinc-400">{bytes(d.size_bytes)}</span>
+                {d.filename} <span className="text-xs text-zinc-500">{bytes(d.size_bytes)}</span>
               </span>
               <span className="shrink-0" data-status={d.status}>
                 {statusBadge(d)}

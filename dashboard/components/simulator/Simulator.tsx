@@ -252,7 +252,7 @@ function Phone({
                   data-testid={mine ? "phone-out" : "phone-in"}
                 >
                   <p className="whitespace-pre-wrap break-words">{"pending" in m ? m.text : summary(m)}</p>
-                  <div className="mt-0.5 flex justify-end gap-1 text-[10px] text-zinc-500">
+                  <div className="mt-0.5 flex justify-end gap-1 text-[10px] text-zinc-600">
                     {"pending" in m ? (
                       <Ticks status="queued" />
                     ) : (
