@@ -238,6 +238,16 @@ export async function analyticsFigures(page, baseURL, ctx) {
   await until(async () => Number((await page.getByTestId("fig-messages-in").innerText()).replace(/,/g, "")) >= 3,
     "the page shows the three messages in");
   await see(page.getByRole("img", { name: "Messages per day" }), "the messages chart draws");
+  // Live: one more customer message and the figure moves without a reload.
+  const before = Number((await page.getByTestId("fig-messages-in").innerText()).replace(/,/g, ""));
+  const more = await request.post(`${baseURL}/api/channels/${channel.id}/simulate`, {
+    data: { from: "31612345679", name: "Late customer", text: "Do you sell helmets?" },
+  });
+  assert.equal(more.status(), 202, await more.text());
+  await until(
+    async () => Number((await page.getByTestId("fig-messages-in").innerText()).replace(/,/g, "")) > before,
+    "the messages-in figure updates live",
+  );
   await page.getByRole("button", { name: "7 days" }).click();
   await see(page.getByRole("button", { name: "7 days", pressed: true }), "a preset applies");
   const bars = page.getByRole("img", { name: "AI replies and handoffs per day" });

@@ -4,6 +4,7 @@ import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNod
 import { ApiError, api, errorMessage } from "@/lib/api";
 import { addDays, formatCompact, formatCount, formatDuration, formatUsd, isoDay } from "@/lib/figures";
 import { cn } from "@/lib/cn";
+import { useLiveEvents } from "@/lib/events";
 import { PageContainer } from "@/components/AppShell";
 import { TimeSeriesChart } from "@/components/TimeSeriesChart";
 import { Button, Card, CardBody, ErrorState, Input, Skeleton } from "@/components/ui";
@@ -106,9 +107,9 @@ export function AnalyticsView() {
 
   const latest = useRef(0); // answers to an older range are dropped
 
-  const load = useCallback(async (r: Range) => {
+  const load = useCallback(async (r: Range, quiet = false) => {
     const id = ++latest.current;
-    setLoading(true);
+    if (!quiet) setLoading(true);
     setError(null);
     try {
       // Whole UTC days, `to` included: sent as explicit instants, because the API reads a bare
@@ -153,6 +154,21 @@ export function AnalyticsView() {
     void load(range);
   }, [load, range]);
 
+  // Live: when messages come and go, the figures for a range that includes today are asked for
+  // again once the burst settles (the responder counts them a moment after they happen).
+  const refresh = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
+  const current = useRef(range);
+  useEffect(() => {
+    current.current = range;
+  }, [range]);
+  useEffect(() => () => clearTimeout(refresh.current), []);
+  useLiveEvents((event) => {
+    if (event.name !== "message.created" && event.name !== "message.updated") return;
+    if (current.current.to < isoDay(new Date())) return;
+    clearTimeout(refresh.current);
+    refresh.current = setTimeout(() => void load(current.current, true), 3000);
+  });
+
   function apply(event: FormEvent) {
     event.preventDefault();
     if (!draft.from || !draft.to) return setRangeError("Choose both dates.");
@@ -179,7 +195,7 @@ export function AnalyticsView() {
   return (
     <PageContainer
       title="Analytics"
-      description="Messages, AI replies, handoffs, response times and cost, per UTC day."
+      description="Messages, AI replies, handoffs, response times and cost, per UTC day. Updates live."
     >
       <div className="flex flex-col gap-6">
         <Card>
