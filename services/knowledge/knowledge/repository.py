@@ -186,6 +186,22 @@ async def tenant_languages(session: AsyncSession, tenant_id: uuid.UUID) -> list[
     return list((await session.execute(stmt)).scalars())
 
 
+def _tsqueries(config: str, relaxed: bool) -> str:
+    """`every` (all terms, websearch syntax) and `terms` (what ranks: all, or any, of them)."""
+    every = f"websearch_to_tsquery('{config}', :query)"
+    terms = every
+    if relaxed:
+        terms = (
+            "(SELECT CAST(string_agg(quote_literal(lexeme), ' | ') AS tsquery) FROM "
+            f"unnest(tsvector_to_array(to_tsvector('{config}', :query))) AS lexeme)"
+        )
+    return f"SELECT {every} AS every, {terms} AS terms"
+
+
+def _scope(config: str) -> str:
+    return f"c.tenant_id = :tenant_id AND c.language = '{config}'::regconfig"
+
+
 async def full_text_candidates(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -194,34 +210,73 @@ async def full_text_candidates(
     limit: int,
     *,
     relaxed: bool,
+    cap: int,
+    candidates: list[uuid.UUID],
 ) -> list[tuple[uuid.UUID, float, bool]]:
     """(chunk id, ts_rank_cd, has every term) of the chunks matching `query`, best first.
 
-    Strict: `websearch_to_tsquery` (every term; quotes and -exclusions honoured), cheap on
-    the GIN index. Relaxed: also chunks with only some of the terms (a question in natural
-    words rarely has all its words in the answer), after those with all of them; it ranks
-    every chunk sharing any word, so it costs much more on a large corpus. `configs` are
-    whitelisted text search configurations (one per language of the tenant's documents).
+    Strict: `websearch_to_tsquery` (every term; quotes and -exclusions honoured). Relaxed
+    (keyword-only search): also chunks with only some of the terms, after those with all.
+    `configs` are whitelisted text search configurations (one per language of the tenant's
+    documents).
+
+    The cost is bounded: ranking means reading every matching row, and a question made of
+    common words matches thousands (16,000 rows: ~30 ms). So at most `cap` matches are read
+    per kind. Strict: when there are fewer, all are ranked (exact); when there are more,
+    the words are too common to rank by (they hardly discriminate) and only `candidates`
+    (the embedding's nearest chunks) that hold every term are ranked. Relaxed: the first
+    `cap` matches of each kind are ranked. Matches are gathered in MATERIALIZED CTEs so
+    that they are planned in full (a bitmap scan of the GIN index), not as the sequential
+    scan the planner would pick to reach a LIMIT early.
     """
-    if relaxed:
-        match = (
-            "(SELECT CAST(string_agg(quote_literal(lexeme), ' | ') AS tsquery) AS q FROM "
-            "unnest(tsvector_to_array(to_tsvector('{config}', :query))) AS lexeme) AS terms"
+    ctes: list[str] = []
+    parts: list[str] = []
+    for i, config in enumerate(configs):
+        ctes += [
+            f"q{i} AS ({_tsqueries(config, relaxed)})",
+            f"strict{i} AS MATERIALIZED (SELECT c.id, c.tsv FROM knowledge.chunks c, q{i}"
+            f" WHERE {_scope(config)} AND c.tsv @@ q{i}.every)",
+        ]
+        # Later sources add only rows the earlier ones lack; UNION ALL keeps the scan's
+        # order, so ties in rank break as they did before the cap.
+        if relaxed:
+            ctes += [
+                f"some{i} AS MATERIALIZED (SELECT c.id, c.tsv FROM knowledge.chunks c, q{i}"
+                f" WHERE {_scope(config)} AND c.tsv @@ q{i}.terms)",
+                f"first{i} AS (SELECT id, tsv FROM some{i} LIMIT :cap)",
+                f"found{i} AS (SELECT id, tsv FROM first{i} UNION ALL"
+                f" SELECT s.id, s.tsv FROM (SELECT id, tsv FROM strict{i} LIMIT :cap) s"
+                f" WHERE NOT EXISTS (SELECT 1 FROM first{i} f WHERE f.id = s.id))",
+            ]
+        else:
+            ctes += [
+                # Every strict match if there are fewer than `cap`, else none.
+                f"first{i} AS (SELECT id, tsv FROM (SELECT id, tsv, count(*) OVER () AS n"
+                f" FROM (SELECT id, tsv FROM strict{i} LIMIT :cap) s) counted WHERE n < :cap)",
+                # The candidates, fetched by primary key and then tested (materialized:
+                # pushed into the scan, the test would have the planner AND the key with
+                # the GIN index's bitmap, which for common words costs what we avoid).
+                f"near{i} AS MATERIALIZED (SELECT c.id, c.tsv FROM knowledge.chunks c"
+                f" WHERE {_scope(config)} AND c.id = ANY(CAST(:candidates AS uuid[])))",
+                f"found{i} AS (SELECT id, tsv FROM first{i} UNION ALL"
+                f" SELECT n.id, n.tsv FROM near{i} n, q{i} WHERE n.tsv @@ q{i}.every"
+                f" AND NOT EXISTS (SELECT 1 FROM first{i} f WHERE f.id = n.id))",
+            ]
+        parts.append(
+            f"SELECT f.id, ts_rank_cd(f.tsv, q{i}.terms) AS rank,"
+            f" f.tsv @@ q{i}.every AS complete FROM found{i} f, q{i}"
         )
-    else:
-        match = "websearch_to_tsquery('{config}', :query) AS terms(q)"
-    parts = [
-        "SELECT id, ts_rank_cd(tsv, terms.q) AS rank, tsv @@ every_term AS complete "
-        f"FROM knowledge.chunks, websearch_to_tsquery('{config}', :query) AS every_term, "
-        + match.format(config=config)
-        + f" WHERE tenant_id = :tenant_id AND language = '{config}'::regconfig"
-        " AND tsv @@ terms.q"
-        for config in configs
-    ]
-    sql = " UNION ALL ".join(parts) + " ORDER BY complete DESC, rank DESC LIMIT :limit"
-    rows = await session.execute(
-        text(sql), {"tenant_id": tenant_id, "query": query, "limit": limit}
+    sql = (
+        "WITH "
+        + ", ".join(ctes)
+        + " "
+        + " UNION ALL ".join(parts)
+        + " ORDER BY complete DESC, rank DESC LIMIT :limit"
     )
+    params: dict[str, Any] = {"tenant_id": tenant_id, "query": query, "limit": limit, "cap": cap}
+    if not relaxed:
+        params["candidates"] = candidates
+    rows = await session.execute(text(sql), params)
     return [(row.id, float(row.rank), bool(row.complete)) for row in rows]
 
 

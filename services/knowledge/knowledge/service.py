@@ -9,7 +9,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import numpy as np
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -304,7 +303,13 @@ class Indexer:
                     ),
                 ),
             )
-        log.info("document.indexed", document_id=str(document_id), chunks=len(rows))
+        log.info(
+            "document.indexed",
+            document_id=str(document_id),
+            chunks=len(rows),
+            parse_s=round(result.parse_s, 2),
+            embed_s=round(result.embed_s, 2),
+        )
 
     async def _finish_failed(self, document_id: uuid.UUID, lease_id: uuid.UUID, error: str) -> None:
         async with self.db.session() as session:
@@ -374,13 +379,6 @@ def reciprocal_rank_fusion(*rankings: tuple[list[uuid.UUID], float]) -> dict[uui
     return fused
 
 
-def _nearest(
-    matrix: embeddings.TenantMatrix, query: str, k: int
-) -> tuple[list[tuple[uuid.UUID, float]], np.ndarray]:
-    vector = embeddings.encode([query])[0]
-    return embeddings.top_k(matrix, vector, k), vector
-
-
 @dataclass
 class Searcher:
     """Search with per-process caches keyed by the tenant's corpus version, so every replica
@@ -410,28 +408,46 @@ class Searcher:
             return []
         n = max(self.settings.search_candidates, limit)
         use_embeddings = fused and self.settings.embeddings_enabled
-        version = await repository.corpus_version(session, tenant_id)
-        configs = await self._configs(session, tenant_id, version)
-        nearest_task = None
-        if use_embeddings:
-            matrix = await self._matrix(session, tenant_id, version)
-            # Encoding and scoring run in a thread (numpy releases the GIL) while Postgres
-            # answers the full-text query.
-            nearest_task = asyncio.create_task(asyncio.to_thread(_nearest, matrix, query, n))
-        # Fused, only passages with every term take part: on bench/knowledge_quality.py
-        # adding those with some terms, even at a 0.1 weight, cost 10 points of hit@1
-        # (common words match everywhere), and ranking them costs a scan of every passage
-        # sharing a word (170 ms at 50,000 chunks).
+        # The query's vector needs no database: it is computed in a thread (numpy releases
+        # the GIL) while the corpus version is read.
+        vector_task = (
+            asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
+            if use_embeddings
+            else None
+        )
+        try:
+            version = await repository.corpus_version(session, tenant_id)
+            configs = await self._configs(session, tenant_id, version)
+            matrix = vector = None
+            nearest: list[tuple[uuid.UUID, float]] = []
+            if vector_task is not None:
+                matrix = await self._matrix(session, tenant_id, version)
+                vector = await vector_task
+                nearest = await asyncio.to_thread(embeddings.top_k, matrix, vector, n)
+        finally:
+            if vector_task is not None and not vector_task.done():
+                vector_task.cancel()
+        # Then the full text (after, not beside, the nearest chunks: measured on this
+        # 2-core machine under load, running both at once gave a worse p95, and the
+        # candidates let one query settle questions made of common words). Fused, only
+        # passages with every term take part: on bench/knowledge_quality.py adding those
+        # with some terms, even at a 0.1 weight, cost 10 points of hit@1.
         full_text = (
             await repository.full_text_candidates(
-                session, tenant_id, query, configs, n, relaxed=not use_embeddings
+                session,
+                tenant_id,
+                query,
+                configs,
+                n,
+                relaxed=not use_embeddings,
+                cap=self.settings.search_match_cap,
+                candidates=[chunk_id for chunk_id, _ in nearest],
             )
             if configs
             else []
         )
         cosines: dict[uuid.UUID, float] = {}
-        if nearest_task is not None:
-            nearest, vector = await nearest_task
+        if matrix is not None and vector is not None:
             cosines = dict(nearest)
             # Candidates found only by keywords still get their own cosine for the score.
             for chunk_id, _, _ in full_text:

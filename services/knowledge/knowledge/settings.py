@@ -25,3 +25,6 @@ class KnowledgeSettings(CommonSettings):
     # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
     embeddings_enabled: bool = True
     search_candidates: int = 50
+    # At most this many full-text matches are read per search (see
+    # repository.full_text_candidates): a question of common words matches thousands.
+    search_match_cap: int = 500

@@ -146,3 +146,24 @@ def test_unreadable_files_raise_a_readable_reason(make: SimpleNamespace) -> None
         parse_document(b"PK\x03\x04" + bytes(100), "x.docx", "docx", OPTIONS)
     with pytest.raises(ParseError, match="No text could be extracted"):
         parse_document(make.pdf([("", "")]), "blank.pdf", "pdf", OPTIONS)
+
+
+def test_the_warm_up_pdf_is_a_real_pdf_with_text() -> None:
+    from knowledge.worker import tiny_pdf
+
+    chunks = parse_document(tiny_pdf("Opening hours"), "warm.pdf", "pdf", OPTIONS)
+    assert [(c.text, c.page_number) for c in chunks] == [("Opening hours", 1)]
+
+
+def test_spacy_counts_sentences_with_its_sentence_recogniser_not_the_parser() -> None:
+    """unstructured needs sentence boundaries and POS tags only; `senter` gives them at
+    half the parser's cost (and the titles/narrative split stays as it was)."""
+    from unstructured.nlp.tokenize import _get_nlp, pos_tag, sent_tokenize
+
+    from knowledge.parsing import configure_offline
+
+    configure_offline()
+    _get_nlp.cache_clear()
+    assert set(_get_nlp().pipe_names) == {"tok2vec", "tagger", "senter"}
+    assert len(sent_tokenize("We ship in two days. Returns are free for 30 days.")) == 2
+    assert ("ship", "VBP") in pos_tag("We ship in two days.")

@@ -5,9 +5,11 @@ import uuid
 from typing import Any
 
 import httpx
+from sqlalchemy import text as sql
 
 from common.db import Database
 from common.testing import TestKeyPair, bearer
+from knowledge import repository
 from knowledge.embeddings import MatrixCache
 from knowledge.service import Searcher
 from knowledge.settings import KnowledgeSettings
@@ -94,3 +96,88 @@ async def test_fused_search_finds_paraphrases_that_keywords_miss(
     assert len(results) == 2
     assert results[0]["filename"] == "giftcards.txt"
     assert results[0]["score"] >= results[1]["score"]
+
+
+async def test_words_too_common_to_rank_are_ranked_among_the_embedding_candidates(
+    client: httpx.AsyncClient,
+    api: Any,
+    test_keys: TestKeyPair,
+    knowledge_settings: KnowledgeSettings,
+) -> None:
+    """Past `search_match_cap` strict matches the full text ranks only the embedding's
+    candidates that hold every term; with every passage a candidate (a small corpus) that
+    is the exact ranking, so capped and uncapped searches agree."""
+    tenant = uuid.uuid4()
+    headers = bearer(test_keys.token(tenant_id=tenant))
+    ids = []
+    for name, passage in PASSAGES.items():
+        ids.append(
+            (await api.upload(client, headers, f"{name}.txt", passage.encode())).json()["id"]
+        )
+    for doc_id in ids:
+        assert (await api.wait_settled(client, headers, doc_id))["status"] == "indexed"
+    db = Database(knowledge_settings.database_url, pool_size=1)
+    question = "delivery days"  # in "returns", "shipping" (twice) and "payment"… 3 passages
+    try:
+        async with db.session() as session:
+            chunk_of = dict(
+                (
+                    await session.execute(
+                        sql(
+                            "SELECT c.id, d.filename FROM knowledge.chunks c JOIN"
+                            " knowledge.documents d ON d.id = c.document_id"
+                            " WHERE c.tenant_id = :t"
+                        ),
+                        {"t": tenant},
+                    )
+                ).all()
+            )
+            every = list(chunk_of)
+
+            async def matches(cap: int, candidates: list[uuid.UUID]) -> list[str]:
+                rows = await repository.full_text_candidates(
+                    session,
+                    tenant,
+                    question,
+                    ["english"],
+                    10,
+                    relaxed=False,
+                    cap=cap,
+                    candidates=candidates,
+                )
+                assert all(complete for _, _, complete in rows)
+                return [chunk_of[chunk_id] for chunk_id, _, _ in rows]
+
+            exact = await matches(100, [])
+            assert set(exact) == {"returns.txt", "shipping.txt"}
+            assert exact[0] == "shipping.txt"  # "days" twice
+            assert await matches(2, []) == []  # 2 or more matches: too common to rank
+            assert await matches(2, every) == exact  # ranked among the candidates
+            shipping = next(c for c, name in chunk_of.items() if name == "shipping.txt")
+            assert await matches(2, [shipping]) == ["shipping.txt"]
+
+        capped = Searcher(
+            knowledge_settings.model_copy(update={"search_match_cap": 2}), MatrixCache()
+        )
+        uncapped = Searcher(knowledge_settings, MatrixCache())
+        async with db.session() as session:
+            a = await capped.search(session, tenant, question, 5)
+            b = await uncapped.search(session, tenant, question, 5)
+        assert [(r.chunk_id, r.score) for r in a] == [(r.chunk_id, r.score) for r in b]
+        assert a[0].filename in {"shipping.txt", "returns.txt"} and a[0].score >= 0.5
+    finally:
+        await db.dispose()
+
+
+async def test_the_full_text_index_has_no_pending_list(knowledge_database_url: str) -> None:
+    """fastupdate off: new chunks go straight into the GIN index, never into a pending list
+    that every search would have to scan."""
+    db = Database(knowledge_database_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            options = await session.scalar(
+                sql("SELECT reloptions FROM pg_class WHERE relname = 'ix_chunks_tenant_tsv'")
+            )
+        assert options == ["fastupdate=off"]
+    finally:
+        await db.dispose()
