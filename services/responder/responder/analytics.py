@@ -38,6 +38,17 @@ class Daily(BaseModel):
     items: list[Day]
 
 
+def instant(value: str | None) -> datetime | date | None:
+    """A bare date (2026-11-26) means the whole day; anything longer is a moment. (pydantic
+    would read a bare date as that day's midnight, which drops the last day of `to`.)"""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else datetime.fromisoformat(value)
+    except ValueError:
+        raise AppError(422, f"not an ISO date or datetime: {value!r}") from None
+
+
 def period(start: datetime | date | None, end: datetime | date | None) -> tuple[datetime, datetime]:
     """[from, to): dates mean whole days (UTC); the default is the last 30 days."""
 

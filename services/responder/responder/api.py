@@ -1,7 +1,6 @@
 """The responder's routes: thin — parse, authorise, call the service, return."""
 
 import uuid
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -61,11 +60,11 @@ async def preview(
 async def analytics_summary(
     principal: CurrentPrincipal,
     session: SessionDep,
-    since: Annotated[datetime | date | None, Query(alias="from")] = None,
-    until: Annotated[datetime | date | None, Query(alias="to")] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
 ) -> analytics.Summary:
     """Figures over [from, to) (ISO dates or datetimes; default: the last 30 days)."""
-    start, end = analytics.period(since, until)
+    start, end = analytics.period(analytics.instant(since), analytics.instant(until))
     return await analytics.summary(session, principal.tenant_id, start, end)
 
 
@@ -73,11 +72,11 @@ async def analytics_summary(
 async def analytics_daily(
     principal: CurrentPrincipal,
     session: SessionDep,
-    since: Annotated[datetime | date | None, Query(alias="from")] = None,
-    until: Annotated[datetime | date | None, Query(alias="to")] = None,
+    since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
 ) -> analytics.Daily:
     """The same figures per UTC day, for charts."""
-    start, end = analytics.period(since, until)
+    start, end = analytics.period(analytics.instant(since), analytics.instant(until))
     return await analytics.daily(session, principal.tenant_id, start, end)
 
 

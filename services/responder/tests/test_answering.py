@@ -525,6 +525,16 @@ async def test_analytics_match_what_happened(
             params={"from": "2026-02-01", "to": "2026-01-01"},
             headers=headers,
         )
+        # A bare `to` date is a whole day: today's figures are in a range ending today.
+        whole_days = {"from": since.date().isoformat(), "to": datetime.now(UTC).date().isoformat()}
+        by_day = (
+            await client.get("/api/analytics/summary", params=whole_days, headers=headers)
+        ).json()
+        garbled = await client.get(
+            "/api/analytics/daily", params={"from": "yesterday"}, headers=headers
+        )
+    assert by_day["messages_in"] == 2 and by_day["ai_replies"] == 1
+    assert garbled.status_code == 422 and "yesterday" in garbled.json()["detail"]
     today = [d for d in daily["items"] if d["messages_in"]]
     assert sum(d["ai_replies"] for d in today) == 1 and sum(d["messages_in"] for d in today) == 2
     assert empty["messages_in"] == 0 and empty["median_first_response_ms"] is None
