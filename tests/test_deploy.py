@@ -46,6 +46,7 @@ PUBLIC_PATHS = {
     "/api/contacts": "ingest",
     "/api/contacts/42": "ingest",
     "/api/events/stream": "ingest",
+    "/api/messages/42/media": "ingest",
     "/api/documents": "knowledge",
     "/api/documents/42": "knowledge",
     "/api/knowledge/search": "knowledge",
@@ -118,24 +119,32 @@ def _block(text: str, open_brace: int) -> str:
     raise AssertionError("unbalanced braces in the Caddyfile")
 
 
-def caddy_handles() -> list[tuple[list[str] | None, str]]:
-    """(path patterns or None for the catch-all, body) of each top-level `handle`."""
+def caddy_handles() -> list[tuple[list[str] | None, str | None, str]]:
+    """(path patterns or None, Cookie regexp or None, body) of each top-level `handle`, in
+    order; both None is the catch-all."""
     text = _strip_comments(CADDYFILE)
-    matchers = {
+    paths = {
         m.group(1): m.group(2).split()
         for m in re.finditer(r"^\s*(@[\w-]+)\s+path\s+(.+?)\s*$", text, re.MULTILINE)
+    }
+    cookies = {
+        m.group(1): m.group(2)
+        for m in re.finditer(
+            r"^\s*(@[\w-]+)\s+header_regexp\s+Cookie\s+(.+?)\s*$", text, re.MULTILINE
+        )
     }
     handles = []
     for m in re.finditer(r"^\s*handle(?:\s+(\S+))?\s*\{", text, re.MULTILINE):
         target = m.group(1)
+        patterns, cookie = None, None
         if target is None:
-            patterns = None
+            pass
         elif target.startswith("@"):
-            assert target in matchers, f"matcher {target} is not a `path` matcher"
-            patterns = matchers[target]
+            assert target in paths or target in cookies, f"matcher {target} is not understood"
+            patterns, cookie = paths.get(target), cookies.get(target)
         else:
             patterns = [target]
-        handles.append((patterns, _block(text, m.end() - 1)))
+        handles.append((patterns, cookie, _block(text, m.end() - 1)))
     return handles
 
 
@@ -153,18 +162,22 @@ def path_matches(pattern: str, path: str) -> bool:
     return path == pattern
 
 
-def route(path: str) -> str:
-    """The handle body that serves `path`; exactly one matcher may claim it."""
+def route(path: str, cookie: str = "") -> str:
+    """The handle body that serves `path` (named matchers apply in order, as Caddy does);
+    without a cookie, exactly one path matcher may claim it."""
     handles = caddy_handles()
     claimed = [
         body
-        for patterns, body in handles
-        if patterns and any(path_matches(p, path) for p in patterns)
+        for patterns, regexp, body in handles
+        if (patterns or regexp)
+        and (patterns is None or any(path_matches(p, path) for p in patterns))
+        and (regexp is None or re.search(regexp, cookie))
     ]
-    assert len(claimed) <= 1, f"{path} is claimed by more than one handle"
+    if not cookie:
+        assert len(claimed) <= 1, f"{path} is claimed by more than one handle"
     if claimed:
         return claimed[0]
-    fallback = [body for patterns, body in handles if patterns is None]
+    fallback = [body for patterns, regexp, body in handles if patterns is None and regexp is None]
     assert len(fallback) == 1, "the Caddyfile needs exactly one catch-all `handle`"
     return fallback[0]
 
@@ -240,13 +253,10 @@ def test_dockerfile_runs_the_service_on_its_port(service):
 
 
 def test_every_upstream_is_a_compose_service_on_its_exposed_port():
-    found = [u for _, body in caddy_handles() for u in upstreams(body)]
+    found = [u for _, _, body in caddy_handles() for u in upstreams(body)]
     assert found
     for host, port in found:
         assert host in COMPOSE, f"upstream {host} is not a compose service"
-        if host == "dashboard" and not (ROOT / "dashboard" / "Dockerfile").exists():
-            assert port == 3000  # ARCHITECTURE.md; its Dockerfile comes in a later issue
-            continue
         built = COMPOSE[host]["build"]["dockerfile"]
         assert port == exposed_port((ROOT / built).read_text()), f"{host}:{port}"
 
@@ -256,11 +266,33 @@ def test_public_paths_reach_their_service(path, service):
     assert {host for host, _ in upstreams(route(path))} == {service}
 
 
+@pytest.mark.parametrize("path", [p for p in PUBLIC_PATHS if p.startswith("/api/")])
+def test_the_dashboards_cookie_calls_go_through_the_dashboard(path):
+    # Its proxy.ts turns the httpOnly session cookie into the bearer token the services need.
+    expected = "gateway" if path.startswith("/api/webhook/") else "dashboard"
+    for cookie in ("wa_session=abc", "theme=dark; wa_session=abc"):
+        assert {host for host, _ in upstreams(route(path, cookie))} == {expected}
+    assert {host for host, _ in upstreams(route(path, "not_wa_session=1"))} == {PUBLIC_PATHS[path]}
+
+
+def test_the_dashboard_image_serves_its_port():
+    text = (ROOT / "dashboard" / "Dockerfile").read_text()
+    assert exposed_port(text) == 3000
+    assert COMPOSE["dashboard"]["build"] == {"context": "..", "dockerfile": "dashboard/Dockerfile"}
+    assert re.search(r"^USER (?!root)\S+", text, re.MULTILINE), "run as a non-root user"
+    assert "npm ci" in text and "npm run build" in text
+    env = COMPOSE["dashboard"]["environment"]
+    for name, service in [("AUTH_URL", "auth"), ("INGEST_URL", "ingest")]:
+        assert env[name].startswith(f"http://{service}:")
+    assert "profiles" not in COMPOSE["dashboard"]
+
+
 @pytest.mark.parametrize("path", NOT_ROUTED)
 def test_internal_paths_are_not_routed(path):
-    body = route(path)
-    assert not upstreams(body)
-    assert re.search(r"\brespond\s+404\b", body)
+    for cookie in ("", "wa_session=abc"):
+        body = route(path, cookie)
+        assert not upstreams(body)
+        assert re.search(r"\brespond\s+404\b", body)
 
 
 def test_webhook_body_limit_leaves_the_gateway_its_own():
