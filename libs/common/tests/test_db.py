@@ -36,7 +36,8 @@ async def test_ensure_database_creates_it_once(server_database_url: str) -> None
         await db.ping()
         await db.dispose()
     finally:
-        admin = Database(server_database_url, pool_size=1)
+        # The maintenance database: the dev database of DATABASE_URL may not exist yet.
+        admin = Database(server_database_url.rsplit("/", 1)[0] + "/postgres", pool_size=1)
         async with admin.engine.connect() as conn:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             await conn.execute(text(f'drop database if exists "{name}" with (force)'))
