@@ -18,10 +18,12 @@ from common.events import (
     MessageMediaPendingV1,
     MessageOutboundQueuedV1,
     ReplyGeneratedV1,
+    ReplyPreparingV1,
     WhatsAppMessageReceivedV1,
     WhatsAppStatusUpdatedV1,
 )
 from common.idempotency import idempotent
+from ingest.delivery import READ_RECEIPTS_CONSUMER
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -136,8 +138,9 @@ WHATSAPP_STATUSES = "ingest.whatsapp-statuses"
 AI_REPLIES = "ingest.ai-replies"
 DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
+READ_RECEIPTS = READ_RECEIPTS_CONSUMER
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA]
+CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA, READ_RECEIPTS]
 
 
 def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
@@ -146,7 +149,7 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
     assert isinstance(runtime, IngestRuntime) and runtime.db is not None
     settings = runtime.settings
     assert isinstance(settings, IngestSettings)
-    deliverer, fetcher = runtime.workers()
+    deliverer, fetcher, receipts = runtime.workers()
 
     async def on_messages_received(session: AsyncSession, events: list[Envelope]) -> None:
         received = [e for e in events if isinstance(e, WhatsAppMessageReceivedV1)]
@@ -175,6 +178,11 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         assert isinstance(event, MessageMediaPendingV1)
         await fetcher.fetch(event.payload.message_id)
 
+    # Claims its own event (at most once) and never raises: a read receipt is not retried.
+    async def on_reply_preparing(event: Envelope) -> None:
+        assert isinstance(event, ReplyPreparingV1)
+        await receipts.mark(event)
+
     db = runtime.db
     return [
         Subscription(
@@ -199,4 +207,5 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
         Subscription(MEDIA, ("message.media.pending.v1",), on_media_pending),
+        Subscription(READ_RECEIPTS, ("reply.preparing.v1",), on_reply_preparing),
     ]

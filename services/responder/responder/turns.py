@@ -7,7 +7,7 @@ conversation's turn, so two replicas (or a redelivery) never both reply.
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy import select
@@ -22,6 +22,8 @@ from common.events import (
     HistoryItem,
     ReplyGeneratedPayload,
     ReplyGeneratedV1,
+    ReplyPreparingPayload,
+    ReplyPreparingV1,
     ReplySource,
 )
 from common.outbox import add_event
@@ -111,11 +113,43 @@ def split_history(
     return unanswered, earlier[-window:] if window else []
 
 
+# Publishes `reply.preparing.v1` (confirmed); see `TurnHandler.announce`.
+Announce = Callable[[ReplyPreparingV1], Awaitable[None]]
+
+
 class TurnHandler:
-    def __init__(self, db: Database, answerer: Answerer, quiet_period_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        answerer: Answerer,
+        quiet_period_s: float,
+        announce: Announce | None = None,
+        announce_timeout_s: float = 2.0,
+    ) -> None:
         self.db = db
         self.answerer = answerer
         self.quiet_period_s = quiet_period_s
+        self._announce = announce
+        self.announce_timeout_s = announce_timeout_s
+
+    async def announce(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
+        """Tell ingest we are preparing an answer (it marks the message read, typing shown).
+
+        Published directly, not through the outbox: the answer's transaction stays open until
+        the answer is ready, and the hint must leave before. Confirmed before the answer
+        starts, so it is queued ahead of the reply; a failure is logged, never fatal."""
+        if self._announce is None:
+            return
+        event = ReplyPreparingV1(
+            tenant_id=tenant_id,
+            payload=ReplyPreparingPayload(
+                conversation_id=p.conversation_id, message_id=p.message.id, wamid=p.message.wamid
+            ),
+        )
+        try:
+            await asyncio.wait_for(self._announce(event), timeout=self.announce_timeout_s)
+        except Exception as exc:
+            log.warning("responder.preparing_not_published", error=repr(exc))
 
     async def __call__(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
         async with self.db.session() as session:
@@ -147,6 +181,8 @@ class TurnHandler:
         ai = await effective_settings(session, tenant_id)
         if not ai.enabled:
             return
+        # From here on the turn gets an answer (or the fallback): show the customer we read it.
+        await self.announce(tenant_id, p)
         unanswered, earlier = split_history(p, turn, ai.history_messages)
         outcome = await self.answerer.answer(
             ai,
