@@ -7,11 +7,16 @@ BENCH_CONVERSATIONS customers writes once; the script prints the latency from it
 POST to the Graph call carrying the answer (p50/p95) and the replies per second sustained.
 
     make bench        (BENCH_CONVERSATIONS, BENCH_RATE to change the load)
+
+BENCH_PROFILE=<prefix> records every service with py-spy into <prefix>.<service>.raw.
 """
 
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
 import statistics
 import time
 import uuid
@@ -53,12 +58,60 @@ def graph_app(arrivals: dict[str, float]) -> FastAPI:
     async def send(phone_number_id: str, request: Request) -> JSONResponse:
         body = await request.json()
         if body.get("type") == "text" and body.get("to"):
-            arrivals.setdefault(body["to"], time.perf_counter())
+            arrivals.setdefault(body["to"], time.time())
         return JSONResponse(
             {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}
         )
 
     return app
+
+
+def profile(service: ServiceProcess) -> subprocess.Popen[bytes] | None:
+    prefix = os.environ.get("BENCH_PROFILE")
+    if not prefix or service.process is None:
+        return None
+    name = service.factory.split(".")[0]
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    cmd = [spy, "record", "-p", str(service.process.pid), "-r", "100", "--format", "raw"]
+    return subprocess.Popen(
+        [*cmd, "-o", f"{prefix}.{name}.raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def stages(db_url: str, sent: dict[str, float], arrivals: dict[str, float]) -> None:
+    """Where the time goes, from each service's own timestamps (transaction starts), medians."""
+    db = Database(db_url, pool_size=1)
+    try:
+        async with db.sessionmaker() as s:
+            rows = (
+                await s.execute(
+                    text(
+                        "select ct.wa_id, extract(epoch from min(m.stored_at) filter (where "
+                        "m.direction = 'inbound')) inbound, extract(epoch from min(r.created_at)) "
+                        "answering, extract(epoch from min(m.stored_at) filter (where "
+                        "m.direction = 'outbound')) queued from ingest.messages m "
+                        "join ingest.conversations c on c.id = m.conversation_id "
+                        "join ingest.contacts ct on ct.id = c.contact_id "
+                        "left join responder.replies r on r.conversation_id = c.id "
+                        "group by ct.wa_id"
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    marks: dict[str, list[float]] = {"webhook->stored": [], "stored->answering": [],
+                                     "answering->reply queued": [], "queued->Graph call": []}  # fmt: skip
+    for row in rows:
+        if row.wa_id not in arrivals or row.queued is None or row.answering is None:
+            continue
+        t = [sent[row.wa_id], float(row.inbound), float(row.answering), float(row.queued)]
+        t.append(arrivals[row.wa_id])
+        for (name, values), a, b in zip(marks.items(), t, t[1:], strict=False):
+            values.append((b - a) * 1000)
+    print(
+        "stages (median ms; each a transaction's start): "
+        + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in marks.items() if v)
+    )
 
 
 async def main() -> None:
@@ -143,7 +196,7 @@ async def main() -> None:
                                 )
                             )
                         )
-                        sent[wa_id] = time.perf_counter()
+                        sent[wa_id] = time.time()
                         response = await gw.post(
                             "/api/webhook/whatsapp",
                             content=body,
@@ -154,6 +207,7 @@ async def main() -> None:
                         )
                         assert response.status_code == 200, response.text
 
+                    profilers = [profile(p) for p in processes]
                     started = time.perf_counter()
                     tasks = []
                     for i in range(CONVERSATIONS):
@@ -165,6 +219,10 @@ async def main() -> None:
                 deadline = time.perf_counter() + 120
                 while len(arrivals) < CONVERSATIONS and time.perf_counter() < deadline:
                     await asyncio.sleep(0.05)
+                for profiler in profilers:
+                    if profiler is not None:
+                        profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                        profiler.wait()
             latencies = sorted((arrivals[w] - sent[w]) * 1000 for w in arrivals if w in sent)
             done = len(latencies)
             elapsed = max(arrivals.values()) - min(sent.values()) if arrivals else float("nan")
@@ -181,10 +239,12 @@ async def main() -> None:
                 f"replies sustained: {done / elapsed:.1f} replies/s over {elapsed:.1f} s "
                 f"(LLM requests: {len(llm.requests)})"
             )
+            await stages(db_url, sent, arrivals)
         finally:
             for p in processes:
                 p.stop()
-            admin = Database(SERVER_URL, pool_size=1)
+            # The server's maintenance database: the one in DATABASE_URL may not exist.
+            admin = Database(SERVER_URL.rsplit("/", 1)[0] + "/postgres", pool_size=1)
             async with admin.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text(f'drop database if exists "{name}" with (force)'))

@@ -13,7 +13,6 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from common.db import OUTBOX_WRITTEN
 from common.errors import AppError
 from common.events import (
     ContactSummary,
@@ -38,6 +37,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event
+from common.outbox import add_events as outbox_add_events
 from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.models import Channel, Contact, Conversation, Message, PendingStatus, outbox
@@ -539,16 +539,7 @@ async def _histories(
 
 async def add_events(session: AsyncSession, events: Sequence[Envelope]) -> None:
     """Several outbox rows in one statement (the batch path); same effect as `add_event`."""
-    if not events:
-        return
-    await session.execute(
-        insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]),
-        [
-            {"event_id": e.event_id, "event_type": e.event_type, "body": e.model_dump(mode="json")}
-            for e in events
-        ],
-    )
-    session.info[OUTBOX_WRITTEN] = True
+    await outbox_add_events(session, outbox, events)
 
 
 async def _attach_reaction(
