@@ -114,12 +114,14 @@ class Batcher:
         async with self.db.session() as session:
             unique = list({e.event_id: e for e in events}.values())
             claimed = set(
-                await session.scalars(
-                    insert(processed_events)
-                    .values([{"consumer": self.consumer, "event_id": e.event_id} for e in unique])
-                    .on_conflict_do_nothing()
-                    .returning(processed_events.c.event_id)
-                )
+                (
+                    await session.execute(
+                        insert(processed_events)
+                        .on_conflict_do_nothing()
+                        .returning(processed_events.c.event_id),
+                        [{"consumer": self.consumer, "event_id": e.event_id} for e in unique],
+                    )
+                ).scalars()
             )
             fresh = [e for e in unique if e.event_id in claimed]
             if len(fresh) < len(unique):
