@@ -198,7 +198,9 @@ async def main() -> None:
         import asyncpg
 
         # The server's maintenance database: the one in DATABASE_URL may not exist.
-        conn = await asyncpg.connect(SERVER_URL.replace("+asyncpg", "").rsplit("/", 1)[0] + "/postgres")
+        conn = await asyncpg.connect(
+            SERVER_URL.replace("+asyncpg", "").rsplit("/", 1)[0] + "/postgres"
+        )
         try:
             await conn.execute(f'drop database if exists "wa_bench_{run}" with (force)')
         finally:

@@ -15,9 +15,9 @@ import asyncio
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
-import statistics
 import time
 import uuid
 
@@ -106,7 +106,7 @@ async def stages(db_url: str, sent: dict[str, float], arrivals: dict[str, float]
             continue
         t = [sent[row.wa_id], float(row.inbound), float(row.answering), float(row.queued)]
         t.append(arrivals[row.wa_id])
-        for (name, values), a, b in zip(marks.items(), t, t[1:], strict=False):
+        for (_name, values), a, b in zip(marks.items(), t, t[1:], strict=False):
             values.append((b - a) * 1000)
     print(
         "stages (median ms; each a transaction's start): "
