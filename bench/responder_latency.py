@@ -115,7 +115,11 @@ async def stages(db_url: str, sent: dict[str, float], arrivals: dict[str, float]
     marks: dict[str, list[float]] = {"webhook->stored": [], "stored->answering": [],
                                      "answering->reply queued": [], "queued->Graph call": []}  # fmt: skip
     for row in rows:
-        if row.wa_id not in arrivals or row.queued is None or row.answering is None:
+        if (
+            row.wa_id not in sent
+            or row.wa_id not in arrivals
+            or None in (row.queued, row.answering)
+        ):
             continue
         t = [sent[row.wa_id], float(row.inbound), float(row.answering), float(row.queued)]
         t.append(arrivals[row.wa_id])
