@@ -281,7 +281,9 @@ async def main() -> None:
             )
         finally:
             for p in processes:
-                p.stop()
+                output = p.stop()
+                if os.environ.get("BENCH_LOGS"):  # warnings and errors of each service
+                    print(f"--- {p.factory}\n{output[-int(os.environ['BENCH_LOGS']) :]}")
             # The server's maintenance database: the one in DATABASE_URL may not exist.
             admin = Database(SERVER_URL.rsplit("/", 1)[0] + "/postgres", pool_size=1)
             async with admin.engine.connect() as conn:

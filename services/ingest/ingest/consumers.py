@@ -23,7 +23,6 @@ from common.events import (
     WhatsAppStatusUpdatedV1,
 )
 from common.idempotency import idempotent
-from ingest.delivery import READ_RECEIPTS_CONSUMER
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -148,9 +147,8 @@ WHATSAPP_STATUSES = "ingest.whatsapp-statuses"
 AI_REPLIES = "ingest.ai-replies"
 DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
-READ_RECEIPTS = READ_RECEIPTS_CONSUMER
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA, READ_RECEIPTS]
+CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA]
 
 
 def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
@@ -188,12 +186,18 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         assert isinstance(event, MessageMediaPendingV1)
         await fetcher.fetch(event.payload.message_id)
 
-    # Claims its own event (at most once) and never raises: a read receipt is not retried.
-    async def on_reply_preparing(event: Envelope) -> None:
-        assert isinstance(event, ReplyPreparingV1)
-        await receipts.mark(event)
-
     db = runtime.db
+    replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
+
+    # The hint shares the replies' queue: it arrives before the reply it announces, and its
+    # read receipt is registered as in flight before that reply can reach delivery. It claims
+    # itself (at most once) and never raises: a read receipt is not retried.
+    async def on_reply_event(event: Envelope) -> None:
+        if isinstance(event, ReplyPreparingV1):
+            await receipts.mark(event)
+        else:
+            await replies(event)
+
     return [
         Subscription(
             WHATSAPP_MESSAGES,
@@ -212,10 +216,9 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         ),
         Subscription(
             AI_REPLIES,
-            ("reply.generated.v1", "conversation.handoff.requested.v1"),
-            idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff),
+            ("reply.preparing.v1", "reply.generated.v1", "conversation.handoff.requested.v1"),
+            on_reply_event,
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
         Subscription(MEDIA, ("message.media.pending.v1",), on_media_pending),
-        Subscription(READ_RECEIPTS, ("reply.preparing.v1",), on_reply_preparing),
     ]

@@ -43,6 +43,7 @@ READ_RECEIPTS = Counter(
     "ingest_read_receipts_total", "Read receipts with the typing indicator", ["outcome"]
 )
 
+# The claim's consumer name (the hint travels on ingest.ai-replies' queue).
 READ_RECEIPTS_CONSUMER = "ingest.read-receipts"
 # WhatsApp drops the typing indicator after 25 s: an older hint is no longer worth showing.
 TYPING_LIFETIME = timedelta(seconds=25)
@@ -124,15 +125,16 @@ class ReadReceipts:
                 )
                 .limit(1)
             )
-            if replied is not None:
-                return "already_replied"  # a typing indicator now would outlive the answer
+        # Answered already (a late hint): read, but no typing indicator to outlive the answer.
+        typing = replied is None
         await self.graph.mark_read(
             phone_number_id=row.phone_number_id,
             token=self.cipher.decrypt(row.access_token_encrypted),
             wamid=p.wamid,
+            typing=typing,
             timeout_s=self.timeout_s,
         )
-        return "sent"
+        return "sent" if typing else "read_only"
 
 
 class RetryLater(Exception):

@@ -124,20 +124,20 @@ class TurnHandler:
         answerer: Answerer,
         quiet_period_s: float,
         announce: Announce | None = None,
-        announce_timeout_s: float = 2.0,
     ) -> None:
         self.db = db
         self.answerer = answerer
         self.quiet_period_s = quiet_period_s
         self._announce = announce
-        self.announce_timeout_s = announce_timeout_s
+        self._announcing: set[asyncio.Task[None]] = set()  # strong references
 
-    async def announce(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
+    def announce(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
         """Tell ingest we are preparing an answer (it marks the message read, typing shown).
 
         Published directly, not through the outbox: the answer's transaction stays open until
-        the answer is ready, and the hint must leave before. Confirmed before the answer
-        starts, so it is queued ahead of the reply; a failure is logged, never fatal."""
+        the answer is ready, and the hint must leave before. Started before the answer on the
+        same confirmed channel as the reply, so the broker routes it first; the answer never
+        waits for its confirm, and a failure is only logged."""
         if self._announce is None:
             return
         event = ReplyPreparingV1(
@@ -146,8 +146,14 @@ class TurnHandler:
                 conversation_id=p.conversation_id, message_id=p.message.id, wamid=p.message.wamid
             ),
         )
+        task = asyncio.create_task(self._publish_hint(event))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _publish_hint(self, event: ReplyPreparingV1) -> None:
+        assert self._announce is not None
         try:
-            await asyncio.wait_for(self._announce(event), timeout=self.announce_timeout_s)
+            await self._announce(event)
         except Exception as exc:
             log.warning("responder.preparing_not_published", error=repr(exc))
 
@@ -182,7 +188,7 @@ class TurnHandler:
         if not ai.enabled:
             return
         # From here on the turn gets an answer (or the fallback): show the customer we read it.
-        await self.announce(tenant_id, p)
+        self.announce(tenant_id, p)
         unanswered, earlier = split_history(p, turn, ai.history_messages)
         outcome = await self.answerer.answer(
             ai,
