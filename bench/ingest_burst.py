@@ -3,11 +3,13 @@ messages (1,000 customers x 10) waiting in its queue, each stored exactly once w
 conversation and outbox events.
 
 make bench   (uses DATABASE_URL / AMQP_URL; creates and drops its own database)
-BENCH_MESSAGES=10000 BENCH_CUSTOMERS=1000 to change the burst.
+BENCH_MESSAGES=10000 BENCH_CUSTOMERS=1000 to change the burst; BENCH_PROFILE=<file> records
+ingest with py-spy (raw collapsed stacks) while it drains.
 """
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -75,6 +77,23 @@ def start_logged(service: ServiceProcess, log_path: Path) -> None:
         )
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile(pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy on `pid` into BENCH_PROFILE (collapsed stacks), when asked for."""
+    path = os.environ.get("BENCH_PROFILE")
+    if not path:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "-p", str(pid), "-r", "200", "--format", "raw", "-o", path]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def main() -> None:
     run = uuid.uuid4().hex[:6]
     prefix = f"bench.{run}."
@@ -113,6 +132,8 @@ async def main() -> None:
         # Its output goes to a file: an unread pipe that fills up would stall the service.
         log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{run}.log"
         start_logged(ingest, log_path)
+        profiler = profile(ingest.process.pid)
+        cpu_at_start = None
         try:
             while True:
                 async with db.sessionmaker() as s:
@@ -124,6 +145,8 @@ async def main() -> None:
                             )
                         )
                     ).one()
+                if cpu_at_start is None and row.n:
+                    cpu_at_start = cpu_seconds(ingest.process.pid)  # start-up is over
                 if row.n >= MESSAGES:
                     break
                 if time.perf_counter() - began > 600:
@@ -131,6 +154,8 @@ async def main() -> None:
                 await asyncio.sleep(0.2)
             wall = time.perf_counter() - began
             drain = (row.last - row.first).total_seconds()
+            assert cpu_at_start is not None
+            cpu_stored = cpu_seconds(ingest.process.pid) - cpu_at_start
             while True:  # the outbox relay publishing what was stored
                 async with db.sessionmaker() as s:
                     left = await s.scalar(
@@ -140,7 +165,11 @@ async def main() -> None:
                     break
                 await asyncio.sleep(0.2)
             relayed = time.perf_counter() - began
+            cpu_all = cpu_seconds(ingest.process.pid) - cpu_at_start
         finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+                profiler.wait()
             ingest.process.terminate()
             ingest.process.wait(timeout=30)
             print(f"ingest's log: {log_path}")
@@ -157,12 +186,21 @@ async def main() -> None:
             f"{outboxed:,} outbox events all published after {relayed:.1f} s; "
             f"{conversations:,} conversations"
         )
+        print(
+            f"ingest CPU from its first stored message: {cpu_stored:.1f} s until all were "
+            f"stored, {cpu_all:.1f} s until every event was published = "
+            f"{1000 * cpu_all / MESSAGES:.2f} ms per message (steadier than wall time on a "
+            "shared machine)"
+        )
     finally:
         await db.dispose()
         await remove_topology(AMQP_URL, prefix, set(CONSUMERS))
         import asyncpg
 
-        conn = await asyncpg.connect(SERVER_URL.replace("+asyncpg", ""))
+        # The server's maintenance database: the one in DATABASE_URL may not exist.
+        conn = await asyncpg.connect(
+            SERVER_URL.replace("+asyncpg", "").rsplit("/", 1)[0] + "/postgres"
+        )
         try:
             await conn.execute(f'drop database if exists "wa_bench_{run}" with (force)')
         finally:

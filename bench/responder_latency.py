@@ -3,16 +3,23 @@
 
 Every service runs as its own uvicorn process (one worker each) against local Postgres and
 RabbitMQ; Meta's Graph API and the LLM are small HTTP servers in this process. Each of
-BENCH_CONVERSATIONS customers writes once; the script prints the latency from its webhook's
-POST to the Graph call carrying the answer (p50/p95) and the replies per second sustained.
+BENCH_CONVERSATIONS customers writes once, at BENCH_RATE webhooks/s; the script prints the
+latency from its webhook's POST to the Graph call carrying the answer (p50/p95), where the
+time goes, and each service's CPU per reply. Then BENCH_BURST customers write at
+BENCH_BURST_RATE/s: the replies per second sustained.
 
     make bench        (BENCH_CONVERSATIONS, BENCH_RATE to change the load)
+
+BENCH_PROFILE=<prefix> records every service with py-spy into <prefix>.<service>.raw.
 """
 
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 import uuid
 
@@ -39,7 +46,10 @@ SERVER_URL = os.environ.get(
 )
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
 CONVERSATIONS = int(os.environ.get("BENCH_CONVERSATIONS", "1000"))
-RATE = float(os.environ.get("BENCH_RATE", "40"))  # webhooks per second, open loop
+RATE = float(os.environ.get("BENCH_RATE", "10"))  # webhooks per second, open loop
+# Then a burst, for the replies per second the platform sustains.
+BURST = int(os.environ.get("BENCH_BURST", "300"))
+BURST_RATE = float(os.environ.get("BENCH_BURST_RATE", "100"))
 SECRET = "bench-app-secret"
 PNID = "500000000001"
 POLICY = "Delivery\n\nWe deliver on Sundays between 9am and 1pm. Delivery costs 3 euros."
@@ -53,12 +63,72 @@ def graph_app(arrivals: dict[str, float]) -> FastAPI:
     async def send(phone_number_id: str, request: Request) -> JSONResponse:
         body = await request.json()
         if body.get("type") == "text" and body.get("to"):
-            arrivals.setdefault(body["to"], time.perf_counter())
+            arrivals.setdefault(body["to"], time.time())
         return JSONResponse(
             {"messaging_product": "whatsapp", "messages": [{"id": f"wamid.{uuid.uuid4().hex}"}]}
         )
 
     return app
+
+
+def cpu_seconds(service: ServiceProcess) -> float:
+    """User + system CPU time of a service's process so far (Linux)."""
+    assert service.process is not None
+    with open(f"/proc/{service.process.pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def profile(service: ServiceProcess) -> subprocess.Popen[bytes] | None:
+    prefix = os.environ.get("BENCH_PROFILE")
+    if not prefix or service.process is None:
+        return None
+    name = service.factory.split(".")[0]
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    cmd = [spy, "record", "-p", str(service.process.pid), "-r", "100", "--format", "raw"]
+    return subprocess.Popen(
+        [*cmd, "-o", f"{prefix}.{name}.raw"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+async def stages(db_url: str, sent: dict[str, float], arrivals: dict[str, float]) -> None:
+    """Where the time goes, from each service's own timestamps (transaction starts), medians."""
+    db = Database(db_url, pool_size=1)
+    try:
+        async with db.sessionmaker() as s:
+            rows = (
+                await s.execute(
+                    text(
+                        "select ct.wa_id, extract(epoch from min(m.stored_at) filter (where "
+                        "m.direction = 'inbound')) inbound, extract(epoch from min(r.created_at)) "
+                        "answering, extract(epoch from min(m.stored_at) filter (where "
+                        "m.direction = 'outbound')) queued from ingest.messages m "
+                        "join ingest.conversations c on c.id = m.conversation_id "
+                        "join ingest.contacts ct on ct.id = c.contact_id "
+                        "left join responder.replies r on r.conversation_id = c.id "
+                        "group by ct.wa_id"
+                    )
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    marks: dict[str, list[float]] = {"webhook->stored": [], "stored->answering": [],
+                                     "answering->reply queued": [], "queued->Graph call": []}  # fmt: skip
+    for row in rows:
+        if (
+            row.wa_id not in sent
+            or row.wa_id not in arrivals
+            or None in (row.queued, row.answering)
+        ):
+            continue
+        t = [sent[row.wa_id], float(row.inbound), float(row.answering), float(row.queued)]
+        t.append(arrivals[row.wa_id])
+        for (_name, values), a, b in zip(marks.items(), t, t[1:], strict=False):
+            values.append((b - a) * 1000)
+    print(
+        "stages (median ms; each a transaction's start): "
+        + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in marks.items() if v)
+    )
 
 
 async def main() -> None:
@@ -84,7 +154,6 @@ async def main() -> None:
             "LLM_BASE_URL": f"{llm_url}/v1",
             "LLM_API_KEY": "sk-bench",
             "QUIET_PERIOD_S": "0",
-            "OUTBOX_POLL_INTERVAL_S": "0.05",
         }
         try:
             for factory in ("ingest", "knowledge", "responder", "gateway"):
@@ -143,7 +212,7 @@ async def main() -> None:
                                 )
                             )
                         )
-                        sent[wa_id] = time.perf_counter()
+                        sent[wa_id] = time.time()
                         response = await gw.post(
                             "/api/webhook/whatsapp",
                             content=body,
@@ -154,37 +223,69 @@ async def main() -> None:
                         )
                         assert response.status_code == 200, response.text
 
-                    started = time.perf_counter()
-                    tasks = []
-                    for i in range(CONVERSATIONS):
-                        tasks.append(asyncio.create_task(one(i)))
-                        await asyncio.sleep(
-                            max(0.0, started + (i + 1) / RATE - time.perf_counter())
-                        )
-                    await asyncio.gather(*tasks)
-                deadline = time.perf_counter() + 120
-                while len(arrivals) < CONVERSATIONS and time.perf_counter() < deadline:
-                    await asyncio.sleep(0.05)
-            latencies = sorted((arrivals[w] - sent[w]) * 1000 for w in arrivals if w in sent)
+                    async def phase(first: int, count: int, rate: float) -> None:
+                        """`count` customers write once each, at `rate` webhooks/s (open loop),
+                        and every answer reaches the Graph API."""
+                        began = time.perf_counter()
+                        tasks = []
+                        for i in range(first, first + count):
+                            tasks.append(asyncio.create_task(one(i)))
+                            await asyncio.sleep(
+                                max(0.0, began + (i - first + 1) / rate - time.perf_counter())
+                            )
+                        await asyncio.gather(*tasks)
+                        deadline = time.perf_counter() + 180
+                        while len(arrivals) < first + count and time.perf_counter() < deadline:
+                            await asyncio.sleep(0.02)
+
+                    await phase(0, 20, 10)  # warm-up: connections, caches, the first plans
+                    profilers = [profile(p) for p in processes]
+                    cpu_before = [cpu_seconds(p) for p in processes]
+                    await phase(20, CONVERSATIONS, RATE)
+                    cpu_used = [
+                        cpu_seconds(p) - c for p, c in zip(processes, cpu_before, strict=True)
+                    ]
+                    for profiler in profilers:
+                        if profiler is not None:
+                            profiler.send_signal(signal.SIGINT)  # py-spy writes on SIGINT
+                            profiler.wait()
+                    burst_from = 20 + CONVERSATIONS
+                    await phase(burst_from, BURST, BURST_RATE)
+            measured = [f"3519{i:08d}" for i in range(20, 20 + CONVERSATIONS)]
+            latencies = sorted((arrivals[w] - sent[w]) * 1000 for w in measured if w in arrivals)
             done = len(latencies)
-            elapsed = max(arrivals.values()) - min(sent.values()) if arrivals else float("nan")
             print(
                 f"machine: {os.cpu_count()} cores; one uvicorn worker per service; "
-                f"{CONVERSATIONS} conversations at {RATE:.0f} webhooks/s; LLM answers instantly"
+                f"{CONVERSATIONS} conversations at {RATE:.0f} webhooks/s; LLM answers instantly; "
+                "quiet period 0"
             )
             print(
                 f"answered {done}/{CONVERSATIONS}; webhook in -> Graph call out: p50 "
                 f"{statistics.median(latencies):.0f} ms, p95 {latencies[int(0.95 * done) - 1]:.0f} ms, "
-                f"max {latencies[-1]:.0f} ms"
+                f"max {latencies[-1]:.0f} ms (targets: p50 <= 150 ms, p95 <= 500 ms)"
             )
+            burst = [f"3519{i:08d}" for i in range(burst_from, burst_from + BURST)]
+            answered = [arrivals[w] for w in burst if w in arrivals]
+            span = max(answered) - min(sent[w] for w in burst) if answered else float("nan")
             print(
-                f"replies sustained: {done / elapsed:.1f} replies/s over {elapsed:.1f} s "
-                f"(LLM requests: {len(llm.requests)})"
+                f"replies sustained: {len(answered)}/{BURST} customers writing at "
+                f"{BURST_RATE:.0f}/s answered in {span:.1f} s = {len(answered) / span:.1f} replies/s"
+            )
+            await stages(db_url, {w: sent[w] for w in measured}, arrivals)
+            print(
+                "CPU per reply (ms): "
+                + ", ".join(
+                    f"{p.factory.split('.')[0]} {1000 * c / max(done, 1):.1f}"
+                    for p, c in zip(processes, cpu_used, strict=True)
+                )
             )
         finally:
             for p in processes:
-                p.stop()
-            admin = Database(SERVER_URL, pool_size=1)
+                output = p.stop()
+                if os.environ.get("BENCH_LOGS"):  # warnings and errors of each service
+                    print(f"--- {p.factory}\n{output[-int(os.environ['BENCH_LOGS']) :]}")
+            # The server's maintenance database: the one in DATABASE_URL may not exist.
+            admin = Database(SERVER_URL.rsplit("/", 1)[0] + "/postgres", pool_size=1)
             async with admin.engine.connect() as conn:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text(f'drop database if exists "{name}" with (force)'))

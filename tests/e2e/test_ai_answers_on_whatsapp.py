@@ -164,6 +164,16 @@ async def test_a_customer_gets_a_grounded_answer_then_a_person(platform: dict[st
             answer["text"]["body"] == "Yes! We deliver on *Sundays*, 9am to 1pm."
         )  # WhatsApp bold
         assert answer["context"]["message_id"] == asked
+        # While the AI prepared the answer, Meta was told: read, typing shown.
+        posts = [r.json for r in graph.requests if r.method == "POST"]
+        assert posts.index(
+            {
+                "messaging_product": "whatsapp",
+                "status": "read",
+                "message_id": asked,
+                "typing_indicator": {"type": "text"},
+            }
+        ) < posts.index(answer)
         system = llm.requests[0]["messages"][0]["content"]
         assert "We deliver on Sundays between 9am and 1pm" in system  # grounded
         assert "Padaria Lúcia" in system
@@ -208,3 +218,17 @@ async def test_a_customer_gets_a_grounded_answer_then_a_person(platform: dict[st
         summary = await eventually(figures, timeout=15)
         assert summary["messages_in"] == 2 and summary["ai_replies"] == 1
         assert summary["conversations"] == 1 and summary["tokens_in"] == 120
+
+        # The AI is off in the conversation now: no read receipt, no typing, no answer.
+        unanswered = f"wamid.{uuid.uuid4().hex}"
+        await webhook(client, platform["gateway"], unanswered, "Hello? Anyone there?")
+
+        async def stored() -> bool:
+            items = (await client.get(messages_url, headers=owner)).json()["items"]
+            return any(m["wamid"] == unanswered for m in items)
+
+        await eventually(stored, timeout=15)
+        await asyncio.sleep(1.0)  # time for a (wrong) hint to reach Meta
+        read = [r.json["message_id"] for r in graph.read_receipts()]
+        assert unanswered not in read and asked in read
+        assert len(texts()) == 2

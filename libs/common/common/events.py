@@ -261,6 +261,21 @@ class ReplyGeneratedV1(Envelope):
     payload: ReplyGeneratedPayload
 
 
+class ReplyPreparingPayload(Payload):
+    """The responder decided to answer this customer message and is preparing the answer:
+    ingest marks it read with the typing indicator (WHATSAPP.md §5). A hint, published
+    directly (no outbox): it is true when sent, whatever happens to the answer later."""
+
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    wamid: str | None = None
+
+
+class ReplyPreparingV1(Envelope):
+    event_type: Literal["reply.preparing.v1"] = "reply.preparing.v1"
+    payload: ReplyPreparingPayload
+
+
 class HandoffRequestedPayload(Payload):
     conversation_id: uuid.UUID
     message_id: uuid.UUID
@@ -361,6 +376,7 @@ EVENT_MODELS: tuple[type[Envelope], ...] = (
     MessageStatusUpdatedV1,
     MessageOutboundQueuedV1,
     MessageMediaPendingV1,
+    ReplyPreparingV1,
     ReplyGeneratedV1,
     HandoffRequestedV1,
     TenantCreatedV1,

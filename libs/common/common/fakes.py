@@ -61,13 +61,17 @@ class GraphRequest:
 
 @dataclass
 class FakeGraphAPI:
-    """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages`, `GET /{media-id}`,
-    and the media download URL it hands out. `fail_next(code)` scripts Meta's error answers."""
+    """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages` (a send, or a read
+    receipt with the typing indicator), `GET /{media-id}` and the media download URL it hands
+    out. `fail_next(code)` scripts Meta's error answers to sends, `fail_next_read` to reads."""
 
     token: str = "EAAG-test-token"
     requests: list[GraphRequest] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     _failures: list[tuple[int, int, str]] = field(default_factory=list)
+    _read_failures: list[tuple[int, int, str]] = field(default_factory=list)
+    # Meta taking its time over a read receipt (recorded once answered).
+    read_delay_s: float = 0.0
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
 
@@ -77,8 +81,21 @@ class FakeGraphAPI:
         """The next `times` sends answer Meta's error object with this `code`."""
         self._failures.extend([(code, http_status, details or f"error {code}")] * times)
 
+    def fail_next_read(self, code: int, *, times: int = 1, http_status: int = 400) -> None:
+        """The next `times` read receipts answer Meta's error object with this `code`."""
+        self._read_failures.extend([(code, http_status, f"error {code}")] * times)
+
     def sends(self) -> list[GraphRequest]:
-        return [r for r in self.requests if r.method == "POST" and r.path.endswith("/messages")]
+        """Messages sent (read receipts aside)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "POST" and r.path.endswith("/messages") and not _is_read(r.json)
+        ]
+
+    def read_receipts(self) -> list[GraphRequest]:
+        """`status: read` calls (mark as read, with or without the typing indicator)."""
+        return [r for r in self.requests if r.method == "POST" and _is_read(r.json)]
 
     def app(self) -> FastAPI:
         api = FastAPI()
@@ -114,9 +131,15 @@ class FakeGraphAPI:
         @api.post("/{phone_number_id}/messages")
         async def send(phone_number_id: str, request: Request) -> Response:
             body = await request.json()
+            if _is_read(body) and self.read_delay_s:
+                await asyncio.sleep(self.read_delay_s)
             record(request, body)
             if not authorised(request):
                 return error(190, 401, "Error validating access token")
+            if _is_read(body):
+                if self._read_failures:
+                    return error(*self._read_failures.pop(0))
+                return JSONResponse({"success": True})
             if self._failures:
                 code, status, details = self._failures.pop(0)
                 return error(code, status, details)
@@ -169,6 +192,10 @@ class FakeGraphAPI:
         async with serve_app(self.app()) as url:
             self.base_url = url
             yield self
+
+
+def _is_read(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("status") == "read"
 
 
 def inbound_examples(

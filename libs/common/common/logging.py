@@ -29,7 +29,12 @@ def configure_logging(*, service: str, environment: str, level: str = "INFO") ->
     if environment == "production":
         shared.append(structlog.processors.format_exc_info)
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, drop the event before any processor runs (hot paths log per item).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

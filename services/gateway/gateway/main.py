@@ -1,7 +1,8 @@
 from fastapi import FastAPI
+from starlette.middleware import Middleware
 
 from common.app import ServiceRuntime, create_service_app
-from gateway.api import router
+from gateway.api import WebhookFastPath, router
 from gateway.settings import GatewaySettings
 
 
@@ -9,10 +10,13 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway: no database; a broker connection with publisher confirms."""
     settings = settings or GatewaySettings()
     runtime = ServiceRuntime(settings)
-    return create_service_app(
+    app = create_service_app(
         settings,
         runtime,
         title="WhatsApp AI gateway",
         description="Receives Meta's WhatsApp webhooks and publishes one event per item.",
         routers=[router],
     )
+    # Innermost of the shared middleware: correlation ids and metrics wrap it.
+    app.user_middleware.append(Middleware(WebhookFastPath))
+    return app

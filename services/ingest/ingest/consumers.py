@@ -18,6 +18,7 @@ from common.events import (
     MessageMediaPendingV1,
     MessageOutboundQueuedV1,
     ReplyGeneratedV1,
+    ReplyPreparingV1,
     WhatsAppMessageReceivedV1,
     WhatsAppStatusUpdatedV1,
 )
@@ -41,7 +42,11 @@ class Batcher:
     """Gathers events the bus delivers concurrently (up to its prefetch) and handles them in
     one transaction: claim all, handle the new ones, commit, then every handler call returns
     and the bus acks. If the batch fails, each event is retried alone, so one bad event only
-    fails itself (and goes to the bus's retry tiers)."""
+    fails itself (and goes to the bus's retry tiers).
+
+    No timer: when idle, an event starts its transaction at once (with whatever arrived in the
+    same turn of the event loop); while `max_in_flight` transactions run, arrivals wait and
+    form the next batch. Batches grow with the load and latency stays low without it."""
 
     def __init__(
         self,
@@ -50,36 +55,40 @@ class Batcher:
         handle: BatchHandler,
         *,
         max_size: int = 200,
-        max_wait_s: float = 0.05,
+        max_in_flight: int = 2,
     ) -> None:
         self.db = db
         self.consumer = consumer
         self.handle = handle
         self.max_size = max_size
-        self.max_wait_s = max_wait_s
+        self.max_in_flight = max_in_flight
         self._pending: list[tuple[Envelope, asyncio.Future[None]]] = []
-        self._timer: asyncio.TimerHandle | None = None
+        self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, event: Envelope) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((event, done))
-        if len(self._pending) >= self.max_size:
-            self._flush()
-        elif self._timer is None:
-            self._timer = loop.call_later(self.max_wait_s, self._flush)
+        if not self._scheduled:
+            # Next turn of the loop: the deliveries already read from the socket join in.
+            self._scheduled = True
+            loop.call_soon(self._flush)
         await done
 
     def _flush(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        batch, self._pending = self._pending, []
-        if batch:
+        self._scheduled = False
+        while self._pending and len(self._tasks) < self.max_in_flight:
+            batch, self._pending = self._pending[: self.max_size], self._pending[self.max_size :]
             task = asyncio.create_task(self._run(batch))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if self._pending and not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
 
     async def _run(self, batch: list[tuple[Envelope, asyncio.Future[None]]]) -> None:
         try:
@@ -104,12 +113,14 @@ class Batcher:
         async with self.db.session() as session:
             unique = list({e.event_id: e for e in events}.values())
             claimed = set(
-                await session.scalars(
-                    insert(processed_events)
-                    .values([{"consumer": self.consumer, "event_id": e.event_id} for e in unique])
-                    .on_conflict_do_nothing()
-                    .returning(processed_events.c.event_id)
-                )
+                (
+                    await session.execute(
+                        insert(processed_events)
+                        .on_conflict_do_nothing()
+                        .returning(processed_events.c.event_id),
+                        [{"consumer": self.consumer, "event_id": e.event_id} for e in unique],
+                    )
+                ).scalars()
             )
             fresh = [e for e in unique if e.event_id in claimed]
             if len(fresh) < len(unique):
@@ -146,7 +157,7 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
     assert isinstance(runtime, IngestRuntime) and runtime.db is not None
     settings = runtime.settings
     assert isinstance(settings, IngestSettings)
-    deliverer, fetcher = runtime.workers()
+    deliverer, fetcher, receipts = runtime.workers()
 
     async def on_messages_received(session: AsyncSession, events: list[Envelope]) -> None:
         received = [e for e in events if isinstance(e, WhatsAppMessageReceivedV1)]
@@ -176,6 +187,17 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         await fetcher.fetch(event.payload.message_id)
 
     db = runtime.db
+    replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
+
+    # The hint shares the replies' queue: it arrives before the reply it announces, and its
+    # read receipt is registered as in flight before that reply can reach delivery. It claims
+    # itself (at most once) and never raises: a read receipt is not retried.
+    async def on_reply_event(event: Envelope) -> None:
+        if isinstance(event, ReplyPreparingV1):
+            await receipts.mark(event)
+        else:
+            await replies(event)
+
     return [
         Subscription(
             WHATSAPP_MESSAGES,
@@ -194,8 +216,8 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         ),
         Subscription(
             AI_REPLIES,
-            ("reply.generated.v1", "conversation.handoff.requested.v1"),
-            idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff),
+            ("reply.preparing.v1", "reply.generated.v1", "conversation.handoff.requested.v1"),
+            on_reply_event,
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
         Subscription(MEDIA, ("message.media.pending.v1",), on_media_pending),

@@ -1,4 +1,4 @@
-"""Outbound delivery and inbound media fetch through the Graph API.
+"""Outbound delivery, read receipts and inbound media fetch through the Graph API.
 
 Each job reloads its message by id and skips what is already done; a lease on the row keeps
 a redelivered job from sending the same message twice; one attempt row is committed per call
@@ -6,16 +6,18 @@ before a retry is raised (the bus's delay tiers space the attempts). Retryable M
 retried, the others marked failed with Meta's reason (WHATSAPP.md §5).
 """
 
+import asyncio
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, update
 
 from common.db import Database
-from common.events import MessageStatusUpdatedPayload, MessageStatusUpdatedV1
+from common.events import MessageStatusUpdatedPayload, MessageStatusUpdatedV1, ReplyPreparingV1
+from common.idempotency import claim
 from common.outbox import add_event
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient, GraphError, RateLimiter
@@ -28,6 +30,7 @@ from ingest.models import (
     MediaFile,
     Message,
     outbox,
+    processed_events,
 )
 from ingest.service import STATUS_RANK, apply_pending_statuses
 from ingest.settings import IngestSettings
@@ -36,6 +39,102 @@ log = structlog.get_logger(__name__)
 
 DELIVERIES = Counter("ingest_deliveries_total", "Outbound delivery attempts", ["outcome"])
 MEDIA_FETCHES = Counter("ingest_media_fetches_total", "Inbound media fetches", ["outcome"])
+READ_RECEIPTS = Counter(
+    "ingest_read_receipts_total", "Read receipts with the typing indicator", ["outcome"]
+)
+
+# The claim's consumer name (the hint travels on ingest.ai-replies' queue).
+READ_RECEIPTS_CONSUMER = "ingest.read-receipts"
+# WhatsApp drops the typing indicator after 25 s: an older hint is no longer worth showing.
+TYPING_LIFETIME = timedelta(seconds=25)
+
+
+class ReadReceipts:
+    """While the AI prepares an answer, mark the customer's message read with the typing
+    indicator. A courtesy, never a duty: one try, a short timeout, failures logged. Delivery
+    waits (briefly) for a read receipt in flight in its conversation, so the indicator never
+    arrives after the answer it announces."""
+
+    def __init__(
+        self, db: Database, settings: IngestSettings, graph: GraphClient, cipher: TokenCipher
+    ) -> None:
+        self.db = db
+        self.graph = graph
+        self.cipher = cipher
+        self.timeout_s = settings.read_receipt_timeout_s
+        self._in_flight: dict[uuid.UUID, asyncio.Event] = {}
+
+    async def mark(self, event: ReplyPreparingV1) -> None:
+        p = event.payload
+        done = asyncio.Event()
+        self._in_flight[p.conversation_id] = done
+        try:
+            outcome = await self._mark(event)
+        except Exception as exc:  # a courtesy: never retried, never in the reply's way
+            outcome = "failed"
+            log.warning("read_receipt.failed", error=repr(exc))
+        finally:
+            done.set()
+            if self._in_flight.get(p.conversation_id) is done:
+                del self._in_flight[p.conversation_id]
+        READ_RECEIPTS.labels(outcome).inc()
+        log.info("read_receipt", outcome=outcome, message_id=str(p.message_id))
+
+    async def wait(self, conversation_id: uuid.UUID) -> None:
+        """Until the read receipt in flight for this conversation (in this process) is done."""
+        done = self._in_flight.get(conversation_id)
+        if done is not None:
+            try:
+                await asyncio.wait_for(done.wait(), timeout=self.timeout_s)
+            except TimeoutError:
+                log.warning("read_receipt.wait_timed_out", conversation_id=str(conversation_id))
+
+    async def _mark(self, event: ReplyPreparingV1) -> str:
+        p = event.payload
+        if event.tenant_id is None or not p.wamid:
+            return "skipped"
+        if datetime.now(UTC) - event.occurred_at > TYPING_LIFETIME:
+            return "stale"
+        async with self.db.session() as session:
+            # At most once: a redelivered hint is not shown again.
+            if not await claim(session, processed_events, READ_RECEIPTS_CONSUMER, event.event_id):
+                return "duplicate"
+            row = (
+                await session.execute(
+                    select(Channel.phone_number_id, Channel.access_token_encrypted)
+                    .join(Message, Message.channel_id == Channel.id)
+                    .where(
+                        Message.tenant_id == event.tenant_id,
+                        Message.id == p.message_id,
+                        Channel.deleted_at.is_(None),
+                    )
+                )
+            ).first()
+            if row is None:
+                return "unknown_message"
+            if row.access_token_encrypted is None:
+                return "sandbox"  # nothing to tell Meta: the simulator plays the customer
+            replied = await session.scalar(
+                select(Message.id)
+                .where(
+                    Message.tenant_id == event.tenant_id,
+                    Message.conversation_id == p.conversation_id,
+                    Message.direction == "outbound",
+                    Message.wamid.is_not(None),
+                    Message.created_at >= event.occurred_at,
+                )
+                .limit(1)
+            )
+        # Answered already (a late hint): read, but no typing indicator to outlive the answer.
+        typing = replied is None
+        await self.graph.mark_read(
+            phone_number_id=row.phone_number_id,
+            token=self.cipher.decrypt(row.access_token_encrypted),
+            wamid=p.wamid,
+            typing=typing,
+            timeout_s=self.timeout_s,
+        )
+        return "sent" if typing else "read_only"
 
 
 class RetryLater(Exception):
@@ -50,12 +149,14 @@ class Deliverer:
         graph: GraphClient,
         cipher: TokenCipher,
         limiter: RateLimiter,
+        receipts: ReadReceipts | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
         self.graph = graph
         self.cipher = cipher
         self.limiter = limiter
+        self.receipts = receipts
         # The bus gives up after its last tier: never plan more attempts than it can make.
         self.max_attempts = max(
             1, min(settings.delivery_max_attempts, len(settings.bus_retry_delays_ms) + 1)
@@ -73,6 +174,8 @@ class Deliverer:
         if channel.access_token_encrypted is None:
             wamid = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
         else:
+            if self.receipts is not None:
+                await self.receipts.wait(message.conversation_id)
             await self.limiter.wait(channel.phone_number_id)
             try:
                 wamid = await self.graph.send_text(

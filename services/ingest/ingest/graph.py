@@ -92,6 +92,29 @@ class GraphClient:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise GraphError("Graph API answered without a message id", None, 200) from exc
 
+    async def mark_read(
+        self,
+        *,
+        phone_number_id: str,
+        token: str,
+        wamid: str,
+        typing: bool = True,
+        timeout_s: float | None = None,
+    ) -> None:
+        """Mark `wamid` (and the earlier messages) read; `typing` shows the typing indicator
+        until we reply or for 25 s (WHATSAPP.md §5)."""
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wamid,
+        }
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        extra: dict[str, Any] = {"timeout": timeout_s} if timeout_s is not None else {}
+        await self._request(
+            "POST", f"{self.base_url}/{phone_number_id}/messages", token, json=body, **extra
+        )
+
     async def fetch_media(
         self, *, media_id: str, phone_number_id: str, token: str, max_bytes: int
     ) -> tuple[bytes, str | None]:

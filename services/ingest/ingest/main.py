@@ -6,7 +6,7 @@ from common.app import ServiceRuntime, create_service_app
 from ingest.api import routers
 from ingest.consumers import subscriptions
 from ingest.crypto import TokenCipher
-from ingest.delivery import Deliverer, MediaFetcher
+from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
 from ingest.graph import GraphClient, RateLimiter
 from ingest.models import outbox
 from ingest.settings import IngestSettings
@@ -30,16 +30,18 @@ class IngestRuntime(ServiceRuntime):
         self.graph: GraphClient | None = None
         self.deliverer: Deliverer | None = None
         self.media_fetcher: MediaFetcher | None = None
+        self.receipts: ReadReceipts | None = None
 
-    def workers(self) -> tuple[Deliverer, MediaFetcher]:
+    def workers(self) -> tuple[Deliverer, MediaFetcher, ReadReceipts]:
         """The Graph API workers; built when the consumers start (the database exists then)."""
-        if self.deliverer is None or self.media_fetcher is None:
+        if self.deliverer is None or self.media_fetcher is None or self.receipts is None:
             assert self.db is not None and self.graph is not None
             s = self.ingest_settings
             limiter = RateLimiter(s.send_rate_per_number)
-            self.deliverer = Deliverer(self.db, s, self.graph, self.cipher, limiter)
+            self.receipts = ReadReceipts(self.db, s, self.graph, self.cipher)
+            self.deliverer = Deliverer(self.db, s, self.graph, self.cipher, limiter, self.receipts)
             self.media_fetcher = MediaFetcher(self.db, s, self.graph, self.cipher)
-        return self.deliverer, self.media_fetcher
+        return self.deliverer, self.media_fetcher, self.receipts
 
     async def start(self) -> None:
         s = self.ingest_settings

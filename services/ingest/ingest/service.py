@@ -11,9 +11,8 @@ from sqlalchemy import func, select, tuple_, update
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, defer
 
-from common.db import OUTBOX_WRITTEN
 from common.errors import AppError
 from common.events import (
     ContactSummary,
@@ -38,6 +37,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event
+from common.outbox import add_events as outbox_add_events
 from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.models import Channel, Contact, Conversation, Message, PendingStatus, outbox
@@ -50,6 +50,9 @@ UNKNOWN_NUMBER = Counter(
     "ingest_unknown_number_total", "Webhook items for a number no tenant connected", ["kind"]
 )
 MESSAGES_STORED = Counter("ingest_messages_stored_total", "Messages stored", ["direction"])
+
+# The hot path never needs Meta's raw object back (it is the largest column): not loaded.
+_WITHOUT_RAW = defer(Message.raw, raiseload=True)
 
 # Statuses only move forward. `failed` sits above `sent` (a send that failed) and below
 # `delivered`, so a late success for the same wamid still wins (WHATSAPP.md §7).
@@ -301,7 +304,10 @@ async def store_inbound_batch(
         ).scalars()
     )
     messages = {
-        m.id: m for m in await session.scalars(select(Message).where(Message.id.in_(inserted)))
+        m.id: m
+        for m in await session.scalars(
+            select(Message).where(Message.id.in_(inserted)).options(_WITHOUT_RAW)
+        )
     }
     stored: list[tuple[Channel, WhatsAppMessageReceivedV1, Message]] = [
         (channel, event, messages[row["id"]])
@@ -399,21 +405,27 @@ async def _upsert_contacts(
             row["username"] = r.contact.username or row["username"]
         row["first_seen_at"] = min(row["first_seen_at"], r.timestamp)
         row["last_seen_at"] = max(row["last_seen_at"], r.timestamp)
-    stmt = insert(Contact).values([merged[k] for k in sorted(merged, key=str)])
+    # executemany ("insertmanyvalues"): one cached statement whatever the batch size; rows go
+    # in key order, so concurrent batches lock contacts in the same order.
+    table = Contact.__table__
+    stmt = insert(table)
     excluded = stmt.excluded
     ids = list(
-        await session.scalars(
-            stmt.on_conflict_do_update(
-                index_elements=["tenant_id", "wa_id"],
-                set_={
-                    "name": func.coalesce(excluded.name, Contact.name),
-                    "user_id": func.coalesce(excluded.user_id, Contact.user_id),
-                    "username": func.coalesce(excluded.username, Contact.username),
-                    "first_seen_at": func.least(Contact.first_seen_at, excluded.first_seen_at),
-                    "last_seen_at": func.greatest(Contact.last_seen_at, excluded.last_seen_at),
-                },
-            ).returning(Contact.id)
-        )
+        (
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "wa_id"],
+                    set_={
+                        "name": func.coalesce(excluded.name, table.c.name),
+                        "user_id": func.coalesce(excluded.user_id, table.c.user_id),
+                        "username": func.coalesce(excluded.username, table.c.username),
+                        "first_seen_at": func.least(table.c.first_seen_at, excluded.first_seen_at),
+                        "last_seen_at": func.greatest(table.c.last_seen_at, excluded.last_seen_at),
+                    },
+                ).returning(table.c.id),
+                [merged[k] for k in sorted(merged, key=str)],
+            )
+        ).scalars()
     )
     contacts = await session.scalars(
         select(Contact).where(Contact.id.in_(ids)).execution_options(populate_existing=True)
@@ -473,27 +485,24 @@ async def _active_conversations(
         missing = [p for p in missing if p not in result]
     if missing:
         await session.execute(
-            insert(Conversation)
-            .values(
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "tenant_id": first_at[p][0].tenant_id,
-                        "channel_id": p[0],
-                        "contact_id": p[1],
-                        "status": "open",
-                        "ai_enabled": settings.ai_enabled_default,
-                        "last_message_at": first_at[p][1],
-                    }
-                    for p in missing
-                ]
-            )
-            .on_conflict_do_nothing(
+            insert(Conversation.__table__).on_conflict_do_nothing(
                 index_elements=["channel_id", "contact_id"],
                 # Literal, as in the index: a bound parameter cannot prove the index applies
                 # once Postgres switches the prepared statement to a generic plan.
                 index_where=sql("status <> 'resolved'"),
-            )
+            ),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "tenant_id": first_at[p][0].tenant_id,
+                    "channel_id": p[0],
+                    "contact_id": p[1],
+                    "status": "open",
+                    "ai_enabled": settings.ai_enabled_default,
+                    "last_message_at": first_at[p][1],
+                }
+                for p in missing
+            ],
         )
         result |= await active(missing)
     return result
@@ -525,7 +534,10 @@ async def _histories(
     )
     recent = aliased(Message, ranked)
     rows = await session.scalars(
-        select(recent).where(ranked.c.rank <= depth).order_by(recent.created_at, recent.id)
+        select(recent)
+        .where(ranked.c.rank <= depth)
+        .order_by(recent.created_at, recent.id)
+        .options(defer(recent.raw, raiseload=True))
     )
     by_conversation: dict[uuid.UUID, list[Message]] = {}
     for row in rows:
@@ -543,16 +555,7 @@ async def _histories(
 
 async def add_events(session: AsyncSession, events: Sequence[Envelope]) -> None:
     """Several outbox rows in one statement (the batch path); same effect as `add_event`."""
-    if not events:
-        return
-    await session.execute(
-        insert(outbox).on_conflict_do_nothing(index_elements=["event_id"]),
-        [
-            {"event_id": e.event_id, "event_type": e.event_type, "body": e.model_dump(mode="json")}
-            for e in events
-        ],
-    )
-    session.info[OUTBOX_WRITTEN] = True
+    await outbox_add_events(session, outbox, events)
 
 
 async def _attach_reaction(

@@ -32,6 +32,9 @@ class IngestSettings(CommonSettings):
     graph_max_connections: int = 100
     # Meta's default throughput per number (messages per second).
     send_rate_per_number: float = 80.0
+    # Read receipt + typing indicator while the AI prepares an answer: one try, this long at
+    # most; a reply waits at most this long for it, so the indicator never follows the reply.
+    read_receipt_timeout_s: float = 2.0
     # Attempts per outbound message (the bus's delay tiers space them), then failed.
     delivery_max_attempts: int = 5
 

@@ -383,3 +383,90 @@ async def test_an_ai_reply_takes_the_same_outbound_path_and_respects_the_takeove
         m["text"] for m in await platform.messages(owner, conversation["id"]) if m["author"] == "ai"
     ] == ["We deliver on Sundays."]
     assert len(platform.graph.sends()) == 1
+
+
+def preparing(conversation: dict[str, Any], tenant: str, inbound: dict[str, Any]) -> Any:
+    from common.events import ReplyPreparingPayload, ReplyPreparingV1
+
+    return ReplyPreparingV1(
+        tenant_id=uuid.UUID(tenant),
+        payload=ReplyPreparingPayload(
+            conversation_id=uuid.UUID(conversation["id"]),
+            message_id=uuid.UUID(inbound["id"]),
+            wamid=inbound["wamid"],
+        ),
+    )
+
+
+def tenant_of(owner: dict[str, str]) -> str:
+    claims = jwt.decode(
+        owner["Authorization"].removeprefix("Bearer "), options={"verify_signature": False}
+    )
+    return str(claims["tid"])
+
+
+async def ai_sent(platform: Any, owner: dict[str, str], conversation: dict[str, Any]) -> Any:
+    async def sent() -> dict[str, Any] | None:
+        for m in await platform.messages(owner, conversation["id"]):
+            if m["author"] == "ai" and m["status"] == "sent":
+                return m
+        return None
+
+    return await eventually(sent)
+
+
+async def test_while_the_ai_prepares_the_message_is_marked_read_with_typing_before_the_reply(
+    platform: Any, bus: Bus
+) -> None:
+    # Meta answers the read receipt slowly: the reply still waits for it, never overtakes it.
+    platform.graph.read_delay_s = 0.5
+    owner, channel, conversation = await live_conversation(platform)
+    [inbound] = await platform.messages(owner, conversation["id"])
+    tenant = tenant_of(owner)
+    hint = preparing(conversation, tenant, inbound)
+    await bus.publish(hint)
+    await bus.publish(ai_reply(conversation, tenant, ["Yes, on Sundays."], inbound["wamid"]))
+    await ai_sent(platform, owner, conversation)
+
+    posts = [r for r in platform.graph.requests if r.method == "POST"]
+    assert [r.json.get("status", r.json.get("type")) for r in posts] == ["read", "text"]
+    read = posts[0]
+    assert read.path == f"/{channel['phone_number_id']}/messages"
+    assert read.authorization == f"Bearer {TOKEN}"
+    assert read.json == {
+        "messaging_product": "whatsapp",
+        "status": "read",
+        "message_id": inbound["wamid"],
+        "typing_indicator": {"type": "text"},
+    }
+
+    # A redelivered hint is not shown again.
+    await bus.publish(hint)
+    await asyncio.sleep(1.0)
+    assert len(platform.graph.read_receipts()) == 1
+
+
+async def test_a_failed_read_receipt_is_not_retried_and_never_holds_the_reply(
+    platform: Any, bus: Bus
+) -> None:
+    owner, _, conversation = await live_conversation(platform)
+    [inbound] = await platform.messages(owner, conversation["id"])
+    tenant = tenant_of(owner)
+    platform.graph.fail_next_read(131000, http_status=500)  # a retryable code, even so
+    await bus.publish(preparing(conversation, tenant, inbound))
+    await bus.publish(ai_reply(conversation, tenant, ["Yes, on Sundays."], inbound["wamid"]))
+    await ai_sent(platform, owner, conversation)
+    await asyncio.sleep(1.0)  # well past the test bus's retry tiers (100 and 200 ms)
+    assert len(platform.graph.read_receipts()) == 1
+    assert len(platform.graph.sends()) == 1
+
+
+async def test_a_sandbox_channel_gets_no_read_receipt(platform: Any, bus: Bus) -> None:
+    owner, _, conversation = await live_conversation(platform, token=None)
+    [inbound] = await platform.messages(owner, conversation["id"])
+    tenant = tenant_of(owner)
+    await bus.publish(preparing(conversation, tenant, inbound))
+    await bus.publish(ai_reply(conversation, tenant, ["Yes, on Sundays."], inbound["wamid"]))
+    await ai_sent(platform, owner, conversation)
+    await asyncio.sleep(0.5)
+    assert platform.graph.requests == []

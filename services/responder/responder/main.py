@@ -54,7 +54,13 @@ class ResponderRuntime(ServiceRuntime):
     def turns(self) -> TurnHandler:
         assert self.db is not None
         if not hasattr(self, "_turns"):
-            self._turns = TurnHandler(self.db, self.answerer, self.settings.quiet_period_s)
+            bus = self.bus
+            self._turns = TurnHandler(
+                self.db,
+                self.answerer,
+                self.settings.quiet_period_s,
+                announce=bus.publish if bus is not None else None,
+            )
         return self._turns
 
 

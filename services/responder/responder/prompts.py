@@ -6,11 +6,12 @@ with `<` and `>` escaped so no text can close its block and pose as instructions
 customer's own words are sent as user messages, never inside the template.
 """
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jinja2 import TemplateSyntaxError, meta
+from jinja2 import Template, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from common.errors import AppError
@@ -50,6 +51,12 @@ Customer name: {{ customer_name }}. Now: {{ now }}.
 """
 
 _env = ImmutableSandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(body: str) -> Template:
+    """Compiling a template costs more than rendering it: once per distinct body."""
+    return _env.from_string(body)
 
 
 def validate(body: str) -> None:
@@ -112,7 +119,7 @@ def render(
     now: datetime,
 ) -> str:
     name = " ".join((customer_name or "unknown").split())[:80]
-    return _env.from_string(body).render(
+    return _compiled(body).render(
         business_name=business_name,
         persona=persona,
         instructions=instructions,

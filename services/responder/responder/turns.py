@@ -7,7 +7,7 @@ conversation's turn, so two replicas (or a redelivery) never both reply.
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy import select
@@ -22,6 +22,8 @@ from common.events import (
     HistoryItem,
     ReplyGeneratedPayload,
     ReplyGeneratedV1,
+    ReplyPreparingPayload,
+    ReplyPreparingV1,
     ReplySource,
 )
 from common.outbox import add_event
@@ -111,11 +113,49 @@ def split_history(
     return unanswered, earlier[-window:] if window else []
 
 
+# Publishes `reply.preparing.v1` (confirmed); see `TurnHandler.announce`.
+Announce = Callable[[ReplyPreparingV1], Awaitable[None]]
+
+
 class TurnHandler:
-    def __init__(self, db: Database, answerer: Answerer, quiet_period_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        answerer: Answerer,
+        quiet_period_s: float,
+        announce: Announce | None = None,
+    ) -> None:
         self.db = db
         self.answerer = answerer
         self.quiet_period_s = quiet_period_s
+        self._announce = announce
+        self._announcing: set[asyncio.Task[None]] = set()  # strong references
+
+    def announce(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
+        """Tell ingest we are preparing an answer (it marks the message read, typing shown).
+
+        Published directly, not through the outbox: the answer's transaction stays open until
+        the answer is ready, and the hint must leave before. Started before the answer on the
+        same confirmed channel as the reply, so the broker routes it first; the answer never
+        waits for its confirm, and a failure is only logged."""
+        if self._announce is None:
+            return
+        event = ReplyPreparingV1(
+            tenant_id=tenant_id,
+            payload=ReplyPreparingPayload(
+                conversation_id=p.conversation_id, message_id=p.message.id, wamid=p.message.wamid
+            ),
+        )
+        task = asyncio.create_task(self._publish_hint(event))
+        self._announcing.add(task)
+        task.add_done_callback(self._announcing.discard)
+
+    async def _publish_hint(self, event: ReplyPreparingV1) -> None:
+        assert self._announce is not None
+        try:
+            await self._announce(event)
+        except Exception as exc:
+            log.warning("responder.preparing_not_published", error=repr(exc))
 
     async def __call__(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
         async with self.db.session() as session:
@@ -147,6 +187,8 @@ class TurnHandler:
         ai = await effective_settings(session, tenant_id)
         if not ai.enabled:
             return
+        # From here on the turn gets an answer (or the fallback): show the customer we read it.
+        self.announce(tenant_id, p)
         unanswered, earlier = split_history(p, turn, ai.history_messages)
         outcome = await self.answerer.answer(
             ai,

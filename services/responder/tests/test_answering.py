@@ -26,6 +26,7 @@ from common.events import (
     MessageStatusUpdatedV1,
     MessageSummary,
     ReplyGeneratedV1,
+    ReplyPreparingV1,
     TenantCreatedPayload,
     TenantCreatedV1,
 )
@@ -115,6 +116,13 @@ class Listener:
             if isinstance(e, ReplyGeneratedV1) and e.payload.conversation_id == conversation
         ]
 
+    def preparing(self, conversation: uuid.UUID) -> list[ReplyPreparingV1]:
+        return [
+            e
+            for e in self.events
+            if isinstance(e, ReplyPreparingV1) and e.payload.conversation_id == conversation
+        ]
+
     def handoffs(self, conversation: uuid.UUID) -> list[HandoffRequestedV1]:
         return [
             e
@@ -129,7 +137,7 @@ async def listener(bus: Bus) -> Listener:
     await bus.subscribe(
         Subscription(
             "responder-test.listener",
-            ("reply.generated.v1", "conversation.handoff.requested.v1"),
+            ("reply.generated.v1", "conversation.handoff.requested.v1", "reply.preparing.v1"),
             listening,
         )
     )
@@ -214,6 +222,11 @@ async def test_a_grounded_answer_with_its_sources(
     assert "Padaria Lúcia" in system["content"]
     assert rest == [{"role": "user", "content": "Do you deliver on Sundays?"}]
     assert listener.handoffs(chat.id) == []
+    # Announced before the answer (ingest marks the message read, typing shown).
+    [hint] = listener.preparing(chat.id)
+    assert hint.payload.message_id == asked and hint.tenant_id == knowledge["tenant"]
+    assert hint.payload.wamid is not None and hint.payload.wamid.startswith("wamid.")
+    assert listener.events.index(hint) < listener.events.index(reply)
 
 
 def chat_replies(listener: Listener, chat: Conversation) -> list[ReplyGeneratedV1]:
@@ -305,6 +318,8 @@ async def test_no_answer_when_the_ai_is_paused_or_for_reactions(
     await asyncio.sleep(0.5)
     for chat in (paused, handed, reacting):
         assert chat_replies(listener, chat) == []
+        assert listener.preparing(chat.id) == []  # no read receipt, no typing indicator
+    assert len(listener.preparing(control.id)) == 1
     assert len(fake_llm.requests) == 1
 
 
@@ -327,6 +342,7 @@ async def test_the_tenant_switch_turns_the_ai_off(
     await off.customer_says("Do you deliver on Sundays?")
     await asyncio.sleep(1.0)
     assert chat_replies(listener, off) == [] and fake_llm.requests == []
+    assert listener.preparing(off.id) == []
 
 
 @pytest.mark.parametrize(
