@@ -212,8 +212,8 @@ async def full_text_candidates(
     relaxed: bool,
     cap: int,
     candidates: list[uuid.UUID],
-) -> list[tuple[uuid.UUID, float, bool]]:
-    """(chunk id, ts_rank_cd, has every term) of the chunks matching `query`, best first.
+) -> tuple[list[tuple[uuid.UUID, float, bool]], bool]:
+    """((chunk id, ts_rank_cd, has every term) best first, too common) for `query`.
 
     Strict: `websearch_to_tsquery` (every term; quotes and -exclusions honoured). Relaxed
     (keyword-only search): also chunks with only some of the terms, after those with all.
@@ -223,11 +223,12 @@ async def full_text_candidates(
     The cost is bounded: ranking means reading every matching row, and a question made of
     common words matches thousands (16,000 rows: ~30 ms). So at most `cap` matches are read
     per kind. Strict: when there are fewer, all are ranked (exact); when there are more,
-    the words are too common to rank by (they hardly discriminate) and only `candidates`
-    (the embedding's nearest chunks) that hold every term are ranked. Relaxed: the first
-    `cap` matches of each kind are ranked. Matches are gathered in MATERIALIZED CTEs so
-    that they are planned in full (a bitmap scan of the GIN index), not as the sequential
-    scan the planner would pick to reach a LIMIT early.
+    the words are too common to rank by (they hardly discriminate): none are, and `too
+    common` is True. `candidates` (the embedding's nearest chunks) that hold every term are
+    ranked too: the caller asks again with them (and `cap` 0) after a `too common`.
+    Relaxed: the first `cap` matches of each kind are ranked. Matches are gathered in
+    MATERIALIZED CTEs so that they are planned in full (a bitmap scan of the GIN index),
+    not as the sequential scan the planner would pick to reach a LIMIT early.
     """
     ctes: list[str] = []
     parts: list[str] = []
@@ -266,18 +267,30 @@ async def full_text_candidates(
             f"SELECT f.id, ts_rank_cd(f.tsv, q{i}.terms) AS rank,"
             f" f.tsv @@ q{i}.every AS complete FROM found{i} f, q{i}"
         )
+        if not relaxed:
+            # A marker row (no id) when the strict matches were too many to rank.
+            parts.append(
+                f"SELECT NULL, 0, false FROM (SELECT count(*) AS n FROM"
+                f" (SELECT 1 FROM strict{i} LIMIT :cap) s) m WHERE m.n >= :cap AND m.n > 0"
+            )
     sql = (
         "WITH "
         + ", ".join(ctes)
-        + " "
+        + " SELECT * FROM ("
         + " UNION ALL ".join(parts)
-        + " ORDER BY complete DESC, rank DESC LIMIT :limit"
+        + ") r ORDER BY id IS NULL DESC, complete DESC, rank DESC LIMIT :limit"
     )
-    params: dict[str, Any] = {"tenant_id": tenant_id, "query": query, "limit": limit, "cap": cap}
+    params: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "query": query,
+        "limit": limit + len(configs),
+        "cap": cap,
+    }
     if not relaxed:
         params["candidates"] = candidates
-    rows = await session.execute(text(sql), params)
-    return [(row.id, float(row.rank), bool(row.complete)) for row in rows]
+    rows = list(await session.execute(text(sql), params))
+    ranked = [(row.id, float(row.rank), bool(row.complete)) for row in rows if row.id]
+    return ranked[:limit], len(ranked) < len(rows)
 
 
 async def tenant_embeddings(

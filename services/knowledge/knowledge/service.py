@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import numpy as np
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -379,6 +380,14 @@ def reciprocal_rank_fusion(*rankings: tuple[list[uuid.UUID], float]) -> dict[uui
     return fused
 
 
+async def _nearest(
+    matrix: embeddings.TenantMatrix, vector_task: asyncio.Task[np.ndarray], k: int
+) -> tuple[np.ndarray, list[tuple[uuid.UUID, float]]]:
+    """The query's vector and its k nearest chunks (id, cosine), scored in a thread."""
+    vector = await vector_task
+    return vector, await asyncio.to_thread(embeddings.top_k, matrix, vector, k)
+
+
 @dataclass
 class Searcher:
     """Search with per-process caches keyed by the tenant's corpus version, so every replica
@@ -415,37 +424,50 @@ class Searcher:
             if use_embeddings
             else None
         )
+        nearest_task = None
         try:
             version = await repository.corpus_version(session, tenant_id)
             configs = await self._configs(session, tenant_id, version)
-            matrix = vector = None
-            nearest: list[tuple[uuid.UUID, float]] = []
+            matrix = None
             if vector_task is not None:
                 matrix = await self._matrix(session, tenant_id, version)
-                vector = await vector_task
-                nearest = await asyncio.to_thread(embeddings.top_k, matrix, vector, n)
+                # The nearest chunks (a thread) while Postgres ranks the full text; this
+                # task never touches the session (it runs one query at a time).
+                nearest_task = asyncio.create_task(_nearest(matrix, vector_task, n))
+            full_text: list[tuple[uuid.UUID, float, bool]] = []
+            too_common = False
+            if configs:
+                # Fused, only passages with every term take part: on
+                # bench/knowledge_quality.py adding those with some terms, even at a 0.1
+                # weight, cost 10 points of hit@1 (common words match everywhere).
+                full_text, too_common = await repository.full_text_candidates(
+                    session,
+                    tenant_id,
+                    query,
+                    configs,
+                    n,
+                    relaxed=not use_embeddings,
+                    cap=self.settings.search_match_cap,
+                    candidates=[],
+                )
+            vector, nearest = await nearest_task if nearest_task is not None else (None, [])
         finally:
-            if vector_task is not None and not vector_task.done():
-                vector_task.cancel()
-        # Then the full text (after, not beside, the nearest chunks: measured on this
-        # 2-core machine under load, running both at once gave a worse p95, and the
-        # candidates let one query settle questions made of common words). Fused, only
-        # passages with every term take part: on bench/knowledge_quality.py adding those
-        # with some terms, even at a 0.1 weight, cost 10 points of hit@1.
-        full_text = (
-            await repository.full_text_candidates(
+            for task in (vector_task, nearest_task):
+                if task is not None and not task.done():
+                    task.cancel()
+        if too_common and nearest:
+            # Words in thousands of passages: rank the embedding's candidates that hold them
+            # all (what makes a candidate a keyword match too).
+            full_text, _ = await repository.full_text_candidates(
                 session,
                 tenant_id,
                 query,
                 configs,
                 n,
-                relaxed=not use_embeddings,
-                cap=self.settings.search_match_cap,
+                relaxed=False,
+                cap=0,
                 candidates=[chunk_id for chunk_id, _ in nearest],
             )
-            if configs
-            else []
-        )
         cosines: dict[uuid.UUID, float] = {}
         if matrix is not None and vector is not None:
             cosines = dict(nearest)

@@ -134,8 +134,8 @@ async def test_words_too_common_to_rank_are_ranked_among_the_embedding_candidate
             )
             every = list(chunk_of)
 
-            async def matches(cap: int, candidates: list[uuid.UUID]) -> list[str]:
-                rows = await repository.full_text_candidates(
+            async def matches(cap: int, candidates: list[uuid.UUID]) -> tuple[list[str], bool]:
+                rows, too_common = await repository.full_text_candidates(
                     session,
                     tenant,
                     question,
@@ -146,15 +146,17 @@ async def test_words_too_common_to_rank_are_ranked_among_the_embedding_candidate
                     candidates=candidates,
                 )
                 assert all(complete for _, _, complete in rows)
-                return [chunk_of[chunk_id] for chunk_id, _, _ in rows]
+                return [chunk_of[chunk_id] for chunk_id, _, _ in rows], too_common
 
-            exact = await matches(100, [])
-            assert set(exact) == {"returns.txt", "shipping.txt"}
+            exact, too_common = await matches(100, [])
+            assert set(exact) == {"returns.txt", "shipping.txt"} and not too_common
             assert exact[0] == "shipping.txt"  # "days" twice
-            assert await matches(2, []) == []  # 2 or more matches: too common to rank
-            assert await matches(2, every) == exact  # ranked among the candidates
+            assert await matches(2, []) == ([], True)  # 2 or more: too common to rank
+            # Then the candidates alone (cap 0): ranked as the full text ranks them.
+            assert await matches(0, every) == (exact, False)
             shipping = next(c for c, name in chunk_of.items() if name == "shipping.txt")
-            assert await matches(2, [shipping]) == ["shipping.txt"]
+            assert await matches(0, [shipping]) == (["shipping.txt"], False)
+            assert await matches(100, [shipping]) == (exact, False)
 
         capped = Searcher(
             knowledge_settings.model_copy(update={"search_match_cap": 2}), MatrixCache()
