@@ -33,6 +33,8 @@ from common.testing import ServiceProcess, remove_topology, text_message
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "10000"))
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000"))
+# Ingest scales out as competing consumers on its queue (`--scale ingest=N` in compose).
+REPLICAS = int(os.environ.get("BENCH_INGEST_REPLICAS", "1"))
 AMQP_URL = os.environ.get("AMQP_URL", "amqp://guest:guest@localhost:5672/")
 SERVER_URL = os.environ.get(
     "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
@@ -128,11 +130,18 @@ async def main() -> None:
         await bus.close()
 
         began = time.perf_counter()
-        ingest = ServiceProcess("ingest.main:create_app", env)
-        # Its output goes to a file: an unread pipe that fills up would stall the service.
-        log_path = Path(tempfile.gettempdir()) / f"ingest-bench-{run}.log"
-        start_logged(ingest, log_path)
-        profiler = profile(ingest.process.pid)
+        replicas = [ServiceProcess("ingest.main:create_app", env) for _ in range(REPLICAS)]
+        log_paths = []
+        for n, replica in enumerate(replicas):
+            # Its output goes to a file: an unread pipe that fills up would stall the service.
+            log_paths.append(Path(tempfile.gettempdir()) / f"ingest-bench-{run}-{n}.log")
+            start_logged(replica, log_paths[-1])
+        pids = [replica.process.pid for replica in replicas]
+
+        def cpu() -> float:
+            return sum(cpu_seconds(pid) for pid in pids)
+
+        profiler = profile(pids[0])
         cpu_at_start = None
         try:
             while True:
@@ -146,7 +155,7 @@ async def main() -> None:
                         )
                     ).one()
                 if cpu_at_start is None and row.n:
-                    cpu_at_start = cpu_seconds(ingest.process.pid)  # start-up is over
+                    cpu_at_start = cpu()  # start-up is over
                 if row.n >= MESSAGES:
                     break
                 if time.perf_counter() - began > 600:
@@ -155,7 +164,7 @@ async def main() -> None:
             wall = time.perf_counter() - began
             drain = (row.last - row.first).total_seconds()
             assert cpu_at_start is not None
-            cpu_stored = cpu_seconds(ingest.process.pid) - cpu_at_start
+            cpu_stored = cpu() - cpu_at_start
             while True:  # the outbox relay publishing what was stored
                 async with db.sessionmaker() as s:
                     left = await s.scalar(
@@ -165,17 +174,20 @@ async def main() -> None:
                     break
                 await asyncio.sleep(0.2)
             relayed = time.perf_counter() - began
-            cpu_all = cpu_seconds(ingest.process.pid) - cpu_at_start
+            cpu_all = cpu() - cpu_at_start
         finally:
             if profiler is not None:
                 profiler.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
                 profiler.wait()
-            ingest.process.terminate()
-            ingest.process.wait(timeout=30)
-            print(f"ingest's log: {log_path}")
+            for replica in replicas:
+                replica.process.terminate()
+            for replica in replicas:
+                replica.process.wait(timeout=30)
+            print(f"ingest's logs: {', '.join(map(str, log_paths))}")
         async with db.sessionmaker() as s:
             conversations = await s.scalar(text("select count(*) from ingest.conversations"))
             outboxed = await s.scalar(text("select count(*) from ingest.outbox"))
+        print(f"ingest replicas: {REPLICAS} (BENCH_INGEST_REPLICAS)")
         print(
             f"ingest: {MESSAGES:,} queued messages stored in {drain:.1f} s "
             f"(first to last stored) = {MESSAGES / drain:,.0f} stored messages/s "
