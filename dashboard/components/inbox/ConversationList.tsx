@@ -143,6 +143,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
   }, [cursor, loadMore]);
 
   const refetchSoon = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const settle = useRef(new Map<string, ReturnType<typeof setTimeout>>());
   useLiveEvents((event) => {
     if (inFlight.current) missed.current = true;
     if (event.name === "conversation.updated") {
@@ -153,11 +154,23 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
         refetchSoon.current = setTimeout(() => void loadFirst(true), 400);
         return;
       }
-      setItems((list) => {
-        const rest = list.filter((x) => x.id !== c.id);
-        if (status && c.status !== status) return rest;
-        return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
-      });
+      const apply = (c: Conversation) =>
+        setItems((list) => {
+          const rest = list.filter((x) => x.id !== c.id);
+          if (status && c.status !== status) return rest;
+          return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
+        });
+      apply(c);
+      // Updates can arrive out of order (a reply's "open" after the handoff that followed
+      // it): the server's state of that conversation settles it.
+      clearTimeout(settle.current.get(c.id));
+      settle.current.set(
+        c.id,
+        setTimeout(() => {
+          settle.current.delete(c.id);
+          api<Conversation>(`/api/conversations/${c.id}`).then(apply, () => undefined);
+        }, 500),
+      );
     } else if (event.name === "message.created") {
       const m = event.data;
       if (!items.some((c) => c.id === m.conversation_id)) {

@@ -52,6 +52,10 @@ export function ConversationView({ id }: { id: string }) {
   // then the snapshot is taken again, so a handoff or a message is never lost in between.
   const loading = useRef(false);
   const missed = useRef(false);
+  const settle = useRef<ReturnType<typeof setTimeout> | null>(null);
+  useEffect(() => () => {
+    if (settle.current) clearTimeout(settle.current);
+  }, []);
   const load = useCallback(async () => {
     setError(null);
     loading.current = true;
@@ -82,6 +86,12 @@ export function ConversationView({ id }: { id: string }) {
     if (event.name === "conversation.updated" && event.data.id === id) {
       const data = event.data;
       setConversation((c) => ({ ...(c ?? {}), ...data }));
+      // Updates from different services' paths can arrive out of order (a reply's
+      // "open" after the handoff that followed it): the server's state settles it.
+      if (settle.current) clearTimeout(settle.current);
+      settle.current = setTimeout(() => {
+        api<Conversation>(`/api/conversations/${id}`).then(setConversation, () => undefined);
+      }, 500);
     } else if (event.name === "message.created" && event.data.conversation_id === id) {
       const data = event.data;
       setMessages((list) => (list ? upsert(list, data) : list));
