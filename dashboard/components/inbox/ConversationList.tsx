@@ -144,6 +144,21 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
 
   const refetchSoon = useRef<ReturnType<typeof setTimeout> | null>(null);
   const settle = useRef(new Map<string, ReturnType<typeof setTimeout>>());
+  // The filter now, not when the settling request left: the reader may have changed it since.
+  const filter = useRef({ q, status });
+  useEffect(() => {
+    filter.current = { q, status };
+  }, [q, status]);
+  // The server's state of a conversation already listed replaces what the events said; one
+  // the current list does not show is left to the list's own loading.
+  const settled = useCallback((c: Conversation) => {
+    setItems((list) => {
+      if (filter.current.q || !list.some((x) => x.id === c.id)) return list;
+      const rest = list.filter((x) => x.id !== c.id);
+      if (filter.current.status && c.status !== filter.current.status) return rest;
+      return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
+    });
+  }, []);
   useLiveEvents((event) => {
     if (inFlight.current) missed.current = true;
     if (event.name === "conversation.updated") {
@@ -168,7 +183,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
         c.id,
         setTimeout(() => {
           settle.current.delete(c.id);
-          api<Conversation>(`/api/conversations/${c.id}`).then(apply, () => undefined);
+          api<Conversation>(`/api/conversations/${c.id}`).then(settled, () => undefined);
         }, 500),
       );
     } else if (event.name === "message.created") {
