@@ -195,16 +195,13 @@ class Bus:
 
     async def publish_many(self, events: Iterable[Envelope], *, mandatory: bool = False) -> None:
         """Publish several events pipelined; returns once every one is confirmed."""
-        exchange = self._require_exchange()
-        batch = list(events)
-        await asyncio.gather(
-            *(
-                exchange.publish(_message(event), routing_key=event.event_type, mandatory=mandatory)
-                for event in batch
-            )
+        await self.publish_serialized(
+            [
+                Serialized(e.event_id, e.event_type, to_json(e), e.correlation_id, e.occurred_at)
+                for e in events
+            ],
+            mandatory=mandatory,
         )
-        for event in batch:
-            EVENTS_PUBLISHED.labels(event.event_type).inc()
 
     async def publish_serialized(
         self, events: Sequence[Serialized], *, mandatory: bool = False
@@ -213,13 +210,7 @@ class Bus:
         exchange = self._require_exchange()
         await asyncio.gather(
             *(
-                exchange.publish(
-                    _message_from(
-                        e.body, e.event_id, e.event_type, e.correlation_id, e.occurred_at
-                    ),
-                    routing_key=e.event_type,
-                    mandatory=mandatory,
-                )
+                exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
                 for e in events
             )
         )
@@ -450,27 +441,15 @@ class Bus:
         await channel.exchange_delete(self.exchange_name)
 
 
-def _message(event: Envelope) -> aio_pika.Message:
-    return _message_from(
-        to_json(event), event.event_id, event.event_type, event.correlation_id, event.occurred_at
-    )
-
-
-def _message_from(
-    body: bytes,
-    event_id: uuid.UUID,
-    event_type: str,
-    correlation_id: str | None,
-    occurred_at: datetime | None,
-) -> aio_pika.Message:
+def _message(event: Serialized) -> aio_pika.Message:
     return aio_pika.Message(
-        body=body,
+        body=event.body,
         content_type="application/json",
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=str(event_id),
-        correlation_id=correlation_id,
-        type=event_type,
-        timestamp=occurred_at,
+        message_id=str(event.event_id),
+        correlation_id=event.correlation_id,
+        type=event.event_type,
+        timestamp=event.occurred_at,
     )
 
 

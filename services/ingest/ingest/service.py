@@ -36,8 +36,7 @@ from common.events import (
     WhatsAppStatusUpdatedPayload,
 )
 from common.logging import get_correlation_id
-from common.outbox import add_event
-from common.outbox import add_events as outbox_add_events
+from common.outbox import add_event, add_events
 from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.models import Channel, Contact, Conversation, Message, PendingStatus, outbox
@@ -365,7 +364,7 @@ async def store_inbound_batch(
                 payload=conversation_summary(conversation, contact),
             )
         )
-    await add_events(session, events)
+    await add_events(session, outbox, events)
     return [m for _, _, m in stored]
 
 
@@ -551,11 +550,6 @@ async def _histories(
         ]
         history[m.id] = earlier[-limit:]
     return history
-
-
-async def add_events(session: AsyncSession, events: Sequence[Envelope]) -> None:
-    """Several outbox rows in one statement (the batch path); same effect as `add_event`."""
-    await outbox_add_events(session, outbox, events)
 
 
 async def _attach_reaction(
