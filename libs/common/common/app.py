@@ -70,6 +70,7 @@ class ServiceRuntime:
                 self.db, self.outbox_table, self.bus, poll_interval=s.outbox_poll_interval_s
             )
             self.relay.start()
+            self.bus.on_reconnect(self.relay.wake)
         if self.subscriptions is not None and self.bus is not None:
             for subscription in self.subscriptions(self):
                 await self.bus.subscribe(subscription)
@@ -96,7 +97,7 @@ class ServiceRuntime:
             return {"database": "down"}
 
     async def check_bus(self) -> dict[str, str]:
-        state = self.bus.health() if self.bus is not None else {}
+        state = await self.bus.check() if self.bus is not None else {}
         if self.relay is not None:
             state["outbox_relay"] = "ok" if self.relay.running else "down"
         return state

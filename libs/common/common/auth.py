@@ -68,7 +68,7 @@ class JWKSVerifier:
         self.min_refetch_interval_s = min_refetch_interval_s
         self.http_timeout_s = http_timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
-        self._fetched_at = 0.0
+        self._fetched_at = float("-inf")  # never fetched: stale (not "fetched at boot")
         self._unknown_kid_refetch_at = float("-inf")
         self._lock = asyncio.Lock()
         if jwks is not None:

@@ -11,9 +11,16 @@ Topology, for exchange prefix P and a consumer C:
 Publishing waits for the broker's confirm. Consuming acks only after the handler returned
 (its transaction committed); a failure is re-published to the next delay tier (confirmed)
 before the original is acked, so nothing is dropped and nothing spins in place.
+
+Faults: a supervisor task reconnects after any loss of the connection; each consumer has a
+task that redeclares its topology and consumes again (retrying until the broker accepts);
+publishing while the broker is away raises `BrokerUnavailable` at once. `check()` asks the
+broker whether each of our queues has a consumer, for a `/health` that tells the truth.
 """
 
 import asyncio
+import contextlib
+import functools
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -22,13 +29,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import aiormq.abc
+import aiormq.exceptions
 import structlog
 from aio_pika.abc import (
     AbstractChannel,
+    AbstractConnection,
     AbstractExchange,
     AbstractIncomingMessage,
     AbstractQueue,
-    AbstractRobustConnection,
 )
 from prometheus_client import Counter, Histogram
 from pydantic import ValidationError
@@ -78,15 +87,46 @@ class Serialized:
 
 @dataclass
 class _Consumer:
-    subscription: Subscription
-    channel: AbstractChannel
-    queue: AbstractQueue
+    """One subscription (or listener) and the channel it consumes on right now."""
+
+    name: str
+    handler: Callable[[AbstractIncomingMessage, AbstractChannel], Awaitable[None]]
+    subscription: Subscription | None = None  # None: a listener (transient queue)
+    event_types: tuple[str, ...] = ()
+    channel: AbstractChannel | None = None
+    underlay: aiormq.abc.AbstractChannel | None = None  # aiormq's, which knows the live tags
+    queue: AbstractQueue | None = None
     tag: str | None = None
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
     in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    last_error: str | None = None
+
+    @property
+    def consuming(self) -> bool:
+        """Consuming as far as this process can tell: its channel is open and the broker has
+        not cancelled its tag (aiormq forgets a tag on the broker's Basic.Cancel)."""
+        channel, underlay = self.channel, self.underlay
+        if channel is None or channel.is_closed or underlay is None or self.tag is None:
+            return False
+        # (aiormq.Channel.consumers; not on its abstract base.)
+        return not underlay.is_closed and self.tag in getattr(underlay, "consumers", {})
+
+
+class BrokerUnavailable(ConnectionError):
+    """The broker connection is down: nothing was published; the caller retries later."""
 
 
 class Bus:
-    """One connection per process; a confirmed publish channel; one channel per consumer."""
+    """One connection per process, kept up by a supervisor task; a confirmed publish channel;
+    one channel per consumer, each kept consuming by its own task.
+
+    aio-pika's robust connection was not enough: it restores only what it declared itself, so
+    after a broker restart our consumers stayed gone while the local objects looked alive. So
+    the connection is a plain one and we own recovery: on any loss the supervisor reconnects,
+    and every consumer task redeclares its topology and consumes again, retrying until the
+    broker accepts (quorum queues refuse consumers for a moment after a restart).
+    """
 
     def __init__(
         self,
@@ -113,68 +153,175 @@ class Bus:
         # Consumers whose queues this process declared (tests remove them afterwards).
         self.declared_consumers: set[str] = set()
         self.exchange_name = f"{prefix}events"
-        # Strong references: a robust connection restores only objects still referenced.
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._probe_channel: AbstractChannel | None = None
+        self._up = asyncio.Event()  # set while the connection and publish channel are open
+        self._closing = False
+        self._supervisor: asyncio.Task[None] | None = None
         self._consumers: dict[str, _Consumer] = {}
-        self._listeners: list[tuple[AbstractChannel, AbstractQueue, str]] = []
+        self._listener_count = 0
+        self._on_reconnect: list[Callable[[], None]] = []
 
     # --- lifecycle -------------------------------------------------------------------------
 
     async def connect(self, *, timeout: float = 10.0) -> None:
-        self._connection = await aio_pika.connect_robust(
-            self.url,
-            timeout=timeout,
-            reconnect_interval=self.reconnect_interval,
-            client_properties={"connection_name": self.service},
+        """Connect once (raises when the broker cannot be reached), then stay connected."""
+        self._closing = False
+        await self._open(timeout)
+        self._supervisor = asyncio.create_task(self._supervise(), name=f"bus-{self.service}")
+
+    async def _open(self, timeout: float = 10.0) -> None:
+        connection = await aio_pika.connect(
+            self.url, timeout=timeout, client_properties={"connection_name": self.service}
         )
-        # on_return_raises: a mandatory publish nobody can receive fails instead of vanishing.
-        self._publish_channel = await self._connection.channel(
-            publisher_confirms=True, on_return_raises=True
-        )
-        self._exchange = await self._publish_channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        try:
+            # on_return_raises: a mandatory publish nobody can receive fails, never vanishes.
+            channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+            exchange = await channel.declare_exchange(
+                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+            )
+        except BaseException:
+            await connection.close()
+            raise
+        self._connection, self._publish_channel, self._exchange = connection, channel, exchange
+        self._probe_channel = None
+        self._up.set()
+
+    async def _supervise(self) -> None:
+        """Wait for the connection (or the publish channel) to go, then bring it back."""
+        while not self._closing:
+            connection, channel = self._connection, self._publish_channel
+            if connection is not None and channel is not None:
+                lost = {
+                    asyncio.ensure_future(connection.closed()),
+                    asyncio.ensure_future(channel.closed()),
+                }
+                try:
+                    await asyncio.wait(lost, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in lost:
+                        waiter.cancel()
+                if self._closing:
+                    return
+            self._up.clear()
+            self._exchange = None
+            log.warning("bus.connection_lost", service=self.service)
+            if connection is not None and not connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            while not self._closing:
+                try:
+                    await self._open()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.warning("bus.reconnect_failed", error=repr(exc))
+                    await asyncio.sleep(self.reconnect_interval)
+                    continue
+                log.info("bus.reconnected", service=self.service)
+                for callback in self._on_reconnect:
+                    callback()
+                break
+
+    def on_reconnect(self, callback: Callable[[], None]) -> None:
+        """Call `callback` each time the connection is back (e.g. wake an outbox relay)."""
+        self._on_reconnect.append(callback)
 
     async def close(self) -> None:
+        self._closing = True
         for consumer in self._consumers.values():
-            if consumer.tag and not consumer.channel.is_closed:
+            if consumer.task is not None:
+                consumer.task.cancel()
+            channel, queue, tag = consumer.channel, consumer.queue, consumer.tag
+            if tag and queue is not None and channel is not None and not channel.is_closed:
                 try:
-                    await consumer.queue.cancel(consumer.tag)
+                    await queue.cancel(tag)
                 except Exception:  # the broker may already be gone; closing anyway
-                    log.debug("bus.cancel_failed", consumer=consumer.subscription.consumer)
+                    log.debug("bus.cancel_failed", consumer=consumer.name)
             if consumer.in_flight:
                 await asyncio.wait(consumer.in_flight, timeout=10)
+        for consumer in self._consumers.values():
+            if consumer.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await consumer.task
         self._consumers.clear()
-        self._listeners.clear()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+            self._supervisor = None
+        self._up.clear()
+        self._exchange = None
         if self._connection is not None:
-            await self._connection.close()
+            with contextlib.suppress(Exception):
+                await self._connection.close()
         self._connection = None
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        return self._broker_usable()
 
     def health(self) -> dict[str, str]:
-        """`ok`/`down` for the broker connection and every consumer."""
+        """`ok`/`down` for the connection and every consumer, as this process sees them.
+        `/health` uses `check()`, which asks the broker."""
         state = {"broker": "ok" if self._broker_usable() else "down"}
-        for name, consumer in self._consumers.items():
-            alive = (
-                self._broker_usable()
-                and not consumer.channel.is_closed
-                and consumer.tag is not None
-            )
-            state[f"consumer:{name}"] = "ok" if alive else "down"
+        for consumer in self._consumers.values():
+            alive = self._broker_usable() and consumer.consuming
+            state[self._health_key(consumer)] = "ok" if alive else "down"
         return state
 
+    async def check(self, *, timeout: float = 1.5) -> dict[str, str]:
+        """Like `health()`, but asked of the broker: the connection answers, and the broker
+        counts a consumer on each of our queues (passive declare, which changes nothing)."""
+        state = self.health()
+        if state["broker"] != "ok":
+            return state
+        try:
+            channel = await asyncio.wait_for(self._probe(), timeout)
+        except Exception:
+            return {key: "down" for key in state}
+        for consumer in self._consumers.values():
+            key = self._health_key(consumer)
+            if state[key] != "ok" or consumer.queue is None:
+                continue
+            try:
+                queue = await asyncio.wait_for(
+                    channel.declare_queue(consumer.queue.name, passive=True), timeout
+                )
+                count = queue.declaration_result.consumer_count or 0
+            except Exception as exc:
+                log.warning("bus.check_failed", consumer=consumer.name, error=repr(exc))
+                self._probe_channel = None  # a failed passive declare closes the channel
+                count = 0
+            if count < 1:
+                state[key] = "down"
+        return state
+
+    async def _probe(self) -> AbstractChannel:
+        channel = self._probe_channel
+        if channel is None or channel.is_closed:
+            if self._connection is None:
+                raise BrokerUnavailable("event broker unavailable")
+            channel = await self._connection.channel(publisher_confirms=False)
+            self._probe_channel = channel
+        return channel
+
+    @staticmethod
+    def _health_key(consumer: _Consumer) -> str:
+        kind = "consumer" if consumer.subscription is not None else "listener"
+        return f"{kind}:{consumer.name}"
+
     def _broker_usable(self) -> bool:
-        # A robust connection object outlives its socket: ask whether it is connected now.
-        conn = self._connection
-        if conn is None or conn.is_closed:
-            return False
-        connected = getattr(conn, "connected", None)
-        return bool(connected is not None and connected.is_set() and conn.transport is not None)
+        conn, channel = self._connection, self._publish_channel
+        return (
+            self._up.is_set()
+            and conn is not None
+            and not conn.is_closed
+            and channel is not None
+            and not channel.is_closed
+        )
 
     # --- names -----------------------------------------------------------------------------
 
@@ -208,36 +355,58 @@ class Bus:
     ) -> None:
         """Like `publish_many`, for events already serialised (no model, no re-encoding)."""
         exchange = self._require_exchange()
-        await asyncio.gather(
-            *(
-                exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
-                for e in events
+        try:
+            await asyncio.gather(
+                *(
+                    exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
+                    for e in events
+                )
             )
-        )
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled: not a broker fault
+            # aiormq cancels pending confirms when the connection closes under them.
+            raise BrokerUnavailable("event broker connection lost while publishing") from None
+        except (
+            aiormq.exceptions.AMQPConnectionError,
+            aiormq.exceptions.ChannelClosed,
+            aiormq.exceptions.ChannelInvalidStateError,
+        ) as exc:
+            raise BrokerUnavailable(f"event broker unavailable: {exc!r}") from exc
         for e in events:
             EVENTS_PUBLISHED.labels(e.event_type).inc()
 
     def _require_exchange(self) -> AbstractExchange:
-        if self._exchange is None:
-            raise RuntimeError("Bus.connect() was not called")
+        if self._exchange is None or not self._broker_usable():
+            if self._supervisor is None and not self._closing and self._connection is None:
+                raise RuntimeError("Bus.connect() was not called")
+            raise BrokerUnavailable("event broker unavailable")
         return self._exchange
 
     def _require_channel(self) -> AbstractChannel:
-        if self._publish_channel is None:
-            raise RuntimeError("Bus.connect() was not called")
+        if self._publish_channel is None or not self._broker_usable():
+            if self._connection is None:
+                raise RuntimeError("Bus.connect() was not called")
+            raise BrokerUnavailable("event broker unavailable")
         return self._publish_channel
 
     # --- consuming -------------------------------------------------------------------------
 
     async def declare(self, subscription: Subscription) -> AbstractQueue:
         """Declare the consumer's queue, its delay tiers and its dead-letter queue."""
-        if self._connection is None:
-            raise RuntimeError("Bus.connect() was not called")
-        channel = self._require_channel()
+        return await self._declare_on(self._require_channel(), subscription)
+
+    async def _declare_on(
+        self, channel: AbstractChannel, subscription: Subscription
+    ) -> AbstractQueue:
         name = self.queue_name(subscription.consumer)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
         queue = await channel.declare_queue(name, durable=True, arguments=self._queue_args())
         for event_type in subscription.event_types:
-            await queue.bind(self._require_exchange(), routing_key=event_type)
+            await queue.bind(exchange, routing_key=event_type)
         for delay in self.retry_delays_ms:
             await channel.declare_queue(
                 self.retry_queue_name(subscription.consumer, delay),
@@ -268,69 +437,152 @@ class Bus:
             return {}
         return {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
 
-    async def subscribe(self, subscription: Subscription) -> None:
-        """Start consuming; the handler's success acks, its failure retries or dead-letters."""
-        if self._connection is None:
-            raise RuntimeError("Bus.connect() was not called")
+    async def subscribe(self, subscription: Subscription, *, timeout: float = 30.0) -> None:
+        """Consume until `close()`: the handler's success acks, its failure retries or
+        dead-letters. Returns once consuming (raises if the broker refuses for `timeout`);
+        after any loss of channel or connection, consuming resumes by itself."""
         if subscription.consumer in self._consumers:
             raise ValueError(f"consumer {subscription.consumer!r} is already subscribed")
-        await self.declare(subscription)
-        channel = await self._connection.channel(publisher_confirms=True)
-        await channel.set_qos(prefetch_count=self.prefetch)
-        queue = await channel.get_queue(self.queue_name(subscription.consumer), ensure=False)
-        consumer = _Consumer(subscription=subscription, channel=channel, queue=queue)
-        self._consumers[subscription.consumer] = consumer
-
-        async def on_message(message: AbstractIncomingMessage) -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                consumer.in_flight.add(task)
-            try:
-                await self._handle(consumer, message)
-            finally:
-                if task is not None:
-                    consumer.in_flight.discard(task)
-
-        consumer.tag = await queue.consume(on_message, no_ack=False)
+        consumer = _Consumer(
+            name=subscription.consumer,
+            handler=lambda message, channel: self._handle(consumer, message, channel),
+            subscription=subscription,
+            event_types=subscription.event_types,
+        )
+        await self._start(consumer, timeout)
         log.info("bus.subscribed", consumer=subscription.consumer, events=subscription.event_types)
 
-    async def listen(self, event_types: Sequence[str], handler: Handler) -> None:
+    async def listen(
+        self,
+        event_types: Sequence[str],
+        handler: Handler,
+        *,
+        name: str | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         """Receive `event_types` on a transient queue of this process (server-named, exclusive,
         auto-delete): every replica sees every event while it runs; nothing is retried or kept.
 
         For fan-out to live clients (SSE), never for work that must happen exactly once: use
-        `subscribe` for that. A handler's failure is logged and the event dropped.
+        `subscribe` for that. A handler's failure is logged and the event dropped. Events
+        published while the broker is away are not seen (the queue goes with the connection).
         """
-        if self._connection is None:
-            raise RuntimeError("Bus.connect() was not called")
-        channel = await self._connection.channel()
-        await channel.set_qos(prefetch_count=self.prefetch)
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True, durable=False)
-        exchange = await channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for event_type in event_types:
-            await queue.bind(exchange, routing_key=event_type)
+        self._listener_count += 1
+        listener_name = name or f"listener-{self._listener_count}"
 
-        async def on_message(message: AbstractIncomingMessage) -> None:
+        async def on_message(message: AbstractIncomingMessage, _: AbstractChannel) -> None:
             try:
                 await handler(parse_event(message.body))
             except Exception as exc:
                 log.warning("bus.listener_failed", error=repr(exc))
 
-        tag = await queue.consume(on_message, no_ack=True)
-        # Strong references, so the robust connection restores the queue after a reconnect.
-        self._listeners.append((channel, queue, tag))
+        consumer = _Consumer(name=listener_name, handler=on_message, event_types=tuple(event_types))
+        await self._start(consumer, timeout)
 
-    async def _handle(self, consumer: _Consumer, message: AbstractIncomingMessage) -> None:
-        name = consumer.subscription.consumer
+    async def _start(self, consumer: _Consumer, timeout: float) -> None:
+        if self._connection is None:
+            raise RuntimeError("Bus.connect() was not called")
+        self._consumers[consumer.name] = consumer
+        consumer.task = asyncio.create_task(
+            self._keep_consuming(consumer), name=f"consume-{consumer.name}"
+        )
+        try:
+            await asyncio.wait_for(consumer.ready.wait(), timeout)
+        except TimeoutError:
+            consumer.task.cancel()
+            self._consumers.pop(consumer.name, None)
+            raise BrokerUnavailable(
+                f"could not consume {consumer.name!r}: {consumer.last_error}"
+            ) from None
+
+    async def _keep_consuming(self, consumer: _Consumer) -> None:
+        """Open a channel, declare, consume; when the channel, the connection or the broker's
+        side of the consumer goes, start again, until `close()`."""
+        retry_in = 0.25
+        while not self._closing:
+            await self._up.wait()
+            connection = self._connection
+            if connection is None or connection.is_closed:
+                await asyncio.sleep(retry_in)
+                continue
+            cancelled = asyncio.Event()
+            channel: AbstractChannel | None = None
+            try:
+                channel = await connection.channel(publisher_confirms=True)
+                underlay = await channel.get_underlay_channel()
+                underlay.on_consumer_cancel_callbacks.add(_setter(cancelled))
+                queue = await self._consumer_queue(channel, consumer)
+                await channel.set_qos(prefetch_count=self.prefetch)
+                consumer.channel, consumer.underlay, consumer.queue = channel, underlay, queue
+                consumer.tag = await queue.consume(
+                    functools.partial(self._track, consumer, channel=channel),
+                    no_ack=consumer.subscription is None,
+                )
+                consumer.last_error = None
+                consumer.ready.set()
+                retry_in = 0.25
+                log.info("bus.consuming", consumer=consumer.name, queue=queue.name)
+                gone = {
+                    asyncio.ensure_future(channel.closed()),
+                    asyncio.ensure_future(cancelled.wait()),
+                }
+                try:
+                    await asyncio.wait(gone, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in gone:
+                        waiter.cancel()
+                if not self._closing:
+                    why = "cancelled by the broker" if cancelled.is_set() else "channel closed"
+                    log.warning("bus.consumer_lost", consumer=consumer.name, reason=why)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # refused (e.g. a quorum queue without a leader yet)
+                consumer.last_error = repr(exc)
+                log.warning("bus.consume_retry", consumer=consumer.name, error=repr(exc))
+            finally:
+                consumer.tag = None
+                if channel is not None and not channel.is_closed and not self._closing:
+                    with contextlib.suppress(Exception):
+                        await channel.close()
+            if not self._closing:
+                await asyncio.sleep(retry_in)
+                retry_in = min(retry_in * 2, self.reconnect_interval)
+
+    async def _consumer_queue(self, channel: AbstractChannel, consumer: _Consumer) -> AbstractQueue:
+        if consumer.subscription is not None:
+            return await self._declare_on(channel, consumer.subscription)
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True, durable=False)
+        exchange = await channel.declare_exchange(
+            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for event_type in consumer.event_types:
+            await queue.bind(exchange, routing_key=event_type)
+        return queue
+
+    async def _track(
+        self, consumer: _Consumer, message: AbstractIncomingMessage, *, channel: AbstractChannel
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            consumer.in_flight.add(task)
+        try:
+            await consumer.handler(message, channel)
+        finally:
+            if task is not None:
+                consumer.in_flight.discard(task)
+
+    async def _handle(
+        self, consumer: _Consumer, message: AbstractIncomingMessage, channel: AbstractChannel
+    ) -> None:
+        assert consumer.subscription is not None
+        name = consumer.name
         attempt = _int_header(message.headers, ATTEMPT_HEADER)
         structlog.contextvars.clear_contextvars()
         try:
             event = parse_event(message.body)
         except ValidationError as exc:
             await self._settle_failure(
-                consumer, message, f"undecodable event: {_short(exc)}", permanent=True
+                consumer, message, channel, f"undecodable event: {_short(exc)}", permanent=True
             )
             return
         structlog.contextvars.bind_contextvars(
@@ -343,16 +595,17 @@ class Bus:
             with HANDLE_SECONDS.labels(name).time():
                 await consumer.subscription.handler(event)
         except PermanentError as exc:
-            log.warning("bus.permanent_failure", error=str(exc))
-            await self._settle_failure(consumer, message, f"permanent: {exc}", permanent=True)
-        except Exception as exc:
-            log.warning("bus.handler_failed", attempt=attempt, error=repr(exc))
+            reason = _describe(exc, with_type=False)
+            log.warning("bus.permanent_failure", error=reason)
             await self._settle_failure(
-                consumer, message, f"{type(exc).__name__}: {exc}", permanent=False
+                consumer, message, channel, f"permanent: {reason}", permanent=True
             )
+        except Exception as exc:
+            log.warning("bus.handler_failed", attempt=attempt, error=_describe(exc))
+            await self._settle_failure(consumer, message, channel, _describe(exc), permanent=False)
         else:
-            await message.ack()
-            EVENTS_CONSUMED.labels(name, "ok").inc()
+            if await _settle(message.ack()):
+                EVENTS_CONSUMED.labels(name, "ok").inc()
         finally:
             structlog.contextvars.clear_contextvars()
 
@@ -360,11 +613,12 @@ class Bus:
         self,
         consumer: _Consumer,
         message: AbstractIncomingMessage,
+        channel: AbstractChannel,
         reason: str,
         *,
         permanent: bool,
     ) -> None:
-        name = consumer.subscription.consumer
+        name = consumer.name
         headers: dict[str, Any] = dict(message.headers or {})
         attempt = _int_header(headers, ATTEMPT_HEADER)
         headers.setdefault(ORIGINAL_KEY_HEADER, message.routing_key or "")
@@ -378,16 +632,19 @@ class Bus:
             headers["x-dead-lettered-at"] = datetime.now(UTC).isoformat()
             headers["x-consumer"] = name
         try:
-            await consumer.channel.default_exchange.publish(
+            # On the channel the message came on: if that one is gone, so is our delivery
+            # (the broker redelivers it), and a copy parked elsewhere would be a duplicate.
+            await channel.default_exchange.publish(
                 _copy(message, headers), routing_key=target, mandatory=True
             )
         except Exception as exc:
             # Could not park it: leave it to the broker to redeliver rather than drop it.
             log.error("bus.park_failed", target=target, error=repr(exc))
-            if not consumer.channel.is_closed:
-                await message.nack(requeue=True)
+            if not channel.is_closed:
+                await _settle(message.nack(requeue=True))
             return
-        await message.ack()
+        if not await _settle(message.ack()):
+            return
         outcome = "retried" if retry else "dead_lettered"
         EVENTS_CONSUMED.labels(name, outcome).inc()
         if not retry:
@@ -469,6 +726,34 @@ def _copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika
 def _int_header(headers: Mapping[str, Any] | None, name: str) -> int:
     value = (headers or {}).get(name)
     return value if isinstance(value, int) else 0
+
+
+def _setter(event: asyncio.Event) -> Callable[[Any], None]:
+    def set_event(_: Any) -> None:
+        event.set()
+
+    return set_event
+
+
+async def _settle(ack: Awaitable[Any]) -> bool:
+    """Ack or nack; False when the channel went first. The handler's work is committed; the
+    broker redelivers the message, and the handler's claim makes the redelivery a no-op."""
+    try:
+        await ack
+        return True
+    except Exception as exc:
+        log.warning("bus.ack_lost", error=repr(exc))
+        return False
+
+
+def _describe(exc: BaseException, *, with_type: bool = True) -> str:
+    """The exception's type and first line, without data: SQLAlchemy appends the statement
+    and its bound parameters (message text, emails) after the first line."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first.split("[SQL:")[0].split("[parameters:")[0].strip()
+    if not with_type:
+        return first[:300]
+    return f"{type(exc).__name__}: {first[:300]}" if first else type(exc).__name__
 
 
 def _short(exc: BaseException) -> str:

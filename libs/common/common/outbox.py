@@ -157,8 +157,11 @@ class OutboxRelay:
             except Exception as exc:  # broker or database away: keep the rows, try again
                 self.last_error = repr(exc)
                 log.warning("outbox.publish_failed", error=repr(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
+                # A wake (a commit, or the bus reconnecting) ends the wait early.
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 5.0)
                 continue
             if published >= self.batch_size:
                 continue  # more are waiting

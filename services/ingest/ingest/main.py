@@ -52,7 +52,7 @@ class IngestRuntime(ServiceRuntime):
         )
         await super().start()
         assert self.bus is not None
-        await self.bus.listen(STREAMED_EVENTS, self.hub.publish)
+        await self.bus.listen(STREAMED_EVENTS, self.hub.publish, name="sse")
 
     async def stop(self) -> None:
         await super().stop()
