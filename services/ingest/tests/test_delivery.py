@@ -77,6 +77,8 @@ async def test_a_reply_is_delivered_with_the_documented_body(platform: Any) -> N
         "to": "16505551234",
         "type": "text",
         "text": {"preview_url": False, "body": "Yes, 9h à 13h 🚚 / see https://x.io"},
+        # Echoed in the status webhooks: how a send of unknown outcome finds its message.
+        "biz_opaque_callback_data": sent["id"],
     }
     assert done["wamid"] == "wamid.FAKE1"
     assert [(a.attempt, a.outcome) for a in await attempts(platform, sent["id"])] == [(1, "sent")]
