@@ -229,9 +229,9 @@ class Deliverer:
             return
         channel = claim.channel
         if channel.access_token_encrypted is None:
-            wamid = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
+            recorded = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
             await self._record_durably(
-                claim, claim.attempt, _Result("sandbox", wamid=wamid, http_status=200)
+                claim, claim.attempt, _Result("sandbox", wamid=recorded, http_status=200)
             )
             return
         try:
