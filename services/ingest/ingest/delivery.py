@@ -349,6 +349,8 @@ class Deliverer:
                     earlier.status == "queued",
                     earlier.wamid.is_(None),
                     tuple_(earlier.created_at, earlier.id) < tuple_(Message.created_at, Message.id),
+                    # One queued longer than this is stuck: it holds nobody back.
+                    earlier.created_at > now - self.order_wait,
                 )
                 .exists()
             )
@@ -361,8 +363,7 @@ class Deliverer:
                     Message.wamid.is_(None),
                     or_(Message.sending_until.is_(None), Message.sending_until < now),
                     or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                    # In order; but a message never waits forever behind a stuck one.
-                    or_(~ahead, Message.created_at < now - self.order_wait),
+                    ~ahead,
                 )
                 .values(sending_until=now + self.lease, next_attempt_at=None)
                 .returning(Message.id)
@@ -427,6 +428,7 @@ class Deliverer:
                 Message.status == "queued",
                 Message.wamid.is_(None),
                 tuple_(Message.created_at, Message.id) < tuple_(row.created_at, row.id),
+                Message.created_at > row.now - self.order_wait,
             )
         )
         left = (due - row.now).total_seconds() if due is not None else 0.0

@@ -40,8 +40,8 @@ class IngestSettings(CommonSettings):
     # Meta accepted a send but the database refused its record: keep trying this long
     # (in-process, with backoff) before handing the job back to the bus.
     delivery_record_retry_s: float = 30.0
-    # A conversation's messages go out in order; one that waited this long for an earlier
-    # one (stuck, say) goes out anyway.
+    # A conversation's messages go out in order; a message queued longer than this (stuck)
+    # no longer holds the later ones back.
     delivery_order_wait_s: float = 900.0
 
     # Inbound media: fetched in the background, capped, then served to the dashboard.

@@ -488,6 +488,7 @@ async def stuck_message(
     *,
     lease_s: float,
     attempt_in_flight: bool = False,
+    queued_ago_s: float = 0.0,
 ) -> str:
     """A queued reply as a worker that stopped left it: its lease held for `lease_s` more
     seconds and, if `attempt_in_flight`, a call to Meta committed whose outcome nobody knows.
@@ -499,10 +500,11 @@ async def stuck_message(
                 "insert into ingest.messages (id, tenant_id, conversation_id, channel_id, "
                 "direction, author, type, text, status, status_rank, created_at, sending_until) "
                 "select :id, tenant_id, id, channel_id, 'outbound', 'agent', 'text', 'stuck', "
-                "'queued', 0, now(), now() + make_interval(secs => :lease) "
+                "'queued', 0, now() - make_interval(secs => :ago), "
+                "now() + make_interval(secs => :lease) "
                 "from ingest.conversations where id = :c"
             ),
-            {"id": message_id, "c": conversation["id"], "lease": lease_s},
+            {"id": message_id, "c": conversation["id"], "lease": lease_s, "ago": queued_ago_s},
         )
         if attempt_in_flight:
             await s.execute(
@@ -700,6 +702,15 @@ async def test_parts_of_a_reply_never_overtake_each_other_under_concurrent_deliv
     assert [c.json["text"]["body"] for c in accepted] == parts
     # Part N+1 reached Meta only after part N's answer (0.3 s after its arrival).
     assert all(b.at - a.at >= 0.3 for a, b in itertools.pairwise(accepted))
+
+
+async def test_a_message_stuck_in_the_queue_for_long_holds_nobody_back(platform: Any) -> None:
+    # E.g. one a worker left before this release: no job will ever come for it.
+    owner, _, conversation = await live_conversation(platform)
+    await stuck_message(platform, owner, conversation, lease_s=0, queued_ago_s=3600)
+    sent = await reply(platform, owner, conversation, "still answered")
+    await platform.wait_status(owner, conversation["id"], sent["id"], "sent")
+    assert [c.json["text"]["body"] for c in platform.graph.sends()] == ["still answered"]
 
 
 async def test_a_failed_part_does_not_hold_back_the_next(platform: Any, bus: Bus) -> None:
