@@ -215,9 +215,26 @@ class Deliverer:
         self.order_wait = timedelta(seconds=settings.delivery_order_wait_s)
 
     async def deliver(self, message_id: uuid.UUID) -> None:
+        """Deliver the message; then the next ones of its conversation that waited for it
+        (their own jobs would only see it at their next look)."""
+        conversation_id = await self._deliver_one(message_id)
+        while conversation_id is not None:
+            successor = await self._next_in_line(conversation_id)
+            if successor is None:
+                return
+            try:
+                conversation_id = await self._deliver_one(successor)
+            except Exception as exc:  # RetryAfter included: its own job carries it on
+                log.info("delivery.next_in_line_left", message_id=str(successor), why=str(exc))
+                return
+
+    async def _deliver_one(self, message_id: uuid.UUID) -> uuid.UUID | None:
+        """The conversation's id once the message is settled (sent or failed); None when
+        there was nothing to do. Raises RetryAfter when it is to be tried again later."""
         claim = await self._claim(message_id)
         if claim is None:
-            return
+            return None
+        settled = claim.message.conversation_id
         if claim.unresolved is not None:
             reason = (
                 f"outcome unknown: attempt {claim.unresolved} called the Graph API and its "
@@ -226,21 +243,21 @@ class Deliverer:
             await self._record_durably(
                 claim, claim.unresolved, _Result("unknown", error=reason, reason=reason)
             )
-            return
+            return settled
         channel = claim.channel
         if channel.access_token_encrypted is None:
             recorded = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
             await self._record_durably(
                 claim, claim.attempt, _Result("sandbox", wamid=recorded, http_status=200)
             )
-            return
+            return settled
         try:
             token = self.cipher.decrypt(channel.access_token_encrypted)
         except ValueError as exc:  # the key rotated without re-encrypting: no retry helps
             await self._record_durably(
                 claim, claim.attempt, _Result("failed", error=str(exc), reason=str(exc))
             )
-            return
+            return settled
         try:
             await self._before_call(claim)
         except RetryAfter:
@@ -251,7 +268,7 @@ class Deliverer:
             await self._record_durably(claim, claim.attempt, result)
             if result.outcome == "retry":
                 raise RetryAfter(result.retry_in_s, result.error or "") from exc
-            return
+            return settled
         started = time.perf_counter()
         wamid: str | None = None
         error: GraphError | None = None
@@ -276,6 +293,7 @@ class Deliverer:
         await self._record_durably(claim, claim.attempt, result)
         if result.outcome == "retry":
             raise RetryAfter(result.retry_in_s, result.error or "")
+        return settled
 
     async def _before_call(self, claim: _Claim) -> None:
         """Wait for this number's turn, then commit the `sending` attempt (lease renewed)."""
@@ -433,6 +451,24 @@ class Deliverer:
         )
         left = (due - row.now).total_seconds() if due is not None else 0.0
         return max(left, self.poll_s), "an earlier message of the conversation is unsent"
+
+    async def _next_in_line(self, conversation_id: uuid.UUID) -> uuid.UUID | None:
+        """The conversation's first queued message, if it is free and due now."""
+        async with self.db.sessionmaker() as session:
+            now = func.now()
+            first: uuid.UUID | None = await session.scalar(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "outbound",
+                    Message.status == "queued",
+                    Message.wamid.is_(None),
+                    Message.created_at > now - self.order_wait,
+                )
+                .order_by(Message.created_at, Message.id)
+                .limit(1)
+            )
+            return first
 
     async def _release(self, message_id: uuid.UUID) -> None:
         async with self.db.session() as session:
