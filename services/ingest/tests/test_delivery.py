@@ -741,4 +741,4 @@ async def test_the_next_part_follows_at_once_not_at_the_bus_next_look(
         accepted = graph.accepted()
         assert [c.json["text"]["body"] for c in accepted] == ["a", "b", "c", "d"]
         # Measured 0.27 s for all four (3.2 s when each waited for its job's next look).
-        assert accepted[-1].at - started < 0.9
+        assert accepted[-1].at - started < 2.0  # each wait would be >= 1 s
