@@ -10,7 +10,9 @@ Topology, for exchange prefix P and a consumer C:
 
 Publishing waits for the broker's confirm. Consuming acks only after the handler returned
 (its transaction committed); a failure is re-published to the next delay tier (confirmed)
-before the original is acked, so nothing is dropped and nothing spins in place.
+before the original is acked, so nothing is dropped and nothing spins in place. A handler
+that must wait (a lease held elsewhere, a provider's Retry-After) raises `RetryAfter`: the
+job goes to the shortest tier at least that long, without using up one of its attempts.
 
 Faults: a supervisor task reconnects after any loss of the connection; each consumer has a
 task that redeclares its topology and consumes again (retrying until the broker accepts);
@@ -49,6 +51,7 @@ log = structlog.get_logger(__name__)
 Handler = Callable[[Envelope], Awaitable[None]]
 
 ATTEMPT_HEADER = "x-attempt"
+DEFERRALS_HEADER = "x-deferrals"
 ORIGINAL_KEY_HEADER = "x-original-routing-key"
 REASON_HEADER = "x-dead-letter-reason"
 
@@ -63,6 +66,19 @@ HANDLE_SECONDS = Histogram("bus_handle_seconds", "Handler duration", ["consumer"
 
 class PermanentError(Exception):
     """A failure that no retry can fix: the event goes straight to the dead-letter queue."""
+
+
+class RetryAfter(Exception):
+    """Not a failure: the handler must try again no sooner than `delay_s` seconds from now.
+
+    The job goes to the shortest delay tier of at least `delay_s` (the longest tier when none
+    is that long: the handler then defers again for the rest). It does not use up one of the
+    job's attempts; `max_deferrals` bounds the waits of a handler that never stops deferring.
+    """
+
+    def __init__(self, delay_s: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry after {delay_s:.3f}s")
+        self.delay_s = max(0.0, delay_s)
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,7 @@ class Bus:
         quorum_queues: bool = True,
         queue_expires_ms: int | None = None,
         reconnect_interval: float = 2.0,
+        max_deferrals: int = 10_000,
     ) -> None:
         self.url = url
         self.prefix = prefix
@@ -150,6 +167,7 @@ class Bus:
         # topologies would otherwise pile up on a shared broker.
         self.queue_expires_ms = queue_expires_ms
         self.reconnect_interval = reconnect_interval
+        self.max_deferrals = max_deferrals
         # Consumers whose queues this process declared (tests remove them afterwards).
         self.declared_consumers: set[str] = set()
         self.exchange_name = f"{prefix}events"
@@ -600,6 +618,9 @@ class Bus:
             await self._settle_failure(
                 consumer, message, channel, f"permanent: {reason}", permanent=True
             )
+        except RetryAfter as exc:
+            log.info("bus.deferred", delay_s=round(exc.delay_s, 3), reason=str(exc))
+            await self._defer(consumer, message, channel, exc)
         except Exception as exc:
             log.warning("bus.handler_failed", attempt=attempt, error=_describe(exc))
             await self._settle_failure(consumer, message, channel, _describe(exc), permanent=False)
@@ -631,6 +652,47 @@ class Bus:
             headers[REASON_HEADER] = reason[:1000]
             headers["x-dead-lettered-at"] = datetime.now(UTC).isoformat()
             headers["x-consumer"] = name
+        if not await self._park(message, channel, target, headers):
+            return
+        outcome = "retried" if retry else "dead_lettered"
+        EVENTS_CONSUMED.labels(name, outcome).inc()
+        if not retry:
+            log.error("bus.dead_lettered", reason=reason, attempts=attempt + 1)
+
+    def deferral_tier_ms(self, delay_s: float) -> int:
+        """The shortest delay tier of at least `delay_s`, else the longest."""
+        wanted = delay_s * 1000
+        longer = [d for d in self.retry_delays_ms if d >= wanted]
+        return min(longer) if longer else max(self.retry_delays_ms)
+
+    async def _defer(
+        self,
+        consumer: _Consumer,
+        message: AbstractIncomingMessage,
+        channel: AbstractChannel,
+        exc: RetryAfter,
+    ) -> None:
+        headers: dict[str, Any] = dict(message.headers or {})
+        deferrals = _int_header(headers, DEFERRALS_HEADER)
+        if deferrals >= self.max_deferrals or not self.retry_delays_ms:
+            await self._settle_failure(
+                consumer, message, channel, f"deferred {deferrals} times: {exc}", permanent=True
+            )
+            return
+        headers[DEFERRALS_HEADER] = deferrals + 1
+        headers.setdefault(ORIGINAL_KEY_HEADER, message.routing_key or "")
+        target = self.retry_queue_name(consumer.name, self.deferral_tier_ms(exc.delay_s))
+        if await self._park(message, channel, target, headers):
+            EVENTS_CONSUMED.labels(consumer.name, "deferred").inc()
+
+    async def _park(
+        self,
+        message: AbstractIncomingMessage,
+        channel: AbstractChannel,
+        target: str,
+        headers: dict[str, Any],
+    ) -> bool:
+        """Publish a copy to `target` (confirmed), then ack the original; False if not done."""
         try:
             # On the channel the message came on: if that one is gone, so is our delivery
             # (the broker redelivers it), and a copy parked elsewhere would be a duplicate.
@@ -642,13 +704,8 @@ class Bus:
             log.error("bus.park_failed", target=target, error=repr(exc))
             if not channel.is_closed:
                 await _settle(message.nack(requeue=True))
-            return
-        if not await _settle(message.ack()):
-            return
-        outcome = "retried" if retry else "dead_lettered"
-        EVENTS_CONSUMED.labels(name, outcome).inc()
-        if not retry:
-            log.error("bus.dead_lettered", reason=reason, attempts=attempt + 1)
+            return False
+        return await _settle(message.ack())
 
     # --- dead letters ----------------------------------------------------------------------
 
@@ -673,7 +730,14 @@ class Bus:
             headers = {
                 k: v
                 for k, v in (message.headers or {}).items()
-                if k not in (ATTEMPT_HEADER, REASON_HEADER, "x-dead-lettered-at", "x-consumer")
+                if k
+                not in (
+                    ATTEMPT_HEADER,
+                    DEFERRALS_HEADER,
+                    REASON_HEADER,
+                    "x-dead-lettered-at",
+                    "x-consumer",
+                )
             }
             headers["x-replayed"] = _int_header(headers, "x-replayed") + 1
             await channel.default_exchange.publish(

@@ -12,7 +12,8 @@ import base64
 import contextlib
 import hashlib
 import itertools
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,33 +58,71 @@ class GraphRequest:
     authorization: str | None
     json: Any
     query: dict[str, str]
+    # When it arrived (time.monotonic()), and the wamid a send was accepted with.
+    at: float = field(default_factory=time.monotonic)
+    wamid: str | None = None
+    status_code: int = 200
+
+
+@dataclass(frozen=True)
+class _Failure:
+    code: int | None  # None: a bare HTTP error without Meta's error object (a proxy, an outage)
+    http_status: int
+    details: str
+    retry_after: str | None = None
 
 
 @dataclass
 class FakeGraphAPI:
     """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages` (a send, or a read
     receipt with the typing indicator), `GET /{media-id}` and the media download URL it hands
-    out. `fail_next(code)` scripts Meta's error answers to sends, `fail_next_read` to reads."""
+    out. `fail_next(code)` scripts Meta's error answers to sends (with a Retry-After if
+    asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to reads;
+    `send_delay_s` makes Meta slow to answer a send it accepted, `on_send` runs when it does."""
 
     token: str = "EAAG-test-token"
     requests: list[GraphRequest] = field(default_factory=list)
     media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
-    _failures: list[tuple[int, int, str]] = field(default_factory=list)
-    _read_failures: list[tuple[int, int, str]] = field(default_factory=list)
+    _failures: list[_Failure] = field(default_factory=list)
+    _read_failures: list[_Failure] = field(default_factory=list)
     # Meta taking its time over a read receipt (recorded once answered).
     read_delay_s: float = 0.0
+    # Meta taking its time to answer a send it has accepted (a caller's timeout loses the
+    # answer, not the message).
+    send_delay_s: float = 0.0
+    # Called with each accepted send before it is answered (e.g. to cut the caller's database).
+    on_send: Callable[[GraphRequest], Awaitable[None]] | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     base_url: str = ""
 
     def fail_next(
-        self, code: int, *, times: int = 1, http_status: int = 400, details: str = ""
+        self,
+        code: int,
+        *,
+        times: int = 1,
+        http_status: int = 400,
+        details: str = "",
+        retry_after: float | str | None = None,
     ) -> None:
         """The next `times` sends answer Meta's error object with this `code`."""
-        self._failures.extend([(code, http_status, details or f"error {code}")] * times)
+        after = None if retry_after is None else str(retry_after)
+        failure = _Failure(code, http_status, details or f"error {code}", after)
+        self._failures.extend([failure] * times)
+
+    def fail_next_http(
+        self, http_status: int, *, times: int = 1, retry_after: float | str | None = None
+    ) -> None:
+        """The next `times` sends answer a bare HTTP error (no Meta error object)."""
+        after = None if retry_after is None else str(retry_after)
+        self._failures.extend([_Failure(None, http_status, "unavailable", after)] * times)
 
     def fail_next_read(self, code: int, *, times: int = 1, http_status: int = 400) -> None:
         """The next `times` read receipts answer Meta's error object with this `code`."""
-        self._read_failures.extend([(code, http_status, f"error {code}")] * times)
+        self._read_failures.extend([_Failure(code, http_status, f"error {code}")] * times)
+
+    def accepted(self) -> list[GraphRequest]:
+        """Sends Meta accepted (a wamid assigned), in the order they arrived."""
+        return [r for r in self.sends() if r.wamid is not None]
 
     def sends(self) -> list[GraphRequest]:
         """Messages sent (read receipts aside)."""
@@ -103,16 +142,25 @@ class FakeGraphAPI:
         def authorised(request: Request) -> bool:
             return request.headers.get("authorization") == f"Bearer {self.token}"
 
-        def record(request: Request, body: Any) -> None:
-            self.requests.append(
-                GraphRequest(
-                    request.method,
-                    request.url.path,
-                    request.headers.get("authorization"),
-                    body,
-                    dict(request.query_params),
-                )
+        def record(request: Request, body: Any) -> GraphRequest:
+            recorded = GraphRequest(
+                request.method,
+                request.url.path,
+                request.headers.get("authorization"),
+                body,
+                dict(request.query_params),
             )
+            self.requests.append(recorded)
+            return recorded
+
+        def failure(recorded: GraphRequest, f: _Failure) -> Response:
+            recorded.status_code = f.http_status
+            headers = {"Retry-After": f.retry_after} if f.retry_after else {}
+            if f.code is None:
+                return Response("Service Unavailable", f.http_status, headers=headers)
+            response = error(f.code, f.http_status, f.details)
+            response.headers.update(headers)
+            return response
 
         def error(code: int, status: int, details: str) -> JSONResponse:
             return JSONResponse(
@@ -133,17 +181,22 @@ class FakeGraphAPI:
             body = await request.json()
             if _is_read(body) and self.read_delay_s:
                 await asyncio.sleep(self.read_delay_s)
-            record(request, body)
+            recorded = record(request, body)
             if not authorised(request):
+                recorded.status_code = 401
                 return error(190, 401, "Error validating access token")
             if _is_read(body):
                 if self._read_failures:
-                    return error(*self._read_failures.pop(0))
+                    return failure(recorded, self._read_failures.pop(0))
                 return JSONResponse({"success": True})
             if self._failures:
-                code, status, details = self._failures.pop(0)
-                return error(code, status, details)
+                return failure(recorded, self._failures.pop(0))
             wamid = f"wamid.FAKE{next(self._ids)}"
+            recorded.wamid = wamid
+            if self.on_send is not None:
+                await self.on_send(recorded)
+            if self.send_delay_s:
+                await asyncio.sleep(self.send_delay_s)
             to = body.get("to")
             return JSONResponse(
                 {
@@ -165,12 +218,11 @@ class FakeGraphAPI:
 
         @api.get("/{media_id}")
         async def media_info(media_id: str, request: Request) -> Response:
-            record(request, None)
+            recorded = record(request, None)
             if not authorised(request):
                 return error(190, 401, "Error validating access token")
             if self._failures:
-                code, status, details = self._failures.pop(0)
-                return error(code, status, details)
+                return failure(recorded, self._failures.pop(0))
             if media_id not in self.media:
                 return error(100, 400, "Invalid parameter")
             content, mime = self.media[media_id]

@@ -1,13 +1,14 @@
 """The bus against the real broker: confirms, retry tiers, dead letters, replay."""
 
 import asyncio
+import itertools
 import uuid
 
 import aio_pika
 import pytest
 from aio_pika.exceptions import DeliveryError
 
-from common.bus import Bus, PermanentError, Subscription
+from common.bus import Bus, PermanentError, RetryAfter, Subscription
 from common.events import (
     Envelope,
     WhatsAppWebhookUnhandledPayload,
@@ -110,6 +111,47 @@ async def test_a_permanent_error_skips_the_retries(bus: Bus) -> None:
     await bus.publish(an_event())
     await eventually(lambda: bus.dead_letter_count("c.permanent"))
     assert calls == 1
+
+
+async def test_retry_after_waits_at_least_that_long_without_using_up_attempts(bus: Bus) -> None:
+    # Five waits: more than the two failure tiers allow, yet never dead-lettered.
+    seen: list[float] = []
+
+    async def handler(event: Envelope) -> None:
+        seen.append(asyncio.get_running_loop().time())
+        if len(seen) <= 5:
+            raise RetryAfter(0.15, "lease held elsewhere")
+
+    await bus.subscribe(Subscription("c.defer", (TYPE,), handler))
+    await bus.publish(an_event())
+    await eventually(lambda: asyncio.sleep(0, len(seen) == 6), timeout=10)
+    gaps = [b - a for a, b in itertools.pairwise(seen)]
+    # 0.15 s goes to the 200 ms tier (the shortest at least that long).
+    assert min(gaps) >= 0.19, gaps
+    assert await bus.dead_letter_count("c.defer") == 0
+    assert bus.deferral_tier_ms(0.05) == 100 and bus.deferral_tier_ms(5) == 200
+
+
+async def test_a_handler_that_never_stops_deferring_is_dead_lettered(
+    amqp_url: str, bus_prefix: str
+) -> None:
+    capped = Bus(amqp_url, prefix=bus_prefix, retry_delays_ms=(50,), max_deferrals=3)
+    await capped.connect()
+    calls = 0
+
+    async def handler(event: Envelope) -> None:
+        nonlocal calls
+        calls += 1
+        raise RetryAfter(0.01)
+
+    try:
+        await capped.subscribe(Subscription("c.forever", (TYPE,), handler))
+        await capped.publish(an_event())
+        await eventually(lambda: capped.dead_letter_count("c.forever"))
+        assert calls == 4
+    finally:
+        await capped.delete_topology(capped.declared_consumers)
+        await capped.close()
 
 
 async def test_an_undecodable_message_goes_to_the_dead_letter_queue(bus: Bus) -> None:

@@ -1,20 +1,26 @@
 """Outbound delivery, read receipts and inbound media fetch through the Graph API.
 
-Each job reloads its message by id and skips what is already done; a lease on the row keeps
-a redelivered job from sending the same message twice; one attempt row is committed per call
-before a retry is raised (the bus's delay tiers space the attempts). Retryable Meta codes are
-retried, the others marked failed with Meta's reason (WHATSAPP.md §5).
+Each delivery job reloads its message by id and skips what is already done; a lease on the
+row keeps a redelivered job from sending the same message twice; an attempt row is committed
+as `sending` before each call and given its outcome after. Retryable Meta codes are retried
+(backoff, at least Meta's Retry-After), the others marked failed with Meta's reason
+(WHATSAPP.md §5). The guarantees are spelled out in `Deliverer` and services/ingest/README.md.
 """
 
 import asyncio
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
+from common.bus import RetryAfter
 from common.db import Database
 from common.events import MessageStatusUpdatedPayload, MessageStatusUpdatedV1, ReplyPreparingV1
 from common.idempotency import claim
@@ -141,7 +147,48 @@ class RetryLater(Exception):
     """A retryable failure, recorded: the bus re-delivers the job after its next delay tier."""
 
 
+# Meta's pair rate limit is per recipient: its Retry-After does not pause the whole number.
+PAIR_RATE_CODE = 131056
+NOT_RESENT = "not sent again, to avoid a duplicate"
+
+
+@dataclass
+class _Claim:
+    message: Message
+    channel: Channel
+    to: str
+    attempt: int  # this attempt's number
+    # A previous call committed as `sending` whose outcome nobody recorded (a crash).
+    unresolved: int | None
+
+
+@dataclass
+class _Result:
+    outcome: str  # sent | sandbox | retry | failed | unknown
+    wamid: str | None = None
+    error: str | None = None  # the attempt's error, as the Graph API (or we) said it
+    reason: str | None = None  # what the message shows when it fails
+    error_code: int | None = None
+    http_status: int | None = None
+    retry_in_s: float = 0.0
+    needs_reauth: bool = False
+    duration_ms: int | None = None
+
+
 class Deliverer:
+    """Sends each queued outbound message at most once, in its conversation's order.
+
+    A job takes a lease on its message, commits a `sending` attempt, calls the Graph API and
+    records the outcome, so every lease ends as sent (the wamid recorded, retried until the
+    database takes it), retry (lease released, the next attempt's time set, the job deferred)
+    or failed with a reason. A job that cannot go yet (the lease held elsewhere, its next
+    attempt not due, an earlier message of the conversation unsent) defers itself on the bus
+    (`RetryAfter`) instead of being dropped. A `sending` attempt found after its lease ran out
+    may have reached Meta, which has no idempotency key: the message is failed as "outcome
+    unknown", never resent; if Meta had accepted it, its status webhook (which echoes our
+    message id as `biz_opaque_callback_data`) repairs the message (`service.apply_status`).
+    """
+
     def __init__(
         self,
         db: Database,
@@ -157,45 +204,174 @@ class Deliverer:
         self.cipher = cipher
         self.limiter = limiter
         self.receipts = receipts
-        # The bus gives up after its last tier: never plan more attempts than it can make.
+        # Backoff follows the bus's delay tiers, one attempt per tier, then failed.
+        self.backoff_s = [d / 1000 for d in settings.bus_retry_delays_ms] or [1.0]
         self.max_attempts = max(
             1, min(settings.delivery_max_attempts, len(settings.bus_retry_delays_ms) + 1)
         )
+        # How often a waiting job looks again (a lease is usually released within a call).
+        self.poll_s = self.backoff_s[0]
         self.lease = timedelta(seconds=settings.graph_timeout_s * 2 + 5)
+        self.order_wait = timedelta(seconds=settings.delivery_order_wait_s)
 
     async def deliver(self, message_id: uuid.UUID) -> None:
-        claimed = await self._claim(message_id)
-        if claimed is None:
-            return
-        message, channel, to = claimed
+        """Deliver the message; then the next ones of its conversation that waited for it
+        (their own jobs would only see it at their next look)."""
+        conversation_id = await self._deliver_one(message_id)
+        while conversation_id is not None:
+            successor = await self._next_in_line(conversation_id)
+            if successor is None:
+                return
+            try:
+                conversation_id = await self._deliver_one(successor)
+            except Exception as exc:  # RetryAfter included: its own job carries it on
+                log.info("delivery.next_in_line_left", message_id=str(successor), why=str(exc))
+                return
+
+    async def _deliver_one(self, message_id: uuid.UUID) -> uuid.UUID | None:
+        """The conversation's id once the message is settled (sent or failed); None when
+        there was nothing to do. Raises RetryAfter when it is to be tried again later."""
+        claim = await self._claim(message_id)
+        if claim is None:
+            return None
+        settled = claim.message.conversation_id
+        if claim.unresolved is not None:
+            reason = (
+                f"outcome unknown: attempt {claim.unresolved} called the Graph API and its "
+                f"result was never recorded (the worker stopped); {NOT_RESENT}"
+            )
+            await self._record_durably(
+                claim, claim.unresolved, _Result("unknown", error=reason, reason=reason)
+            )
+            return settled
+        channel = claim.channel
+        if channel.access_token_encrypted is None:
+            recorded = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
+            await self._record_durably(
+                claim, claim.attempt, _Result("sandbox", wamid=recorded, http_status=200)
+            )
+            return settled
+        try:
+            token = self.cipher.decrypt(channel.access_token_encrypted)
+        except ValueError as exc:  # the key rotated without re-encrypting: no retry helps
+            await self._record_durably(
+                claim, claim.attempt, _Result("failed", error=str(exc), reason=str(exc))
+            )
+            return settled
+        try:
+            await self._before_call(claim)
+        except RetryAfter:
+            raise
+        except Exception as exc:  # Graph not called yet: releasing and retrying is safe
+            log.warning("delivery.before_call_failed", error=repr(exc))
+            result = self._retry_or_fail(claim, f"before calling the Graph API: {exc!r}")
+            await self._record_durably(claim, claim.attempt, result)
+            if result.outcome == "retry":
+                raise RetryAfter(result.retry_in_s, result.error or "") from exc
+            return settled
         started = time.perf_counter()
         wamid: str | None = None
         error: GraphError | None = None
-        if channel.access_token_encrypted is None:
-            wamid = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
-        else:
-            if self.receipts is not None:
-                await self.receipts.wait(message.conversation_id)
-            await self.limiter.wait(channel.phone_number_id)
-            try:
-                wamid = await self.graph.send_text(
-                    phone_number_id=channel.phone_number_id,
-                    token=self.cipher.decrypt(channel.access_token_encrypted),
-                    to=to,
-                    text=message.text or "",
-                    reply_to=(message.context or {}).get("id"),
-                )
-            except GraphError as exc:
-                error = exc
+        try:
+            wamid = await self.graph.send_text(
+                phone_number_id=channel.phone_number_id,
+                token=token,
+                to=claim.to,
+                text=claim.message.text or "",
+                reply_to=(claim.message.context or {}).get("id"),
+                callback_data=str(claim.message.id),
+            )
+        except GraphError as exc:
+            error = exc
+        # Any other exception (a bug, a cancellation) leaves the `sending` attempt: the next
+        # job resolves it as unknown after the lease.
         duration_ms = int((time.perf_counter() - started) * 1000)
-        retry = await self._record(message, channel, wamid, error, duration_ms)
-        if retry:
-            raise RetryLater(str(error))
+        result = self._result(claim, wamid, error, duration_ms)
+        if error is not None and error.retry_after_s and error.code != PAIR_RATE_CODE:
+            # Meta asked this number to wait: the other messages of this process wait too.
+            self.limiter.pause(channel.phone_number_id, error.retry_after_s)
+        await self._record_durably(claim, claim.attempt, result)
+        if result.outcome == "retry":
+            raise RetryAfter(result.retry_in_s, result.error or "")
+        return settled
 
-    async def _claim(self, message_id: uuid.UUID) -> tuple[Message, Channel, str] | None:
-        """Take the lease on a queued message without a wamid; None when done or in flight."""
+    async def _before_call(self, claim: _Claim) -> None:
+        """Wait for this number's turn, then commit the `sending` attempt (lease renewed)."""
+        channel = claim.channel
+        paused = self.limiter.paused_for(channel.phone_number_id)
+        if paused > 0:
+            await self._release(claim.message.id)
+            raise RetryAfter(paused, "the number is paused by Meta's Retry-After")
+        if self.receipts is not None:
+            await self.receipts.wait(claim.message.conversation_id)
+        await self.limiter.wait(channel.phone_number_id)
+        async with self.db.session() as session:
+            session.add(
+                DeliveryAttempt(
+                    tenant_id=claim.message.tenant_id,
+                    message_id=claim.message.id,
+                    attempt=claim.attempt,
+                    outcome="sending",
+                )
+            )
+            await session.execute(
+                update(Message)
+                .where(Message.id == claim.message.id)
+                .values(sending_until=func.now() + self.lease)
+            )
+
+    def _result(
+        self, claim: _Claim, wamid: str | None, error: GraphError | None, duration_ms: int
+    ) -> _Result:
+        if error is None:
+            return _Result("sent", wamid=wamid, http_status=200, duration_ms=duration_ms)
+        fields: dict[str, Any] = {
+            "error": str(error),
+            "error_code": error.code,
+            "http_status": error.http_status,
+            "needs_reauth": error.needs_reauth,
+            "duration_ms": duration_ms,
+        }
+        if error.maybe_sent:
+            return _Result("unknown", reason=f"outcome unknown: {error}; {NOT_RESENT}", **fields)
+        if not error.retryable:
+            return _Result("failed", reason=str(error), **fields)
+        result = self._retry_or_fail(claim, str(error), error.retry_after_s)
+        result.error_code, result.http_status = error.code, error.http_status
+        result.duration_ms = duration_ms
+        return result
+
+    def _retry_or_fail(
+        self, claim: _Claim, error: str, retry_after_s: float | None = None
+    ) -> _Result:
+        if claim.attempt < self.max_attempts:
+            backoff = self.backoff_s[min(claim.attempt, len(self.backoff_s)) - 1]
+            # At least Meta's Retry-After, never sooner than the backoff.
+            delay = max(backoff, retry_after_s or 0.0)
+            return _Result("retry", error=error, retry_in_s=delay)
+        return _Result(
+            "failed", error=error, reason=f"gave up after {claim.attempt} attempts: {error}"
+        )
+
+    async def _claim(self, message_id: uuid.UUID) -> _Claim | None:
+        """Take the lease on a queued message that is due and first in its conversation's
+        line; None when it is done. Raises RetryAfter when it must wait."""
         async with self.db.session() as session:
             now = func.now()
+            earlier = aliased(Message)
+            ahead = (
+                select(earlier.id)
+                .where(
+                    earlier.conversation_id == Message.conversation_id,
+                    earlier.direction == "outbound",
+                    earlier.status == "queued",
+                    earlier.wamid.is_(None),
+                    tuple_(earlier.created_at, earlier.id) < tuple_(Message.created_at, Message.id),
+                    # One queued longer than this is stuck: it holds nobody back.
+                    earlier.created_at > now - self.order_wait,
+                )
+                .exists()
+            )
             claimed = await session.scalar(
                 update(Message)
                 .where(
@@ -204,13 +380,18 @@ class Deliverer:
                     Message.status == "queued",
                     Message.wamid.is_(None),
                     or_(Message.sending_until.is_(None), Message.sending_until < now),
+                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+                    ~ahead,
                 )
-                .values(sending_until=now + self.lease)
+                .values(sending_until=now + self.lease, next_attempt_at=None)
                 .returning(Message.id)
             )
             if claimed is None:
-                log.info("delivery.skipped", message_id=str(message_id))
-                return None
+                wait = await self._why_wait(session, message_id)
+                if wait is None:
+                    log.info("delivery.skipped", message_id=str(message_id))
+                    return None
+                raise RetryAfter(*wait)
             message = await session.get(Message, message_id, populate_existing=True)
             assert message is not None
             channel = await session.get(Channel, message.channel_id)
@@ -220,69 +401,172 @@ class Deliverer:
                 .where(Conversation.id == message.conversation_id)
             )
             assert channel is not None and to is not None
-            return message, channel, to
+            last = (
+                await session.execute(
+                    select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
+                    .where(DeliveryAttempt.message_id == message_id)
+                    .order_by(DeliveryAttempt.attempt.desc())
+                    .limit(1)
+                )
+            ).first()
+            unresolved = last.attempt if last is not None and last.outcome == "sending" else None
+            return _Claim(message, channel, to, (last.attempt if last else 0) + 1, unresolved)
 
-    async def _record(
-        self,
-        message: Message,
-        channel: Channel,
-        wamid: str | None,
-        error: GraphError | None,
-        duration_ms: int,
-    ) -> bool:
-        """Commit the attempt and its effect; True when another attempt should follow."""
+    async def _why_wait(
+        self, session: AsyncSession, message_id: uuid.UUID
+    ) -> tuple[float, str] | None:
+        """How long a message that could not be claimed waits; None when it is done."""
+        row = (
+            await session.execute(
+                select(
+                    Message.direction,
+                    Message.status,
+                    Message.wamid,
+                    Message.sending_until,
+                    Message.next_attempt_at,
+                    Message.conversation_id,
+                    Message.created_at,
+                    Message.id,
+                    func.now().label("now"),
+                ).where(Message.id == message_id)
+            )
+        ).first()
+        if row is None or row.direction != "outbound" or row.status != "queued" or row.wamid:
+            return None
+        if row.sending_until is not None and row.sending_until >= row.now:
+            left = (row.sending_until - row.now).total_seconds()
+            return min(left, self.poll_s), "the message is being sent elsewhere (lease held)"
+        if row.next_attempt_at is not None and row.next_attempt_at > row.now:
+            return (row.next_attempt_at - row.now).total_seconds(), "the next attempt is not due"
+        # An earlier message of the conversation is unsent: look again when it is due.
+        due = await session.scalar(
+            select(func.min(func.coalesce(Message.next_attempt_at, row.now))).where(
+                Message.conversation_id == row.conversation_id,
+                Message.direction == "outbound",
+                Message.status == "queued",
+                Message.wamid.is_(None),
+                tuple_(Message.created_at, Message.id) < tuple_(row.created_at, row.id),
+                Message.created_at > row.now - self.order_wait,
+            )
+        )
+        left = (due - row.now).total_seconds() if due is not None else 0.0
+        return max(left, self.poll_s), "an earlier message of the conversation is unsent"
+
+    async def _next_in_line(self, conversation_id: uuid.UUID) -> uuid.UUID | None:
+        """The conversation's first queued message, if it is free and due now."""
+        async with self.db.sessionmaker() as session:
+            now = func.now()
+            first: uuid.UUID | None = await session.scalar(
+                select(Message.id)
+                .where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "outbound",
+                    Message.status == "queued",
+                    Message.wamid.is_(None),
+                    Message.created_at > now - self.order_wait,
+                )
+                .order_by(Message.created_at, Message.id)
+                .limit(1)
+            )
+            return first
+
+    async def _release(self, message_id: uuid.UUID) -> None:
         async with self.db.session() as session:
-            attempt = 1 + int(
-                await session.scalar(
-                    select(func.count()).where(DeliveryAttempt.message_id == message.id)
-                )
-                or 0
+            await session.execute(
+                update(Message).where(Message.id == message_id).values(sending_until=None)
             )
-            if error is None:
-                outcome = "sandbox" if channel.access_token_encrypted is None else "sent"
-            elif error.retryable and attempt < self.max_attempts:
-                outcome = "retry"
-            else:
-                outcome = "failed"
-            session.add(
-                DeliveryAttempt(
-                    tenant_id=message.tenant_id,
-                    message_id=message.id,
-                    attempt=attempt,
-                    outcome=outcome,
-                    http_status=error.http_status if error else 200,
-                    error_code=error.code if error else None,
-                    error=str(error) if error else None,
-                    duration_ms=duration_ms,
+
+    async def _record_durably(self, claim: _Claim, attempt: int, result: _Result) -> None:
+        """Record the outcome; a database failure is retried in-process with backoff (above
+        all a send Meta accepted: its wamid must not be lost), then handed to the bus."""
+        deadline = time.monotonic() + self.settings.delivery_record_retry_s
+        delay = 0.05
+        while True:
+            try:
+                await self._record(claim, attempt, result)
+                return
+            except Exception as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "delivery.record_failed",
+                        message_id=str(claim.message.id),
+                        outcome=result.outcome,
+                        wamid=result.wamid,
+                        error=repr(exc),
+                    )
+                    raise
+                log.warning(
+                    "delivery.record_retrying",
+                    message_id=str(claim.message.id),
+                    outcome=result.outcome,
+                    error=repr(exc),
                 )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _record(self, claim: _Claim, attempt: int, result: _Result) -> None:
+        """One transaction: the attempt's outcome, the message's state and its event. Safe to
+        repeat: a message that already has a wamid (or left `queued`) is not changed again."""
+        message, channel = claim.message, claim.channel
+        async with self.db.session() as session:
+            outcome = {
+                "outcome": result.outcome,
+                "http_status": result.http_status,
+                "error_code": result.error_code,
+                "error": result.error,
+                "duration_ms": result.duration_ms,
+            }
+            existing = await session.scalar(
+                update(DeliveryAttempt)
+                .where(DeliveryAttempt.message_id == message.id, DeliveryAttempt.attempt == attempt)
+                .values(**outcome)
+                .returning(DeliveryAttempt.id)
             )
-            values: dict[str, object] = {"sending_until": None}
+            if existing is None:
+                session.add(
+                    DeliveryAttempt(
+                        tenant_id=message.tenant_id,
+                        message_id=message.id,
+                        attempt=attempt,
+                        **outcome,
+                    )
+                )
+            values: dict[str, Any] = {"sending_until": None}
+            where = [Message.id == message.id, Message.wamid.is_(None)]
             status: str | None = None
-            if wamid is not None:
+            if result.wamid is not None:
+                # Meta accepted it: this wins over any failure we recorded without a wamid.
                 status = "sent"
-                values |= {"wamid": wamid, "status": status, "status_rank": STATUS_RANK[status]}
-            elif outcome == "failed":
-                status = "failed"
-                reason = str(error)
-                if error is not None and error.retryable:
-                    reason = f"gave up after {attempt} attempts: {reason}"
                 values |= {
+                    "wamid": result.wamid,
                     "status": status,
                     "status_rank": STATUS_RANK[status],
-                    "error": reason[:1000],
-                    "error_code": error.code if error else None,
+                    "next_attempt_at": None,
+                    "error": None,
+                    "error_code": None,
                 }
-            await session.execute(
-                update(Message)
-                .where(Message.id == message.id, Message.status_rank < STATUS_RANK["sent"])
-                .values(**values)
+            else:
+                where.append(Message.status == "queued")
+                if result.outcome == "retry":
+                    values["next_attempt_at"] = func.now() + timedelta(seconds=result.retry_in_s)
+                else:
+                    status = "failed"
+                    values |= {
+                        "status": status,
+                        "status_rank": STATUS_RANK[status],
+                        "next_attempt_at": None,
+                        "error": (result.reason or result.error or "failed")[:1000],
+                        "error_code": result.error_code,
+                    }
+            changed = await session.scalar(
+                update(Message).where(*where).values(**values).returning(Message.id)
             )
-            if error is not None and error.needs_reauth:
+            if result.needs_reauth:
                 await session.execute(
                     update(Channel).where(Channel.id == channel.id).values(needs_reauth=True)
                 )
                 log.warning("channel.needs_reauth", channel_id=str(channel.id))
-            if status is not None:
+            if changed is not None and status is not None:
                 await add_event(
                     session,
                     outbox,
@@ -291,24 +575,23 @@ class Deliverer:
                         payload=MessageStatusUpdatedPayload(
                             message_id=message.id,
                             conversation_id=message.conversation_id,
-                            wamid=wamid,
+                            wamid=result.wamid,
                             status=status,
                             error=values.get("error"),
                             error_code=values.get("error_code"),
                         ),
                     ),
                 )
-            if wamid is not None:
-                await apply_pending_statuses(session, message.tenant_id, wamid)
-        DELIVERIES.labels(outcome).inc()
+            if changed is not None and result.wamid is not None:
+                await apply_pending_statuses(session, message.tenant_id, result.wamid)
+        DELIVERIES.labels(result.outcome).inc()
         log.info(
             "delivery.attempt",
             message_id=str(message.id),
             attempt=attempt,
-            outcome=outcome,
-            error_code=error.code if error else None,
+            outcome=result.outcome,
+            error_code=result.error_code,
         )
-        return outcome == "retry"
 
 
 class MediaFetcher:

@@ -5,6 +5,8 @@ Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP stat
 
 import asyncio
 import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -13,16 +15,31 @@ import httpx
 RETRYABLE_CODES = frozenset({1, 2, 4, 80007, 130429, 131000, 131016, 131056, 131057, 133016})
 # The channel's token is expired or revoked: a person must connect it again.
 REAUTH_CODES = frozenset({190})
+# Transport failures that happen before the request leaves: nothing reached Meta.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 class GraphError(Exception):
     """A failed call: Meta's code and details when it answered, else the transport's reason."""
 
-    def __init__(self, reason: str, code: int | None = None, http_status: int | None = None):
+    def __init__(
+        self,
+        reason: str,
+        code: int | None = None,
+        http_status: int | None = None,
+        *,
+        retry_after_s: float | None = None,
+        maybe_sent: bool = False,
+    ):
         super().__init__(reason)
         self.reason = reason
         self.code = code
         self.http_status = http_status
+        # Meta's (or a proxy's) Retry-After: no new try before this many seconds.
+        self.retry_after_s = retry_after_s
+        # No answer after the request may have reached Meta (a read timeout, a dropped
+        # connection): Meta may have accepted it, and it has no idempotency key.
+        self.maybe_sent = maybe_sent
 
     @property
     def retryable(self) -> bool:
@@ -39,7 +56,26 @@ class GraphError(Exception):
         return f"{self.code}: {self.reason}" if self.code is not None else self.reason
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """RFC 9110 Retry-After: delay-seconds or an HTTP-date; None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def _error_from(response: httpx.Response) -> GraphError:
+    retry_after = retry_after_seconds(response.headers.get("retry-after"))
     try:
         body = response.json()
     except ValueError:
@@ -48,8 +84,15 @@ def _error_from(response: httpx.Response) -> GraphError:
     if isinstance(error, dict) and isinstance(error.get("code"), int):
         data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
         details = data.get("details") or error.get("message") or "Graph API error"
-        return GraphError(str(details)[:500], error["code"], response.status_code)
-    return GraphError(f"Graph API answered HTTP {response.status_code}", None, response.status_code)
+        return GraphError(
+            str(details)[:500], error["code"], response.status_code, retry_after_s=retry_after
+        )
+    return GraphError(
+        f"Graph API answered HTTP {response.status_code}",
+        None,
+        response.status_code,
+        retry_after_s=retry_after,
+    )
 
 
 class GraphClient:
@@ -73,8 +116,10 @@ class GraphClient:
         to: str,
         text: str,
         reply_to: str | None = None,
+        callback_data: str | None = None,
     ) -> str:
-        """POST /{phone_number_id}/messages; returns the wamid Meta assigned."""
+        """POST /{phone_number_id}/messages; returns the wamid Meta assigned. `callback_data`
+        comes back in the message's status webhooks (`biz_opaque_callback_data`)."""
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
@@ -84,6 +129,8 @@ class GraphClient:
         }
         if reply_to:
             body["context"] = {"message_id": reply_to}
+        if callback_data:
+            body["biz_opaque_callback_data"] = callback_data
         response = await self._request(
             "POST", f"{self.base_url}/{phone_number_id}/messages", token, json=body
         )
@@ -156,19 +203,37 @@ class GraphClient:
             response = await self._client.request(
                 method, url, headers={"Authorization": f"Bearer {token}"}, **kwargs
             )
-        except httpx.HTTPError as exc:
+        except _NOT_SENT as exc:
             raise GraphError(f"Graph API unreachable: {type(exc).__name__}") from exc
+        except httpx.HTTPError as exc:
+            raise GraphError(
+                f"Graph API did not answer: {type(exc).__name__}", maybe_sent=True
+            ) from exc
         if response.status_code >= 300:
             raise _error_from(response)
         return response
 
 
 class RateLimiter:
-    """Spaces calls per key (a phone number) to at most `rate` per second, in this process."""
+    """Spaces calls per key (a phone number) to at most `rate` per second, in this process,
+    and holds a key back while Meta asked for a pause (Retry-After)."""
 
     def __init__(self, rate: float) -> None:
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self._next: dict[str, float] = {}
+        self._paused_until: dict[str, float] = {}
+
+    def pause(self, key: str, seconds: float) -> None:
+        until = time.monotonic() + seconds
+        self._paused_until[key] = max(until, self._paused_until.get(key, 0.0))
+
+    def paused_for(self, key: str) -> float:
+        """Seconds left of the key's pause (0 when none)."""
+        left = self._paused_until.get(key, 0.0) - time.monotonic()
+        if left <= 0:
+            self._paused_until.pop(key, None)
+            return 0.0
+        return left
 
     async def wait(self, key: str) -> None:
         if not self.interval:

@@ -151,13 +151,17 @@ class Message(Base):
     error_code: Mapped[int | None] = mapped_column(Integer)
     # A delivery in flight holds this lease; a redelivered job waits for it to expire.
     sending_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # After a retryable failure: no new attempt before this (backoff, Meta's Retry-After).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Meta's timestamp for inbound messages; the time it was queued for outbound.
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime] = _now_column()
 
 
 class DeliveryAttempt(Base):
-    """One call (or sandbox recording) of an outbound message, committed before any retry."""
+    """One call (or sandbox recording) of an outbound message. A call is committed as
+    `sending` before it starts, then given its outcome: a `sending` row whose lease ran out
+    is a call whose outcome nobody recorded (a crash), resolved as `unknown`, never resent."""
 
     __tablename__ = "delivery_attempts"
 
@@ -165,7 +169,8 @@ class DeliveryAttempt(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
     attempt: Mapped[int] = mapped_column(Integer)
-    outcome: Mapped[str] = mapped_column(String(16))  # sent | sandbox | retry | failed
+    # sending | sent | sandbox | retry | failed | unknown
+    outcome: Mapped[str] = mapped_column(String(16))
     http_status: Mapped[int | None] = mapped_column(Integer)
     error_code: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)

@@ -39,7 +39,15 @@ from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
 from ingest import repository
 from ingest.crypto import TokenCipher
-from ingest.models import Channel, Contact, Conversation, Message, PendingStatus, outbox
+from ingest.models import (
+    Channel,
+    Contact,
+    Conversation,
+    DeliveryAttempt,
+    Message,
+    PendingStatus,
+    outbox,
+)
 from ingest.normalize import media_summary, message_context, message_text, preview
 from ingest.settings import IngestSettings
 
@@ -607,6 +615,8 @@ async def apply_status(session: AsyncSession, received: WhatsAppStatusUpdatedPay
         )
     )
     if exists is None:
+        if await _adopt_wamid(session, channel.tenant_id, received, rank, error, code):
+            return True
         # Ordering is not guaranteed: the send's response may not be stored yet.
         await session.execute(
             insert(PendingStatus)
@@ -623,6 +633,74 @@ async def apply_status(session: AsyncSession, received: WhatsAppStatusUpdatedPay
         )
         log.info("status.pending", wamid=received.wamid, status=received.status)
     return False
+
+
+async def _adopt_wamid(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    received: WhatsAppStatusUpdatedPayload,
+    rank: int,
+    error: str | None,
+    code: int | None,
+) -> bool:
+    """A status for a wamid we never stored that names one of our messages (delivery sends
+    its id as `biz_opaque_callback_data`): Meta accepted a send whose answer we never got (a
+    timeout, a crash). The message takes the wamid and Meta's status, over the "outcome
+    unknown" failure delivery recorded without a wamid."""
+    try:
+        message_id = uuid.UUID(str(received.status_object.get("biz_opaque_callback_data")))
+    except ValueError:
+        return False
+    failed = received.status == "failed"
+    row = (
+        await session.execute(
+            update(Message)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.id == message_id,
+                Message.direction == "outbound",
+                Message.wamid.is_(None),
+            )
+            .values(
+                wamid=received.wamid,
+                status=received.status,
+                status_rank=rank,
+                error=error if failed else None,
+                error_code=code if failed else None,
+                sending_until=None,
+                next_attempt_at=None,
+            )
+            .returning(Message.id, Message.conversation_id)
+        )
+    ).first()
+    if row is None:
+        return False
+    # The call we could not account for did reach Meta.
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.message_id == message_id,
+            DeliveryAttempt.outcome.in_(("sending", "unknown")),
+        )
+        .values(outcome="sent")
+    )
+    await add_event(
+        session,
+        outbox,
+        MessageStatusUpdatedV1(
+            tenant_id=tenant_id,
+            payload=MessageStatusUpdatedPayload(
+                message_id=row.id,
+                conversation_id=row.conversation_id,
+                wamid=received.wamid,
+                status=received.status,
+                error=error if failed else None,
+                error_code=code if failed else None,
+            ),
+        ),
+    )
+    log.info("delivery.wamid_adopted", message_id=str(message_id), status=received.status)
+    return True
 
 
 async def _advance(
@@ -709,8 +787,10 @@ async def queue_outbound(
     author: str,
     reply_to: str | None = None,
     sources: list[dict[str, Any]] | None = None,
+    created_at: datetime | None = None,
 ) -> Message:
-    """Store an outbound text as `queued` and hand it to delivery (through the outbox)."""
+    """Store an outbound text as `queued` and hand it to delivery (through the outbox).
+    Delivery sends a conversation's messages in `created_at` order."""
     found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
     if found is None:
         raise AppError(404, "conversation not found")
@@ -740,7 +820,7 @@ async def queue_outbound(
         # The customer message it quotes on WhatsApp (the AI answers a turn this way).
         context={"id": reply_to} if reply_to else None,
         sources=sources or None,
-        created_at=now,
+        created_at=created_at or now,
     )
     session.add(message)
     conversation.last_message_at = max(conversation.last_message_at, now)
@@ -823,6 +903,8 @@ async def accept_ai_reply(
         return []
     queued = []
     sources = [source.model_dump(mode="json") for source in reply.sources]
+    # Strictly increasing times: delivery sends the parts in this order.
+    first = datetime.now(UTC)
     try:
         for i, part in enumerate(p for p in reply.parts if p.strip()):
             queued.append(
@@ -835,6 +917,7 @@ async def accept_ai_reply(
                     author="ai",
                     reply_to=reply.in_reply_to_wamid if i == 0 else None,
                     sources=sources if i == 0 else None,
+                    created_at=first + timedelta(microseconds=i),
                 )
             )
     except AppError as exc:

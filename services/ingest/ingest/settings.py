@@ -37,6 +37,12 @@ class IngestSettings(CommonSettings):
     read_receipt_timeout_s: float = 2.0
     # Attempts per outbound message (the bus's delay tiers space them), then failed.
     delivery_max_attempts: int = 5
+    # Meta accepted a send but the database refused its record: keep trying this long
+    # (in-process, with backoff) before handing the job back to the bus.
+    delivery_record_retry_s: float = 30.0
+    # A conversation's messages go out in order; a message queued longer than this (stuck)
+    # no longer holds the later ones back.
+    delivery_order_wait_s: float = 900.0
 
     # Inbound media: fetched in the background, capped, then served to the dashboard.
     media_max_bytes: int = 25 * 1024 * 1024

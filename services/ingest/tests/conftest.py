@@ -1,6 +1,7 @@
 """ingest under test: the real gateway in front (signed webhooks over HTTP), the real broker,
 the run's Postgres, and a fake Graph API (a real HTTP server on 127.0.0.1)."""
 
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -181,13 +182,11 @@ class Platform:
             return list((await s.execute(text(query), params)).all())
 
 
-@pytest.fixture
-async def platform(
-    ingest_settings: IngestSettings,
-    test_keys: TestKeyPair,
-    graph: FakeGraphAPI,
-    db: Database,
+@contextlib.asynccontextmanager
+async def start_platform(
+    ingest_settings: IngestSettings, test_keys: TestKeyPair, graph: FakeGraphAPI, db: Database
 ) -> AsyncIterator[Platform]:
+    """The gateway and ingest running on these settings (a test may change them)."""
     gateway_settings = service_settings(
         GatewaySettings,
         database_url=ingest_settings.database_url,
@@ -202,3 +201,27 @@ async def platform(
         running_app(create_gateway(gateway_settings)) as gateway,
     ):
         yield Platform(gateway, ingest, test_keys, graph, db)
+
+
+@pytest.fixture
+async def platform(
+    ingest_settings: IngestSettings,
+    test_keys: TestKeyPair,
+    graph: FakeGraphAPI,
+    db: Database,
+) -> AsyncIterator[Platform]:
+    async with start_platform(ingest_settings, test_keys, graph, db) as started:
+        yield started
+
+
+@pytest.fixture
+def platform_with(
+    ingest_settings: IngestSettings, test_keys: TestKeyPair, graph: FakeGraphAPI, db: Database
+) -> Any:
+    """`async with platform_with(graph_timeout_s=0.5) as platform`: changed settings."""
+
+    def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[Platform]:
+        settings = ingest_settings.model_copy(update=overrides)
+        return start_platform(settings, test_keys, graph, db)
+
+    return start

@@ -3,12 +3,16 @@ the documented body, retry classes, the 24-hour window, sandbox, exactly-once se
 applied monotonically and in any order, inbound media fetched and served."""
 
 import asyncio
+import itertools
 import time
 import uuid
 from typing import Any
 
 import jwt
 import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text as sa_text
+from sqlalchemy.engine import make_url
 
 from common.bus import Bus
 from common.events import (
@@ -20,7 +24,7 @@ from common.events import (
     ReplyGeneratedV1,
     ReplySource,
 )
-from common.testing import eventually, text_message
+from common.testing import TcpProxy, eventually, text_message
 
 TOKEN = "EAAG-test-token"
 
@@ -77,6 +81,8 @@ async def test_a_reply_is_delivered_with_the_documented_body(platform: Any) -> N
         "to": "16505551234",
         "type": "text",
         "text": {"preview_url": False, "body": "Yes, 9h à 13h 🚚 / see https://x.io"},
+        # Echoed in the status webhooks: how a send of unknown outcome finds its message.
+        "biz_opaque_callback_data": sent["id"],
     }
     assert done["wamid"] == "wamid.FAKE1"
     assert [(a.attempt, a.outcome) for a in await attempts(platform, sent["id"])] == [(1, "sent")]
@@ -470,3 +476,269 @@ async def test_a_sandbox_channel_gets_no_read_receipt(platform: Any, bus: Bus) -
     await ai_sent(platform, owner, conversation)
     await asyncio.sleep(0.5)
     assert platform.graph.requests == []
+
+
+# --- every lease ends sent, retried or failed; never sent twice; in order ------------------------
+
+
+async def stuck_message(
+    platform: Any,
+    owner: dict[str, str],
+    conversation: dict[str, Any],
+    *,
+    lease_s: float,
+    attempt_in_flight: bool = False,
+    queued_ago_s: float = 0.0,
+) -> str:
+    """A queued reply as a worker that stopped left it: its lease held for `lease_s` more
+    seconds and, if `attempt_in_flight`, a call to Meta committed whose outcome nobody knows.
+    The outbox's job was lost with that worker: the caller publishes a redelivery."""
+    message_id = str(uuid.uuid4())
+    async with platform.db.session() as s:
+        await s.execute(
+            sa_text(
+                "insert into ingest.messages (id, tenant_id, conversation_id, channel_id, "
+                "direction, author, type, text, status, status_rank, created_at, sending_until) "
+                "select :id, tenant_id, id, channel_id, 'outbound', 'agent', 'text', 'stuck', "
+                "'queued', 0, now() - make_interval(secs => :ago), "
+                "now() + make_interval(secs => :lease) "
+                "from ingest.conversations where id = :c"
+            ),
+            {"id": message_id, "c": conversation["id"], "lease": lease_s, "ago": queued_ago_s},
+        )
+        if attempt_in_flight:
+            await s.execute(
+                sa_text(
+                    "insert into ingest.delivery_attempts (id, tenant_id, message_id, attempt, "
+                    "outcome) select :a, tenant_id, id, 1, 'sending' "
+                    "from ingest.messages where id = :id"
+                ),
+                {"a": str(uuid.uuid4()), "id": message_id},
+            )
+    return message_id
+
+
+async def redeliver(bus: Bus, message_id: str) -> None:
+    job = MessageOutboundQueuedV1(payload=MessageOutboundQueuedPayload(message_id=message_id))
+    await bus.publish(job, mandatory=True)
+
+
+async def test_a_job_finding_a_stopped_workers_lease_waits_for_it_then_sends(
+    platform: Any, bus: Bus
+) -> None:
+    # Before the fix the job saw the lease, acked and the message stayed queued for ever.
+    owner, _, conversation = await live_conversation(platform)
+    started = time.monotonic()
+    message_id = await stuck_message(platform, owner, conversation, lease_s=1.5)
+    await redeliver(bus, message_id)
+    done = await platform.wait_status(owner, conversation["id"], message_id, "sent")
+    [send] = platform.graph.sends()
+    assert send.at - started >= 1.4  # not before the lease ran out
+    assert done["wamid"] == send.wamid
+    assert [(a.attempt, a.outcome) for a in await attempts(platform, message_id)] == [(1, "sent")]
+
+
+async def test_a_call_of_unknown_outcome_is_failed_not_resent_then_meta_status_repairs_it(
+    platform: Any, bus: Bus
+) -> None:
+    owner, channel, conversation = await live_conversation(platform)
+    message_id = await stuck_message(
+        platform, owner, conversation, lease_s=0.3, attempt_in_flight=True
+    )
+    await redeliver(bus, message_id)
+    failed = await platform.wait_status(owner, conversation["id"], message_id, "failed")
+    assert failed["error"].startswith("outcome unknown: attempt 1 called the Graph API")
+    assert "not sent again" in failed["error"]
+    assert platform.graph.sends() == []  # Meta has no idempotency key: no blind resend
+    assert [(a.attempt, a.outcome) for a in await attempts(platform, message_id)] == [
+        (1, "unknown")
+    ]
+    # Meta had accepted it: its status webhook echoes our message id and repairs the message.
+    delivered = {
+        "id": "wamid.LOST1",
+        "status": "delivered",
+        "timestamp": str(now_ts()),
+        "recipient_id": "16505551234",
+        "biz_opaque_callback_data": message_id,
+    }
+    await platform.inbound(channel["phone_number_id"], [], statuses=[delivered])
+    repaired = await platform.wait_status(owner, conversation["id"], message_id, "delivered")
+    assert repaired["wamid"] == "wamid.LOST1" and repaired["error"] is None
+    assert [(a.attempt, a.outcome) for a in await attempts(platform, message_id)] == [(1, "sent")]
+
+
+async def test_a_send_that_times_out_is_failed_as_unknown_never_resent(
+    platform_with: Any, graph: Any, bus: Bus
+) -> None:
+    graph.send_delay_s = 1.0  # Meta accepts, its answer comes after our timeout
+    async with platform_with(graph_timeout_s=0.3) as platform:
+        owner, _, conversation = await live_conversation(platform)
+        sent = await reply(platform, owner, conversation, "slow")
+        failed = await platform.wait_status(owner, conversation["id"], sent["id"], "failed")
+        assert failed["error"].startswith("outcome unknown: Graph API did not answer: ReadTimeout")
+        await redeliver(bus, sent["id"])
+        await asyncio.sleep(0.5)  # well past the test bus's retry tiers
+        assert len(graph.sends()) == 1
+        assert [a.outcome for a in await attempts(platform, sent["id"])] == ["unknown"]
+
+
+async def test_a_send_meta_accepted_is_recorded_once_when_the_database_drops_after_the_call(
+    platform_with: Any, graph: Any, ingest_database_url: str, bus: Bus
+) -> None:
+    url = make_url(ingest_database_url)
+    proxy = TcpProxy(url.host or "localhost", url.port or 5432)
+    await proxy.start()
+    cut: list[float] = []
+
+    async def cut_the_database(request: Any) -> None:
+        # Meta accepted the send; ingest's database goes away before it hears back.
+        if not cut:
+            cut.append(time.monotonic())
+            await proxy.stop()
+            asyncio.get_running_loop().call_later(1.0, lambda: asyncio.ensure_future(proxy.start()))
+
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    try:
+        async with platform_with(database_url=proxied) as platform:
+            owner, _, conversation = await live_conversation(platform)
+            graph.on_send = cut_the_database
+            sent = await reply(platform, owner, conversation, "exactly once")
+
+            async def recorded() -> list[Any]:  # read past ingest: its API shares the outage
+                return await platform.sql(
+                    "select wamid from ingest.messages where id = :m and status = 'sent'",
+                    m=sent["id"],
+                )
+
+            [row] = await eventually(recorded)
+            assert cut, "the database was never cut"
+            [send] = graph.sends()
+            assert row.wamid == send.wamid == "wamid.FAKE1"
+            assert [(a.attempt, a.outcome) for a in await attempts(platform, sent["id"])] == [
+                (1, "sent")
+            ]
+            # A redelivered job afterwards changes nothing.
+            await redeliver(bus, sent["id"])
+            await asyncio.sleep(0.5)
+            assert len(graph.sends()) == 1
+    finally:
+        await proxy.stop()
+
+
+async def test_a_token_that_cannot_be_decrypted_fails_the_message_with_the_reason(
+    platform: Any,
+) -> None:
+    owner, channel, conversation = await live_conversation(platform)
+    # The token key rotated without re-encrypting the tokens.
+    other_key = Fernet.generate_key()
+    async with platform.db.session() as s:
+        await s.execute(
+            sa_text("update ingest.channels set access_token_encrypted = :t where id = :c"),
+            {"t": Fernet(other_key).encrypt(TOKEN.encode()).decode(), "c": channel["id"]},
+        )
+    sent = await reply(platform, owner, conversation, "hello")
+    failed = await platform.wait_status(owner, conversation["id"], sent["id"], "failed")
+    assert failed["error"] == "channel token cannot be decrypted with CHANNEL_TOKEN_KEY"
+    assert platform.graph.sends() == []
+    assert [a.outcome for a in await attempts(platform, sent["id"])] == ["failed"]
+    [row] = await platform.sql(
+        "select sending_until from ingest.messages where id = :m", m=sent["id"]
+    )
+    assert row.sending_until is None  # the lease ended with the attempt
+
+
+async def publish_parts(
+    platform: Any, bus: Bus, owner: dict[str, str], conversation: dict[str, Any], parts: list[str]
+) -> list[dict[str, Any]]:
+    [inbound] = await platform.messages(owner, conversation["id"])
+    await bus.publish(
+        ai_reply(conversation, tenant_of(owner), parts, inbound["wamid"]), mandatory=True
+    )
+
+    async def all_sent() -> list[dict[str, Any]] | None:
+        ai = [m for m in await platform.messages(owner, conversation["id"]) if m["author"] == "ai"]
+        return ai if len(ai) == len(parts) and all(m["status"] == "sent" for m in ai) else None
+
+    result: list[dict[str, Any]] = await eventually(all_sent, timeout=20)
+    return result
+
+
+@pytest.mark.parametrize("storm", ["meta_130429", "bare_503"])
+async def test_a_rate_limit_storm_honours_retry_after_and_sends_each_part_once_in_order(
+    platform: Any, bus: Bus, storm: str
+) -> None:
+    owner, _, conversation = await live_conversation(platform)
+    if storm == "meta_130429":
+        platform.graph.fail_next(130429, times=2, http_status=429, retry_after=1)
+    else:
+        platform.graph.fail_next_http(503, times=2, retry_after="1")
+    parts = ["Part one.", "Part two.", "Part three."]
+    ai = await publish_parts(platform, bus, owner, conversation, parts)
+
+    calls = platform.graph.sends()
+    assert len(calls) == 5  # two refused, then each part once
+    assert [c.json["text"]["body"] for c in platform.graph.accepted()] == parts
+    assert [c.json["text"]["body"] for c in calls[:3]] == ["Part one."] * 3
+    # Meta said wait one second: the next call waited at least that long, twice.
+    assert calls[1].at - calls[0].at >= 1.0 and calls[2].at - calls[1].at >= 1.0
+    first = next(m for m in ai if m["text"] == "Part one.")
+    code = 130429 if storm == "meta_130429" else None
+    assert [(a.outcome, a.error_code) for a in await attempts(platform, first["id"])] == [
+        ("retry", code),
+        ("retry", code),
+        ("sent", None),
+    ]
+
+
+async def test_parts_of_a_reply_never_overtake_each_other_under_concurrent_delivery(
+    platform: Any, bus: Bus
+) -> None:
+    # Meta is slow: every part's job is in flight at once, and still each waits its turn.
+    platform.graph.send_delay_s = 0.3
+    owner, _, conversation = await live_conversation(platform)
+    parts = [f"Part {i}." for i in range(1, 6)]
+    await publish_parts(platform, bus, owner, conversation, parts)
+    accepted = platform.graph.accepted()
+    assert [c.json["text"]["body"] for c in accepted] == parts
+    # Part N+1 reached Meta only after part N's answer (0.3 s after its arrival).
+    assert all(b.at - a.at >= 0.3 for a, b in itertools.pairwise(accepted))
+
+
+async def test_a_message_stuck_in_the_queue_for_long_holds_nobody_back(platform: Any) -> None:
+    # E.g. one a worker left before this release: no job will ever come for it.
+    owner, _, conversation = await live_conversation(platform)
+    await stuck_message(platform, owner, conversation, lease_s=0, queued_ago_s=3600)
+    sent = await reply(platform, owner, conversation, "still answered")
+    await platform.wait_status(owner, conversation["id"], sent["id"], "sent")
+    assert [c.json["text"]["body"] for c in platform.graph.sends()] == ["still answered"]
+
+
+async def test_a_failed_part_does_not_hold_back_the_next(platform: Any, bus: Bus) -> None:
+    owner, _, conversation = await live_conversation(platform)
+    platform.graph.fail_next(131026, details="undeliverable")
+    [inbound] = await platform.messages(owner, conversation["id"])
+    await bus.publish(
+        ai_reply(conversation, tenant_of(owner), ["one", "two"], inbound["wamid"]), mandatory=True
+    )
+
+    async def settled() -> list[str] | None:
+        ai = [m for m in await platform.messages(owner, conversation["id"]) if m["author"] == "ai"]
+        states = [m["status"] for m in ai]
+        return states if states == ["failed", "sent"] else None
+
+    await eventually(settled)
+    assert [c.json["text"]["body"] for c in platform.graph.sends()] == ["one", "two"]
+
+
+async def test_the_next_part_follows_at_once_not_at_the_bus_next_look(
+    platform_with: Any, graph: Any, bus: Bus
+) -> None:
+    # The production tiers' first step (1 s): a waiting part's own job would look only then.
+    async with platform_with(bus_retry_delays_ms=[1000, 10000]) as platform:
+        owner, _, conversation = await live_conversation(platform)
+        started = time.monotonic()
+        await publish_parts(platform, bus, owner, conversation, ["a", "b", "c", "d"])
+        accepted = graph.accepted()
+        assert [c.json["text"]["body"] for c in accepted] == ["a", "b", "c", "d"]
+        # Measured 0.27 s for all four (3.2 s when each waited for its job's next look).
+        assert accepted[-1].at - started < 2.0  # each wait would be >= 1 s
