@@ -4,7 +4,7 @@
 - `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media), recording
   every request and answering Meta's error objects on demand.
 - `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
-- `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures included.
+- `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
 """
 
 import asyncio
@@ -427,7 +427,7 @@ def inbound_examples(
 @dataclass
 class FakeLLM:
     """An OpenAI-compatible chat-completions server on 127.0.0.1: answers what it is told,
-    fails on demand, and keeps every request it got."""
+    fails, dawdles (`delay_s`) or hangs (`hang()`) on demand, and keeps every request it got."""
 
     answer: str = "We deliver on Sundays from 9 to 13h."
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -435,7 +435,23 @@ class FakeLLM:
     # Scripted failures, consumed in order: (HTTP status, Retry-After or None).
     failures: list[tuple[int, str | None]] = field(default_factory=list)
     failing_models: set[str] = field(default_factory=set)
+    # A slow model: every answer takes this long.
+    delay_s: float = 0.0
+    # Requests being answered right now, and the most there ever were at once.
+    in_flight: int = 0
+    max_in_flight: int = 0
     base_url: str = ""
+    _gate: asyncio.Event | None = None
+
+    def hang(self) -> None:
+        """From now on every request waits (its answer withheld) until `release()`."""
+        self._gate = asyncio.Event()
+
+    def release(self) -> None:
+        """Let the waiting requests answer; later ones answer at once again."""
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -445,26 +461,38 @@ class FakeLLM:
             body = await request.json()
             self.requests.append(body)
             self.headers.append(dict(request.headers))
-            if body["model"] in self.failing_models:
-                return JSONResponse({"error": {"message": "model down"}}, 503)
-            if self.failures:
-                status, retry_after = self.failures.pop(0)
-                headers = {"Retry-After": retry_after} if retry_after else {}
-                return JSONResponse({"error": {"message": "busy"}}, status, headers=headers)
-            return JSONResponse(
-                {
-                    "id": "chatcmpl-1",
-                    "object": "chat.completion",
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": self.answer},
-                        }
-                    ],
-                    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
-                }
-            )
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                if self._gate is not None:
+                    await self._gate.wait()
+                if self.delay_s:
+                    await asyncio.sleep(self.delay_s)
+                return self._respond(body)
+            finally:
+                self.in_flight -= 1
 
         return app
+
+    def _respond(self, body: dict[str, Any]) -> JSONResponse:
+        if body["model"] in self.failing_models:
+            return JSONResponse({"error": {"message": "model down"}}, 503)
+        if self.failures:
+            status, retry_after = self.failures.pop(0)
+            headers = {"Retry-After": retry_after} if retry_after else {}
+            return JSONResponse({"error": {"message": "busy"}}, status, headers=headers)
+        return JSONResponse(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": self.answer},
+                    }
+                ],
+                "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150},
+            }
+        )

@@ -1,6 +1,7 @@
 """One customer turn in, one outcome out: an answer grounded on the business's knowledge,
 or the fallback message with a handoff to a person. Used by the consumer and the preview."""
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
@@ -64,8 +65,15 @@ class Answerer:
         self.chat = chat  # None: the offline responder
 
     async def answer(self, ai: AISettings, template: str, turn: TurnInput) -> Outcome:
+        """The outcome within `answer_deadline_s`, whatever the knowledge or the LLM do."""
         started = time.perf_counter()
-        outcome = await self._decide(ai, template, turn)
+        deadline = self.settings.answer_deadline_s
+        try:
+            async with asyncio.timeout(deadline):
+                outcome = await self._decide(ai, template, turn)
+        except TimeoutError:
+            # The calls in flight are cancelled: a late answer is never read, let alone sent.
+            outcome = self._fallback(ai, f"no answer within the {deadline:g} s deadline")
         outcome.latency_ms = outcome.latency_ms or int((time.perf_counter() - started) * 1000)
         return outcome
 

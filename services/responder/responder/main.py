@@ -60,6 +60,7 @@ class ResponderRuntime(ServiceRuntime):
                 self.answerer,
                 self.settings.quiet_period_s,
                 announce=bus.publish if bus is not None else None,
+                lease_s=self.settings.turn_lease_s,
             )
         return self._turns
 

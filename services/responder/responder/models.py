@@ -96,7 +96,8 @@ class Reply(Base):
 
 class ConversationTurn(Base):
     """Per conversation: the customer's latest message (the one a reply must answer, so a
-    burst gets one answer) and when the AI's memory of it was last reset."""
+    burst gets one answer), the lease of the answer in progress, and when the AI's memory of
+    it was last reset."""
 
     __tablename__ = "conversation_turns"
 
@@ -105,6 +106,11 @@ class ConversationTurn(Base):
     latest_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     latest_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     answered_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The answer in progress: who holds the turn, for which message, until when. Set and
+    # cleared in short transactions; nothing is held while the knowledge and the LLM think.
+    lease_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    leased_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Set when the conversation is resolved: history before it is forgotten on reopening.
     memory_reset_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

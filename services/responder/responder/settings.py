@@ -1,6 +1,6 @@
 from typing import ClassVar
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 
 from common.settings import CommonSettings
 
@@ -40,3 +40,15 @@ class ResponderSettings(CommonSettings):
 
     # A burst of customer messages gets one answer after this quiet period.
     quiet_period_s: float = 2.0
+    # Knowledge search + LLM (retries and fallback model included) get this long per answer;
+    # past it the customer gets the fallback message and the conversation is handed off.
+    answer_deadline_s: float = 20.0
+    # How long a claimed turn is ours. A replica that died mid-answer loses it after this
+    # long and a redelivery answers instead; must exceed the deadline (room to record).
+    turn_lease_s: float = 30.0
+
+    @model_validator(mode="after")
+    def _lease_outlives_the_deadline(self) -> "ResponderSettings":
+        if self.answer_deadline_s <= 0 or self.turn_lease_s <= self.answer_deadline_s:
+            raise ValueError("need 0 < ANSWER_DEADLINE_S < TURN_LEASE_S")
+        return self

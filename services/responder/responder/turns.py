@@ -1,16 +1,20 @@
 """The answering pipeline: a customer message in, at most one reply per turn out.
 
 A burst is answered once: each message records itself as the conversation's latest, waits the
-quiet period, and only the latest one goes on. The answer is composed under a row lock on the
-conversation's turn, so two replicas (or a redelivery) never both reply.
+quiet period, and only the latest one goes on. It claims the conversation's turn (a lease, in a
+short transaction), composes the answer holding no transaction, row lock or pool connection,
+and records it only if the claim is still its own: two replicas (or a redelivery) never both
+reply, and a replica that died mid-answer leaves the turn to a redelivery once the lease ends.
 """
 
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +32,7 @@ from common.events import (
 )
 from common.outbox import add_event
 from responder.answer import Answerer, Outcome, TurnInput
-from responder.models import ConversationTurn, Reply, TrackedMessage, outbox
+from responder.models import AISettings, ConversationTurn, Reply, TrackedMessage, outbox
 from responder.prompts import Turn
 from responder.service import business_name, effective_settings, template_for
 
@@ -113,31 +117,140 @@ def split_history(
     return unanswered, earlier[-window:] if window else []
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A turn that is ours to answer, with all the answer needs (read in the claim's
+    transaction, so the call-out needs no database)."""
+
+    lease_id: uuid.UUID
+    ai: AISettings
+    template: str
+    turn: TurnInput
+
+
+async def _locked_turn(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> ConversationTurn | None:
+    return await session.scalar(
+        select(ConversationTurn)
+        .where(ConversationTurn.conversation_id == conversation_id)
+        .with_for_update()
+    )
+
+
+async def _answered(session: AsyncSession, turn: ConversationTurn, message_id: uuid.UUID) -> bool:
+    return turn.answered_message_id == message_id or bool(
+        await session.scalar(select(Reply.id).where(Reply.message_id == message_id))
+    )
+
+
+async def claim(
+    session: AsyncSession, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload, lease_s: float
+) -> Claim | float | None:
+    """Transaction 1: take the conversation's turn for this message.
+
+    A `Claim`: ours, for `lease_s`. A number: another answer holds the turn (a replica, or
+    this event's first delivery) for that many more seconds. None: nothing to answer."""
+    turn = await _locked_turn(session, p.conversation_id)
+    if turn is None or turn.latest_message_id != p.message.id:
+        log.info("responder.superseded")  # a later message of the burst answers
+        return None
+    if await _answered(session, turn, p.message.id):
+        log.info("responder.already_answered")
+        return None
+    now: datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+    if turn.lease_id is not None and turn.leased_until is not None:
+        if turn.leased_until > now:
+            return (turn.leased_until - now).total_seconds()
+        # Its holder died or stalled past the lease: the turn is redone here, and the
+        # holder's late result is refused (`finish`).
+        log.warning("responder.lease_expired", leased_message_id=str(turn.leased_message_id))
+    ai = await effective_settings(session, tenant_id)
+    if not ai.enabled:
+        return None
+    unanswered, earlier = split_history(p, turn, ai.history_messages)
+    turn.lease_id = uuid.uuid4()
+    turn.leased_message_id = p.message.id
+    turn.leased_until = now + timedelta(seconds=lease_s)
+    return Claim(
+        lease_id=turn.lease_id,
+        ai=ai,
+        template=await template_for(session, tenant_id, ai),
+        turn=TurnInput(
+            tenant_id=tenant_id,
+            business_name=await business_name(session, tenant_id),
+            customer_name=p.contact.name,
+            unanswered=unanswered,
+            history=earlier,
+            latest_type=p.message.type,
+        ),
+    )
+
+
+async def finish(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    p: ConversationMessageStoredPayload,
+    lease_id: uuid.UUID,
+    outcome: Outcome,
+) -> bool:
+    """Transaction 2: record the outcome, only while the claim is still ours."""
+    turn = await _locked_turn(session, p.conversation_id)
+    if turn is None or turn.lease_id != lease_id:
+        log.warning("responder.lease_lost")  # another replica took the turn over: it answers
+        return False
+    turn.lease_id = turn.leased_message_id = turn.leased_until = None
+    if await _answered(session, turn, p.message.id):
+        log.info("responder.already_answered")
+        return False
+    turn.answered_message_id = p.message.id
+    await record(session, tenant_id, p, outcome)
+    return True
+
+
+async def release(session: AsyncSession, conversation_id: uuid.UUID, lease_id: uuid.UUID) -> None:
+    """Give the turn back (the answer failed): a retry need not wait for the lease to run out."""
+    await session.execute(
+        update(ConversationTurn)
+        .where(ConversationTurn.conversation_id == conversation_id)
+        .where(ConversationTurn.lease_id == lease_id)
+        .values(lease_id=None, leased_message_id=None, leased_until=None)
+    )
+
+
 # Publishes `reply.preparing.v1` (confirmed); see `TurnHandler.announce`.
 Announce = Callable[[ReplyPreparingV1], Awaitable[None]]
 
+# Waiting for a turn another answer holds: first re-check, and the longest pause between two.
+BUSY_POLL_S = (0.1, 1.0)
+
 
 class TurnHandler:
+    """Claim the turn in a short transaction, call the knowledge service and the LLM with no
+    transaction or pooled connection held, record the outcome under the claim in another."""
+
     def __init__(
         self,
         db: Database,
         answerer: Answerer,
         quiet_period_s: float,
         announce: Announce | None = None,
+        lease_s: float = 30.0,
     ) -> None:
         self.db = db
         self.answerer = answerer
         self.quiet_period_s = quiet_period_s
+        self.lease_s = lease_s
         self._announce = announce
         self._announcing: set[asyncio.Task[None]] = set()  # strong references
 
     def announce(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
         """Tell ingest we are preparing an answer (it marks the message read, typing shown).
 
-        Published directly, not through the outbox: the answer's transaction stays open until
-        the answer is ready, and the hint must leave before. Started before the answer on the
-        same confirmed channel as the reply, so the broker routes it first; the answer never
-        waits for its confirm, and a failure is only logged."""
+        Published directly, not through the outbox: a hint that must leave at once, not
+        after the relay's next round. Started before the answer on the same confirmed channel
+        as the reply, so the broker routes it first; the answer never waits for its confirm,
+        and a failure is only logged."""
         if self._announce is None:
             return
         event = ReplyPreparingV1(
@@ -165,45 +278,33 @@ class TurnHandler:
             await mark_latest(session, tenant_id, p)
         if self.quiet_period_s > 0:
             await asyncio.sleep(self.quiet_period_s)
-        async with self.db.session() as session:
-            await self._answer(session, tenant_id, p)
-
-    async def _answer(
-        self, session: AsyncSession, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload
-    ) -> None:
-        turn = await session.scalar(
-            select(ConversationTurn)
-            .where(ConversationTurn.conversation_id == p.conversation_id)
-            .with_for_update()
-        )
-        if turn is None or turn.latest_message_id != p.message.id:
-            log.info("responder.superseded")  # a later message of the burst answers
-            return
-        if turn.answered_message_id == p.message.id or await session.scalar(
-            select(Reply.id).where(Reply.message_id == p.message.id)
-        ):
-            log.info("responder.already_answered")
-            return
-        ai = await effective_settings(session, tenant_id)
-        if not ai.enabled:
+        claimed = await self._claim(tenant_id, p)
+        if claimed is None:
             return
         # From here on the turn gets an answer (or the fallback): show the customer we read it.
         self.announce(tenant_id, p)
-        unanswered, earlier = split_history(p, turn, ai.history_messages)
-        outcome = await self.answerer.answer(
-            ai,
-            await template_for(session, tenant_id, ai),
-            TurnInput(
-                tenant_id=tenant_id,
-                business_name=await business_name(session, tenant_id),
-                customer_name=p.contact.name,
-                unanswered=unanswered,
-                history=earlier,
-                latest_type=p.message.type,
-            ),
-        )
-        turn.answered_message_id = p.message.id
-        await record(session, tenant_id, p, outcome)
+        try:
+            outcome = await self.answerer.answer(claimed.ai, claimed.template, claimed.turn)
+        except Exception:
+            async with self.db.session() as session:
+                await release(session, p.conversation_id, claimed.lease_id)
+            raise
+        async with self.db.session() as session:
+            await finish(session, tenant_id, p, claimed.lease_id, outcome)
+
+    async def _claim(
+        self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload
+    ) -> Claim | None:
+        """The claim, once no other answer holds the turn. While one does, wait holding
+        nothing: it finishes (then this message is answered, or is next) or its lease ends."""
+        pause, longest = BUSY_POLL_S
+        while True:
+            async with self.db.session() as session:
+                claimed = await claim(session, tenant_id, p, self.lease_s)
+            if not isinstance(claimed, float):
+                return claimed
+            await asyncio.sleep(min(pause, claimed + 0.01))
+            pause = min(pause * 2, longest)
 
 
 async def record(

@@ -32,4 +32,7 @@ async def fake_llm() -> AsyncIterator[FakeLLM]:
     llm = FakeLLM()
     async with serve_app(llm.app()) as url:
         llm.base_url = f"{url}/v1"
-        yield llm
+        try:
+            yield llm
+        finally:
+            llm.release()  # a test that failed while it hung: let the server stop

@@ -13,6 +13,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from common.bus import Bus, Subscription
 from common.events import (
@@ -155,6 +159,7 @@ class Conversation:
         self.status = "open"
         self.history: list[HistoryItem] = []
         self.at = datetime.now(UTC)
+        self.last_event: ConversationMessageStoredV1 | None = None  # to deliver it again
 
     async def customer_says(self, text: str | None, *, type: str = "text") -> uuid.UUID:
         self.at += timedelta(milliseconds=10)
@@ -188,6 +193,7 @@ class Conversation:
             )
         )
         await self.bus.publish(event, mandatory=True)
+        self.last_event = event
         return message.id
 
 
@@ -566,3 +572,155 @@ async def test_analytics_match_what_happened(
     assert sum(d["ai_replies"] for d in today) == 1 and sum(d["messages_in"] for d in today) == 2
     assert empty["messages_in"] == 0 and empty["median_first_response_ms"] is None
     assert bad.status_code == 422
+
+
+# --- slow or hanging knowledge / LLM (nothing held while they think; a deadline) ---------------
+
+
+async def idle_in_transaction(database_url: str) -> int:
+    """Sessions of the test database that sit in an open transaction, waiting on their client."""
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    try:
+        async with engine.connect() as conn:
+            found = await conn.scalar(
+                text(
+                    "select count(*) from pg_stat_activity where datname = :db"
+                    " and state like 'idle in transaction%'"
+                ),
+                {"db": make_url(database_url).database},
+            )
+            return int(found or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_slow_llm_more_turns_than_connections_all_answered(
+    settings: ResponderSettings,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    turns = 12
+    small_pool = settings.model_copy(update={"db_pool_size": 2})  # 4 connections at most
+    app = create_app(small_pool)
+    async with running_app(app):
+        fake_llm.hang()
+        chats = [Conversation(bus, knowledge["tenant"]) for _ in range(turns)]
+        for chat in chats:
+            await chat.customer_says("Do you deliver on Sundays?")
+        # Every turn is with the LLM at once: none waits for a connection to think.
+        await eventually(lambda: asyncio.sleep(0, fake_llm.in_flight == turns), timeout=15)
+        pool = app.state.db.engine.pool
+        # The outbox relay's polls come and go; no turn keeps a connection or a transaction.
+        await eventually(lambda: asyncio.sleep(0, pool.checkedout() == 0), timeout=2)
+        assert await idle_in_transaction(settings.database_url) == 0
+        fake_llm.release()
+
+        async def all_answered() -> bool:
+            return all(chat_replies(listener, c) for c in chats)
+
+        await eventually(all_answered, timeout=15)
+        await asyncio.sleep(0.3)
+    assert fake_llm.max_in_flight == turns and len(fake_llm.requests) == turns
+    for chat in chats:
+        [reply] = chat_replies(listener, chat)
+        assert reply.payload.kind == "answer" and listener.handoffs(chat.id) == []
+
+
+async def test_past_the_deadline_the_fallback_and_a_handoff_once(
+    settings: ResponderSettings,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    deadline = settings.model_copy(update={"answer_deadline_s": 0.5, "turn_lease_s": 5})
+    async with running_app(create_app(deadline)):
+        fake_llm.hang()
+        chat = Conversation(bus, knowledge["tenant"])
+        asked = await chat.customer_says("Do you deliver on Sundays?")
+        [handoff] = await eventually(lambda: asyncio.sleep(0, listener.handoffs(chat.id)))
+        assert "deadline" in handoff.payload.reason and handoff.payload.message_id == asked
+        [reply] = chat_replies(listener, chat)
+        assert reply.payload.kind == "fallback"
+        assert reply.payload.parts == [
+            "Thanks for your message! A member of our team will get back to you shortly."
+        ]
+        assert 500 <= reply.payload.latency_ms < 2000
+        # The model answers at last: too late, nobody reads it.
+        fake_llm.release()
+        await eventually(lambda: asyncio.sleep(0, fake_llm.in_flight == 0))
+        await asyncio.sleep(0.5)
+    assert len(chat_replies(listener, chat)) == 1 and len(listener.handoffs(chat.id)) == 1
+    assert len(fake_llm.requests) == 1
+
+
+async def test_a_redelivered_event_is_answered_once(
+    responder: FastAPI,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+) -> None:
+    fake_llm.delay_s = 0.5
+    chat = Conversation(bus, knowledge["tenant"])
+    await chat.customer_says("Do you deliver on Sundays?")
+    assert chat.last_event is not None
+    await eventually(lambda: asyncio.sleep(0, fake_llm.in_flight == 1))
+    await bus.publish(chat.last_event)  # while the first delivery is with the LLM
+    await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)))
+    await bus.publish(chat.last_event)  # and once it is answered
+    await asyncio.sleep(1.0)
+    assert len(chat_replies(listener, chat)) == 1 and len(fake_llm.requests) == 1
+
+
+async def test_a_replica_dying_mid_answer_leaves_the_turn_to_a_redelivery(
+    settings: ResponderSettings,
+    responder_database_url: str,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    fake_llm: FakeLLM,
+    test_keys: TestKeyPair,
+) -> None:
+    lease = {"answer_deadline_s": 2.0, "turn_lease_s": 3.0}
+    env = {
+        "ENVIRONMENT": "test",
+        "DATABASE_URL": responder_database_url,
+        "AMQP_URL": settings.amqp_url,
+        "BUS_PREFIX": settings.bus_prefix,
+        "BUS_RETRY_DELAYS_MS": "[100, 200]",
+        "OUTBOX_POLL_INTERVAL_S": "0.1",
+        "AUTH_JWKS_JSON": json.dumps(test_keys.jwks()),
+        "INTERNAL_TOKEN": INTERNAL,
+        "KNOWLEDGE_URL": knowledge["url"],
+        "LLM_BASE_URL": fake_llm.base_url,
+        "LLM_API_KEY": "sk-test",
+        "QUIET_PERIOD_S": "0",
+        "ANSWER_DEADLINE_S": str(lease["answer_deadline_s"]),
+        "TURN_LEASE_S": str(lease["turn_lease_s"]),
+    }
+    doomed = ServiceProcess("responder.main:create_app", env).start(timeout=60)
+    try:
+        fake_llm.hang()
+        chat = Conversation(bus, knowledge["tenant"])
+        await chat.customer_says("Do you deliver on Sundays?")
+        await eventually(lambda: asyncio.sleep(0, fake_llm.in_flight == 1), timeout=15)
+        claimed_at = time.monotonic()
+        assert doomed.process is not None
+        doomed.process.kill()  # between the claim and the record: no ack, no answer
+        doomed.process.wait()
+        fake_llm.release()
+        async with running_app(create_app(settings.model_copy(update=lease))):
+            [reply] = await eventually(
+                lambda: asyncio.sleep(0, chat_replies(listener, chat)), timeout=20
+            )
+            answered_after = time.monotonic() - claimed_at
+            await asyncio.sleep(1.0)
+    finally:
+        doomed.stop()
+    assert reply.payload.kind == "answer" and len(chat_replies(listener, chat)) == 1
+    # The redelivery came at once, and waited for the dead replica's lease to run out.
+    assert answered_after >= lease["turn_lease_s"] - 0.5
+    assert len(fake_llm.requests) == 2

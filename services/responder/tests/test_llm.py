@@ -3,9 +3,11 @@
 import time
 
 import pytest
+from pydantic import ValidationError
 
 from common.fakes import FakeLLM
 from responder.llm import ChatClient, LLMUnavailable
+from responder.settings import ResponderSettings
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 
@@ -82,3 +84,10 @@ async def test_an_unreachable_llm_is_unavailable() -> None:
     with pytest.raises(LLMUnavailable):
         await chat.complete(MESSAGES, models=["m1"], temperature=0, max_tokens=10)
     await chat.close()
+
+
+@pytest.mark.parametrize(("deadline", "lease"), [(30.0, 30.0), (0.0, 30.0), (40.0, 30.0)])
+def test_the_turn_lease_must_outlive_the_answer_deadline(deadline: float, lease: float) -> None:
+    with pytest.raises(ValidationError, match="ANSWER_DEADLINE_S"):
+        ResponderSettings(answer_deadline_s=deadline, turn_lease_s=lease)
+    assert ResponderSettings().answer_deadline_s < ResponderSettings().turn_lease_s
