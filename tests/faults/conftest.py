@@ -314,7 +314,8 @@ async def assert_exactly_once(platform: Platform, load: Load, *, timeout: float 
         missing = sorted(set(load.wamids) - answered)
         raise AssertionError(
             f"{len(missing)} of {load.customers} customers never answered "
-            f"(queues: {await platform.queue_depths()}, health: {await platform.health()})"
+            f"(queues: {await platform.queue_depths()}, health: {await platform.health()}); "
+            f"where they stopped: {await trace(platform, load, missing)}"
         ) from None
 
     rows = await platform.sql(
@@ -346,3 +347,18 @@ async def assert_exactly_once(platform: Platform, load: Load, *, timeout: float 
     await eventually(drained, timeout=15, interval=0.5)
     health = await platform.health()
     assert all(code == 200 for code, _ in health.values()), health
+
+
+async def trace(platform: Platform, load: Load, wa_ids: list[str]) -> list[dict[str, Any]]:
+    """For a failing test: how far each customer's message went."""
+    found = []
+    for wa_id in wa_ids[:5]:
+        wamid = load.wamids[wa_id]
+        rows = await platform.sql(
+            "select m.direction, m.author, m.status, m.error, m.conversation_id "
+            "from ingest.messages m join ingest.conversations c on c.id = m.conversation_id "
+            "join ingest.contacts k on k.id = c.contact_id "
+            f"where k.wa_id = '{wa_id}' order by m.created_at"
+        )
+        found.append({"wa_id": wa_id, "wamid": wamid, "messages": [dict(r) for r in rows]})
+    return found

@@ -23,18 +23,24 @@ async def test_the_platform_recovers_from_a_database_restart_under_load(
     # `fast` ends every session (open transactions roll back); `immediate` is a crash.
     await asyncio.to_thread(platform.postgres.stop, mode)
     stopped_at = time.monotonic()
+    try:
 
-    async def database_down_reported() -> bool:
-        health = await platform.health()
-        return all(
-            code == 503 and body["checks"].get("database") == "down"
-            for name, (code, body) in health.items()
-            if name != "gateway"  # the gateway has no database
-        )
+        async def database_down_reported() -> bool:
+            health = await platform.health()
+            return all(
+                code == 503 and body["checks"].get("database") == "down"
+                for name, (code, body) in health.items()
+                if name != "gateway"  # the gateway has no database
+            )
 
-    await eventually(database_down_reported, timeout=10, interval=0.2)
-    await asyncio.sleep(max(0.0, 4 - (time.monotonic() - stopped_at)))
-    await asyncio.to_thread(platform.postgres.start)
+        try:
+            await eventually(database_down_reported, timeout=10, interval=0.2)
+        except AssertionError:
+            health = await platform.health()
+            raise AssertionError(f"health while the database is down: {health}") from None
+        await asyncio.sleep(max(0.0, 4 - (time.monotonic() - stopped_at)))
+    finally:
+        await asyncio.to_thread(platform.postgres.start)
 
     load = await load_task
     await platform.assert_exactly_once(load)
