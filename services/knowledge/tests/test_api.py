@@ -238,3 +238,35 @@ async def test_routes_need_a_token(client: httpx.AsyncClient) -> None:
     ):
         response = await client.request(method, path)
         assert response.status_code == 401, (method, path, response.status_code)
+
+
+async def test_agents_read_and_search_but_only_owners_and_admins_manage_documents(
+    client: httpx.AsyncClient, api: Any, test_keys: TestKeyPair
+) -> None:
+    """Issue 12, finding 6: agents could upload, delete and reindex documents."""
+    tenant = uuid.uuid4()
+    owner = bearer(test_keys.token(tenant_id=tenant, role="owner"))
+    admin = bearer(test_keys.token(tenant_id=tenant, role="admin"))
+    agent = bearer(test_keys.token(tenant_id=tenant, role="agent"))
+    data = b"The teal kayak rents for 15 euros an hour."
+    doc_id = (await api.upload(client, owner, "kayak.txt", data)).json()["id"]
+    assert (await api.wait_settled(client, owner, doc_id))["status"] == "indexed"
+
+    refused = [
+        await api.upload(client, agent, "agent.txt", b"Agents wrote this."),
+        await client.delete(f"/api/documents/{doc_id}", headers=agent),
+        await client.post(f"/api/documents/{doc_id}/reindex", headers=agent),
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert all(r.json() == {"detail": "this action needs the role owner or admin"} for r in refused)
+    listing = await client.get("/api/documents", headers=agent)
+    assert [d["id"] for d in listing.json()["items"]] == [doc_id]  # nothing was added
+    assert (await client.get(f"/api/documents/{doc_id}", headers=agent)).json()["status"] == (
+        "indexed"  # nor reindexed
+    )
+    found = await client.get("/api/knowledge/search", params={"q": "teal kayak"}, headers=agent)
+    assert [r["document_id"] for r in found.json()["results"]] == [doc_id]
+
+    assert (await client.post(f"/api/documents/{doc_id}/reindex", headers=admin)).status_code == 202
+    await api.wait_settled(client, admin, doc_id)
+    assert (await client.delete(f"/api/documents/{doc_id}", headers=admin)).status_code == 204
