@@ -10,6 +10,7 @@ from common.auth import CurrentPrincipal, InternalCaller, Principal, require_rol
 from common.db import SessionDep
 from common.errors import AppError
 from common.pagination import Page, PageParams
+from common.text import PgStr, check_text
 from knowledge import service
 from knowledge.schemas import DocumentOut, SearchResponse
 
@@ -18,7 +19,7 @@ internal = APIRouter(tags=["internal"], dependencies=[InternalCaller])
 
 # Agents read and search the knowledge; changing what the AI answers from is for managers.
 Manager = Annotated[Principal, require_role("owner", "admin")]
-SearchQuery = Annotated[str, Query(min_length=1, max_length=1000, description="the question")]
+SearchQuery = Annotated[PgStr, Query(min_length=1, max_length=1000, description="the question")]
 SearchLimit = Annotated[int, Query(ge=1, le=50)]
 
 
@@ -48,9 +49,14 @@ async def upload_document(
     settings = request.app.state.settings
     if file.size is not None and file.size > settings.max_upload_bytes:
         raise AppError(413, f"the file is larger than {settings.max_upload_bytes} bytes")
+    filename = file.filename or "document"
+    try:
+        check_text(filename)
+    except ValueError as exc:  # the title is stored: Postgres refuses NUL
+        raise AppError(422, f"filename: {exc}") from exc
     data = await file.read(settings.max_upload_bytes + 1)
     document, _created = await service.upload_document(
-        session, principal.tenant_id, file.filename or "document", data, settings
+        session, principal.tenant_id, filename, data, settings
     )
     body = DocumentOut.model_validate(document).model_dump(mode="json")
     return JSONResponse(body, status_code=202)

@@ -270,3 +270,23 @@ async def test_agents_read_and_search_but_only_owners_and_admins_manage_document
     assert (await client.post(f"/api/documents/{doc_id}/reindex", headers=admin)).status_code == 202
     await api.wait_settled(client, admin, doc_id)
     assert (await client.delete(f"/api/documents/{doc_id}", headers=admin)).status_code == 204
+
+
+async def test_text_postgres_cannot_store_is_a_422_never_a_500(
+    client: httpx.AsyncClient, owner: dict[str, str], api: Any
+) -> None:
+    """Issue 12, finding 14: `?q=%00…` and a NUL in a document's name were 500s."""
+    for q in ("\x00", "returns\x00policy"):
+        r = await client.get("/api/knowledge/search", params={"q": q}, headers=owner)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["query", "q"]
+    # Built by hand: httpx would percent-encode the NUL in the name.
+    multipart = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="notes\x00.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nPlain text about opening hours.\r\n--B--\r\n"
+    )
+    headers = owner | {"content-type": "multipart/form-data; boundary=B"}
+    r = await client.post("/api/documents", content=multipart, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"detail": "filename: must not contain NUL (\\u0000) characters"}
+    assert (await client.get("/api/documents", headers=owner)).json()["items"] == []
