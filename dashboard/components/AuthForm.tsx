@@ -5,15 +5,11 @@ import { useRouter } from "next/navigation";
 import { useState, type FormEvent } from "react";
 import { ApiError, api } from "@/lib/api";
 import type { Page } from "@/lib/api";
+import { safeNext } from "@/lib/safe-next.mjs";
 import type { Channel } from "@/lib/types";
 import { Button, Card, InlineError, Input } from "@/components/ui";
 
 type Mode = "login" | "signup";
-
-/** Only same-site paths are followed after sign-in (no open redirect). */
-function safeNext(value: string | null): string | null {
-  return value && value.startsWith("/") && !value.startsWith("//") ? value : null;
-}
 
 export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
   const router = useRouter();
@@ -30,9 +26,11 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
     setFieldErrors({});
     try {
       await api(mode === "login" ? "/session/login" : "/session/register", { method: "POST", json: body });
-      let target = safeNext(next) ?? "/inbox";
+      // Only a path on this site is followed (no open redirect).
+      const wanted = safeNext(next);
+      let target = wanted ?? "/inbox";
       // A business with no number yet starts with the guided setup.
-      if (!safeNext(next)) {
+      if (!wanted) {
         const channels = await api<Page<Channel>>("/api/channels").catch(() => null);
         if (channels && channels.items.length === 0) target = "/onboarding";
       }

@@ -50,6 +50,9 @@ class Database:
             max_overflow=pool_size,
             pool_pre_ping=True,
             echo=echo,
+            # An error's text goes to logs and dead-letter headers: without this it carries the
+            # bound values (message text, emails, password hashes).
+            hide_parameters=True,
         )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._after_outbox_commit: list[Callable[[], None]] = []

@@ -56,7 +56,7 @@ def run_env(target_metadata: MetaData) -> None:
             context.run_migrations()
 
     async def run() -> None:
-        engine = create_async_engine(async_url(url), poolclass=NullPool)
+        engine = create_async_engine(async_url(url), poolclass=NullPool, hide_parameters=True)
         async with engine.connect() as conn:
             # One migrator at a time per schema, whatever the number of replicas.
             await conn.execute(

@@ -1,6 +1,8 @@
 import uuid
 
+import pytest
 from sqlalchemy import Column, Integer, String, Table, UniqueConstraint, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.schema import CreateTable
 
 from common.db import Database, async_url, ensure_database, make_metadata
@@ -60,5 +62,21 @@ async def test_a_session_commits_or_rolls_back_as_a_unit(database_url: str) -> N
             pass
         async with db.session() as s:
             assert (await s.execute(text("select v from unit_test"))).scalars().all() == [1]
+    finally:
+        await db.dispose()
+
+
+async def test_sql_errors_do_not_carry_the_bound_values(database_url: str) -> None:
+    """Issue 12, finding 12: a failing statement's text (logged, copied into dead-letter
+    headers) listed its parameters: message text, emails, password hashes."""
+    secret = "ana@example.com argon2id$v=19$secret-hash"
+    db = Database(database_url, pool_size=1)
+    try:
+        with pytest.raises(DBAPIError) as failed:
+            async with db.session() as session:
+                await session.execute(text("select 1 / 0 where :v <> ''"), {"v": secret})
+        assert "division by zero" in str(failed.value)
+        assert secret not in str(failed.value) and "secret-hash" not in repr(failed.value)
+        assert "hidden" in str(failed.value)
     finally:
         await db.dispose()

@@ -67,17 +67,16 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> Session
         Limit(f"login:email:{body.email}", s.login_limit_per_email, s.login_window_s),
         Limit(f"login:addr:{_address(request)}", s.login_limit_per_address, s.login_window_s),
     ]
-    if (wait := await limiter.retry_after(limits)) is not None:
-        raise _too_many(wait)
+    # Counted before the password is checked: parallel guesses cannot all pass one check.
+    counted = await limiter.count(limits)
+    if counted.retry_after is not None:
+        raise _too_many(counted.retry_after)
     passwords: Passwords = _state(request).passwords
-    try:
-        return await service.login(
-            session, passwords, _state(request).tokens, body.email, body.password
-        )
-    except AppError as exc:
-        if exc.status_code == 401:  # only failures count
-            await limiter.hit(limits)
-        raise
+    signed_in = await service.login(
+        session, passwords, _state(request).tokens, body.email, body.password
+    )
+    await limiter.refund(session, counted)  # only failures count
+    return signed_in
 
 
 @auth_router.get("/me", response_model=MeOut)

@@ -4,7 +4,8 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import RateLimitBucket
 from common.db import Database
@@ -30,45 +31,57 @@ class Limit:
     window_s: int
 
 
+_REFUND = text(
+    """
+    update auth.rate_limit_buckets set count = count - 1
+    where key = :key and window_start = :start and count > 0
+    """
+)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """One attempt counted: the seconds to wait if a limit is exceeded, and the windows it was
+    counted in (to take it back if it should not count)."""
+
+    retry_after: int | None
+    windows: tuple[tuple[str, datetime], ...]
+
+
 class RateLimiter:
-    """Each call runs in its own short transaction, so a counted failure stays counted even
-    when the request that caused it is answered with an error (and rolled back)."""
+    """Each call runs in its own short transaction, so a counted attempt stays counted even
+    when the request that caused it is answered with an error (and rolled back).
+
+    An attempt is counted *before* the work it guards, in one atomic upsert per limit: two
+    parallel attempts can never both see the count that lets them through."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def retry_after(self, limits: list[Limit]) -> int | None:
-        """Seconds to wait if any limit is already reached, else None (counts nothing)."""
-        now = datetime.now(UTC)
-        async with self.db.sessionmaker() as session:
-            rows = {
-                b.key: b
-                for b in await session.scalars(
-                    select(RateLimitBucket).where(RateLimitBucket.key.in_([x.key for x in limits]))
-                )
-            }
-        waits = []
-        for limit in limits:
-            bucket = rows.get(limit.key)
-            if bucket is None:
-                continue
-            ends = bucket.window_start + timedelta(seconds=limit.window_s)
-            if ends > now and bucket.count >= limit.max_count:
-                waits.append(math.ceil((ends - now).total_seconds()))
-        return max(waits) if waits else None
-
-    async def hit(self, limits: list[Limit]) -> int | None:
-        """Count one attempt against each limit; seconds to wait if one is now exceeded."""
-        waits = []
+    async def count(self, limits: list[Limit]) -> Counted:
+        """Count one attempt against each limit; say how long to wait if one is now exceeded."""
+        waits, windows = [], []
         async with self.db.session() as session:
             for limit in limits:
                 count, start = (
                     await session.execute(_HIT, {"key": limit.key, "window": limit.window_s})
                 ).one()
+                windows.append((limit.key, start))
                 if count > limit.max_count:
                     ends = start + timedelta(seconds=limit.window_s)
                     waits.append(max(1, math.ceil((ends - datetime.now(UTC)).total_seconds())))
-        return max(waits) if waits else None
+        return Counted(max(waits) if waits else None, tuple(windows))
+
+    async def hit(self, limits: list[Limit]) -> int | None:
+        """Count one attempt against each limit; seconds to wait if one is now exceeded."""
+        return (await self.count(limits)).retry_after
+
+    async def refund(self, session: AsyncSession, counted: Counted) -> None:
+        """Take an attempt back (it succeeded), in the windows it was counted in only. In the
+        caller's transaction: the refund holds if the success is committed, and a request
+        never holds two pooled connections at once."""
+        for key, start in counted.windows:
+            await session.execute(_REFUND, {"key": key, "start": start})
 
     async def purge(self, older_than: timedelta = timedelta(days=1)) -> None:
         async with self.db.session() as session:

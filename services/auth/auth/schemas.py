@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from common.text import InputModel
+
 # Deliberately plain: one @, something on each side, a dot in the domain, no spaces.
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -26,7 +28,7 @@ BusinessName = Annotated[
 ]
 
 
-class RegisterIn(BaseModel):
+class RegisterIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email
@@ -35,7 +37,7 @@ class RegisterIn(BaseModel):
     business_name: BusinessName
 
 
-class LoginIn(BaseModel):
+class LoginIn(InputModel):
     email: Email
     # No length rule here: a wrong password of any length is just a wrong password.
     password: Annotated[str, Field(max_length=1024)]
@@ -66,7 +68,7 @@ class MeOut(BaseModel):
     tenant: TenantOut
 
 
-class MemberIn(BaseModel):
+class MemberIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     email: Email

@@ -79,6 +79,10 @@ async def test_the_same_email_twice_is_a_409(client: httpx.AsyncClient, register
         ({"name": "x" * 101}, "name"),
         ({"business_name": "x" * 121}, "business_name"),
         ({"business_name": None}, "business_name"),
+        # Issue 12, finding 14: Postgres cannot store NUL (these were 500s).
+        ({"name": "Ana\x00"}, "name"),
+        ({"business_name": "Padaria\x00Lúcia"}, "business_name"),
+        ({"email": "a\x00b@example.com"}, "email"),
     ],
 )
 async def test_bad_registrations_are_422_naming_the_field(

@@ -1,5 +1,7 @@
 """Rate limits: per email and per client address, shared through Postgres (429 + Retry-After)."""
 
+import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -70,6 +72,23 @@ async def test_failed_logins_are_limited_per_email(strict_app: FastAPI) -> None:
     # The limit is on the account, whatever address the attempts come from.
     async with asgi_client(strict_app, address=address()) as elsewhere:
         assert_limited(await login(elsewhere, email, PASSWORD))
+
+
+async def test_parallel_guesses_cannot_pass_the_limit_together(strict_app: FastAPI) -> None:
+    """Issue 12, finding 7: the limit was checked, then the failure counted, so guesses sent
+    at once all passed the check. Counted first, atomically, only 3 reach the password."""
+    async with asgi_client(strict_app, address=address()) as setup:
+        email = (await register(setup)).json()["user"]["email"]
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(asgi_client(strict_app, address=address()))
+            for _ in range(8)
+        ]
+        answers = await asyncio.gather(
+            *(login(c, email, f"guess {n}") for n, c in enumerate(clients))
+        )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [401] * 3 + [429] * 5, codes
 
 
 async def test_successful_logins_do_not_count(strict_app: FastAPI) -> None:

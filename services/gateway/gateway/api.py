@@ -14,13 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.bus import Bus
 from common.errors import AppError
-from gateway.service import (
-    NotANotification,
-    TooDeep,
-    check_depth,
-    signature_valid,
-    split_notification,
-)
+from gateway.service import NotANotification, TooDeep, parse_notification, signature_valid
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
@@ -69,11 +63,7 @@ async def accept(settings: GatewaySettings, bus: Bus, raw: bytes, signature: str
     if not signature_valid(raw, signature, settings.app_secrets):
         raise AppError(401, "missing or invalid X-Hub-Signature-256")
     try:
-        body = json.loads(raw)
-        # Nesting needs an opening bracket per level: a body with few cannot be too deep.
-        if raw.count(b"[") + raw.count(b"{") > settings.webhook_max_json_depth:
-            check_depth(body, settings.webhook_max_json_depth)
-        required, other = split_notification(body)
+        required, other = parse_notification(raw, settings.webhook_max_json_depth)
     except (ValueError, RecursionError) as exc:
         known = isinstance(exc, NotANotification | TooDeep)
         raise AppError(400, str(exc) if known else "body is not valid JSON") from exc

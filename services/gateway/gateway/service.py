@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -83,6 +84,33 @@ def check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_notification(raw: bytes, max_depth: int) -> tuple[list[Envelope], list[Envelope]]:
+    """The signed body's events; ValueError (NotANotification, TooDeep, bad JSON) for a body
+    that is not a notification at all. Whatever the JSON holds inside, never anything else."""
+    body = json.loads(raw)
+    # Nesting needs an opening bracket per level: a body with few cannot be too deep.
+    if raw.count(b"[") + raw.count(b"{") > max_depth:
+        check_depth(body, max_depth)
+    # JSON may escape a lone surrogate (`"\\ud800"`), which no UTF-8 encoder (event ids,
+    # the broker's JSON) accepts: replaced by U+FFFD, like any undecodable character.
+    if b"\\ud" in raw.lower():
+        body = _without_lone_surrogates(body)
+    return split_notification(body)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_without_lone_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def split_notification(body: Any) -> tuple[list[Envelope], list[Envelope]]:
     """Every entry, change, message and status: (events that must reach ingest, the rest)."""
     if not isinstance(body, dict) or body.get("object") != "whatsapp_business_account":
@@ -117,6 +145,10 @@ def split_notification(body: Any) -> tuple[list[Envelope], list[Envelope]]:
     return required, other
 
 
+class BadItem(ValueError):
+    """One message or status that cannot become an event (it goes out as unhandled)."""
+
+
 def _messages_and_statuses(
     waba_id: str | None, value: dict[str, Any], metadata: dict[str, Any]
 ) -> tuple[list[Envelope], list[tuple[str, dict[str, Any]]]]:
@@ -126,48 +158,76 @@ def _messages_and_statuses(
     errors = [e for e in _list(value.get("errors")) if isinstance(e, dict)]
     events: list[Envelope] = []
     bad: list[tuple[str, dict[str, Any]]] = []
+    # Whatever is wrong with one item (Meta's or a forger's with the secret), it alone goes
+    # out as unhandled: a 500 for the batch would have Meta redeliver it forever.
     for message in _list(value.get("messages")):
-        if not isinstance(message, dict) or not message.get("id"):
-            bad.append(("a message without an id", {"message": message}))
-            continue
-        wamid = str(message["id"])
-        kind = message.get("type")
-        events.append(
-            WhatsAppMessageReceivedV1(
-                event_id=whatsapp_message_event_id(wamid),
-                payload=WhatsAppMessageReceivedPayload(
-                    waba_id=waba_id,
-                    phone_number_id=phone_number_id,
-                    display_phone_number=display,
-                    wamid=wamid,
-                    type=kind if kind in KNOWN_MESSAGE_TYPES else "unknown",
-                    timestamp=_timestamp(message.get("timestamp")),
-                    contact=_contact_for(message, contacts),
-                    message=message,
-                    errors=errors,
-                ),
+        try:
+            events.append(
+                _message_event(waba_id, phone_number_id, display, message, contacts, errors)
             )
-        )
+        except Exception as exc:
+            bad.append((_reason(exc, "message"), {"message": message}))
     for status in _list(value.get("statuses")):
-        if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
-            bad.append(("a status without an id or status", {"status": status}))
-            continue
-        wamid, state = str(status["id"]), str(status["status"])
-        events.append(
-            WhatsAppStatusUpdatedV1(
-                event_id=whatsapp_status_event_id(wamid, state),
-                payload=WhatsAppStatusUpdatedPayload(
-                    waba_id=waba_id,
-                    phone_number_id=phone_number_id,
-                    wamid=wamid,
-                    status=state,
-                    timestamp=_timestamp(status.get("timestamp")),
-                    recipient_id=_str(status.get("recipient_id")),
-                    status_object=status,
-                ),
-            )
-        )
+        try:
+            events.append(_status_event(waba_id, phone_number_id, status))
+        except Exception as exc:
+            bad.append((_reason(exc, "status"), {"status": status}))
     return events, bad
+
+
+def _reason(exc: Exception, kind: str) -> str:
+    if isinstance(exc, BadItem):
+        return str(exc)
+    log.warning("webhook.bad_item", kind=kind, error=type(exc).__name__)
+    return f"a {kind} that could not be read ({type(exc).__name__})"
+
+
+def _message_event(
+    waba_id: str | None,
+    phone_number_id: str,
+    display: str | None,
+    message: Any,
+    contacts: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+) -> WhatsAppMessageReceivedV1:
+    if not isinstance(message, dict) or not message.get("id"):
+        raise BadItem("a message without an id")
+    wamid = str(message["id"])
+    kind = message.get("type")
+    return WhatsAppMessageReceivedV1(
+        event_id=whatsapp_message_event_id(wamid),
+        payload=WhatsAppMessageReceivedPayload(
+            waba_id=waba_id,
+            phone_number_id=phone_number_id,
+            display_phone_number=display,
+            wamid=wamid,
+            type=kind if kind in KNOWN_MESSAGE_TYPES else "unknown",
+            timestamp=_timestamp(message.get("timestamp")),
+            contact=_contact_for(message, contacts),
+            message=message,
+            errors=errors,
+        ),
+    )
+
+
+def _status_event(
+    waba_id: str | None, phone_number_id: str, status: Any
+) -> WhatsAppStatusUpdatedV1:
+    if not isinstance(status, dict) or not status.get("id") or not status.get("status"):
+        raise BadItem("a status without an id or status")
+    wamid, state = str(status["id"]), str(status["status"])
+    return WhatsAppStatusUpdatedV1(
+        event_id=whatsapp_status_event_id(wamid, state),
+        payload=WhatsAppStatusUpdatedPayload(
+            waba_id=waba_id,
+            phone_number_id=phone_number_id,
+            wamid=wamid,
+            status=state,
+            timestamp=_timestamp(status.get("timestamp")),
+            recipient_id=_str(status.get("recipient_id")),
+            status_object=status,
+        ),
+    )
 
 
 def _contact_for(message: dict[str, Any], contacts: list[dict[str, Any]]) -> WhatsAppContact | None:
@@ -178,7 +238,8 @@ def _contact_for(message: dict[str, Any], contacts: list[dict[str, Any]]) -> Wha
         if (sender and contact.get("wa_id") == sender) or (
             sender_user_id and contact.get("user_id") == sender_user_id
         ):
-            profile = contact.get("profile") or {}
+            profile = contact.get("profile")
+            profile = profile if isinstance(profile, dict) else {}  # odd, not fatal
             return WhatsAppContact(
                 wa_id=_str(contact.get("wa_id")),
                 user_id=_str(contact.get("user_id")),
@@ -206,9 +267,13 @@ def _unhandled(
 
 def _timestamp(value: Any) -> datetime:
     try:
-        return datetime.fromtimestamp(int(str(value)), tz=UTC)
-    except (TypeError, ValueError):
+        seconds = int(str(value))
+    except (TypeError, ValueError):  # absent or not a number: when it reached us
         return datetime.now(UTC)
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise BadItem("a timestamp out of range") from exc
 
 
 def _list(value: Any) -> list[Any]:

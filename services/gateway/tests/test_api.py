@@ -487,3 +487,37 @@ async def test_info_logs_carry_no_message_body_or_secret(
     logged = caplog.text
     assert "webhook.accepted" in logged
     assert "mangé" not in logged and "J'ai" not in logged and APP_SECRET not in logged
+
+
+async def test_an_odd_item_in_a_signed_webhook_is_skipped_and_the_rest_published(
+    gateway_app: FastAPI, bus: Bus
+) -> None:
+    """Issue 12, finding 15: a timestamp beyond range or a non-object `profile` was a 500
+    for the whole batch, so Meta retried it forever and the good message never arrived."""
+    received = await listen(bus)
+    payload = notification(
+        (
+            "WABA1",
+            [
+                messages_change(
+                    PNID,
+                    contacts=[{"wa_id": "222", "profile": ["not", "an", "object"]}],
+                    messages=[
+                        text_message("wamid.FAR", "111", "x", timestamp=10**20),
+                        text_message("wamid.PROFILE", "222", "odd profile, fine message"),
+                        text_message("wamid.GOOD", "111", "fine"),
+                    ],
+                )
+            ],
+        )
+    )
+    body = meta_json(payload)
+    async with running_app(gateway_app) as client:
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=signed(body))
+        assert r.status_code == 200, r.text
+    await eventually(lambda: asyncio.sleep(0, len(received) >= 3))
+    messages = [e for e in received if isinstance(e, WhatsAppMessageReceivedV1)]
+    assert sorted(e.payload.wamid for e in messages) == ["wamid.GOOD", "wamid.PROFILE"]
+    [skipped] = [e for e in received if isinstance(e, WhatsAppWebhookUnhandledV1)]
+    assert skipped.payload.reason == "a timestamp out of range"
+    assert skipped.payload.value["message"]["id"] == "wamid.FAR"

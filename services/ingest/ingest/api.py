@@ -18,6 +18,7 @@ from common.events import (
 )
 from common.outbox import add_event
 from common.pagination import Page, PageParams
+from common.text import PgStr
 from ingest import repository, service
 from ingest.models import Channel, Contact, Conversation, Message, outbox
 from ingest.schemas import (
@@ -189,7 +190,7 @@ async def list_conversations(
     page: PageParams,
     status: Annotated[str | None, Query(pattern="^(open|resolved|handoff)$")] = None,
     q: Annotated[
-        str | None, Query(max_length=200, description="contact name, number or text")
+        PgStr | None, Query(max_length=200, description="contact name, number or text")
     ] = None,
 ) -> Page[ConversationOut]:
     """Newest activity first; `q` searches the contact's name and number and message text."""

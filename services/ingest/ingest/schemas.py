@@ -6,8 +6,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from common.text import InputModel
 
-class ChannelCreate(BaseModel):
+
+class ChannelCreate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     phone_number_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")
@@ -45,7 +47,7 @@ class ConversationOut(BaseModel):
     handoff_reason: str | None = None
 
 
-class ConversationPatch(BaseModel):
+class ConversationPatch(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     ai_enabled: bool | None = None
@@ -76,7 +78,7 @@ class MessageOut(BaseModel):
         return [] if value is None else value
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     # WhatsApp's limit for a text body.
@@ -92,7 +94,7 @@ class ContactOut(BaseModel):
     conversation_count: int
 
 
-class SimulatedMessage(BaseModel):
+class SimulatedMessage(InputModel):
     """A customer's message, played on a sandbox channel."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)

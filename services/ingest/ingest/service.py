@@ -7,7 +7,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -229,6 +229,16 @@ async def store_inbound_message(
     return stored[0] if stored else None
 
 
+def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[tuple[uuid.UUID, str]]:
+    """Which of these (tenant, wamid) are stored already. Tenant first, so the lookup is an
+    index search on the unique (tenant_id, wamid) index, not a scan of every tenant's
+    messages; the caller keeps only exact pairs."""
+    return select(Message.tenant_id, Message.wamid).where(
+        Message.tenant_id.in_(sorted({t for t, _ in keys})),
+        Message.wamid.in_(sorted({w for _, w in keys})),
+    )
+
+
 async def store_inbound_batch(
     session: AsyncSession, settings: IngestSettings, batch: Sequence[WhatsAppMessageReceivedV1]
 ) -> list[Message]:
@@ -261,14 +271,8 @@ async def store_inbound_batch(
             items.append((channel, event))
     if not items:
         return []
-    existing = {
-        (row.tenant_id, row.wamid)
-        for row in await session.execute(
-            select(Message.tenant_id, Message.wamid).where(
-                Message.wamid.in_([e.payload.wamid for _, e in items])
-            )
-        )
-    }
+    keys = [(c.tenant_id, e.payload.wamid) for c, e in items]
+    existing = {(row.tenant_id, row.wamid) for row in await session.execute(stored_wamids(keys))}
     items = [(c, e) for c, e in items if (c.tenant_id, e.payload.wamid) not in existing]
     if not items:
         return []

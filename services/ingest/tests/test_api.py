@@ -327,3 +327,39 @@ def test_openapi_lists_the_inbox_routes(ingest_settings: IngestSettings) -> None
         "/api/messages/{message_id}/media",
         "/api/events/stream",
     } <= set(paths)
+
+
+NUL_JSON = '"a\\u0000b"'  # JSON's spelling of a NUL character
+LONE_SURROGATE_JSON = '"a\\ud800b"'
+
+
+async def test_text_postgres_cannot_store_is_a_422_never_a_500(platform: Any) -> None:
+    """Issue 12, finding 14: NUL or a lone surrogate in a staff message, a simulated customer
+    or a search reached Postgres and came back as a 500."""
+    owner = platform.tenant()
+    await seeded(platform, owner, [("444", "Dora", "hello")])
+    [conversation] = await platform.conversations(owner)
+    channel = await platform.channel(owner)
+    headers = owner | {"content-type": "application/json"}
+    for bad in (NUL_JSON, LONE_SURROGATE_JSON):
+        for path, body in (
+            (f"/api/conversations/{conversation['id']}/messages", f'{{"text": {bad}}}'),
+            (f"/api/channels/{channel['id']}/simulate", f'{{"from": "1555", "text": {bad}}}'),
+            (
+                f"/api/channels/{channel['id']}/simulate",
+                f'{{"from": "1", "text": "x", "name": {bad}}}',
+            ),
+            (
+                "/api/channels/whatsapp",
+                f'{{"phone_number_id": "9{uuid.uuid4().int % 10**9}",'
+                f' "display_phone_number": {bad}}}',
+            ),
+        ):
+            r = await platform.ingest.post(path, content=body, headers=headers)
+            assert r.status_code == 422, (path, body, r.status_code, r.text)
+            assert isinstance(r.json()["detail"], list)  # FastAPI's validation form
+    r = await platform.ingest.get("/api/conversations", params={"q": "a\x00b"}, headers=owner)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["query", "q"]
+    [message] = await platform.wait_messages(owner, conversation["id"], 1)
+    assert message["text"] == "hello"  # nothing else was stored

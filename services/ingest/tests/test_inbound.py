@@ -8,8 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import REGISTRY
+from sqlalchemy import text as sql
+from sqlalchemy.dialects import postgresql
 
 from common.bus import Bus
+from common.db import Database
 from common.events import (
     WhatsAppContact,
     WhatsAppMessageReceivedPayload,
@@ -18,6 +21,8 @@ from common.events import (
 )
 from common.fakes import inbound_examples
 from common.testing import eventually, messages_change, notification, text_message
+from ingest.service import stored_wamids
+from ingest.settings import IngestSettings
 
 
 def now_ts() -> int:
@@ -253,3 +258,38 @@ async def test_one_bad_message_in_a_batch_fails_alone(platform: Any, bus: Bus) -
 
     await eventually(dead_lettered)
     assert len(await platform.messages(owner, conversation["id"])) == 2
+
+
+async def test_the_redelivery_lookup_searches_the_tenant_s_index(
+    ingest_settings: IngestSettings,
+) -> None:
+    """Issue 12, finding 8: the dedup lookup matched `wamid` alone, so with the unique index
+    led by tenant_id it read every tenant's messages. Now tenant_id is an index condition."""
+    db = Database(ingest_settings.database_url)
+    try:
+        async with db.session() as session:
+            [columns] = (
+                await session.execute(
+                    sql(
+                        "select array_agg(a.attname order by k.n) from pg_index i"
+                        " join pg_class c on c.oid = i.indexrelid"
+                        " cross join unnest(i.indkey) with ordinality k(attnum, n)"
+                        " join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.attnum"
+                        " where c.relname = 'uq_messages_tenant_id_wamid' and i.indisunique"
+                    )
+                )
+            ).one()
+            assert columns == ["tenant_id", "wamid"]
+            await session.execute(sql("set local enable_seqscan = off"))  # tiny test tables
+            query = stored_wamids([(uuid.uuid4(), "wamid.A"), (uuid.uuid4(), "wamid.B")])
+            compiled = query.compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
+            [[plan]] = (await session.execute(sql(f"explain (format json) {compiled}"))).all()
+        node = plan[0]["Plan"]
+        assert node["Node Type"] in ("Index Only Scan", "Index Scan", "Bitmap Heap Scan"), node
+        scan = node if "Index Name" in node else node["Plans"][0]
+        assert scan["Index Name"] == "uq_messages_tenant_id_wamid"
+        assert "tenant_id" in scan["Index Cond"] and "wamid" in scan["Index Cond"], scan
+    finally:
+        await db.dispose()

@@ -6,17 +6,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
-from common.auth import CurrentPrincipal, InternalCaller
+from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
 from common.db import SessionDep
 from common.errors import AppError
 from common.pagination import Page, PageParams
+from common.text import PgStr, check_text
 from knowledge import service
 from knowledge.schemas import DocumentOut, SearchResponse
 
 router = APIRouter(tags=["knowledge"])
 internal = APIRouter(tags=["internal"], dependencies=[InternalCaller])
 
-SearchQuery = Annotated[str, Query(min_length=1, max_length=1000, description="the question")]
+# Agents read and search the knowledge; changing what the AI answers from is for managers.
+Manager = Annotated[Principal, require_role("owner", "admin")]
+SearchQuery = Annotated[PgStr, Query(min_length=1, max_length=1000, description="the question")]
 SearchLimit = Annotated[int, Query(ge=1, le=50)]
 
 
@@ -30,12 +33,13 @@ def _searcher(request: Request) -> service.Searcher:
     status_code=202,
     response_model=DocumentOut,
     responses={
+        403: {"description": "an agent: documents are managed by owners and admins"},
         413: {"description": "the file is larger than the limit"},
         415: {"description": "not PDF, DOCX, DOC, TXT, Markdown, HTML, CSV or XLSX"},
     },
 )
 async def upload_document(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, file: UploadFile
+    request: Request, session: SessionDep, principal: Manager, file: UploadFile
 ) -> Response:
     """Store a document and index it in the background (202; poll its status).
 
@@ -45,9 +49,14 @@ async def upload_document(
     settings = request.app.state.settings
     if file.size is not None and file.size > settings.max_upload_bytes:
         raise AppError(413, f"the file is larger than {settings.max_upload_bytes} bytes")
+    filename = file.filename or "document"
+    try:
+        check_text(filename)
+    except ValueError as exc:  # the title is stored: Postgres refuses NUL
+        raise AppError(422, f"filename: {exc}") from exc
     data = await file.read(settings.max_upload_bytes + 1)
     document, _created = await service.upload_document(
-        session, principal.tenant_id, file.filename or "document", data, settings
+        session, principal.tenant_id, filename, data, settings
     )
     body = DocumentOut.model_validate(document).model_dump(mode="json")
     return JSONResponse(body, status_code=202)
@@ -72,7 +81,7 @@ async def get_document(
 
 @router.delete("/api/documents/{document_id}", status_code=204)
 async def delete_document(
-    document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> Response:
     """Delete a document; its passages are unsearchable from this response on."""
     await service.delete_document(session, principal.tenant_id, document_id)
@@ -81,7 +90,7 @@ async def delete_document(
 
 @router.post("/api/documents/{document_id}/reindex", status_code=202, response_model=DocumentOut)
 async def reindex_document(
-    document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> DocumentOut:
     """Index the stored file again (409 while it is being indexed)."""
     document = await service.reindex_document(session, principal.tenant_id, document_id)

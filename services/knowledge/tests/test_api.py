@@ -238,3 +238,55 @@ async def test_routes_need_a_token(client: httpx.AsyncClient) -> None:
     ):
         response = await client.request(method, path)
         assert response.status_code == 401, (method, path, response.status_code)
+
+
+async def test_agents_read_and_search_but_only_owners_and_admins_manage_documents(
+    client: httpx.AsyncClient, api: Any, test_keys: TestKeyPair
+) -> None:
+    """Issue 12, finding 6: agents could upload, delete and reindex documents."""
+    tenant = uuid.uuid4()
+    owner = bearer(test_keys.token(tenant_id=tenant, role="owner"))
+    admin = bearer(test_keys.token(tenant_id=tenant, role="admin"))
+    agent = bearer(test_keys.token(tenant_id=tenant, role="agent"))
+    data = b"The teal kayak rents for 15 euros an hour."
+    doc_id = (await api.upload(client, owner, "kayak.txt", data)).json()["id"]
+    assert (await api.wait_settled(client, owner, doc_id))["status"] == "indexed"
+
+    refused = [
+        await api.upload(client, agent, "agent.txt", b"Agents wrote this."),
+        await client.delete(f"/api/documents/{doc_id}", headers=agent),
+        await client.post(f"/api/documents/{doc_id}/reindex", headers=agent),
+    ]
+    assert [r.status_code for r in refused] == [403, 403, 403]
+    assert all(r.json() == {"detail": "this action needs the role owner or admin"} for r in refused)
+    listing = await client.get("/api/documents", headers=agent)
+    assert [d["id"] for d in listing.json()["items"]] == [doc_id]  # nothing was added
+    assert (await client.get(f"/api/documents/{doc_id}", headers=agent)).json()["status"] == (
+        "indexed"  # nor reindexed
+    )
+    found = await client.get("/api/knowledge/search", params={"q": "teal kayak"}, headers=agent)
+    assert [r["document_id"] for r in found.json()["results"]] == [doc_id]
+
+    assert (await client.post(f"/api/documents/{doc_id}/reindex", headers=admin)).status_code == 202
+    await api.wait_settled(client, admin, doc_id)
+    assert (await client.delete(f"/api/documents/{doc_id}", headers=admin)).status_code == 204
+
+
+async def test_text_postgres_cannot_store_is_a_422_never_a_500(
+    client: httpx.AsyncClient, owner: dict[str, str], api: Any
+) -> None:
+    """Issue 12, finding 14: `?q=%00…` and a NUL in a document's name were 500s."""
+    for q in ("\x00", "returns\x00policy"):
+        r = await client.get("/api/knowledge/search", params={"q": q}, headers=owner)
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"][0]["loc"] == ["query", "q"]
+    # Built by hand: httpx would percent-encode the NUL in the name.
+    multipart = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="notes\x00.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\nPlain text about opening hours.\r\n--B--\r\n"
+    )
+    headers = owner | {"content-type": "multipart/form-data; boundary=B"}
+    r = await client.post("/api/documents", content=multipart, headers=headers)
+    assert r.status_code == 422, r.text
+    assert r.json() == {"detail": "filename: must not contain NUL (\\u0000) characters"}
+    assert (await client.get("/api/documents", headers=owner)).json()["items"] == []

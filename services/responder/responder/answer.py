@@ -17,7 +17,7 @@ from responder.knowledge import Found, KnowledgeClient, KnowledgeUnavailable
 from responder.llm import ChatClient, LLMUnavailable
 from responder.models import AISettings
 from responder.offline import extractive_answer
-from responder.prompts import HANDOFF_MARKER, Passage, Turn, render
+from responder.prompts import HANDOFF_MARKER, Passage, TemplateFailed, Turn, render
 from responder.settings import ResponderSettings
 
 log = structlog.get_logger(__name__)
@@ -100,16 +100,19 @@ class Answerer:
             best = max((f.score for f in found), default=0.0)
             return self._fallback(ai, f"nothing relevant in the knowledge base (best {best:.2f})")
         passages = [Passage(f.text, f.source, f.score) for f in relevant]
-        prompt = render(
-            template,
-            business_name=turn.business_name,
-            persona=ai.persona,
-            instructions=ai.instructions,
-            passages=passages,
-            history=turn.history,
-            customer_name=turn.customer_name,
-            now=datetime.now(UTC),
-        )
+        try:
+            prompt = await render(
+                template,
+                business_name=turn.business_name,
+                persona=ai.persona,
+                instructions=ai.instructions,
+                passages=passages,
+                history=turn.history,
+                customer_name=turn.customer_name,
+                now=datetime.now(UTC),
+            )
+        except TemplateFailed as exc:  # a person answers rather than nobody
+            return self._fallback(ai, f"the prompt template failed: {exc}")
         if self.chat is None:
             text = extractive_answer(question, passages[0])
             return Outcome(

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from common.text import InputModel
+
 Keyword = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
 
 
@@ -23,7 +25,7 @@ class AISettingsOut(BaseModel):
     media_without_text: Literal["reply", "handoff"]
 
 
-class AISettingsIn(BaseModel):
+class AISettingsIn(InputModel):
     """Any subset of the settings; what is left out keeps its value."""
 
     model_config = ConfigDict(extra="forbid")
@@ -53,14 +55,14 @@ TemplateName = Annotated[
 TemplateBody = Annotated[str, Field(min_length=1, max_length=20_000)]
 
 
-class PromptIn(BaseModel):
+class PromptIn(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: TemplateName
     body: TemplateBody
 
 
-class PromptUpdate(BaseModel):
+class PromptUpdate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
     name: TemplateName | None = None
@@ -75,7 +77,7 @@ class PromptOut(BaseModel):
     updated_at: datetime
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(InputModel):
     message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4096)]
     conversation_id: uuid.UUID | None = None
 

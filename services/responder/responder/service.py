@@ -126,7 +126,7 @@ async def get_prompt(
 
 
 async def create_prompt(session: AsyncSession, principal: Principal, body: PromptIn) -> PromptOut:
-    prompts.validate(body.body)
+    await prompts.validate(body.body)
     if await repository.template_by_name(session, principal.tenant_id, body.name):
         raise AppError(409, "a prompt template with this name exists")
     row = PromptTemplate(tenant_id=principal.tenant_id, name=body.name, body=body.body)
@@ -141,7 +141,7 @@ async def update_prompt(
 ) -> PromptOut:
     row = await _get_template(session, principal, template_id)
     if body.body is not None:
-        prompts.validate(body.body)
+        await prompts.validate(body.body)
         row.body = body.body
     if body.name is not None and body.name != row.name:
         if await repository.template_by_name(session, principal.tenant_id, body.name):

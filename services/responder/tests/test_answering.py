@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from common.bus import Bus, Subscription
+from common.db import Database
 from common.events import (
     ContactSummary,
     ConversationMessageStoredPayload,
@@ -464,6 +465,46 @@ async def test_preview_answers_with_passages_and_prompt(
         assert (
             await client.post("/api/ai/preview", json={"message": ""}, headers=headers)
         ).status_code == 422
+
+
+async def test_a_costly_template_saved_before_the_checks_means_a_handoff(
+    responder: FastAPI,
+    knowledge: dict[str, Any],
+    settings: ResponderSettings,
+    test_keys: TestKeyPair,
+) -> None:
+    """Issue 12, finding 1: a tenant's template that does too much work fails within its
+    bounds (a person takes over) instead of freezing every tenant's answers."""
+    headers = bearer(test_keys.token(tenant_id=knowledge["tenant"], role="owner"))
+    async with asgi_client(responder) as client:
+        made = await client.post(
+            "/api/prompts", json={"name": "costly", "body": "Hi"}, headers=headers
+        )
+        assert made.status_code == 201, made.text
+        db = Database(settings.database_url)
+        async with db.session() as session:  # as saved before templates were bounded
+            await session.execute(
+                text("update responder.prompt_templates set body = :b where id = :id"),
+                {
+                    "b": "{% for a in range(9999) %}{% for b in range(9999) %}{% endfor %}"
+                    "{% endfor %}",
+                    "id": uuid.UUID(made.json()["id"]),
+                },
+            )
+        await db.dispose()
+        await client.put(
+            "/api/ai/settings", json={"prompt_template_id": made.json()["id"]}, headers=headers
+        )
+        try:
+            started = time.perf_counter()
+            r = await client.post(
+                "/api/ai/preview", json={"message": "Do you deliver on Sundays?"}, headers=headers
+            )
+            assert time.perf_counter() - started < 3
+            assert r.json()["handoff"] is True
+            assert "the prompt template failed" in r.json()["handoff_reason"]
+        finally:  # the knowledge tenant is shared by the other tests
+            await client.put("/api/ai/settings", json={"prompt_template_id": None}, headers=headers)
 
 
 async def test_analytics_match_what_happened(

@@ -157,6 +157,49 @@ async def test_prompt_templates_are_validated_saved_used_and_protected(
     assert (await client.get(f"/api/prompts/{template['id']}", headers=a)).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+        "{{ 9 ** 9 ** 9 }}",
+        "{{ 'x' * 10**10 }}",
+    ],
+)
+async def test_templates_that_would_stall_the_responder_are_422_naming_the_line(
+    client: httpx.AsyncClient, test_keys: TestKeyPair, bomb: str
+) -> None:
+    a = owner(test_keys)
+    body = f"Hello {{{{ business_name }}}}\n{bomb}\n"
+    r = await client.post("/api/prompts", json={"name": "bomb", "body": body}, headers=a)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"].startswith("template error on line 2: ")
+    good = await client.post("/api/prompts", json={"name": "ok", "body": "Hi"}, headers=a)
+    update = await client.put(f"/api/prompts/{good.json()['id']}", json={"body": body}, headers=a)
+    assert update.status_code == 422 and "line 2" in update.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/ai/settings", '{"persona": "warm\\u0000"}'),
+        ("/api/ai/settings", '{"instructions": "\\ud800"}'),
+        ("/api/ai/settings", '{"handoff_keywords": ["human", "a\\u0000"]}'),
+        ("/api/prompts", '{"name": "n", "body": "Hi\\u0000 {{ business_name }}"}'),
+        ("/api/prompts", '{"name": "n\\u0000", "body": "Hi"}'),
+        ("/api/ai/preview", '{"message": "hours?\\u0000"}'),
+    ],
+)
+async def test_text_postgres_cannot_store_is_a_422_never_a_500(
+    client: httpx.AsyncClient, test_keys: TestKeyPair, path: str, body: str
+) -> None:
+    """Issue 12, finding 14: NUL (or a lone surrogate) in personas and prompts was a 500."""
+    headers = owner(test_keys) | {"content-type": "application/json"}
+    method = "PUT" if path == "/api/ai/settings" else "POST"
+    r = await client.request(method, path, content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert isinstance(r.json()["detail"], list)  # FastAPI's validation form, naming the field
+
+
 async def test_settings_cannot_point_at_another_tenant_s_template(
     client: httpx.AsyncClient, test_keys: TestKeyPair
 ) -> None:

@@ -1,21 +1,33 @@
 """Prompt templates, WhatsApp formatting, handoff keywords, the offline answer."""
 
+import asyncio
+import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from common.errors import AppError
+from responder import prompts
 from responder.formatting import WHATSAPP_LIMIT, split_message, to_whatsapp
 from responder.handoff import DEFAULT_HANDOFF_KEYWORDS, asks_for_person
 from responder.offline import extractive_answer
-from responder.prompts import DEFAULT_TEMPLATE, Passage, Turn, render, validate
+from responder.prompts import (
+    DEFAULT_TEMPLATE,
+    RENDER_SECONDS,
+    Passage,
+    TemplateFailed,
+    Turn,
+    render,
+    validate,
+)
 
 
-def test_the_default_template_is_valid_and_renders_data_in_delimiters() -> None:
-    validate(DEFAULT_TEMPLATE)
+async def test_the_default_template_is_valid_and_renders_data_in_delimiters() -> None:
+    await validate(DEFAULT_TEMPLATE)
     body = DEFAULT_TEMPLATE + "{{ history }}\n"
-    validate(body)
-    text = render(
+    await validate(body)
+    text = await render(
         body,
         business_name="Padaria Lúcia",
         persona="You are warm.",
@@ -47,31 +59,108 @@ def test_the_default_template_is_valid_and_renders_data_in_delimiters() -> None:
         ("{{ business_name }\n", "syntax error on line 1"),
     ],
 )
-def test_bad_templates_are_refused_with_the_line(body: str, message: str) -> None:
+async def test_bad_templates_are_refused_with_the_line(body: str, message: str) -> None:
     with pytest.raises(AppError) as caught:
-        validate(body)
+        await validate(body)
     assert caught.value.status_code == 422
     assert message in caught.value.detail
 
 
-def test_templates_are_sandboxed() -> None:
+async def test_templates_are_sandboxed() -> None:
     with pytest.raises(AppError):
-        validate("{{ ''.__class__.__mro__ }} {{ os }}")
+        await validate("{{ ''.__class__.__mro__ }} {{ os }}")
     body = "{{ business_name.__class__.__mro__ }}"
-    validate(body)  # only known variables...
-    from jinja2.exceptions import SecurityError
+    with pytest.raises(AppError) as refused:  # only known variables, and still refused at save
+        await validate(body)
+    assert "line 1" in refused.value.detail and "__class__" in refused.value.detail
+    with pytest.raises(TemplateFailed, match="__class__"):  # ...and when rendered
+        await render(body, **_DATA)
 
-    with pytest.raises(SecurityError):  # ...and the sandbox refuses the escape
-        render(
-            body,
-            business_name="x",
-            persona="",
-            instructions="",
-            passages=[],
-            history=[],
-            customer_name=None,
-            now=datetime.now(UTC),
-        )
+
+_DATA: dict[str, Any] = dict(
+    business_name="x",
+    persona="",
+    instructions="",
+    passages=[],
+    history=[],
+    customer_name=None,
+    now=datetime(2026, 1, 1, tzinfo=UTC),
+)
+
+# Issue 12, finding 1: templates that were accepted and then froze the event loop.
+COSTLY_TEMPLATES = [
+    "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}",
+    "{{ 9 ** 9 ** 9 }}",
+    "{{ 'x' * 10**10 }}",
+    "{% for a in history %}{% for b in history %}.{% endfor %}{% endfor %}",  # loop budget
+    "{% set a %}{{ history }}{{ history }}{% endset %}{{ a }}",  # output buffers
+    "{% set a = history ~ history %}",  # concatenation
+    "{{ [history, history]|join }}",
+    "{% macro m(n) %}{% if n %}{{ m(n-1) }}{{ m(n-1) }}{% endif %}{% endmacro %}{{ m(40) }}",
+    "{{ '%*s' % (999999999, 'x') }}",
+    "{{ '{:>999999999}'.format('x') }}",
+    "{{ knowledge.replace('', knowledge) }}",
+    "{{ knowledge|center(1000000000) }}",
+    "{% for x in [[1]] recursive %}{{ loop(x) }}{% endfor %}",
+]
+
+
+@pytest.mark.parametrize("body", COSTLY_TEMPLATES)
+async def test_templates_that_do_too_much_work_are_refused_at_save_naming_the_line(
+    body: str,
+) -> None:
+    started = time.perf_counter()
+    with pytest.raises(AppError) as refused:
+        await validate(f"Hello {{{{ business_name }}}}.\n\n{body}\n")
+    assert refused.value.status_code == 422
+    assert "on line 3" in refused.value.detail, refused.value.detail
+    assert time.perf_counter() - started < RENDER_SECONDS
+
+
+@pytest.mark.parametrize("body", COSTLY_TEMPLATES)
+async def test_a_costly_template_saved_before_the_checks_fails_fast_when_rendered(
+    body: str,
+) -> None:
+    started = time.perf_counter()
+    with pytest.raises(TemplateFailed):
+        await render(body, **_DATA | {"history": [Turn("customer", "h" * 4000)] * 50})
+    assert time.perf_counter() - started < RENDER_SECONDS * 2
+
+
+async def test_rendering_runs_off_the_event_loop_and_stops_at_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Without the step budget only the deadline stops this one: ~10^8 iterations.
+    monkeypatch.setattr(prompts, "MAX_STEPS", 10**9)
+    body = "{% for a in range(10000) %}{% for b in range(10000) %}{% endfor %}{% endfor %}"
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.01)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    beating = asyncio.create_task(heartbeat())
+    started = time.perf_counter()
+    with pytest.raises(TemplateFailed, match="too long"):
+        await render(body, **_DATA)
+    elapsed = time.perf_counter() - started
+    beating.cancel()
+    assert RENDER_SECONDS * 0.9 <= elapsed < RENDER_SECONDS * 2
+    assert len(gaps) > 20 and max(gaps) < 0.25  # the loop kept serving everyone else
+
+
+async def test_ordinary_templates_still_work() -> None:
+    body = (
+        "{% for n in range(3) %}{{ n }} {% endfor %}{{ business_name|upper }} "
+        "{{ (persona or 'none')|truncate(10) }} {{ [business_name, 'x']|join(', ') }} "
+        "{% if has_knowledge %}yes{% else %}no{% endif %} {{ 2 ** 10 }} {{ 'ab' * 2 }}"
+    )
+    await validate(body)
+    assert await render(body, **_DATA) == "0 1 2 X none x, x no 1024 abab"
 
 
 def test_markdown_becomes_whatsapp() -> None:
