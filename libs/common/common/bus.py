@@ -25,7 +25,7 @@ import contextlib
 import functools
 import traceback
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -106,7 +106,7 @@ class _Consumer:
     """One subscription (or listener) and the channel it consumes on right now."""
 
     name: str
-    handler: Callable[[AbstractIncomingMessage, AbstractChannel], Awaitable[None]]
+    handler: Callable[[AbstractIncomingMessage, AbstractChannel], Coroutine[Any, Any, None]]
     subscription: Subscription | None = None  # None: a listener (transient queue)
     event_types: tuple[str, ...] = ()
     channel: AbstractChannel | None = None
@@ -115,7 +115,7 @@ class _Consumer:
     tag: str | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
-    in_flight: set[asyncio.Task[None]] = field(default_factory=set)
+    in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     last_error: str | None = None
 
     @property
@@ -580,14 +580,14 @@ class Bus:
     async def _track(
         self, consumer: _Consumer, message: AbstractIncomingMessage, *, channel: AbstractChannel
     ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            consumer.in_flight.add(task)
-        try:
-            await consumer.handler(message, channel)
-        finally:
-            if task is not None:
-                consumer.in_flight.discard(task)
+        # aiormq cancels its consumer callbacks when their channel closes (a broker restart):
+        # the handler runs in a task of its own, so a fault never cuts it between two steps
+        # (say, after a delivery recorded its attempt and before it called the Graph API).
+        # Its ack is then lost; the redelivery finds the work done.
+        work: asyncio.Task[None] = asyncio.create_task(consumer.handler(message, channel))
+        consumer.in_flight.add(work)
+        work.add_done_callback(consumer.in_flight.discard)
+        await asyncio.shield(work)
 
     async def _handle(
         self, consumer: _Consumer, message: AbstractIncomingMessage, channel: AbstractChannel

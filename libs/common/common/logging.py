@@ -24,7 +24,11 @@ def configure_logging(*, service: str, environment: str, level: str = "INFO") ->
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if environment == "production"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Plain tracebacks: rich's (the default when installed) render every frame's locals,
+        # hundreds of ms of CPU each, enough to stall a service that logs a burst of failures.
+        else structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     if environment == "production":
         shared.append(structlog.processors.format_exc_info)
