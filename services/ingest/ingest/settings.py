@@ -56,4 +56,6 @@ class IngestSettings(CommonSettings):
     sse_heartbeat_s: float = 15.0
     # Recent events kept per tenant so a reconnect with Last-Event-ID misses nothing.
     sse_replay_events: int = 500
+    # A tenant's replay buffer is dropped after this long without an event (and no client).
+    sse_buffer_idle_s: float = 600.0
     sse_client_queue: int = 1000
