@@ -24,6 +24,9 @@ class KnowledgeSettings(CommonSettings):
 
     # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
     embeddings_enabled: bool = True
+    # Memory for the per-tenant embedding matrices (LRU by bytes; ~2.3 KiB per chunk, so
+    # 128 MiB holds ~57,000 chunks), sized for a 512 MB container next to the model (~300 MB).
+    vector_cache_mb: int = 128
     search_candidates: int = 50
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.
