@@ -24,8 +24,9 @@ class KnowledgeSettings(CommonSettings):
 
     # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
     embeddings_enabled: bool = True
-    # Memory for the per-tenant embedding matrices (LRU by bytes; ~2.3 KiB per chunk, so
-    # 128 MiB holds ~57,000 chunks), sized for a 512 MB container next to the model (~300 MB).
+    # Memory for the per-tenant embedding matrices (LRU by bytes; 2 KiB per chunk, so 128 MiB
+    # holds ~65,000 chunks). Sized for a 512 MB container: the process with the model loaded
+    # takes ~250 MB, and a cold load briefly needs ~1.5 x its matrix on top.
     vector_cache_mb: int = 128
     search_candidates: int = 50
     # At most this many full-text matches are read per search (see
