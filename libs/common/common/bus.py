@@ -88,6 +88,9 @@ class Subscription:
     consumer: str
     event_types: tuple[str, ...]
     handler: Handler
+    # Unacked deliveries this consumer holds at once; None: the bus's prefetch. A consumer
+    # whose jobs are big (media downloads) takes fewer, so its memory fits its payloads.
+    prefetch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -530,7 +533,8 @@ class Bus:
                 underlay = await channel.get_underlay_channel()
                 underlay.on_consumer_cancel_callbacks.add(_setter(cancelled))
                 queue = await self._consumer_queue(channel, consumer)
-                await channel.set_qos(prefetch_count=self.prefetch)
+                prefetch = consumer.subscription and consumer.subscription.prefetch
+                await channel.set_qos(prefetch_count=prefetch or self.prefetch)
                 consumer.channel, consumer.underlay, consumer.queue = channel, underlay, queue
                 consumer.tag = await queue.consume(
                     functools.partial(self._track, consumer, channel=channel),

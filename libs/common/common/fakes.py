@@ -2,7 +2,8 @@
 
 - `serve_app(app)`: any ASGI app under uvicorn in the current event loop, on a free port.
 - `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media), recording
-  every request and answering Meta's error objects on demand.
+  every request and answering Meta's error objects on demand; `GeneratedMedia` is a big
+  media file it streams without holding.
 - `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
 - `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
 """
@@ -13,13 +14,13 @@ import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
 
 def _free_port() -> int:
@@ -65,6 +66,31 @@ class GraphRequest:
 
 
 @dataclass(frozen=True)
+class GeneratedMedia:
+    """A big media file made up on the fly and streamed, so a test can serve many MiB
+    without holding them: `size` bytes, each 64 KiB block filled with its own index.
+    `declare_size=False` leaves `file_size` out of the media info (as Meta may), so only
+    the download itself can reveal that the file is too big."""
+
+    size: int
+    mime: str = "application/octet-stream"
+    declare_size: bool = True
+
+    BLOCK = 64 * 1024
+
+    def blocks(self) -> Iterator[bytes]:
+        for start in range(0, self.size, self.BLOCK):
+            block = (start // self.BLOCK).to_bytes(8, "big") * (self.BLOCK // 8)
+            yield block[: min(self.BLOCK, self.size - start)]
+
+    def sha256(self) -> bytes:
+        digest = hashlib.sha256()
+        for block in self.blocks():
+            digest.update(block)
+        return digest.digest()
+
+
+@dataclass(frozen=True)
 class _Failure:
     code: int | None  # None: a bare HTTP error without Meta's error object (a proxy, an outage)
     http_status: int
@@ -82,7 +108,11 @@ class FakeGraphAPI:
 
     token: str = "EAAG-test-token"
     requests: list[GraphRequest] = field(default_factory=list)
-    media: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    # Media by id: (bytes, MIME type), or a `GeneratedMedia` streamed in blocks.
+    media: dict[str, "tuple[bytes, str] | GeneratedMedia"] = field(default_factory=dict)
+    # Downloads being served right now, and the most there ever were at once.
+    downloads_in_flight: int = 0
+    max_downloads_in_flight: int = 0
     _failures: list[_Failure] = field(default_factory=list)
     _read_failures: list[_Failure] = field(default_factory=list)
     # Meta taking its time over a read receipt (recorded once answered).
@@ -213,7 +243,10 @@ class FakeGraphAPI:
                 return error(190, 401, "Error validating access token")
             if media_id not in self.media:
                 return Response(status_code=404)
-            content, mime = self.media[media_id]
+            item = self.media[media_id]
+            if isinstance(item, GeneratedMedia):
+                return StreamingResponse(self._counted(item), media_type=item.mime)
+            content, mime = item
             return Response(content, media_type=mime)
 
         @api.get("/{media_id}")
@@ -225,19 +258,34 @@ class FakeGraphAPI:
                 return failure(recorded, self._failures.pop(0))
             if media_id not in self.media:
                 return error(100, 400, "Invalid parameter")
-            content, mime = self.media[media_id]
-            return JSONResponse(
-                {
-                    "messaging_product": "whatsapp",
-                    "url": f"{self.base_url}/download/{media_id}",
-                    "mime_type": mime,
-                    "sha256": base64.b64encode(hashlib.sha256(content).digest()).decode(),
-                    "file_size": str(len(content)),
-                    "id": media_id,
-                }
-            )
+            item = self.media[media_id]
+            if isinstance(item, GeneratedMedia):
+                mime, digest, size = item.mime, item.sha256(), item.size
+            else:
+                mime, digest, size = item[1], hashlib.sha256(item[0]).digest(), len(item[0])
+            info = {
+                "messaging_product": "whatsapp",
+                "url": f"{self.base_url}/download/{media_id}",
+                "mime_type": mime,
+                "sha256": base64.b64encode(digest).decode(),
+                "file_size": str(size),
+                "id": media_id,
+            }
+            if isinstance(item, GeneratedMedia) and not item.declare_size:
+                del info["file_size"]
+            return JSONResponse(info)
 
         return api
+
+    async def _counted(self, item: GeneratedMedia) -> AsyncIterator[bytes]:
+        self.downloads_in_flight += 1
+        self.max_downloads_in_flight = max(self.max_downloads_in_flight, self.downloads_in_flight)
+        try:
+            for block in item.blocks():
+                yield block
+                await asyncio.sleep(0)  # interleave with the other downloads
+        finally:
+            self.downloads_in_flight -= 1
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator["FakeGraphAPI"]:

@@ -214,3 +214,33 @@ async def test_the_dlq_command_lists_and_replays(
     assert handled == [event.event_id]
     # Installed services announce their consumers, so `replay` with no names covers them all.
     assert "ingest.whatsapp-messages" in dlq.known_consumers()
+
+
+async def test_a_subscription_with_its_own_prefetch_holds_only_that_many(bus: Bus) -> None:
+    """A consumer of big jobs (media) takes fewer deliveries at once than the bus's default:
+    the rest wait in the broker, not in this process."""
+    in_flight = {"small": 0, "default": 0}
+    release = asyncio.Event()
+
+    def holding(name: str):  # type: ignore[no-untyped-def]
+        async def handler(event: Envelope) -> None:
+            in_flight[name] += 1
+            await release.wait()
+
+        return handler
+
+    await bus.subscribe(Subscription("c.small", (TYPE,), holding("small"), prefetch=2))
+    await bus.subscribe(Subscription("c.default", (TYPE,), holding("default")))
+    await bus.publish_many([an_event(n=i) for i in range(6)])
+
+    async def ready(consumer: str) -> int:
+        queue = await bus._require_channel().declare_queue(bus.queue_name(consumer), passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+    async def settled() -> bool:
+        # The broker keeps 4 back from the small consumer, none from the default one.
+        return in_flight == {"small": 2, "default": 6} and await ready("c.small") == 4
+
+    await eventually(settled)
+    assert await ready("c.default") == 0
+    release.set()

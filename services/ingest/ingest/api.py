@@ -287,16 +287,21 @@ async def get_contact(
 
 @messages.get("/{message_id}/media")
 async def get_media(
-    message_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    message_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> Response:
     """The bytes of an inbound message's image, audio, video, document or sticker."""
     media = await repository.get_media(session, principal.tenant_id, message_id)
     if media is None:
         raise AppError(404, "media not found (not fetched yet, failed, or not this business's)")
-    return Response(
-        media.content,
+    # Streamed from the database a few chunks at a time: a file is never whole in memory.
+    return StreamingResponse(
+        repository.media_chunks(request.app.state.db, message_id),
         media_type=media.mime_type or "application/octet-stream",
-        headers={"Cache-Control": "private, max-age=3600", "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Content-Length": str(media.size_bytes),
+            "Cache-Control": "private, max-age=3600",
+            "X-Content-Type-Options": "nosniff",
+        },
     )
 
 

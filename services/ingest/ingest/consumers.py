@@ -220,5 +220,11 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             on_reply_event,
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
-        Subscription(MEDIA, ("message.media.pending.v1",), on_media_pending),
+        # Few downloads at a time: the rest wait in the broker, not in this process's memory.
+        Subscription(
+            MEDIA,
+            ("message.media.pending.v1",),
+            on_media_pending,
+            prefetch=max(1, settings.media_prefetch),
+        ),
     ]

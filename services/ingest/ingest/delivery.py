@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -32,6 +33,7 @@ from ingest.models import (
     Contact,
     Conversation,
     DeliveryAttempt,
+    MediaChunk,
     MediaFetchAttempt,
     MediaFile,
     Message,
@@ -53,6 +55,13 @@ READ_RECEIPTS = Counter(
 READ_RECEIPTS_CONSUMER = "ingest.read-receipts"
 # WhatsApp drops the typing indicator after 25 s: an older hint is no longer worth showing.
 TYPING_LIFETIME = timedelta(seconds=25)
+
+
+async def _still_pending(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    status = await session.scalar(
+        select(Message.media["status"].astext).where(Message.id == message_id)
+    )
+    return status == "pending"
 
 
 class ReadReceipts:
@@ -595,6 +604,14 @@ class Deliverer:
 
 
 class MediaFetcher:
+    """Fetches an inbound message's media into `media_files`/`media_chunks`.
+
+    The download streams into one transaction, a chunk (MEDIA_CHUNK_BYTES) per row: memory
+    holds a chunk, not the file, and a download that fails or crosses MEDIA_MAX_BYTES rolls
+    back, leaving nothing partial. The consumer's prefetch (MEDIA_PREFETCH) bounds how many
+    run at once. A redelivered job for a stored file does nothing: the message is no longer
+    `pending`, and a concurrent twin waits on the file's row and then skips."""
+
     def __init__(
         self, db: Database, settings: IngestSettings, graph: GraphClient, cipher: TokenCipher
     ) -> None:
@@ -618,16 +635,11 @@ class MediaFetcher:
             )
         media = dict(message.media)
         if channel.access_token_encrypted is None:
-            await self._finish(
-                message, media, None, None, "sandbox channel: no token to fetch media"
-            )
+            await self._failed(message, media, "sandbox channel: no token to fetch media")
             return
         try:
-            content, mime = await self.graph.fetch_media(
-                media_id=str(media.get("id")),
-                phone_number_id=channel.phone_number_id,
-                token=self.cipher.decrypt(channel.access_token_encrypted),
-                max_bytes=self.settings.media_max_bytes,
+            await self._download(
+                message, media, channel.phone_number_id, channel.access_token_encrypted
             )
         except GraphError as exc:
             last = attempts + 1 >= self.settings.media_max_attempts
@@ -636,53 +648,81 @@ class MediaFetcher:
                     session.add(MediaFetchAttempt(message_id=message_id, error=str(exc)))
                 MEDIA_FETCHES.labels("retry").inc()
                 raise RetryLater(str(exc)) from exc
-            await self._finish(message, media, None, None, str(exc))
-            return
-        await self._finish(message, media, content, mime, None)
+            await self._failed(message, media, str(exc))
 
-    async def _finish(
-        self,
-        message: Message,
-        media: dict[str, object],
-        content: bytes | None,
-        mime: str | None,
-        error: str | None,
+    async def _download(
+        self, message: Message, media: dict[str, object], phone_number_id: str, token: bytes
     ) -> None:
         async with self.db.session() as session:
-            session.add(MediaFetchAttempt(message_id=message.id, error=error))
-            if content is not None:
-                session.add(
-                    MediaFile(
-                        message_id=message.id,
-                        tenant_id=message.tenant_id,
-                        mime_type=mime,
-                        size_bytes=len(content),
-                        content=content,
+            # The file's row first: a concurrent fetch of the same message waits here until
+            # this transaction ends, then finds the file stored (or takes over after a failure).
+            claimed = await session.scalar(
+                pg_insert(MediaFile)
+                .values(message_id=message.id, tenant_id=message.tenant_id, size_bytes=0)
+                .on_conflict_do_nothing()
+                .returning(MediaFile.message_id)
+            )
+            if claimed is None or not await _still_pending(session, message.id):
+                return
+            async with self.graph.open_media(
+                media_id=str(media.get("id")),
+                phone_number_id=phone_number_id,
+                token=self.cipher.decrypt(token),
+                max_bytes=self.settings.media_max_bytes,
+            ) as download:
+                seq = 0
+                async for chunk in download.chunks(self.settings.media_chunk_bytes):
+                    await session.execute(
+                        pg_insert(MediaChunk).values(message_id=message.id, seq=seq, content=chunk)
                     )
-                )
-                media |= {
-                    "status": "stored",
-                    "size_bytes": len(content),
-                    "url": f"/api/messages/{message.id}/media",
-                }
-            else:
-                media |= {"status": "failed", "error": error}
+                    seq += 1
             await session.execute(
-                update(Message).where(Message.id == message.id).values(media=media)
+                update(MediaFile)
+                .where(MediaFile.message_id == message.id)
+                .values(size_bytes=download.size, mime_type=(download.mime or "")[:128] or None)
             )
-            await add_event(
-                session,
-                outbox,
-                MessageStatusUpdatedV1(
-                    tenant_id=message.tenant_id,
-                    payload=MessageStatusUpdatedPayload(
-                        message_id=message.id,
-                        conversation_id=message.conversation_id,
-                        wamid=message.wamid,
-                        status=message.status,
-                        error=error,
-                    ),
+            session.add(MediaFetchAttempt(message_id=message.id, error=None))
+            media |= {
+                "status": "stored",
+                "size_bytes": download.size,
+                "url": f"/api/messages/{message.id}/media",
+            }
+            await self._settle(session, message, media, None)
+        MEDIA_FETCHES.labels("stored").inc()
+        log.info("media.fetched", message_id=str(message.id), size_bytes=download.size)
+
+    async def _failed(self, message: Message, media: dict[str, object], error: str) -> None:
+        async with self.db.session() as session:
+            session.add(MediaFetchAttempt(message_id=message.id, error=error))
+            await self._settle(
+                session, message, media | {"status": "failed", "error": error}, error
+            )
+        MEDIA_FETCHES.labels("failed").inc()
+        log.info("media.failed", message_id=str(message.id), error=error)
+
+    @staticmethod
+    async def _settle(
+        session: AsyncSession, message: Message, media: dict[str, object], error: str | None
+    ) -> None:
+        settled = await session.scalar(
+            update(Message)
+            .where(Message.id == message.id, Message.media["status"].astext == "pending")
+            .values(media=media)
+            .returning(Message.id)
+        )
+        if settled is None:  # a twin settled it first: its event is the one
+            return
+        await add_event(
+            session,
+            outbox,
+            MessageStatusUpdatedV1(
+                tenant_id=message.tenant_id,
+                payload=MessageStatusUpdatedPayload(
+                    message_id=message.id,
+                    conversation_id=message.conversation_id,
+                    wamid=message.wamid,
+                    status=message.status,
+                    error=error,
                 ),
-            )
-        MEDIA_FETCHES.labels("stored" if content is not None else "failed").inc()
-        log.info("media.fetched" if error is None else "media.failed", message_id=str(message.id))
+            ),
+        )

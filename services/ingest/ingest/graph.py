@@ -4,7 +4,9 @@ Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP stat
 """
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -162,10 +164,12 @@ class GraphClient:
             "POST", f"{self.base_url}/{phone_number_id}/messages", token, json=body, **extra
         )
 
-    async def fetch_media(
+    @contextlib.asynccontextmanager
+    async def open_media(
         self, *, media_id: str, phone_number_id: str, token: str, max_bytes: int
-    ) -> tuple[bytes, str | None]:
-        """GET /{media-id} for a short-lived URL, then the bytes (same bearer), capped."""
+    ) -> AsyncIterator["MediaDownload"]:
+        """GET /{media-id} for a short-lived URL, then open the download (same bearer). The
+        body is read by `MediaDownload.chunks`, never whole: memory stays one chunk."""
         info = await self._request(
             "GET",
             f"{self.base_url}/{media_id}",
@@ -178,7 +182,7 @@ class GraphClient:
             raise GraphError("media info without a url", None, info.status_code)
         declared = meta.get("file_size")
         if declared is not None and str(declared).isdigit() and int(declared) > max_bytes:
-            raise GraphError(f"media larger than {max_bytes} bytes", None, 413)
+            raise GraphError(_too_large(max_bytes), None, 413)
         try:
             async with self._client.stream(
                 "GET", url, headers={"Authorization": f"Bearer {token}"}
@@ -186,15 +190,8 @@ class GraphClient:
                 if response.status_code != 200:
                     await response.aread()
                     raise _error_from(response)
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise GraphError(f"media larger than {max_bytes} bytes", None, 413)
-                    chunks.append(chunk)
                 mime = response.headers.get("content-type") or meta.get("mime_type")
-                return b"".join(chunks), mime
+                yield MediaDownload(response, mime, max_bytes)
         except httpx.HTTPError as exc:
             raise GraphError(f"media download failed: {type(exc).__name__}") from exc
 
@@ -212,6 +209,30 @@ class GraphClient:
         if response.status_code >= 300:
             raise _error_from(response)
         return response
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"media larger than {max_bytes} bytes"
+
+
+class MediaDownload:
+    """An open media download: its MIME type and its body, read in pieces."""
+
+    def __init__(self, response: httpx.Response, mime: str | None, max_bytes: int) -> None:
+        self.mime = mime
+        self.size = 0
+        self._response = response
+        self._max_bytes = max_bytes
+
+    async def chunks(self, chunk_bytes: int) -> AsyncIterator[bytes]:
+        """The body in pieces of `chunk_bytes` (the last one shorter). Past `max_bytes` it
+        raises (a file may come without its size, or with a wrong one) before the piece
+        that crosses the cap is handed out."""
+        async for chunk in self._response.aiter_bytes(chunk_bytes):
+            self.size += len(chunk)
+            if self.size > self._max_bytes:
+                raise GraphError(_too_large(self._max_bytes), None, 413)
+            yield chunk
 
 
 class RateLimiter:

@@ -195,7 +195,7 @@ class PendingStatus(Base):
 
 
 class MediaFile(Base):
-    """The bytes of an inbound message's media, fetched from the Graph API."""
+    """An inbound message's media, fetched from the Graph API; its bytes are `MediaChunk`s."""
 
     __tablename__ = "media_files"
 
@@ -203,8 +203,20 @@ class MediaFile(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     mime_type: Mapped[str | None] = mapped_column(String(128))
     size_bytes: Mapped[int] = mapped_column(Integer)
-    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = _now_column()
+
+
+class MediaChunk(Base):
+    """One piece of a media file, in order of `seq`: a download is written and a serve read
+    piece by piece, so no whole file (up to MEDIA_MAX_BYTES) sits in memory."""
+
+    __tablename__ = "media_chunks"
+
+    message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("media_files.message_id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class MediaFetchAttempt(Base):

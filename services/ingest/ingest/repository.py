@@ -1,14 +1,16 @@
 """Every query of ingest's tables; reads of tenant data start from a tenant-scoped statement."""
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.db import Database
 from common.pagination import PageQuery, decode_cursor, trim_page
-from ingest.models import Channel, Contact, Conversation, MediaFile, Message
+from ingest.models import Channel, Contact, Conversation, MediaChunk, MediaFile, Message
 
 
 def channels(tenant_id: uuid.UUID) -> Select[tuple[Channel]]:
@@ -199,6 +201,32 @@ async def get_media(
             MediaFile.tenant_id == tenant_id, MediaFile.message_id == message_id
         )
     )
+
+
+async def media_chunks(
+    db: Database, message_id: uuid.UUID, *, per_query: int = 4
+) -> AsyncIterator[bytes]:
+    """A media file's bytes in order, a few chunks per query, each query in its own short
+    session: a slow reader holds neither the whole file nor a connection between reads."""
+    seq = 0
+    while True:
+        async with db.sessionmaker() as session:
+            rows = (
+                await session.scalars(
+                    select(MediaChunk.content)
+                    .where(
+                        MediaChunk.message_id == message_id,
+                        MediaChunk.seq >= seq,
+                        MediaChunk.seq < seq + per_query,
+                    )
+                    .order_by(MediaChunk.seq)
+                )
+            ).all()
+        for content in rows:
+            yield content
+        if len(rows) < per_query:
+            return
+        seq += per_query
 
 
 def _dt(value: Any) -> datetime:

@@ -47,9 +47,15 @@ class IngestSettings(CommonSettings):
     # Inbound media: fetched in the background, capped, then served to the dashboard.
     media_max_bytes: int = 25 * 1024 * 1024
     media_max_attempts: int = 3
+    # Downloads this process runs at once (the media consumer's prefetch): each holds about
+    # one chunk in memory, streamed to the database piece by piece.
+    media_prefetch: int = 4
+    media_chunk_bytes: int = 256 * 1024
 
     # Live stream.
     sse_heartbeat_s: float = 15.0
     # Recent events kept per tenant so a reconnect with Last-Event-ID misses nothing.
     sse_replay_events: int = 500
+    # A tenant's replay buffer is dropped after this long without an event (and no client).
+    sse_buffer_idle_s: float = 600.0
     sse_client_queue: int = 1000

@@ -7,9 +7,10 @@ lets a client that reconnects with `Last-Event-ID` catch up.
 
 import asyncio
 import json
+import time
 import uuid
-from collections import deque
-from collections.abc import AsyncIterator
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,17 +64,39 @@ def to_stream_item(event: Envelope) -> StreamItem | None:
 
 
 class EventHub:
-    def __init__(self, *, replay: int, client_queue: int) -> None:
+    """Fan-out plus the replay buffers. Memory is bounded: each tenant's buffer keeps its
+    last `replay` events; a tenant with no event for `idle_s` and no client connected loses
+    its buffer (a reconnect after that long finds nothing newer to replay anyway). Eviction
+    runs as events arrive, the only time the buffers grow."""
+
+    def __init__(
+        self,
+        *,
+        replay: int,
+        client_queue: int,
+        idle_s: float = 600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.replay = replay
         self.client_queue = client_queue
+        self.idle_s = idle_s
+        self._clock = clock
         self._clients: dict[uuid.UUID, set[asyncio.Queue[StreamItem | None]]] = {}
-        self._recent: dict[uuid.UUID, deque[StreamItem]] = {}
+        # Least recently active tenant first: eviction looks at the front only.
+        self._recent: OrderedDict[uuid.UUID, deque[StreamItem]] = OrderedDict()
+        self._active_at: dict[uuid.UUID, float] = {}
 
     async def publish(self, event: Envelope) -> None:
         item = to_stream_item(event)
         if item is None or event.tenant_id is None:
             return
-        recent = self._recent.setdefault(event.tenant_id, deque(maxlen=self.replay))
+        now = self._clock()
+        self._evict_idle(now)
+        recent = self._recent.get(event.tenant_id)
+        if recent is None:
+            recent = self._recent[event.tenant_id] = deque(maxlen=self.replay)
+        self._recent.move_to_end(event.tenant_id)
+        self._active_at[event.tenant_id] = now
         recent.append(item)
         for queue in list(self._clients.get(event.tenant_id, ())):
             try:
@@ -82,8 +105,22 @@ class EventHub:
                 # A client that cannot keep up is cut; it reconnects with Last-Event-ID.
                 self._drop(event.tenant_id, queue)
 
+    def _evict_idle(self, now: float) -> None:
+        for tenant_id in list(self._recent):
+            if now - self._active_at[tenant_id] < self.idle_s:
+                return  # the rest were active more recently
+            if tenant_id in self._clients:
+                # Watched: keep it, as if active now (its clients may reconnect).
+                self._recent.move_to_end(tenant_id)
+                self._active_at[tenant_id] = now
+                continue
+            del self._recent[tenant_id], self._active_at[tenant_id]
+
+    def buffered_tenants(self) -> int:
+        return len(self._recent)
+
     def _drop(self, tenant_id: uuid.UUID, queue: asyncio.Queue[StreamItem | None]) -> None:
-        self._clients.get(tenant_id, set()).discard(queue)
+        self._forget(tenant_id, queue)
         while not queue.empty():
             queue.get_nowait()
         queue.put_nowait(None)
@@ -117,4 +154,11 @@ class EventHub:
                     return
                 yield item.encode()
         finally:
-            self._clients.get(tenant_id, set()).discard(queue)
+            self._forget(tenant_id, queue)
+
+    def _forget(self, tenant_id: uuid.UUID, queue: asyncio.Queue[StreamItem | None]) -> None:
+        clients = self._clients.get(tenant_id)
+        if clients is not None:
+            clients.discard(queue)
+            if not clients:  # no empty set per tenant that ever connected
+                del self._clients[tenant_id]

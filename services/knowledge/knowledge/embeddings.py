@@ -5,11 +5,13 @@ Vectors are unit-norm, 512 floats, stored as float16 bytes; search computes cosi
 over a per-tenant matrix cached in memory and invalidated by the tenant's corpus version.
 """
 
+import asyncio
 import functools
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -78,18 +80,79 @@ def calibrated(cosine: float) -> float:
 
 @dataclass(frozen=True)
 class TenantMatrix:
+    """A tenant's embeddings, with no Python object per chunk: the ids are one bytes value
+    (16 per chunk, sorted) and the vectors one float32 array, so the cache's byte count is
+    what it holds, and a big load creates no garbage for the collector to walk."""
+
     version: int
-    chunk_ids: list[uuid.UUID]
-    matrix: np.ndarray  # (N, 512) float32
-    positions: dict[uuid.UUID, int]  # chunk id -> row
+    ids: bytes  # chunk ids, 16 bytes each, in byte order (= Postgres' uuid order)
+    matrix: np.ndarray  # (N, 512) float32, row i is ids[16 i : 16 i + 16]
+    _keys: np.ndarray = field(repr=False)  # an 'S16' view on `ids`, for binary search
+
+    def __len__(self) -> int:
+        return len(self.ids) // 16
+
+    @property
+    def nbytes(self) -> int:
+        """What this matrix holds in memory, as the cache counts it."""
+        return int(self.matrix.nbytes) + len(self.ids) + 4096  # + the objects themselves
+
+    def chunk_id(self, row: int) -> uuid.UUID:
+        return uuid.UUID(bytes=self.ids[16 * row : 16 * row + 16])
+
+    def row_of(self, chunk_id: uuid.UUID) -> int | None:
+        key = chunk_id.bytes
+        row = int(np.searchsorted(self._keys, key))
+        if row < len(self) and self.ids[16 * row : 16 * row + 16] == key:
+            return row
+        return None
+
+
+def build_matrix(version: int, parts: list[tuple[bytes, bytes]]) -> TenantMatrix:
+    """A tenant's matrix from pieces of (chunk ids, 16 bytes each; their float16 vectors),
+    in the same order. CPU work: run it in a thread, not on the event loop."""
+    ids = b"".join(p[0] for p in parts)
+    vectors = b"".join(p[1] for p in parts)
+    if vectors:
+        matrix = np.frombuffer(vectors, dtype=np.float16).reshape(-1, DIMENSIONS)
+        matrix = matrix.astype(np.float32)
+    else:
+        matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
+    del vectors
+    if len(ids) % 16 or matrix.shape[0] != len(ids) // 16:
+        raise ValueError(f"{len(ids) / 16} chunk ids for {matrix.shape[0]} vectors")
+    keys = np.frombuffer(ids, dtype="S16")
+    if len(keys) > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
+        # Not in byte order (Postgres sends them sorted): sort both the same way.
+        order = np.argsort(keys, kind="stable")
+        ids = np.frombuffer(ids, dtype=np.uint8).reshape(-1, 16)[order].tobytes()
+        matrix = matrix[order]
+        keys = np.frombuffer(ids, dtype="S16")
+    return TenantMatrix(version, ids, matrix, keys)
+
+
+class _Abandoned(Exception):
+    """The search that was loading a matrix went away: a waiting one loads it instead."""
 
 
 class MatrixCache:
-    """The embeddings of the most recently searched tenants, at most `max_tenants` of them."""
+    """The embeddings of the most recently searched tenants, at most `max_bytes` of them
+    (least recently used evicted first). A matrix larger than the whole bound is used for
+    its search and not kept.
 
-    def __init__(self, max_tenants: int = 64) -> None:
-        self.max_tenants = max_tenants
+    Loads are single-flighted: concurrent searches of the same cold tenant and version wait
+    for the one load (an asyncio.Future per key) instead of each reading the corpus."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        # How many loads ran (the single-flight's effect, for tests and metrics).
+        self.loads = 0
         self._items: OrderedDict[uuid.UUID, TenantMatrix] = OrderedDict()
+        self._loading: dict[tuple[uuid.UUID, int], asyncio.Future[TenantMatrix]] = {}
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def get(self, tenant_id: uuid.UUID, version: int) -> TenantMatrix | None:
         item = self._items.get(tenant_id)
@@ -98,19 +161,56 @@ class MatrixCache:
         self._items.move_to_end(tenant_id)
         return item
 
-    def put(
-        self, tenant_id: uuid.UUID, version: int, ids: list[uuid.UUID], blobs: list[bytes]
-    ) -> TenantMatrix:
-        if blobs:
-            matrix = np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(-1, DIMENSIONS)
-            matrix = matrix.astype(np.float32)
-        else:
-            matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
-        item = TenantMatrix(version, ids, matrix, {chunk_id: i for i, chunk_id in enumerate(ids)})
+    def put(self, tenant_id: uuid.UUID, item: TenantMatrix) -> TenantMatrix:
+        old = self._items.pop(tenant_id, None)
+        if old is not None:
+            self.bytes -= old.nbytes
+        if item.nbytes > self.max_bytes:
+            return item
         self._items[tenant_id] = item
-        self._items.move_to_end(tenant_id)
-        while len(self._items) > self.max_tenants:
-            self._items.popitem(last=False)
+        self.bytes += item.nbytes
+        while self.bytes > self.max_bytes:
+            _, evicted = self._items.popitem(last=False)
+            self.bytes -= evicted.nbytes
+        return item
+
+    async def get_or_load(
+        self,
+        tenant_id: uuid.UUID,
+        version: int,
+        load: Callable[[], Awaitable[TenantMatrix]],
+    ) -> TenantMatrix:
+        """The cached matrix, else the result of one `load()` shared by every caller asking
+        for the same tenant and version meanwhile."""
+        key = (tenant_id, version)
+        while True:
+            cached = self.get(tenant_id, version)
+            if cached is not None:
+                return cached
+            pending = self._loading.get(key)
+            if pending is None:
+                break
+            try:
+                # shield: a waiter that is cancelled does not cancel the others' load.
+                return await asyncio.shield(pending)
+            except _Abandoned:
+                continue  # its loader was cancelled: the first to get here loads
+        future: asyncio.Future[TenantMatrix] = asyncio.get_running_loop().create_future()
+        # Nobody may be waiting: a failure is still "retrieved", not logged as lost.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        self._loading[key] = future
+        try:
+            self.loads += 1
+            item = await load()
+        except asyncio.CancelledError:
+            future.set_exception(_Abandoned())
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            raise
+        finally:
+            self._loading.pop(key, None)
+        future.set_result(self.put(tenant_id, item))
         return item
 
 
@@ -122,4 +222,4 @@ def top_k(matrix: TenantMatrix, query: np.ndarray, k: int) -> list[tuple[uuid.UU
     k = min(k, scores.shape[0])
     best = np.argpartition(-scores, k - 1)[:k]
     best = best[np.argsort(-scores[best])]
-    return [(matrix.chunk_ids[i], float(scores[i])) for i in best]
+    return [(matrix.chunk_id(int(i)), float(scores[i])) for i in best]

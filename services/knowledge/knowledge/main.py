@@ -88,5 +88,7 @@ def create_app(
         description="Documents, chunks and search: the knowledge the AI answers from.",
         routers=[router, internal],
     )
-    app.state.searcher = Searcher(settings, embeddings.MatrixCache())
+    app.state.searcher = Searcher(
+        settings, embeddings.MatrixCache(max_bytes=settings.vector_cache_mb * 1024 * 1024)
+    )
     return app

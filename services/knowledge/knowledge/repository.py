@@ -293,20 +293,30 @@ async def full_text_candidates(
     return ranked[:limit], len(ranked) < len(rows)
 
 
+# Chunks per row of `tenant_embeddings`: ~2 MiB values, each decoded in a few ms.
+EMBEDDINGS_PER_ROW = 2048
+
+
 async def tenant_embeddings(
     session: AsyncSession, tenant_id: uuid.UUID
-) -> tuple[list[uuid.UUID], list[bytes]]:
+) -> list[tuple[bytes, bytes]]:
+    """The tenant's chunk ids (16 bytes each) and float16 vectors, in chunk id order,
+    concatenated by Postgres into a row per EMBEDDINGS_PER_ROW chunks. A row per chunk would
+    have the event loop decode tens of thousands of rows (and their objects), one value of
+    everything would block it for one long decode; ~2 MiB pieces do neither. They are joined
+    in a thread (`embeddings.build_matrix`)."""
     rows = await session.execute(
-        select(ChunkEmbedding.chunk_id, ChunkEmbedding.embedding).where(
-            ChunkEmbedding.tenant_id == tenant_id
-        )
+        text(
+            "select string_agg(uuid_send(chunk_id), ''::bytea order by chunk_id),"
+            " string_agg(embedding, ''::bytea order by chunk_id)"
+            " from (select chunk_id, embedding,"
+            " (row_number() over (order by chunk_id) - 1) / :per_row as piece"
+            " from knowledge.chunk_embeddings where tenant_id = :tenant_id) s"
+            " group by piece order by piece"
+        ),
+        {"tenant_id": tenant_id, "per_row": EMBEDDINGS_PER_ROW},
     )
-    ids: list[uuid.UUID] = []
-    blobs: list[bytes] = []
-    for chunk_id, blob in rows:
-        ids.append(chunk_id)
-        blobs.append(blob)
-    return ids, blobs
+    return [(ids, vectors) for ids, vectors in rows]
 
 
 async def chunks_with_documents(

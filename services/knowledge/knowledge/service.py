@@ -473,7 +473,7 @@ class Searcher:
             cosines = dict(nearest)
             # Candidates found only by keywords still get their own cosine for the score.
             for chunk_id, _, _ in full_text:
-                row = matrix.positions.get(chunk_id)
+                row = matrix.row_of(chunk_id)
                 if chunk_id not in cosines and row is not None:
                     cosines[chunk_id] = float(matrix.matrix[row] @ vector)
             fused_scores = reciprocal_rank_fusion(
@@ -526,8 +526,9 @@ class Searcher:
     async def _matrix(
         self, session: AsyncSession, tenant_id: uuid.UUID, version: int
     ) -> embeddings.TenantMatrix:
-        cached = self.cache.get(tenant_id, version)
-        if cached is not None:
-            return cached
-        ids, blobs = await repository.tenant_embeddings(session, tenant_id)
-        return await asyncio.to_thread(self.cache.put, tenant_id, version, ids, blobs)
+        async def load() -> embeddings.TenantMatrix:
+            parts = await repository.tenant_embeddings(session, tenant_id)
+            return await asyncio.to_thread(embeddings.build_matrix, version, parts)
+
+        # Concurrent searches of a cold tenant share one load (see MatrixCache).
+        return await self.cache.get_or_load(tenant_id, version, load)

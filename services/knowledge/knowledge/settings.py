@@ -24,6 +24,10 @@ class KnowledgeSettings(CommonSettings):
 
     # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
     embeddings_enabled: bool = True
+    # Memory for the per-tenant embedding matrices (LRU by bytes; 2 KiB per chunk, so 128 MiB
+    # holds ~65,000 chunks). Sized for a 512 MB container: the process with the model loaded
+    # takes ~250 MB, and a cold load briefly needs ~1.5 x its matrix on top.
+    vector_cache_mb: int = 128
     search_candidates: int = 50
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.
