@@ -114,6 +114,9 @@ class Conversation(Base):
     last_inbound_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Why the conversation waits for a person (set with status `handoff`, cleared after).
     handoff_reason: Mapped[str | None] = mapped_column(Text)
+    # Set when the AI (still in charge) handed the conversation off: the customer message of
+    # that turn. Its fallback reply may arrive after the handoff and must still go out.
+    ai_handoff_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
 

@@ -902,7 +902,14 @@ async def accept_ai_reply(
         log.warning("reply.unknown_conversation", reply_id=str(reply.reply_id))
         return []
     conversation, _ = found
-    if not conversation.ai_enabled or conversation.status != "open":
+    # The fallback of a turn the AI handed off goes out even when the handoff (a separate
+    # event, handled concurrently) got here first; any other reply needs the AI in charge.
+    own_handoff = (
+        reply.kind == "fallback"
+        and conversation.status == "handoff"
+        and conversation.ai_handoff_message_id == reply.in_reply_to_message_id
+    )
+    if not own_handoff and (not conversation.ai_enabled or conversation.status != "open"):
         log.info("reply.dropped", reason="human takeover", reply_id=str(reply.reply_id))
         return []
     queued = []
@@ -939,8 +946,12 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
     aside in it (an agent hands it back with PATCH ai_enabled=true)."""
     if event.tenant_id is None:
         return
+    found = await repository.get_conversation(
+        session, event.tenant_id, event.payload.conversation_id, lock=True
+    )
+    ai_in_charge = found is not None and found[0].ai_enabled and found[0].status == "open"
     try:
-        await update_conversation(
+        conversation, _ = await update_conversation(
             session,
             event.tenant_id,
             event.payload.conversation_id,
@@ -951,6 +962,8 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
     except AppError as exc:
         log.warning("handoff.ignored", reason=exc.detail)
         return
+    if ai_in_charge:  # not after a person took over: then the AI's fallback stays unsent
+        conversation.ai_handoff_message_id = event.payload.message_id
     log.info("conversation.handoff", reason=event.payload.reason)
 
 

@@ -391,6 +391,90 @@ async def test_an_ai_reply_takes_the_same_outbound_path_and_respects_the_takeove
     assert len(platform.graph.sends()) == 1
 
 
+async def test_the_ai_s_handoff_message_goes_out_even_when_the_handoff_arrives_first(
+    platform: Any, bus: Bus
+) -> None:
+    """The responder writes its fallback reply and the handoff in one transaction; ingest
+    handles them concurrently, so the handoff may be applied first. The fallback of that very
+    turn must still reach the customer; after a person took over, it must not."""
+    owner, _, conversation = await live_conversation(platform)
+    [inbound] = await platform.messages(owner, conversation["id"])
+    tenant = tenant_of(owner)
+    turn = uuid.uuid4()
+
+    def handoff_of(message_id: uuid.UUID) -> HandoffRequestedV1:
+        return HandoffRequestedV1(
+            tenant_id=uuid.UUID(tenant),
+            payload=HandoffRequestedPayload(
+                conversation_id=uuid.UUID(conversation["id"]),
+                message_id=message_id,
+                reason="the knowledge service is unavailable",
+            ),
+        )
+
+    def fallback_of(message_id: uuid.UUID, text: str) -> ReplyGeneratedV1:
+        event = ai_reply(conversation, tenant, [text], inbound["wamid"])
+        payload = event.payload.model_copy(
+            update={"kind": "fallback", "in_reply_to_message_id": message_id}
+        )
+        return event.model_copy(update={"payload": payload})
+
+    await bus.publish(handoff_of(turn), mandatory=True)
+
+    async def handed_off() -> bool:
+        [c] = await platform.conversations(owner)
+        return bool(c["status"] == "handoff")
+
+    await eventually(handed_off)
+    await bus.publish(fallback_of(turn, "A colleague will answer you shortly."), mandatory=True)
+    sent = await eventually(lambda: ai_sent(platform, owner, conversation))
+    assert sent["text"] == "A colleague will answer you shortly."
+
+    # A fallback of another turn (not the one handed off) is not let through.
+    await bus.publish(fallback_of(uuid.uuid4(), "stale fallback"), mandatory=True)
+    await bus.publish(ai_reply(conversation, tenant, ["marker"], inbound["wamid"]), mandatory=True)
+    await asyncio.sleep(1)  # both handled by now (the same queue, in order of arrival)
+    texts = [m["text"] for m in await platform.messages(owner, conversation["id"])]
+    assert "stale fallback" not in texts and "marker" not in texts
+    assert len(platform.graph.sends()) == 1
+
+
+async def test_after_a_person_took_over_the_ai_s_late_handoff_message_stays_unsent(
+    platform: Any, bus: Bus
+) -> None:
+    owner, _, conversation = await live_conversation(platform)
+    [inbound] = await platform.messages(owner, conversation["id"])
+    tenant = tenant_of(owner)
+    r = await platform.ingest.patch(
+        f"/api/conversations/{conversation['id']}", json={"ai_enabled": False}, headers=owner
+    )
+    assert r.status_code == 200
+    turn = uuid.uuid4()
+    await bus.publish(
+        HandoffRequestedV1(
+            tenant_id=uuid.UUID(tenant),
+            payload=HandoffRequestedPayload(
+                conversation_id=uuid.UUID(conversation["id"]), message_id=turn, reason="late"
+            ),
+        ),
+        mandatory=True,
+    )
+
+    async def handed_off() -> bool:
+        [c] = await platform.conversations(owner)
+        return bool(c["status"] == "handoff")
+
+    await eventually(handed_off)
+    late = ai_reply(conversation, tenant, ["late fallback"], inbound["wamid"])
+    payload = late.payload.model_copy(update={"kind": "fallback", "in_reply_to_message_id": turn})
+    await bus.publish(late.model_copy(update={"payload": payload}), mandatory=True)
+    await asyncio.sleep(1)
+    assert "late fallback" not in [
+        m["text"] for m in await platform.messages(owner, conversation["id"])
+    ]
+    assert platform.graph.sends() == []
+
+
 def preparing(conversation: dict[str, Any], tenant: str, inbound: dict[str, Any]) -> Any:
     from common.events import ReplyPreparingPayload, ReplyPreparingV1
 

@@ -280,16 +280,28 @@ async def test_the_redelivery_lookup_searches_the_tenant_s_index(
                 )
             ).one()
             assert columns == ["tenant_id", "wamid"]
-            await session.execute(sql("set local enable_seqscan = off"))  # tiny test tables
+            # Tiny test tables: without these the planner may read them whole, or combine
+            # bitmaps of whatever other tests left behind.
+            await session.execute(sql("set local enable_seqscan = off"))
+            await session.execute(sql("set local enable_bitmapscan = off"))
             query = stored_wamids([(uuid.uuid4(), "wamid.A"), (uuid.uuid4(), "wamid.B")])
             compiled = query.compile(
                 dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
             )
             [[plan]] = (await session.execute(sql(f"explain (format json) {compiled}"))).all()
-        node = plan[0]["Plan"]
-        assert node["Node Type"] in ("Index Only Scan", "Index Scan", "Bitmap Heap Scan"), node
-        scan = node if "Index Name" in node else node["Plans"][0]
-        assert scan["Index Name"] == "uq_messages_tenant_id_wamid"
-        assert "tenant_id" in scan["Index Cond"] and "wamid" in scan["Index Cond"], scan
+        scans = list(_index_scans(plan[0]["Plan"]))
+        assert any(
+            scan["Index Name"] == "uq_messages_tenant_id_wamid"
+            and "tenant_id" in scan.get("Index Cond", "")
+            and "wamid" in scan.get("Index Cond", "")
+            for scan in scans
+        ), scans
     finally:
         await db.dispose()
+
+
+def _index_scans(node: dict[str, Any]) -> Any:
+    if "Index Name" in node:
+        yield node
+    for child in node.get("Plans", []):
+        yield from _index_scans(child)
