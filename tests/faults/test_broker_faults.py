@@ -14,7 +14,8 @@ from common.testing import eventually
 
 Platform = Any  # tests/faults/conftest.py's Platform (test modules cannot import conftest)
 
-pytestmark = pytest.mark.faults
+# The shared platform (conftest.py) serves its fakes on the package's event loop.
+pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="package")]
 
 
 async def consumers_back_within(platform: Platform, seconds: float) -> float:

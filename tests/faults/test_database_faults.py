@@ -9,7 +9,8 @@ import pytest
 
 from common.testing import eventually
 
-pytestmark = pytest.mark.faults
+# The shared platform (conftest.py) serves its fakes on the package's event loop.
+pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="package")]
 
 Platform = Any  # tests/faults/conftest.py's Platform (test modules cannot import conftest)
 
