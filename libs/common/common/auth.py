@@ -197,11 +197,25 @@ async def _current_principal(
         raise AppError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     verifier: JWKSVerifier = request.app.state.verifier
     try:
-        return await verifier.verify(credentials.credentials)
+        principal = await verifier.verify(credentials.credentials)
     except TokenError as exc:
         raise AppError(
             401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from exc
+    # A removed user's token is still signed and unexpired: the revocation set refuses it.
+    revocations = getattr(request.app.state, "revocations", None)
+    if revocations is not None:
+        if not revocations.synced:
+            raise AppError(
+                503, "the list of removed users is not loaded yet", headers={"Retry-After": "1"}
+            )
+        if revocations.is_revoked(principal.user_id):
+            raise AppError(
+                401,
+                "this account was removed",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]

@@ -1,6 +1,7 @@
 """auth's routes: thin — parse, rate-limit or authorise, call the service, return."""
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Request, Response
@@ -9,7 +10,15 @@ from auth import service
 from auth.keys import KeyRing, rotate
 from auth.passwords import Passwords
 from auth.ratelimit import Limit, RateLimiter
-from auth.schemas import LoginIn, MemberIn, MemberOut, MeOut, RegisterIn, SessionOut
+from auth.schemas import (
+    LoginIn,
+    MemberIn,
+    MemberOut,
+    MeOut,
+    RegisterIn,
+    RevokedUsersOut,
+    SessionOut,
+)
 from auth.settings import AuthSettings
 from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
 from common.db import SessionDep
@@ -109,8 +118,9 @@ async def add_member(
 
 @team_router.delete("/members/{user_id}", status_code=204)
 async def remove_member(user_id: uuid.UUID, principal: Manager, session: SessionDep) -> Response:
-    """Remove a member (owner/admin only; the last owner stays). Their current token keeps
-    working elsewhere until it expires; auth refuses it at once (me, refresh)."""
+    """Remove a member (owner/admin only; the last owner stays). Their token is refused at
+    once here and, within a second, by every service (`user.removed.v1`); open live streams
+    of theirs end."""
     await service.remove_member(session, principal, user_id)
     return Response(status_code=204)
 
@@ -121,6 +131,16 @@ async def jwks(request: Request, response: Response) -> dict[str, Any]:
     keys: KeyRing = _state(request).key_ring
     response.headers["Cache-Control"] = "public, max-age=300"
     return await keys.jwks()
+
+
+@keys_router.get(
+    "/internal/revocations", dependencies=[InternalCaller], response_model=RevokedUsersOut
+)
+async def revocations(request: Request, session: SessionDep) -> RevokedUsersOut:
+    """The users removed within the token lifetime, whose tokens every service refuses
+    (each syncs this at start and after a broker reconnect)."""
+    ttl = timedelta(seconds=_state(request).settings.access_token_ttl_s)
+    return await service.revoked_users(session, ttl)
 
 
 @keys_router.post("/internal/keys/rotate", dependencies=[InternalCaller])

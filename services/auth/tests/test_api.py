@@ -294,6 +294,34 @@ async def test_an_admin_cannot_remove_an_owner(client: httpx.AsyncClient, regist
     assert gone.status_code == 204
 
 
+async def test_a_removed_admin_cannot_manage_the_team_and_is_listed_as_revoked(
+    client: httpx.AsyncClient, register: Any
+) -> None:
+    """Issue 12, finding 2: a removed admin's unexpired token could add a new admin."""
+    owner = await register()
+    admin = (await add_member(client, owner["access_token"], "admin")).json()
+    agent = (await add_member(client, owner["access_token"])).json()
+    admin_token = await login_as(client, admin["email"])
+    gone = await client.delete(
+        f"/api/team/members/{admin['id']}", headers=bearer(owner["access_token"])
+    )
+    assert gone.status_code == 204
+    # At once (the stored user is checked, not only the token), before any event arrives.
+    minted = await add_member(client, admin_token, "admin")
+    assert minted.status_code == 401, minted.text
+    removal = await client.delete(f"/api/team/members/{agent['id']}", headers=bearer(admin_token))
+    assert removal.status_code == 401
+
+    # The durable list every service syncs from: service token only.
+    assert (await client.get("/internal/revocations")).status_code == 401
+    listed = await client.get(
+        "/internal/revocations", headers={"X-Internal-Token": "auth-test-internal"}
+    )
+    assert listed.status_code == 200
+    assert admin["id"] in {item["user_id"] for item in listed.json()["items"]}
+    assert agent["id"] not in {item["user_id"] for item in listed.json()["items"]}
+
+
 @pytest.mark.parametrize(
     ("overrides", "status"),
     [

@@ -25,7 +25,9 @@ class IngestRuntime(ServiceRuntime):
         self.ingest_settings = settings
         self.cipher = TokenCipher(settings.channel_token_key.get_secret_value())
         self.hub = EventHub(
-            replay=settings.sse_replay_events, client_queue=settings.sse_client_queue
+            replay=settings.sse_replay_events,
+            client_queue=settings.sse_client_queue,
+            revocations=self.revocations,
         )
         self.graph: GraphClient | None = None
         self.deliverer: Deliverer | None = None

@@ -2,7 +2,8 @@
 
 Each replica listens on its own transient queue (`Bus.listen`), so every replica sees every
 event and any replica can serve any dashboard. A short per-tenant memory of recent events
-lets a client that reconnects with `Last-Event-ID` catch up.
+lets a client that reconnects with `Last-Event-ID` catch up. A removed user's open streams
+end as soon as the revocation reaches this replica.
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from common.events import (
     Envelope,
     MessageStatusUpdatedV1,
 )
+from common.revocation import Revocations
 
 log = structlog.get_logger(__name__)
 
@@ -63,11 +65,23 @@ def to_stream_item(event: Envelope) -> StreamItem | None:
 
 
 class EventHub:
-    def __init__(self, *, replay: int, client_queue: int) -> None:
+    def __init__(
+        self, *, replay: int, client_queue: int, revocations: Revocations | None = None
+    ) -> None:
         self.replay = replay
         self.client_queue = client_queue
         self._clients: dict[uuid.UUID, set[asyncio.Queue[StreamItem | None]]] = {}
         self._recent: dict[uuid.UUID, deque[StreamItem]] = {}
+        # Whose stream each queue is: a removed user's open streams end at once.
+        self._users: dict[asyncio.Queue[StreamItem | None], tuple[uuid.UUID, uuid.UUID]] = {}
+        self.revocations = revocations
+        if revocations is not None:
+            revocations.on_revoke(self.end_streams_of)
+
+    def end_streams_of(self, user_id: uuid.UUID) -> None:
+        for queue, (tenant_id, owner) in list(self._users.items()):
+            if owner == user_id:
+                self._drop(tenant_id, queue)
 
     async def publish(self, event: Envelope) -> None:
         item = to_stream_item(event)
@@ -92,10 +106,18 @@ class EventHub:
         return len(self._clients.get(tenant_id, ()))
 
     async def stream(
-        self, tenant_id: uuid.UUID, last_event_id: str | None, heartbeat_s: float
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        last_event_id: str | None,
+        heartbeat_s: float,
     ) -> AsyncIterator[str]:
         queue: asyncio.Queue[StreamItem | None] = asyncio.Queue(self.client_queue)
+        # Revoked between the request's check and now: no stream.
+        if self.revocations is not None and self.revocations.is_revoked(user_id):
+            return
         self._clients.setdefault(tenant_id, set()).add(queue)
+        self._users[queue] = (tenant_id, user_id)
         # Taken with the registration, before any await: no event is missed or sent twice.
         backlog: list[StreamItem] = []
         if last_event_id:
@@ -118,3 +140,4 @@ class EventHub:
                 yield item.encode()
         finally:
             self._clients.get(tenant_id, set()).discard(queue)
+            self._users.pop(queue, None)
