@@ -250,13 +250,17 @@ def require_role(*roles: Role) -> Any:
 
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+ADMIN_TOKEN_HEADER = "X-Admin-Token"
+
+
+def secret_matches(given: str, expected: str) -> bool:
+    """Constant time: the comparison must not leak how much of the secret was right."""
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def _require_internal_token(request: Request) -> None:
-    expected = request.app.state.settings.internal_token.get_secret_value().encode()
-    given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
-    # Constant time: the comparison must not leak how much of the token was right.
-    if not given or not hmac.compare_digest(given, expected):
+    expected = request.app.state.settings.internal_token.get_secret_value()
+    if not secret_matches(request.headers.get(INTERNAL_TOKEN_HEADER, ""), expected):
         raise AppError(401, "internal endpoint: a valid service token is required")
 
 

@@ -4,7 +4,7 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from auth import service
 from auth.keys import KeyRing, rotate
@@ -20,7 +20,14 @@ from auth.schemas import (
     SessionOut,
 )
 from auth.settings import AuthSettings
-from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
+from common.auth import (
+    ADMIN_TOKEN_HEADER,
+    CurrentPrincipal,
+    InternalCaller,
+    Principal,
+    require_role,
+    secret_matches,
+)
 from common.db import SessionDep
 from common.errors import AppError
 from common.pagination import Page, PageParams
@@ -143,9 +150,16 @@ async def revocations(request: Request, session: SessionDep) -> RevokedUsersOut:
     return await service.revoked_users(session, ttl)
 
 
-@keys_router.post("/internal/keys/rotate", dependencies=[InternalCaller])
+async def _require_admin_token(request: Request) -> None:
+    expected = _state(request).settings.admin_token.get_secret_value()
+    if not secret_matches(request.headers.get(ADMIN_TOKEN_HEADER, ""), expected):
+        raise AppError(401, "key rotation needs the admin token (X-Admin-Token)")
+
+
+@keys_router.post("/internal/keys/rotate", dependencies=[Depends(_require_admin_token)])
 async def rotate_key(request: Request, session: SessionDep) -> dict[str, str]:
-    """Start signing with a new key; the old one stays published until its tokens expire."""
+    """Start signing with a new key; the old one stays published until its tokens expire.
+    Takes ADMIN_TOKEN (X-Admin-Token), not the service token."""
     kid = await rotate(session)
     await session.commit()  # before reloading, so this replica signs with it at once
     await _state(request).key_ring.load()

@@ -373,10 +373,25 @@ async def test_jwks_publishes_only_public_keys(client: httpx.AsyncClient) -> Non
     assert "max-age" in r.headers["cache-control"]
 
 
-async def test_rotation_needs_the_service_token(client: httpx.AsyncClient) -> None:
+async def test_rotation_needs_the_admin_token_not_the_service_token(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 12, finding 17: the token every service holds could rotate the signing key."""
     assert (await client.post("/internal/keys/rotate")).status_code == 401
-    wrong = await client.post("/internal/keys/rotate", headers={"X-Internal-Token": "guess"})
+    wrong = await client.post("/internal/keys/rotate", headers={"X-Admin-Token": "guess"})
     assert wrong.status_code == 401
+    service = await client.post(
+        "/internal/keys/rotate", headers={"X-Internal-Token": "auth-test-internal"}
+    )
+    assert service.status_code == 401
+    assert service.json() == {"detail": "key rotation needs the admin token (X-Admin-Token)"}
+    # The admin token is no service token either: it opens no other internal route.
+    listed = await client.get("/internal/revocations", headers={"X-Admin-Token": "auth-test-admin"})
+    assert listed.status_code == 401
+    rotated = await client.post(
+        "/internal/keys/rotate", headers={"X-Admin-Token": "auth-test-admin"}
+    )
+    assert rotated.status_code == 200
 
 
 async def test_after_rotation_old_and_new_tokens_both_verify(
@@ -384,9 +399,7 @@ async def test_after_rotation_old_and_new_tokens_both_verify(
 ) -> None:
     owner = await register()
     old_kid = jwt.get_unverified_header(owner["access_token"])["kid"]
-    r = await client.post(
-        "/internal/keys/rotate", headers={"X-Internal-Token": "auth-test-internal"}
-    )
+    r = await client.post("/internal/keys/rotate", headers={"X-Admin-Token": "auth-test-admin"})
     assert r.status_code == 200
     new_kid = r.json()["kid"]
     assert new_kid != old_kid
