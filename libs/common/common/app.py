@@ -3,7 +3,7 @@
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
 
 from common.auth import JWKSVerifier
+from common.bodylimit import BodyLimitMiddleware
 from common.bus import Bus, Subscription
 from common.db import Database, ensure_database
 from common.errors import install_error_handlers
@@ -163,8 +164,12 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime."""
+    """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime.
+
+    Request bodies are capped at MAX_BODY_BYTES (1 MiB), or at `body_limits[path]` for the
+    paths that take more (uploads, webhooks)."""
     configure_logging(
         service=settings.service_name, environment=settings.environment, level=settings.log_level
     )
@@ -199,6 +204,10 @@ def create_service_app(
     app.state.verifier = runtime.verifier
     app.state.revocations = runtime.revocations
     app.state.health_checks = [runtime.check_database, runtime.check_bus]
+    # Added first: innermost of the three, so its 413s carry a correlation id and are counted.
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=settings.max_body_bytes, routes=body_limits
+    )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     install_error_handlers(app)

@@ -41,6 +41,9 @@ class CommonSettings(BaseSettings):
     outbox_poll_interval_s: float = 0.5
 
     internal_token: SecretStr = SecretStr("dev-internal-token")
+    # Any request body above this is a 413 before it is parsed (uploads and webhooks have
+    # their own, larger caps).
+    max_body_bytes: int = 1024 * 1024
 
     # Token verification (auth signs; every other service verifies with its JWKS).
     auth_jwks_url: str = "http://localhost:8001/.well-known/jwks.json"

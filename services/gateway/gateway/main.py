@@ -2,7 +2,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from common.app import ServiceRuntime, create_service_app
-from gateway.api import WebhookFastPath, router
+from gateway.api import WEBHOOK_PATH, WebhookFastPath, router
 from gateway.settings import GatewaySettings
 
 
@@ -16,6 +16,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         title="WhatsApp AI gateway",
         description="Receives Meta's WhatsApp webhooks and publishes one event per item.",
         routers=[router],
+        body_limits={WEBHOOK_PATH: settings.webhook_max_bytes},
     )
     # Innermost of the shared middleware: correlation ids and metrics wrap it.
     app.user_middleware.append(Middleware(WebhookFastPath))
