@@ -1,7 +1,8 @@
 """`make run`: every service in the foreground, logs interleaved, all stopped on Ctrl-C.
 
 Settings come from the environment (ARCHITECTURE.md); defaults run against local Postgres
-and RabbitMQ. INTERNAL_TOKEN, when unset, is generated once and kept in .run/.
+and RabbitMQ. INTERNAL_TOKEN (services calling each other) and ADMIN_TOKEN (auth's key
+rotation only), when unset, are generated once and kept in .run/.
 The dashboard (dashboard/, Next.js) is built when needed and served on DASHBOARD_PORT (3000);
 `--no-dashboard` leaves it out.
 """
@@ -37,8 +38,8 @@ DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
 
 
-def internal_token() -> str:
-    path = ROOT / ".run" / "internal-token"
+def generated_secret(name: str) -> str:
+    path = ROOT / ".run" / name
     if not path.exists():
         path.parent.mkdir(exist_ok=True)
         path.write_text(secrets.token_urlsafe(32))
@@ -94,7 +95,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
     env.setdefault("AMQP_URL", DEFAULT_AMQP_URL)
-    env.setdefault("INTERNAL_TOKEN", internal_token())
+    env.setdefault("INTERNAL_TOKEN", generated_secret("internal-token"))
+    env.setdefault("ADMIN_TOKEN", generated_secret("admin-token"))
     env["PYTHONUNBUFFERED"] = "1"
     for what, url, port in (
         ("PostgreSQL", env["DATABASE_URL"], 5432),

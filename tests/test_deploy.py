@@ -301,6 +301,24 @@ def test_webhook_body_limit_leaves_the_gateway_its_own():
     assert all(byte_size(size) >= max(gateway_limit, 4 * 10**6) for size in sizes)
 
 
+@pytest.mark.parametrize(
+    ("path", "service", "field"),
+    [
+        ("/api/auth/login", "auth", "max_body_bytes"),
+        ("/api/conversations/x/messages", "ingest", "max_body_bytes"),
+        ("/api/events/stream", "ingest", "max_body_bytes"),
+        ("/api/documents", "knowledge", "max_upload_bytes"),
+        ("/api/prompts", "responder", "max_body_bytes"),
+    ],
+)
+def test_every_api_route_caps_bodies_at_the_edge(path, service, field):
+    """Issue 12, finding 4: the edge caps bodies too, never below what the service takes."""
+    sizes = re.findall(r"max_size\s+(\S+)", route(path))
+    assert len(sizes) == 1, f"{path}: no request_body max_size"
+    assert byte_size(sizes[0]) >= settings_class(service).model_fields[field].default
+    assert byte_size(sizes[0]) <= 2 * settings_class(service).model_fields[field].default
+
+
 def test_event_stream_is_not_buffered():
     assert re.search(r"flush_interval\s+-1\b", route("/api/events/stream"))
 

@@ -15,6 +15,7 @@ from common.testing import ServiceProcess, migrated_database
 
 pytestmark = pytest.mark.e2e
 INTERNAL = "e2e-internal-token"
+ADMIN = "e2e-admin-token"
 
 
 @pytest.fixture
@@ -26,6 +27,7 @@ def auth_url(database_url: str, amqp_url: str, bus_prefix: str) -> Iterator[str]
         "AMQP_URL": amqp_url,
         "BUS_PREFIX": bus_prefix,
         "INTERNAL_TOKEN": INTERNAL,
+        "ADMIN_TOKEN": ADMIN,
     }
     auth = ServiceProcess("auth.main:create_app", env).start()
     try:
@@ -54,7 +56,9 @@ async def test_another_service_verifies_auth_tokens_across_a_key_rotation(auth_u
         principal = await verifier.verify(old_token)
         assert str(principal.tenant_id) == registered.json()["tenant"]["id"]
 
-        rotated = await client.post("/internal/keys/rotate", headers={"X-Internal-Token": INTERNAL})
+        refused = await client.post("/internal/keys/rotate", headers={"X-Internal-Token": INTERNAL})
+        assert refused.status_code == 401  # the service token cannot rotate keys
+        rotated = await client.post("/internal/keys/rotate", headers={"X-Admin-Token": ADMIN})
         assert rotated.status_code == 200
         login = await client.post(
             "/api/auth/login", json={"email": email, "password": "correct horse battery"}

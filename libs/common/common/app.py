@@ -3,7 +3,7 @@
 import asyncio
 import gc
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
 
 from common.auth import JWKSVerifier
+from common.bodylimit import BodyLimitMiddleware
 from common.bus import Bus, Subscription
 from common.db import Database, ensure_database
 from common.errors import install_error_handlers
@@ -20,6 +21,7 @@ from common.health import router as health_router
 from common.logging import CorrelationIdMiddleware, configure_logging
 from common.migrations import upgrade
 from common.outbox import OutboxRelay
+from common.revocation import REVOCATION_EVENTS, Revocations
 from common.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
@@ -36,6 +38,7 @@ class ServiceRuntime:
         outbox: Table | None = None,
         subscriptions: Callable[["ServiceRuntime"], Sequence[Subscription]] | None = None,
         uses_bus: bool = True,
+        checks_tokens: bool = True,
     ) -> None:
         self.settings = settings
         self.service_dir = service_dir  # holds alembic.ini + migrations/ when it owns a schema
@@ -46,6 +49,16 @@ class ServiceRuntime:
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
         self.verifier = _verifier(settings)
+        # Removed users' tokens are refused here too (the gateway takes no user tokens).
+        self.revocations: Revocations | None = (
+            Revocations(
+                url=settings.revocations_url,
+                internal_token=settings.internal_token.get_secret_value(),
+                sync_interval_s=settings.revocation_sync_interval_s,
+            )
+            if checks_tokens
+            else None
+        )
 
     async def start(self) -> None:
         s = self.settings
@@ -74,8 +87,18 @@ class ServiceRuntime:
         if self.subscriptions is not None and self.bus is not None:
             for subscription in self.subscriptions(self):
                 await self.bus.subscribe(subscription)
+        if self.revocations is not None:
+            # Listening before the first sync: a removal in between is not missed.
+            if self.bus is not None:
+                await self.bus.listen(
+                    REVOCATION_EVENTS, self.revocations.handle, name="revocations"
+                )
+                self.bus.on_reconnect(self.revocations.wake)
+            await self.revocations.start()
 
     async def stop(self) -> None:
+        if self.revocations is not None:
+            await self.revocations.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.bus is not None:
@@ -85,7 +108,12 @@ class ServiceRuntime:
 
     def app_state(self) -> dict[str, object]:
         """What routes find on `request.app.state` once the runtime has started."""
-        return {"db": self.db, "bus": self.bus, "verifier": self.verifier}
+        return {
+            "db": self.db,
+            "bus": self.bus,
+            "verifier": self.verifier,
+            "revocations": self.revocations,
+        }
 
     async def check_database(self) -> dict[str, str]:
         if self.db is None:
@@ -100,6 +128,8 @@ class ServiceRuntime:
         state = await self.bus.check() if self.bus is not None else {}
         if self.relay is not None:
             state["outbox_relay"] = "ok" if self.relay.running else "down"
+        if self.revocations is not None:
+            state.update(self.revocations.health())
         return state
 
 
@@ -134,8 +164,12 @@ def create_service_app(
     title: str,
     description: str,
     routers: Sequence[APIRouter] = (),
+    body_limits: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime."""
+    """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime.
+
+    Request bodies are capped at MAX_BODY_BYTES (1 MiB), or at `body_limits[path]` for the
+    paths that take more (uploads, webhooks)."""
     configure_logging(
         service=settings.service_name, environment=settings.environment, level=settings.log_level
     )
@@ -168,7 +202,12 @@ def create_service_app(
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.verifier = runtime.verifier
+    app.state.revocations = runtime.revocations
     app.state.health_checks = [runtime.check_database, runtime.check_bus]
+    # Added first: innermost of the three, so its 413s carry a correlation id and are counted.
+    app.add_middleware(
+        BodyLimitMiddleware, default_bytes=settings.max_body_bytes, routes=body_limits
+    )
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(CorrelationIdMiddleware)
     install_error_handlers(app)

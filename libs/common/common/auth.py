@@ -41,8 +41,11 @@ class TokenError(Exception):
 class JWKSVerifier:
     """Verifies access tokens with the public keys of a JWKS (fetched from auth or given).
 
-    Keys are cached by `kid`; an unknown `kid` triggers one refetch (rate limited), so a key
-    rotated in by auth verifies at once and keys still published keep verifying old tokens.
+    Keys are cached by `kid`. A known key is always served from the cache: when the cache is
+    stale it is refreshed in the background (one fetch in flight, at most one attempt per
+    `min_refetch_interval_s` after a failure), so an auth outage never holds a request up.
+    An unknown `kid` waits for one refetch (rate limited), so a key rotated in by auth
+    verifies at once; keys still published keep verifying old tokens.
     """
 
     def __init__(
@@ -70,7 +73,9 @@ class JWKSVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")  # never fetched: stale (not "fetched at boot")
         self._unknown_kid_refetch_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._failed_at = float("-inf")  # the last fetch that failed
+        self._inflight: asyncio.Task[None] | None = None
+        self.fetch_attempts = 0  # for tests and metrics: fetches started
         if jwks is not None:
             self.load_jwks(jwks)
             fixed = jwks_url is None and source is None
@@ -90,6 +95,7 @@ class JWKSVerifier:
         self._keys = keys
 
     async def refresh(self) -> None:
+        """Fetch the keys now (raises when the source fails)."""
         if self.source is not None:
             self.load_jwks(await self.source())
         elif self.jwks_url is not None:
@@ -101,22 +107,40 @@ class JWKSVerifier:
             return
         self._fetched_at = time.monotonic()
 
+    async def _fetch(self) -> None:
+        self.fetch_attempts += 1
+        try:
+            await self.refresh()
+        except Exception as exc:  # any failure: keep the cached keys, try again later
+            self._failed_at = time.monotonic()
+            log.warning("jwks.fetch_failed", url=self.jwks_url, error=repr(exc))
+
+    def _start_fetch(self) -> asyncio.Task[None] | None:
+        """The fetch in flight, or a new one; None while backing off after a failure."""
+        if self._inflight is not None and not self._inflight.done():
+            return self._inflight
+        if time.monotonic() - self._failed_at < self.min_refetch_interval_s:
+            return None
+        self._inflight = asyncio.create_task(self._fetch(), name="jwks-fetch")
+        return self._inflight
+
     async def _key(self, kid: str) -> jwt.PyJWK:
         stale = time.monotonic() - self._fetched_at > self.refresh_after_s
-        if kid in self._keys and not stale:
-            return self._keys[kid]
-        async with self._lock:
-            # Unknown kids refetch at most once per interval (a flood of forged kids must not
-            # become a flood of fetches); a kid rotated in since the last fetch verifies at once.
-            since = time.monotonic() - self._unknown_kid_refetch_at
-            unknown = kid not in self._keys and since >= self.min_refetch_interval_s
-            if unknown or stale:
-                if unknown and not stale:  # the first load is not a refetch
-                    self._unknown_kid_refetch_at = time.monotonic()
-                try:
-                    await self.refresh()
-                except (httpx.HTTPError, ValueError) as exc:
-                    log.warning("jwks.fetch_failed", url=self.jwks_url, error=repr(exc))
+        key = self._keys.get(kid)
+        if key is not None:
+            if stale:
+                self._start_fetch()  # in the background: the cached key answers now
+            return key
+        # Unknown kids refetch at most once per interval (a flood of forged kids must not
+        # become a flood of fetches); a kid rotated in since the last fetch verifies at once.
+        since = time.monotonic() - self._unknown_kid_refetch_at
+        if not self._keys or stale or since >= self.min_refetch_interval_s:
+            if self._keys and not stale:  # the first load is not a refetch
+                self._unknown_kid_refetch_at = time.monotonic()
+            fetch = self._start_fetch()
+            if fetch is not None:
+                # Shielded: a cancelled request must not cancel the fetch others wait for.
+                await asyncio.shield(fetch)
         if kid not in self._keys:
             raise TokenError("token signed by an unknown key")
         return self._keys[kid]
@@ -173,11 +197,25 @@ async def _current_principal(
         raise AppError(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     verifier: JWKSVerifier = request.app.state.verifier
     try:
-        return await verifier.verify(credentials.credentials)
+        principal = await verifier.verify(credentials.credentials)
     except TokenError as exc:
         raise AppError(
             401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
         ) from exc
+    # A removed user's token is still signed and unexpired: the revocation set refuses it.
+    revocations = getattr(request.app.state, "revocations", None)
+    if revocations is not None:
+        if not revocations.synced:
+            raise AppError(
+                503, "the list of removed users is not loaded yet", headers={"Retry-After": "1"}
+            )
+        if revocations.is_revoked(principal.user_id):
+            raise AppError(
+                401,
+                "this account was removed",
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
@@ -212,13 +250,17 @@ def require_role(*roles: Role) -> Any:
 
 
 INTERNAL_TOKEN_HEADER = "X-Internal-Token"
+ADMIN_TOKEN_HEADER = "X-Admin-Token"
+
+
+def secret_matches(given: str, expected: str) -> bool:
+    """Constant time: the comparison must not leak how much of the secret was right."""
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def _require_internal_token(request: Request) -> None:
-    expected = request.app.state.settings.internal_token.get_secret_value().encode()
-    given = request.headers.get(INTERNAL_TOKEN_HEADER, "").encode()
-    # Constant time: the comparison must not leak how much of the token was right.
-    if not given or not hmac.compare_digest(given, expected):
+    expected = request.app.state.settings.internal_token.get_secret_value()
+    if not secret_matches(request.headers.get(INTERNAL_TOKEN_HEADER, ""), expected):
         raise AppError(401, "internal endpoint: a valid service token is required")
 
 

@@ -1,6 +1,7 @@
 """structlog setup and the correlation id that follows one customer message everywhere."""
 
 import logging
+import re
 import sys
 import uuid
 from typing import Any
@@ -53,6 +54,39 @@ def configure_logging(*, service: str, environment: str, level: str = "INFO") ->
     # aiormq/aio_pika are chatty at INFO about reconnects we already log ourselves.
     for noisy in ("aiormq", "aio_pika"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, RedactQuerySecrets) for f in access.filters):
+        access.addFilter(RedactQuerySecrets())
+
+
+# Query parameters that carry a secret: the SSE `?access_token=` (API.md: EventSource cannot
+# set headers), Meta's `hub.verify_token`, and anything named like a token, key or password.
+_SECRET_PARAM = re.compile(
+    r"(?P<name>(?:^|[?&])[^=&#]*(?:token|ticket|secret|key|password|signature)[^=&#]*=)"
+    r"[^&#]*",
+    re.IGNORECASE,
+)
+REDACTED = "[redacted]"
+
+
+def redact_query_secrets(path: str) -> str:
+    """The path with the value of every secret-bearing query parameter replaced."""
+    if "?" not in path:
+        return path
+    base, _, query = path.partition("?")
+    return f"{base}?{_SECRET_PARAM.sub(lambda m: m['name'] + REDACTED, query)}"
+
+
+class RedactQuerySecrets(logging.Filter):
+    """uvicorn's access log line carries the full path with its query string; a token in it
+    would land in `make run`'s output and any log store. Its args are
+    (client, method, path with query, http version, status)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            record.args = (*args[:2], redact_query_secrets(args[2]), *args[3:])
+        return True
 
 
 def _add_service(service: str) -> Any:

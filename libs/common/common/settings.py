@@ -1,6 +1,7 @@
 """Settings shared by every service; env names exactly as in ARCHITECTURE.md."""
 
 from typing import Any, ClassVar, Literal
+from urllib.parse import urljoin
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,11 +41,18 @@ class CommonSettings(BaseSettings):
     outbox_poll_interval_s: float = 0.5
 
     internal_token: SecretStr = SecretStr("dev-internal-token")
+    # Any request body above this is a 413 before it is parsed (uploads and webhooks have
+    # their own, larger caps).
+    max_body_bytes: int = 1024 * 1024
 
     # Token verification (auth signs; every other service verifies with its JWKS).
     auth_jwks_url: str = "http://localhost:8001/.well-known/jwks.json"
     # A JWKS document given inline (JSON) instead of fetched: for tests and air-gapped deploys.
     auth_jwks_json: str | None = None
+    # Where auth lists the users removed within the token lifetime (the revocation set's
+    # durable source). Unset: next to AUTH_JWKS_URL; with AUTH_JWKS_JSON, none (events only).
+    auth_revocations_url: str | None = None
+    revocation_sync_interval_s: float = 30.0
     jwt_issuer: str = "whatsapp-ai-auth"
     jwt_audience: str = "whatsapp-ai"
 
@@ -68,6 +76,12 @@ class CommonSettings(BaseSettings):
                 "ENVIRONMENT=production refuses development secrets; set " + ", ".join(weak)
             )
         return self
+
+    @property
+    def revocations_url(self) -> str | None:
+        if self.auth_revocations_url or self.auth_jwks_json:
+            return self.auth_revocations_url
+        return urljoin(self.auth_jwks_url, "/internal/revocations")
 
     @property
     def is_production(self) -> bool:

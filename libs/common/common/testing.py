@@ -290,8 +290,16 @@ def free_port() -> int:
 class ServiceProcess:
     """A service started for real (`uvicorn --factory`) on a free port, with its own env."""
 
-    def __init__(self, factory: str, env: Mapping[str, str], *, port: int | None = None):
+    def __init__(
+        self,
+        factory: str,
+        env: Mapping[str, str],
+        *,
+        port: int | None = None,
+        access_log: bool = False,
+    ):
         self.factory = factory
+        self.access_log = access_log  # on, as `make run` runs them
         self.port = port or free_port()
         self.env = {"BUS_QUEUE_EXPIRES_MS": str(TEST_QUEUE_EXPIRES_MS), **os.environ, **env}
         self.process: subprocess.Popen[bytes] | None = None
@@ -309,7 +317,7 @@ class ServiceProcess:
             "127.0.0.1",
             "--port",
             str(self.port),
-            "--no-access-log",
+            *([] if self.access_log else ["--no-access-log"]),
         ]
         # A file, not a pipe: a pipe nobody reads fills up and blocks the service's logging.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())

@@ -1,8 +1,10 @@
 """Token verification: JWKS over real HTTP, rotation, and every way a token can be wrong."""
 
+import asyncio
 import base64
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -36,11 +38,18 @@ class JWKSServer:
     def __init__(self) -> None:
         self.jwks: dict[str, Any] = {"keys": []}
         self.fetches = 0
+        self.closed = False
+        # Set: auth is down the slow way (every fetch hangs this long, then a 503).
+        self.hang_s: float | None = None
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 outer.fetches += 1
+                if outer.hang_s is not None:
+                    time.sleep(outer.hang_s)
+                    self.send_error(503)
+                    return
                 body = json.dumps(outer.jwks).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -56,6 +65,9 @@ class JWKSServer:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         self.server.shutdown()
         self.server.server_close()
 
@@ -182,6 +194,47 @@ async def test_unknown_kids_do_not_hammer_the_jwks_endpoint(jwks_server: JWKSSer
         with pytest.raises(TokenError, match="unknown key"):
             await verifier.verify(stranger.token())
     assert jwks_server.fetches == 2  # the first load, then one refetch for the whole flood
+
+
+async def test_auth_down_known_keys_verify_at_once_and_jwks_is_not_hammered(
+    jwks_server: JWKSServer,
+) -> None:
+    keys = TestKeyPair()
+    jwks_server.jwks = keys.jwks()
+    verifier = JWKSVerifier(
+        jwks_url=jwks_server.url,
+        issuer=ISS,
+        audience=AUD,
+        refresh_after_s=0.05,  # stale almost at once: every request would want a refetch
+        min_refetch_interval_s=1.0,
+        http_timeout_s=0.5,
+    )
+    token = keys.token()
+    await verifier.verify(token)
+    assert jwks_server.fetches == 1
+
+    jwks_server.hang_s = 0.4  # auth down: each fetch hangs, then fails
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    for _ in range(50):
+        assert (await verifier.verify(token)).role == "owner"
+    # Served from the cache: no request waited for a fetch.
+    assert time.monotonic() - started < 0.2
+    results = await asyncio.gather(*(verifier.verify(token) for _ in range(50)))
+    assert len(results) == 50
+    await asyncio.sleep(0.6)  # the background fetch fails; the next waits out the interval
+    for _ in range(50):
+        await verifier.verify(token)
+    assert jwks_server.fetches == 2  # one fetch in flight for 150 requests, none after it failed
+
+    # Down outright (connection refused): still verifies, still from the cache.
+    jwks_server.close()
+    await asyncio.sleep(1.1)
+    started = time.monotonic()
+    for _ in range(20):
+        await verifier.verify(token)
+    assert time.monotonic() - started < 0.2
+    assert verifier.fetch_attempts <= 3
 
 
 # --- the FastAPI dependencies ------------------------------------------------------------------

@@ -59,7 +59,13 @@ async def test_health_turns_503_when_the_broker_stops_and_recovers(
         assert ok.status_code == 200
         assert ok.json() == {
             "status": "ok",
-            "checks": {"broker": "ok", "consumer:health.c": "ok"},
+            "checks": {
+                "broker": "ok",
+                "consumer:health.c": "ok",
+                # Every service that takes user tokens listens for removed users.
+                "listener:revocations": "ok",
+                "revocations": "ok",
+            },
         }
 
         await proxy.stop()

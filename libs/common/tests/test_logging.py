@@ -11,7 +11,12 @@ from fastapi import FastAPI
 
 from common.bus import Bus, Subscription
 from common.events import Envelope, WhatsAppWebhookUnhandledPayload, WhatsAppWebhookUnhandledV1
-from common.logging import CorrelationIdMiddleware, configure_logging, get_correlation_id
+from common.logging import (
+    CorrelationIdMiddleware,
+    configure_logging,
+    get_correlation_id,
+    redact_query_secrets,
+)
 from common.testing import eventually
 
 
@@ -82,3 +87,23 @@ def test_production_logs_are_json_lines_with_the_correlation_id(
     assert ours["level"] == "info"
     assert ours["size"] == 3
     assert any(line["event"] == "from the standard library" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("path", "logged"),
+    [
+        (
+            "/api/events/stream?access_token=abc.def&x=1",
+            "/api/events/stream?access_token=[redacted]&x=1",
+        ),
+        (
+            "/hook?hub.mode=subscribe&hub.verify_token=t0p",
+            "/hook?hub.mode=subscribe&hub.verify_token=[redacted]",
+        ),
+        ("/api/conversations?limit=5&cursor=xyz", "/api/conversations?limit=5&cursor=xyz"),
+        ("/api/stream?ticket=1&API_KEY=2", "/api/stream?ticket=[redacted]&API_KEY=[redacted]"),
+        ("/health", "/health"),
+    ],
+)
+def test_secret_query_parameters_are_redacted(path: str, logged: str) -> None:
+    assert redact_query_secrets(path) == logged

@@ -1,17 +1,33 @@
 """auth's routes: thin — parse, rate-limit or authorise, call the service, return."""
 
 import uuid
+from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from auth import service
 from auth.keys import KeyRing, rotate
 from auth.passwords import Passwords
 from auth.ratelimit import Limit, RateLimiter
-from auth.schemas import LoginIn, MemberIn, MemberOut, MeOut, RegisterIn, SessionOut
+from auth.schemas import (
+    LoginIn,
+    MemberIn,
+    MemberOut,
+    MeOut,
+    RegisterIn,
+    RevokedUsersOut,
+    SessionOut,
+)
 from auth.settings import AuthSettings
-from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
+from common.auth import (
+    ADMIN_TOKEN_HEADER,
+    CurrentPrincipal,
+    InternalCaller,
+    Principal,
+    require_role,
+    secret_matches,
+)
 from common.db import SessionDep
 from common.errors import AppError
 from common.pagination import Page, PageParams
@@ -109,8 +125,9 @@ async def add_member(
 
 @team_router.delete("/members/{user_id}", status_code=204)
 async def remove_member(user_id: uuid.UUID, principal: Manager, session: SessionDep) -> Response:
-    """Remove a member (owner/admin only; the last owner stays). Their current token keeps
-    working elsewhere until it expires; auth refuses it at once (me, refresh)."""
+    """Remove a member (owner/admin only; the last owner stays). Their token is refused at
+    once here and, within a second, by every service (`user.removed.v1`); open live streams
+    of theirs end."""
     await service.remove_member(session, principal, user_id)
     return Response(status_code=204)
 
@@ -123,9 +140,26 @@ async def jwks(request: Request, response: Response) -> dict[str, Any]:
     return await keys.jwks()
 
 
-@keys_router.post("/internal/keys/rotate", dependencies=[InternalCaller])
+@keys_router.get(
+    "/internal/revocations", dependencies=[InternalCaller], response_model=RevokedUsersOut
+)
+async def revocations(request: Request, session: SessionDep) -> RevokedUsersOut:
+    """The users removed within the token lifetime, whose tokens every service refuses
+    (each syncs this at start and after a broker reconnect)."""
+    ttl = timedelta(seconds=_state(request).settings.access_token_ttl_s)
+    return await service.revoked_users(session, ttl)
+
+
+async def _require_admin_token(request: Request) -> None:
+    expected = _state(request).settings.admin_token.get_secret_value()
+    if not secret_matches(request.headers.get(ADMIN_TOKEN_HEADER, ""), expected):
+        raise AppError(401, "key rotation needs the admin token (X-Admin-Token)")
+
+
+@keys_router.post("/internal/keys/rotate", dependencies=[Depends(_require_admin_token)])
 async def rotate_key(request: Request, session: SessionDep) -> dict[str, str]:
-    """Start signing with a new key; the old one stays published until its tokens expire."""
+    """Start signing with a new key; the old one stays published until its tokens expire.
+    Takes ADMIN_TOKEN (X-Admin-Token), not the service token."""
     kid = await rotate(session)
     await session.commit()  # before reloading, so this replica signs with it at once
     await _state(request).key_ring.load()

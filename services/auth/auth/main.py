@@ -1,8 +1,11 @@
+import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 
+from auth import service
 from auth.api import auth_router, keys_router, team_router
 from auth.keys import KeyRing, ensure_active_key
 from auth.models import outbox
@@ -12,6 +15,7 @@ from auth.service import Tokens
 from auth.settings import AuthSettings
 from common.app import ServiceRuntime, create_service_app
 from common.auth import JWKSVerifier
+from common.revocation import Revocations
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
@@ -20,6 +24,13 @@ class AuthRuntime(ServiceRuntime):
     """auth holds the signing keys: it verifies its own tokens with them, no HTTP fetch."""
 
     settings: AuthSettings
+
+    def __init__(self, settings: AuthSettings, **kwargs: Any) -> None:
+        super().__init__(settings, **kwargs)
+        # Its revocation set syncs from its own table, not over HTTP from itself.
+        self.revocations = Revocations(
+            source=self._revoked_user_ids, sync_interval_s=settings.revocation_sync_interval_s
+        )
 
     async def start(self) -> None:
         await super().start()
@@ -45,6 +56,12 @@ class AuthRuntime(ServiceRuntime):
         )
         self.passwords = Passwords(self.settings)
         self.rate_limiter = RateLimiter(self.db)
+
+    async def _revoked_user_ids(self) -> list[uuid.UUID]:
+        assert self.db is not None
+        ttl = timedelta(seconds=self.settings.access_token_ttl_s)
+        async with self.db.session() as session:
+            return [r.user_id for r in (await service.revoked_users(session, ttl)).items]
 
     def app_state(self) -> dict[str, object]:
         return {

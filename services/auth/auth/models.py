@@ -1,4 +1,5 @@
-"""auth's tables: tenants, their users (one tenant per user), signing keys, rate limits."""
+"""auth's tables: tenants, their users (one tenant per user), revoked users, signing keys,
+rate limits."""
 
 import uuid
 from datetime import datetime
@@ -48,6 +49,20 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RevokedUser(Base):
+    """A removed user whose tokens may still be unexpired: every service refuses them (it
+    syncs this list at start, see common.revocation). Rows older than the token lifetime
+    no longer matter."""
+
+    __tablename__ = "revoked_users"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    revoked_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), index=True
+    )
 
 
 class SigningKey(Base):

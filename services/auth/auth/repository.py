@@ -4,9 +4,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy import Select, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.models import Tenant, User
+from auth.models import RevokedUser, Tenant, User
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -62,3 +63,17 @@ async def lock_owners(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.
         .with_for_update()
     )
     return list((await session.scalars(query)).all())
+
+
+async def add_revoked_user(session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await session.execute(
+        insert(RevokedUser)
+        .values(user_id=user_id, tenant_id=tenant_id)
+        .on_conflict_do_nothing(index_elements=[RevokedUser.user_id])
+    )
+
+
+async def revoked_since(session: AsyncSession, since: datetime) -> list[RevokedUser]:
+    """Every tenant's removed users since `since` (the oldest unexpired token's issue time)."""
+    query = select(RevokedUser).where(RevokedUser.revoked_at > since)
+    return list((await session.scalars(query.order_by(RevokedUser.revoked_at))).all())

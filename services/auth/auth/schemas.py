@@ -79,3 +79,14 @@ class MemberIn(InputModel):
 
 class MemberOut(UserOut):
     created_at: datetime
+
+
+class RevokedUserOut(BaseModel):
+    user_id: uuid.UUID
+    revoked_at: datetime
+
+
+class RevokedUsersOut(BaseModel):
+    """`GET /internal/revocations`: whose tokens every service must refuse."""
+
+    items: list[RevokedUserOut]

@@ -11,7 +11,17 @@ from auth import repository
 from auth.keys import KeyRing
 from auth.models import Tenant, User, outbox
 from auth.passwords import Passwords
-from auth.schemas import MemberIn, MemberOut, MeOut, RegisterIn, SessionOut, TenantOut, UserOut
+from auth.schemas import (
+    MemberIn,
+    MemberOut,
+    MeOut,
+    RegisterIn,
+    RevokedUserOut,
+    RevokedUsersOut,
+    SessionOut,
+    TenantOut,
+    UserOut,
+)
 from common.auth import Principal
 from common.errors import AppError
 from common.events import (
@@ -178,9 +188,19 @@ async def list_members(
     return Page(items=[_member_out(u) for u in users], next_cursor=cursor)
 
 
+async def _active_manager(session: AsyncSession, principal: Principal) -> User:
+    """Managing the team is checked against the stored user, not only the token: a removed
+    admin's unexpired token must not mint a new admin (permanent access)."""
+    user, _ = await _active_user(session, principal)
+    if user.role not in ("owner", "admin"):
+        raise AppError(403, "this action needs the role owner or admin")
+    return user
+
+
 async def add_member(
     session: AsyncSession, passwords: Passwords, principal: Principal, body: MemberIn
 ) -> MemberOut:
+    await _active_manager(session, principal)
     user = await _add_user(
         session,
         tenant_id=principal.tenant_id,
@@ -194,6 +214,7 @@ async def add_member(
 
 
 async def remove_member(session: AsyncSession, principal: Principal, user_id: uuid.UUID) -> None:
+    await _active_manager(session, principal)
     owners = await repository.lock_owners(session, principal.tenant_id)
     user = await repository.member(session, principal.tenant_id, user_id)
     if user is None:
@@ -204,6 +225,8 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: uu
         if owners == [user.id]:
             raise AppError(409, "the last owner of a business cannot be removed")
     await session.delete(user)
+    # Durable, for services that start (or reconnect) after the event went by.
+    await repository.add_revoked_user(session, principal.tenant_id, user_id)
     await add_event(
         session,
         outbox,
@@ -213,3 +236,12 @@ async def remove_member(session: AsyncSession, principal: Principal, user_id: uu
         ),
     )
     log.info("auth.member_removed", user_id=str(user_id))
+
+
+async def revoked_users(session: AsyncSession, token_ttl: timedelta) -> RevokedUsersOut:
+    """The users removed within the token lifetime: older removals have no live token."""
+    since = datetime.now(UTC) - token_ttl
+    rows = await repository.revoked_since(session, since)
+    return RevokedUsersOut(
+        items=[RevokedUserOut(user_id=r.user_id, revoked_at=r.revoked_at) for r in rows]
+    )

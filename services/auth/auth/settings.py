@@ -1,10 +1,18 @@
-from pydantic import SecretStr
+from typing import ClassVar
+
+from pydantic import SecretStr, model_validator
 
 from common.settings import CommonSettings
 
 
 class AuthSettings(CommonSettings):
     service_name: str = "auth"
+    dev_secret_fields: ClassVar[tuple[str, ...]] = ("internal_token", "admin_token")
+
+    # What an operator rotates the signing key with (`POST /internal/keys/rotate`), apart
+    # from INTERNAL_TOKEN, which every service holds to call the others: a leaked service
+    # token must not let its holder change which key signs everyone's tokens.
+    admin_token: SecretStr = SecretStr("dev-admin-token")
 
     # Access tokens last 7 days (ARCHITECTURE.md) and can be renewed before they expire.
     access_token_ttl_s: int = 7 * 24 * 3600
@@ -25,3 +33,10 @@ class AuthSettings(CommonSettings):
     register_limit_per_email: int = 10
     register_limit_per_address: int = 100
     register_window_s: int = 3600
+
+    @model_validator(mode="after")
+    def _admin_token_is_not_the_service_token(self) -> "AuthSettings":
+        same = self.admin_token.get_secret_value() == self.internal_token.get_secret_value()
+        if self.is_production and same:
+            raise ValueError("ADMIN_TOKEN must differ from INTERNAL_TOKEN")
+        return self

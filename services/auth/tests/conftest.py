@@ -33,6 +33,7 @@ def auth_settings(
         bus_prefix=bus_prefix,
         keys=test_keys,
         internal_token="auth-test-internal",
+        admin_token="auth-test-admin",
         # Cheap hashing keeps the suite fast; the bench measures the real parameters.
         argon2_memory_kib=1024,
     )

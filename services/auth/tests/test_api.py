@@ -294,6 +294,34 @@ async def test_an_admin_cannot_remove_an_owner(client: httpx.AsyncClient, regist
     assert gone.status_code == 204
 
 
+async def test_a_removed_admin_cannot_manage_the_team_and_is_listed_as_revoked(
+    client: httpx.AsyncClient, register: Any
+) -> None:
+    """Issue 12, finding 2: a removed admin's unexpired token could add a new admin."""
+    owner = await register()
+    admin = (await add_member(client, owner["access_token"], "admin")).json()
+    agent = (await add_member(client, owner["access_token"])).json()
+    admin_token = await login_as(client, admin["email"])
+    gone = await client.delete(
+        f"/api/team/members/{admin['id']}", headers=bearer(owner["access_token"])
+    )
+    assert gone.status_code == 204
+    # At once (the stored user is checked, not only the token), before any event arrives.
+    minted = await add_member(client, admin_token, "admin")
+    assert minted.status_code == 401, minted.text
+    removal = await client.delete(f"/api/team/members/{agent['id']}", headers=bearer(admin_token))
+    assert removal.status_code == 401
+
+    # The durable list every service syncs from: service token only.
+    assert (await client.get("/internal/revocations")).status_code == 401
+    listed = await client.get(
+        "/internal/revocations", headers={"X-Internal-Token": "auth-test-internal"}
+    )
+    assert listed.status_code == 200
+    assert admin["id"] in {item["user_id"] for item in listed.json()["items"]}
+    assert agent["id"] not in {item["user_id"] for item in listed.json()["items"]}
+
+
 @pytest.mark.parametrize(
     ("overrides", "status"),
     [
@@ -345,10 +373,25 @@ async def test_jwks_publishes_only_public_keys(client: httpx.AsyncClient) -> Non
     assert "max-age" in r.headers["cache-control"]
 
 
-async def test_rotation_needs_the_service_token(client: httpx.AsyncClient) -> None:
+async def test_rotation_needs_the_admin_token_not_the_service_token(
+    client: httpx.AsyncClient,
+) -> None:
+    """Issue 12, finding 17: the token every service holds could rotate the signing key."""
     assert (await client.post("/internal/keys/rotate")).status_code == 401
-    wrong = await client.post("/internal/keys/rotate", headers={"X-Internal-Token": "guess"})
+    wrong = await client.post("/internal/keys/rotate", headers={"X-Admin-Token": "guess"})
     assert wrong.status_code == 401
+    service = await client.post(
+        "/internal/keys/rotate", headers={"X-Internal-Token": "auth-test-internal"}
+    )
+    assert service.status_code == 401
+    assert service.json() == {"detail": "key rotation needs the admin token (X-Admin-Token)"}
+    # The admin token is no service token either: it opens no other internal route.
+    listed = await client.get("/internal/revocations", headers={"X-Admin-Token": "auth-test-admin"})
+    assert listed.status_code == 401
+    rotated = await client.post(
+        "/internal/keys/rotate", headers={"X-Admin-Token": "auth-test-admin"}
+    )
+    assert rotated.status_code == 200
 
 
 async def test_after_rotation_old_and_new_tokens_both_verify(
@@ -356,9 +399,7 @@ async def test_after_rotation_old_and_new_tokens_both_verify(
 ) -> None:
     owner = await register()
     old_kid = jwt.get_unverified_header(owner["access_token"])["kid"]
-    r = await client.post(
-        "/internal/keys/rotate", headers={"X-Internal-Token": "auth-test-internal"}
-    )
+    r = await client.post("/internal/keys/rotate", headers={"X-Admin-Token": "auth-test-admin"})
     assert r.status_code == 200
     new_kid = r.json()["kid"]
     assert new_kid != old_kid

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from common.bodylimit import BodyTooLarge
 from common.bus import Bus
 from common.errors import AppError
 from gateway.service import NotANotification, TooDeep, parse_notification, signature_valid
@@ -120,7 +121,7 @@ class WebhookFastPath:
                 state.settings, state.bus, raw, headers.get("x-hub-signature-256")
             )
             status, payload = 200, {"status": "ok", "events": events}
-        except AppError as exc:
+        except (AppError, BodyTooLarge) as exc:
             status, payload = exc.status_code, {"detail": exc.detail}
         except Exception as exc:
             log.exception("http.unhandled_error", error=repr(exc))

@@ -2,20 +2,21 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from common.app import ServiceRuntime, create_service_app
-from gateway.api import WebhookFastPath, router
+from gateway.api import WEBHOOK_PATH, WebhookFastPath, router
 from gateway.settings import GatewaySettings
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway: no database; a broker connection with publisher confirms."""
     settings = settings or GatewaySettings()
-    runtime = ServiceRuntime(settings)
+    runtime = ServiceRuntime(settings, checks_tokens=False)
     app = create_service_app(
         settings,
         runtime,
         title="WhatsApp AI gateway",
         description="Receives Meta's WhatsApp webhooks and publishes one event per item.",
         routers=[router],
+        body_limits={WEBHOOK_PATH: settings.webhook_max_bytes},
     )
     # Innermost of the shared middleware: correlation ids and metrics wrap it.
     app.user_middleware.append(Middleware(WebhookFastPath))

@@ -315,7 +315,9 @@ async def stream(
     `conversation.updated`. The token may come as `?access_token=` (EventSource)."""
     settings = _settings(request)
     return StreamingResponse(
-        request.app.state.hub.stream(principal.tenant_id, last_event_id, settings.sse_heartbeat_s),
+        request.app.state.hub.stream(
+            principal.tenant_id, principal.user_id, last_event_id, settings.sse_heartbeat_s
+        ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -28,6 +28,7 @@ class IngestRuntime(ServiceRuntime):
             replay=settings.sse_replay_events,
             client_queue=settings.sse_client_queue,
             idle_s=settings.sse_buffer_idle_s,
+            revocations=self.revocations,
         )
         self.graph: GraphClient | None = None
         self.deliverer: Deliverer | None = None

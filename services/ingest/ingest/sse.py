@@ -2,7 +2,8 @@
 
 Each replica listens on its own transient queue (`Bus.listen`), so every replica sees every
 event and any replica can serve any dashboard. A short per-tenant memory of recent events
-lets a client that reconnects with `Last-Event-ID` catch up.
+lets a client that reconnects with `Last-Event-ID` catch up. A removed user's open streams
+end as soon as the revocation reaches this replica.
 """
 
 import asyncio
@@ -22,6 +23,7 @@ from common.events import (
     Envelope,
     MessageStatusUpdatedV1,
 )
+from common.revocation import Revocations
 
 log = structlog.get_logger(__name__)
 
@@ -76,6 +78,7 @@ class EventHub:
         client_queue: int,
         idle_s: float = 600.0,
         clock: Callable[[], float] = time.monotonic,
+        revocations: Revocations | None = None,
     ) -> None:
         self.replay = replay
         self.client_queue = client_queue
@@ -85,6 +88,16 @@ class EventHub:
         # Least recently active tenant first: eviction looks at the front only.
         self._recent: OrderedDict[uuid.UUID, deque[StreamItem]] = OrderedDict()
         self._active_at: dict[uuid.UUID, float] = {}
+        # Whose stream each queue is: a removed user's open streams end at once.
+        self._users: dict[asyncio.Queue[StreamItem | None], tuple[uuid.UUID, uuid.UUID]] = {}
+        self.revocations = revocations
+        if revocations is not None:
+            revocations.on_revoke(self.end_streams_of)
+
+    def end_streams_of(self, user_id: uuid.UUID) -> None:
+        for queue, (tenant_id, owner) in list(self._users.items()):
+            if owner == user_id:
+                self._drop(tenant_id, queue)
 
     async def publish(self, event: Envelope) -> None:
         item = to_stream_item(event)
@@ -129,10 +142,18 @@ class EventHub:
         return len(self._clients.get(tenant_id, ()))
 
     async def stream(
-        self, tenant_id: uuid.UUID, last_event_id: str | None, heartbeat_s: float
+        self,
+        tenant_id: uuid.UUID,
+        user_id: uuid.UUID,
+        last_event_id: str | None,
+        heartbeat_s: float,
     ) -> AsyncIterator[str]:
         queue: asyncio.Queue[StreamItem | None] = asyncio.Queue(self.client_queue)
+        # Revoked between the request's check and now: no stream.
+        if self.revocations is not None and self.revocations.is_revoked(user_id):
+            return
         self._clients.setdefault(tenant_id, set()).add(queue)
+        self._users[queue] = (tenant_id, user_id)
         # Taken with the registration, before any await: no event is missed or sent twice.
         backlog: list[StreamItem] = []
         if last_event_id:
@@ -155,6 +176,7 @@ class EventHub:
                 yield item.encode()
         finally:
             self._forget(tenant_id, queue)
+            self._users.pop(queue, None)
 
     def _forget(self, tenant_id: uuid.UUID, queue: asyncio.Queue[StreamItem | None]) -> None:
         clients = self._clients.get(tenant_id)

@@ -17,6 +17,7 @@ from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
+MULTIPART_HEADROOM_BYTES = 64 * 1024
 log = structlog.get_logger(__name__)
 
 
@@ -87,6 +88,8 @@ def create_app(
         title="WhatsApp AI knowledge",
         description="Documents, chunks and search: the knowledge the AI answers from.",
         routers=[router, internal],
+        # The file's own limit plus room for the multipart framing; knowledge's 413 names it.
+        body_limits={"/api/documents": settings.max_upload_bytes + MULTIPART_HEADROOM_BYTES},
     )
     app.state.searcher = Searcher(
         settings, embeddings.MatrixCache(max_bytes=settings.vector_cache_mb * 1024 * 1024)
