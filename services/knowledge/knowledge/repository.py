@@ -84,17 +84,19 @@ async def delete_chunks(
 
 
 async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration)
-    and `embedding` (bytes or None)."""
+    """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration),
+    `context` (title and section: indexed with weight A) and `embedding` (bytes
+    or None)."""
     if not rows:
         return
     await session.execute(
         text(
             "INSERT INTO knowledge.chunks "
-            "(id, tenant_id, document_id, position, page_number, section, text, language, tsv) "
-            "VALUES (:id, :tenant_id, :document_id, :position, :page_number, :section, :text,"
+            "(id, tenant_id, document_id, position, page_number, section, context, text, language,"
+            " tsv) VALUES (:id, :tenant_id, :document_id, :position, :page_number, :section,"
+            " :context, :text,"
             " CAST(:ts_config AS regconfig),"
-            " setweight(to_tsvector(CAST(:ts_config AS regconfig), coalesce(:section, '')), 'A')"
+            " setweight(to_tsvector(CAST(:ts_config AS regconfig), coalesce(:context, '')), 'A')"
             " || to_tsvector(CAST(:ts_config AS regconfig), :text))"
         ),
         rows,
@@ -293,20 +295,23 @@ async def full_text_candidates(
     return ranked[:limit], len(ranked) < len(rows)
 
 
-async def tenant_embeddings(
+async def tenant_passages(
     session: AsyncSession, tenant_id: uuid.UUID
-) -> tuple[list[uuid.UUID], list[bytes]]:
+) -> tuple[list[uuid.UUID], list[bytes | None], list[str]]:
+    """Every chunk of the tenant: id, embedding (None if not embedded), context and text."""
     rows = await session.execute(
-        select(ChunkEmbedding.chunk_id, ChunkEmbedding.embedding).where(
-            ChunkEmbedding.tenant_id == tenant_id
-        )
+        select(Chunk.id, ChunkEmbedding.embedding, Chunk.context, Chunk.text)
+        .outerjoin(ChunkEmbedding, ChunkEmbedding.chunk_id == Chunk.id)
+        .where(Chunk.tenant_id == tenant_id)
     )
     ids: list[uuid.UUID] = []
-    blobs: list[bytes] = []
-    for chunk_id, blob in rows:
+    blobs: list[bytes | None] = []
+    texts: list[str] = []
+    for chunk_id, blob, context, passage in rows:
         ids.append(chunk_id)
         blobs.append(blob)
-    return ids, blobs
+        texts.append(f"{context}\n{passage}" if context else passage)
+    return ids, blobs, texts
 
 
 async def chunks_with_documents(
