@@ -89,6 +89,6 @@ def create_app(
         routers=[router, internal],
     )
     app.state.searcher = Searcher(
-        settings, embeddings.MatrixCache(max_bytes=settings.vector_cache_mb * 1024 * 1024)
+        settings, embeddings.MatrixCache(max_bytes=settings.knowledge_cache_mb * 1024 * 1024)
     )
     return app
