@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from knowledge.lexical import LexicalIndex
+
 DIMENSIONS = 512
-# Cosine of USE-m3 between unrelated texts sits around 0-0.15, a paraphrased answer ~0.2-0.45:
-# the calibrated score maps [FLOOR, CEILING] onto [0, 1] (measured on bench/knowledge_quality).
+# Cosine of USE-m3 (query vs "title: section" + passage) between unrelated texts sits around
+# 0-0.15; on kb-dev-eval (bench/knowledge_dev_eval.py) answerable questions' top passages score
+# 0.23-0.75 and in-domain questions the documents do not answer 0.22-0.58 (AUC 0.58). The
+# calibrated score maps [FLOOR, CEILING] onto [0, 1]; the responder's RELEVANCE_THRESHOLD 0.25
+# (a raw 0.195) keeps 96 % of answerable questions and refuses only unrelated ones. A stricter
+# cut-off (raw 0.25: keeps 91 %, refuses 19 %) also refuses short mixed-language questions
+# on one-paragraph documents ("Olá! Do you deliver on Sundays?" scores 0.226).
 COSINE_FLOOR = 0.12
 COSINE_CEILING = 0.42
 
@@ -80,13 +87,15 @@ def calibrated(cosine: float) -> float:
 
 @dataclass(frozen=True)
 class TenantMatrix:
-    """A tenant's embeddings, with no Python object per chunk: the ids are one bytes value
-    (16 per chunk, sorted) and the vectors one float32 array, so the cache's byte count is
-    what it holds, and a big load creates no garbage for the collector to walk."""
+    """A tenant's passages at one corpus version: their embeddings and keyword index, with
+    no Python object per chunk: the ids are one bytes value (16 per chunk, sorted), the
+    vectors one float32 array and the keyword index flat arrays, so the cache's byte count
+    is what it holds, and a big load creates no garbage for the collector to walk."""
 
     version: int
     ids: bytes  # chunk ids, 16 bytes each, in byte order (= Postgres' uuid order)
-    matrix: np.ndarray  # (N, 512) float32, row i is ids[16 i : 16 i + 16]
+    matrix: np.ndarray  # (N, 512) float32, row i is ids[16 i : 16 i + 16]; zeros if unembedded
+    lexical: LexicalIndex  # row i is the same passage
     _keys: np.ndarray = field(repr=False)  # an 'S16' view on `ids`, for binary search
 
     def __len__(self) -> int:
@@ -94,8 +103,9 @@ class TenantMatrix:
 
     @property
     def nbytes(self) -> int:
-        """What this matrix holds in memory, as the cache counts it."""
-        return int(self.matrix.nbytes) + len(self.ids) + 4096  # + the objects themselves
+        """What this tenant holds in memory, as the cache counts it."""
+        # + the objects themselves
+        return int(self.matrix.nbytes) + len(self.ids) + self.lexical.nbytes + 4096
 
     def chunk_id(self, row: int) -> uuid.UUID:
         return uuid.UUID(bytes=self.ids[16 * row : 16 * row + 16])
@@ -108,9 +118,10 @@ class TenantMatrix:
         return None
 
 
-def build_matrix(version: int, parts: list[tuple[bytes, bytes]]) -> TenantMatrix:
-    """A tenant's matrix from pieces of (chunk ids, 16 bytes each; their float16 vectors),
-    in the same order. CPU work: run it in a thread, not on the event loop."""
+def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes]]) -> TenantMatrix:
+    """A tenant's matrix and keyword index from pieces of (chunk ids, 16 bytes each; their
+    float16 vectors; their passages, UTF-8 separated by NUL, which Postgres text never
+    holds), in the same order. CPU work: run it in a thread, not on the event loop."""
     ids = b"".join(p[0] for p in parts)
     vectors = b"".join(p[1] for p in parts)
     if vectors:
@@ -119,16 +130,20 @@ def build_matrix(version: int, parts: list[tuple[bytes, bytes]]) -> TenantMatrix
     else:
         matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
     del vectors
-    if len(ids) % 16 or matrix.shape[0] != len(ids) // 16:
-        raise ValueError(f"{len(ids) / 16} chunk ids for {matrix.shape[0]} vectors")
+    passages = b"\0".join(p[2] for p in parts).decode().split("\0") if parts else []
+    if len(ids) % 16 or not matrix.shape[0] == len(ids) // 16 == len(passages):
+        raise ValueError(
+            f"{len(ids) / 16} chunk ids for {matrix.shape[0]} vectors, {len(passages)} passages"
+        )
     keys = np.frombuffer(ids, dtype="S16")
     if len(keys) > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
-        # Not in byte order (Postgres sends them sorted): sort both the same way.
+        # Not in byte order (Postgres sends them sorted): sort all three the same way.
         order = np.argsort(keys, kind="stable")
         ids = np.frombuffer(ids, dtype=np.uint8).reshape(-1, 16)[order].tobytes()
         matrix = matrix[order]
+        passages = [passages[i] for i in order]
         keys = np.frombuffer(ids, dtype="S16")
-    return TenantMatrix(version, ids, matrix, keys)
+    return TenantMatrix(version, ids, matrix, LexicalIndex.build(passages), keys)
 
 
 class _Abandoned(Exception):
@@ -136,9 +151,9 @@ class _Abandoned(Exception):
 
 
 class MatrixCache:
-    """The embeddings of the most recently searched tenants, at most `max_bytes` of them
-    (least recently used evicted first). A matrix larger than the whole bound is used for
-    its search and not kept.
+    """The embeddings and keyword indexes of the most recently searched tenants, at most
+    `max_bytes` of them (KNOWLEDGE_CACHE_MB; least recently used evicted first). A tenant
+    larger than the whole bound is used for its search and not kept.
 
     Loads are single-flighted: concurrent searches of the same cold tenant and version wait
     for the one load (an asyncio.Future per key) instead of each reading the corpus."""
@@ -214,12 +229,11 @@ class MatrixCache:
         return item
 
 
-def top_k(matrix: TenantMatrix, query: np.ndarray, k: int) -> list[tuple[uuid.UUID, float]]:
-    """The k most similar chunks: (chunk id, cosine), best first."""
+def top_rows(matrix: TenantMatrix, query: np.ndarray, k: int) -> list[int]:
+    """The rows of the k most similar chunks, best first."""
     if matrix.matrix.shape[0] == 0:
         return []
     scores = matrix.matrix @ query
     k = min(k, scores.shape[0])
     best = np.argpartition(-scores, k - 1)[:k]
-    best = best[np.argsort(-scores[best])]
-    return [(matrix.chunk_id(int(i)), float(scores[i])) for i in best]
+    return [int(i) for i in best[np.argsort(-scores[best], kind="stable")]]

@@ -92,6 +92,6 @@ def create_app(
         body_limits={"/api/documents": settings.max_upload_bytes + MULTIPART_HEADROOM_BYTES},
     )
     app.state.searcher = Searcher(
-        settings, embeddings.MatrixCache(max_bytes=settings.vector_cache_mb * 1024 * 1024)
+        settings, embeddings.MatrixCache(max_bytes=settings.knowledge_cache_mb * 1024 * 1024)
     )
     return app

@@ -63,6 +63,8 @@ class Chunk(Base):
     position: Mapped[int] = mapped_column(Integer)
     page_number: Mapped[int | None] = mapped_column(Integer)
     section: Mapped[str | None] = mapped_column(Text)
+    # "Document title: section": embedded and keyword-indexed with the text.
+    context: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
     # The text search configuration of the chunk's language ('simple' when unknown).
     language: Mapped[str] = mapped_column(REGCONFIG)

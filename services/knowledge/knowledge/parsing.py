@@ -7,8 +7,12 @@ turn off its telemetry. Nothing here touches the network.
 
 import io
 import os
+import re
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
+
+from knowledge import tables
 
 # Before unstructured is imported: no telemetry pings, no notice banner.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -73,6 +77,8 @@ class ParsedChunk:
     page_number: int | None
     section: str | None
     language: str | None  # ISO 639-3
+    # "Document title: section heading": embedded and indexed with the text, not returned.
+    context: str | None = None
 
 
 @dataclass(frozen=True)
@@ -221,10 +227,108 @@ def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ign
     return list(partition(**kwargs))
 
 
+# Running headers and footers repeat on every page: noise in every chunk of a long PDF.
+_NOISE = {"Header", "Footer", "PageNumber", "PageBreak"}
+_NUMBERED_HEADING = re.compile(r"^\d+(\.\d+)*\.?\s+\S")
+
+
+def _is_heading(element: Any) -> bool:
+    """A Title, or a short numbered / capitalised line ("2. Return windows", "3. BRAKES ---")."""
+    text = element.text.strip()
+    if element.category == "Title":
+        return True
+    words = text.split()
+    if not words or len(words) > 12 or text.endswith((".", ":", "?", "!")):
+        return False
+    letters = [c for c in text if c.isalpha()]
+    shouting = len(letters) > 3 and all(c.isupper() for c in letters)
+    return bool(_NUMBERED_HEADING.match(text)) or shouting
+
+
+def _heading(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line.strip(" -=#*_")[:120]
+
+
+@dataclass
+class _Table:
+    rows: list[list[str]]
+    page_number: int | None
+
+
+def _pdf_items(elements: list[Any]) -> list[Any]:
+    """A PDF page's elements with its tables put back together (see knowledge.tables): runs
+    of two or more lines of two or more cells. A table that opens a page with the columns of
+    the one that closed the previous page continues it (its header is not repeated)."""
+    items: list[Any] = []
+    previous: tuple[list[str], list[float]] | None = None  # header, column starts
+    pages: dict[int | None, list[Any]] = {}
+    for element in elements:
+        pages.setdefault(element.metadata.page_number, []).append(element)
+    for page_number, page_elements in pages.items():
+        lines = tables.pdf_lines(page_elements)
+        i = 0
+        page_items: list[Any] = []
+        while i < len(lines):
+            j = i
+            while j < len(lines) and len(lines[j]) >= 2:
+                j += 1
+            if j - i < 2 and not (j > i and i == 0 and previous is not None):
+                page_items.extend(lines[i] if j == i else [e for line in lines[i:j] for e in line])
+                i = max(j, i + 1)
+                continue
+            run = lines[i:j]
+            starts = [b.x0 for b in (tables.box(e) for e in run[0]) if b is not None]
+            continues = (
+                i == 0
+                and previous is not None
+                and len(starts) == len(previous[1])
+                and all(abs(a - b) < 5 for a, b in zip(starts, previous[1], strict=True))
+            )
+            if continues and previous is not None:
+                header, columns, body = previous[0], previous[1], run
+            else:
+                header, columns, body = [e.text.strip() for e in run[0]], starts, run[1:]
+            rows = [header]
+            for line in body:
+                row = [""] * len(columns)
+                for e in line:
+                    b = tables.box(e)
+                    k = tables.column_of(columns, b.x0) if b is not None else 0
+                    row[k] = f"{row[k]} {e.text.strip()}".strip()
+                rows.append(row)
+            page_items.append(_Table(rows, page_number))
+            previous = (header, columns)
+            i = j
+        if page_items and not isinstance(page_items[-1], _Table):
+            previous = None
+        items.extend(page_items)
+    return items
+
+
+def _items(elements: list[Any], file_type: str) -> list[Any]:
+    """Elements in reading order, tables as `_Table` (their rows), noise dropped."""
+    elements = [e for e in elements if e.category not in _NOISE]
+    if file_type == "pdf":
+        return _pdf_items(elements)
+    items: list[Any] = []
+    for element in elements:
+        html = getattr(element.metadata, "text_as_html", None)
+        if element.category == "Table" and html:
+            rows = tables.html_rows(html)
+            if len(rows) >= 2:
+                items.append(_Table(rows, element.metadata.page_number))
+                continue
+        items.append(element)
+    return items
+
+
 def parse_document(
     data: bytes, filename: str, file_type: str, options: ChunkingOptions
 ) -> list[ParsedChunk]:
-    """Partition and chunk by title; raises ParseError with a readable reason."""
+    """Partition, then chunk by title; tables become one passage per row. Each chunk carries
+    its context (document title and section heading), which is embedded and indexed with
+    it. Raises ParseError with a readable reason."""
     configure_offline()
     from unstructured.chunking.title import chunk_by_title
 
@@ -248,42 +352,60 @@ def parse_document(
         hint = " (a scanned PDF? text recognition is not supported)" if file_type == "pdf" else ""
         raise ParseError(f"No text could be extracted from the file{hint}.")
 
-    # Chunk page by page, so that no chunk spans two pages and each one cites one page
-    # (chunk_by_title's combining of small sections would otherwise cross page breaks).
-    pages: dict[int | None, list] = {}  # type: ignore[type-arg]
-    for element in elements:
-        pages.setdefault(element.metadata.page_number, []).append(element)
+    content = [e for e in elements if e.category not in _NOISE] or elements
+    firsts = [e for e in content[:10] if e.category == "Title"]
+    title = _heading(firsts[0].text) if firsts else None
+    title = title or os.path.splitext(os.path.basename(filename))[0].replace("-", " ")
+
     result: list[ParsedChunk] = []
     section: str | None = None
-    for page_number, page_elements in pages.items():
-        chunks = chunk_by_title(
-            page_elements,
-            max_characters=options.max_chars,
-            new_after_n_chars=options.soft_chars,
-            overlap=options.overlap_chars,
-            combine_text_under_n_chars=min(options.soft_chars, 500),
-        )
-        for chunk in chunks:
-            originals = chunk.metadata.orig_elements or [chunk]
-            for element in originals:
-                if element.category == "Title":
-                    section = _heading(element.text)
-                    break
-            languages = Counter(
-                lang for element in originals for lang in (element.metadata.languages or [])[:1]
+    language_of: dict[str | None, int] = Counter()
+
+    def context() -> str:
+        return f"{title}: {section}" if section and section != title else title
+
+    def flush(buffer: list[Any]) -> None:
+        # Chunk page by page, so that no chunk spans two pages and each one cites one page
+        # (chunk_by_title's combining of small sections would otherwise cross page breaks).
+        nonlocal section
+        pages: dict[int | None, list[Any]] = {}
+        for element in buffer:
+            pages.setdefault(element.metadata.page_number, []).append(element)
+        for page_number, page_elements in pages.items():
+            chunks = chunk_by_title(
+                page_elements,
+                max_characters=options.max_chars,
+                new_after_n_chars=options.soft_chars,
+                overlap=options.overlap_chars,
+                combine_text_under_n_chars=min(options.soft_chars, 500),
             )
-            result.append(
-                ParsedChunk(
-                    position=len(result),
-                    text=chunk.text,
-                    page_number=page_number,
-                    section=section,
-                    language=languages.most_common(1)[0][0] if languages else None,
+            for chunk in chunks:
+                originals = chunk.metadata.orig_elements or [chunk]
+                headings = [_heading(e.text) for e in originals if _is_heading(e)]
+                if headings:
+                    section = headings[0]
+                languages = Counter(
+                    lang for e in originals for lang in (e.metadata.languages or [])[:1]
                 )
+                language = languages.most_common(1)[0][0] if languages else None
+                language_of[language] += 1
+                result.append(
+                    ParsedChunk(len(result), chunk.text, page_number, section, language, context())
+                )
+                if headings:
+                    section = headings[-1]
+
+    buffer: list[Any] = []
+    for item in _items(elements, file_type):
+        if not isinstance(item, _Table):
+            buffer.append(item)
+            continue
+        flush(buffer)
+        buffer = []
+        language = language_of.most_common(1)[0][0] if language_of else None
+        for passage in tables.row_passages(item.rows, section):
+            result.append(
+                ParsedChunk(len(result), passage, item.page_number, section, language, context())
             )
+    flush(buffer)
     return result
-
-
-def _heading(text: str) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line[:120]

@@ -84,17 +84,19 @@ async def delete_chunks(
 
 
 async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration)
-    and `embedding` (bytes or None)."""
+    """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration),
+    `context` (title and section: indexed with weight A) and `embedding` (bytes
+    or None)."""
     if not rows:
         return
     await session.execute(
         text(
             "INSERT INTO knowledge.chunks "
-            "(id, tenant_id, document_id, position, page_number, section, text, language, tsv) "
-            "VALUES (:id, :tenant_id, :document_id, :position, :page_number, :section, :text,"
+            "(id, tenant_id, document_id, position, page_number, section, context, text, language,"
+            " tsv) VALUES (:id, :tenant_id, :document_id, :position, :page_number, :section,"
+            " :context, :text,"
             " CAST(:ts_config AS regconfig),"
-            " setweight(to_tsvector(CAST(:ts_config AS regconfig), coalesce(:section, '')), 'A')"
+            " setweight(to_tsvector(CAST(:ts_config AS regconfig), coalesce(:context, '')), 'A')"
             " || to_tsvector(CAST(:ts_config AS regconfig), :text))"
         ),
         rows,
@@ -293,30 +295,36 @@ async def full_text_candidates(
     return ranked[:limit], len(ranked) < len(rows)
 
 
-# Chunks per row of `tenant_embeddings`: ~2 MiB values, each decoded in a few ms.
-EMBEDDINGS_PER_ROW = 2048
+# Chunks per row of `tenant_passages`: ~1 MiB of vectors and up to ~1.5 MiB of text per
+# value, each decoded in a few ms.
+PASSAGES_PER_ROW = 1024
 
 
-async def tenant_embeddings(
+async def tenant_passages(
     session: AsyncSession, tenant_id: uuid.UUID
-) -> list[tuple[bytes, bytes]]:
-    """The tenant's chunk ids (16 bytes each) and float16 vectors, in chunk id order,
-    concatenated by Postgres into a row per EMBEDDINGS_PER_ROW chunks. A row per chunk would
-    have the event loop decode tens of thousands of rows (and their objects), one value of
-    everything would block it for one long decode; ~2 MiB pieces do neither. They are joined
-    in a thread (`embeddings.build_matrix`)."""
+) -> list[tuple[bytes, bytes, bytes]]:
+    """Every chunk of the tenant, in chunk id order: ids (16 bytes each), float16 vectors
+    (zeros for a chunk without an embedding) and "context\\ntext" passages (UTF-8, separated
+    by NUL), concatenated by Postgres into a row per PASSAGES_PER_ROW chunks. A row per
+    chunk would have the event loop decode tens of thousands of rows (and their objects),
+    one value of everything would block it for one long decode; ~2 MiB pieces do neither.
+    They are joined, and the keyword index built, in a thread (`embeddings.build_matrix`)."""
     rows = await session.execute(
         text(
-            "select string_agg(uuid_send(chunk_id), ''::bytea order by chunk_id),"
-            " string_agg(embedding, ''::bytea order by chunk_id)"
-            " from (select chunk_id, embedding,"
-            " (row_number() over (order by chunk_id) - 1) / :per_row as piece"
-            " from knowledge.chunk_embeddings where tenant_id = :tenant_id) s"
+            "select string_agg(uuid_send(id), ''::bytea order by id),"
+            " string_agg(coalesce(embedding, CAST(:zeros AS bytea)), ''::bytea order by id),"
+            " string_agg(convert_to(coalesce(nullif(context, '') || E'\\n', '') || text,"
+            " 'UTF8'), decode('00', 'hex') order by id)"
+            " from (select c.id, e.embedding, c.context, c.text,"
+            " (row_number() over (order by c.id) - 1) / :per_row as piece"
+            " from knowledge.chunks c left join knowledge.chunk_embeddings e"
+            " on e.chunk_id = c.id and e.tenant_id = c.tenant_id"
+            " where c.tenant_id = :tenant_id) s"
             " group by piece order by piece"
         ),
-        {"tenant_id": tenant_id, "per_row": EMBEDDINGS_PER_ROW},
+        {"tenant_id": tenant_id, "per_row": PASSAGES_PER_ROW, "zeros": bytes(2 * 512)},
     )
-    return [(ids, vectors) for ids, vectors in rows]
+    return [(ids, vectors, passages) for ids, vectors, passages in rows]
 
 
 async def chunks_with_documents(

@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 import structlog
@@ -275,6 +276,7 @@ class Indexer:
                     "position": chunk.position,
                     "page_number": chunk.page_number,
                     "section": chunk.section,
+                    "context": chunk.context or chunk.section,
                     "text": chunk.text,
                     "ts_config": config,
                     "embedding": result.embeddings[i] if result.embeddings else None,
@@ -371,21 +373,35 @@ def keyword_relevance(rank: float, complete: bool) -> float:
     return 0.5 + 0.5 * density if complete else 0.4 * density
 
 
-def reciprocal_rank_fusion(*rankings: tuple[list[uuid.UUID], float]) -> dict[uuid.UUID, float]:
+def reciprocal_rank_fusion(*rankings: tuple[list[Any], float]) -> dict[Any, float]:
     """Weighted RRF: each (ranking, weight) adds weight / (k + rank) to its chunks."""
-    fused: dict[uuid.UUID, float] = {}
+    fused: dict[Any, float] = {}
     for ranking, weight in rankings:
         for position, chunk_id in enumerate(ranking):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + position + 1)
     return fused
 
 
-async def _nearest(
-    matrix: embeddings.TenantMatrix, vector_task: asyncio.Task[np.ndarray], k: int
-) -> tuple[np.ndarray, list[tuple[uuid.UUID, float]]]:
-    """The query's vector and its k nearest chunks (id, cosine), scored in a thread."""
-    vector = await vector_task
-    return vector, await asyncio.to_thread(embeddings.top_k, matrix, vector, k)
+def _rankings(
+    matrix: embeddings.TenantMatrix, vector: np.ndarray, query: str, k: int
+) -> tuple[list[int], list[int]]:
+    """The k nearest passages by embedding and the k best by keywords (rows, best first)."""
+    nearest = embeddings.top_rows(matrix, vector, k)
+    keyword = [row for row, _ in matrix.lexical.top_k(query, k)]
+    return nearest, keyword
+
+
+def _result(row: Any, score: float) -> SearchResult:
+    return SearchResult(
+        chunk_id=row.id,
+        document_id=row.document_id,
+        filename=row.filename,
+        text=row.text,
+        score=round(score, 4),
+        page_number=row.page_number,
+        section=row.section,
+        position=row.position,
+    )
 
 
 @dataclass
@@ -406,108 +422,69 @@ class Searcher:
         *,
         fused: bool = True,
     ) -> list[SearchResult]:
-        """Full-text (language-aware) + embeddings, fused by reciprocal rank.
+        """Keywords (BM25, typo-tolerant) + embeddings, fused by reciprocal rank.
 
         The order is the fused rank; the score is a calibrated relevance: the passage's
-        embedding similarity mapped to [0, 1], raised to at least 0.5 when every query term
-        occurs in it. `fused=False` is keyword-only (for the quality benchmark).
+        embedding similarity mapped to [0, 1] (see embeddings.calibrated). `fused=False`, or
+        embeddings disabled, is Postgres full text alone (language-aware stemming).
         """
         query = query.strip()
         if not query:
             return []
+        if not (fused and self.settings.embeddings_enabled):
+            return await self._keyword_only(session, tenant_id, query, limit)
         n = max(self.settings.search_candidates, limit)
-        use_embeddings = fused and self.settings.embeddings_enabled
         # The query's vector needs no database: it is computed in a thread (numpy releases
         # the GIL) while the corpus version is read.
-        vector_task = (
-            asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
-            if use_embeddings
-            else None
-        )
-        nearest_task = None
+        vector_task = asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
         try:
             version = await repository.corpus_version(session, tenant_id)
-            configs = await self._configs(session, tenant_id, version)
-            matrix = None
-            if vector_task is not None:
-                matrix = await self._matrix(session, tenant_id, version)
-                # The nearest chunks (a thread) while Postgres ranks the full text; this
-                # task never touches the session (it runs one query at a time).
-                nearest_task = asyncio.create_task(_nearest(matrix, vector_task, n))
-            full_text: list[tuple[uuid.UUID, float, bool]] = []
-            too_common = False
-            if configs:
-                # Fused, only passages with every term take part: on
-                # bench/knowledge_quality.py adding those with some terms, even at a 0.1
-                # weight, cost 10 points of hit@1 (common words match everywhere).
-                full_text, too_common = await repository.full_text_candidates(
-                    session,
-                    tenant_id,
-                    query,
-                    configs,
-                    n,
-                    relaxed=not use_embeddings,
-                    cap=self.settings.search_match_cap,
-                    candidates=[],
-                )
-            vector, nearest = await nearest_task if nearest_task is not None else (None, [])
+            matrix = await self._matrix(session, tenant_id, version)
+            vector = await vector_task
         finally:
-            for task in (vector_task, nearest_task):
-                if task is not None and not task.done():
-                    task.cancel()
-        if too_common and nearest:
-            # Words in thousands of passages: rank the embedding's candidates that hold them
-            # all (what makes a candidate a keyword match too).
-            full_text, _ = await repository.full_text_candidates(
-                session,
-                tenant_id,
-                query,
-                configs,
-                n,
-                relaxed=False,
-                cap=0,
-                candidates=[chunk_id for chunk_id, _ in nearest],
-            )
-        cosines: dict[uuid.UUID, float] = {}
-        if matrix is not None and vector is not None:
-            cosines = dict(nearest)
-            # Candidates found only by keywords still get their own cosine for the score.
-            for chunk_id, _, _ in full_text:
-                row = matrix.row_of(chunk_id)
-                if chunk_id not in cosines and row is not None:
-                    cosines[chunk_id] = float(matrix.matrix[row] @ vector)
-            fused_scores = reciprocal_rank_fusion(
-                ([c for c, _, _ in full_text], 1.0), ([c for c, _ in nearest], 1.0)
-            )
-        else:
-            # Keyword-only: every-term passages first, then some-term ones.
-            fused_scores = reciprocal_rank_fusion(([c for c, _, _ in full_text], 1.0))
+            if not vector_task.done():
+                vector_task.cancel()
+        nearest, keyword = await asyncio.to_thread(_rankings, matrix, vector, query, n)
+        fused_scores = reciprocal_rank_fusion((keyword, 1.0), (nearest, 1.0))
         top = sorted(fused_scores, key=fused_scores.__getitem__, reverse=True)[:limit]
-        if not top:
-            return []
-        keyword = {chunk_id: (rank, complete) for chunk_id, rank, complete in full_text}
-        rows = await repository.chunks_with_documents(session, tenant_id, top)
+        rows = await repository.chunks_with_documents(
+            session, tenant_id, [matrix.chunk_id(i) for i in top]
+        )
         results = []
-        for chunk_id in top:
-            row = rows.get(chunk_id)
+        for i in top:
+            row = rows.get(matrix.chunk_id(i))
             if row is None:
                 continue
-            score = embeddings.calibrated(cosines[chunk_id]) if chunk_id in cosines else 0.0
-            if chunk_id in keyword and (keyword[chunk_id][1] or not use_embeddings):
-                score = max(score, keyword_relevance(*keyword[chunk_id]))
-            results.append(
-                SearchResult(
-                    chunk_id=row.id,
-                    document_id=row.document_id,
-                    filename=row.filename,
-                    text=row.text,
-                    score=round(score, 4),
-                    page_number=row.page_number,
-                    section=row.section,
-                    position=row.position,
-                )
-            )
+            score = embeddings.calibrated(float(matrix.matrix[i] @ vector))
+            results.append(_result(row, score))
         return results
+
+    async def _keyword_only(
+        self, session: AsyncSession, tenant_id: uuid.UUID, query: str, limit: int
+    ) -> list[SearchResult]:
+        """Postgres full text: every-term passages first, then some-term ones."""
+        version = await repository.corpus_version(session, tenant_id)
+        configs = await self._configs(session, tenant_id, version)
+        if not configs:
+            return []
+        full_text, _ = await repository.full_text_candidates(
+            session,
+            tenant_id,
+            query,
+            configs,
+            max(self.settings.search_candidates, limit),
+            relaxed=True,
+            cap=self.settings.search_match_cap,
+            candidates=[],
+        )
+        top = [chunk_id for chunk_id, _, _ in full_text][:limit]
+        keyword = {chunk_id: (rank, complete) for chunk_id, rank, complete in full_text}
+        rows = await repository.chunks_with_documents(session, tenant_id, top)
+        return [
+            _result(rows[chunk_id], keyword_relevance(*keyword[chunk_id]))
+            for chunk_id in top
+            if chunk_id in rows
+        ]
 
     async def _configs(
         self, session: AsyncSession, tenant_id: uuid.UUID, version: int
@@ -527,7 +504,8 @@ class Searcher:
         self, session: AsyncSession, tenant_id: uuid.UUID, version: int
     ) -> embeddings.TenantMatrix:
         async def load() -> embeddings.TenantMatrix:
-            parts = await repository.tenant_embeddings(session, tenant_id)
+            parts = await repository.tenant_passages(session, tenant_id)
+            # Matrix and keyword index are built off the event loop.
             return await asyncio.to_thread(embeddings.build_matrix, version, parts)
 
         # Concurrent searches of a cold tenant share one load (see MatrixCache).

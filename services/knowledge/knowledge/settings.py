@@ -1,3 +1,5 @@
+from pydantic import AliasChoices, Field
+
 from common.settings import CommonSettings
 
 
@@ -24,10 +26,15 @@ class KnowledgeSettings(CommonSettings):
 
     # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
     embeddings_enabled: bool = True
-    # Memory for the per-tenant embedding matrices (LRU by bytes; 2 KiB per chunk, so 128 MiB
-    # holds ~65,000 chunks). Sized for a 512 MB container: the process with the model loaded
-    # takes ~250 MB, and a cold load briefly needs ~1.5 x its matrix on top.
-    vector_cache_mb: int = 128
+    # Memory for the per-tenant embedding matrices and keyword indexes (one LRU by bytes;
+    # ~2.1 KiB per chunk of vectors and ids + ~5 bytes per distinct word of its passage, so
+    # 128 MiB holds ~50,000 chunks of 1,000-1,500 characters). Sized for a 512 MB container:
+    # the process with the model loaded takes ~250 MB, and a cold load briefly needs ~1.5 x
+    # its matrix on top.
+    # VECTOR_CACHE_MB, its name when it held the embeddings alone, still sets it.
+    knowledge_cache_mb: int = Field(
+        128, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
+    )
     search_candidates: int = 50
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.

@@ -30,6 +30,12 @@ class IndexedFile:
     embed_s: float = 0.0
 
 
+def embedding_text(chunk: ParsedChunk) -> str:
+    """What a chunk is embedded as: its context (title, section) leads, so that a passage
+    saying "60 days" is known to be about returns of accessories."""
+    return f"{chunk.context}\n{chunk.text}" if chunk.context else chunk.text
+
+
 def index_file(
     data: bytes, filename: str, file_type: str, options: ChunkingOptions, embed: bool
 ) -> IndexedFile:
@@ -41,7 +47,7 @@ def index_file(
     if embed:
         from knowledge import embeddings
 
-        matrix = embeddings.encode([chunk.text for chunk in chunks])
+        matrix = embeddings.encode([embedding_text(chunk) for chunk in chunks])
         vectors = [embeddings.to_bytes(row) for row in matrix]
     return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed)
 

@@ -1,7 +1,11 @@
-"""The embedding matrices' cache: bounded in bytes, one load per cold tenant however many
-searches ask at once, and the event loop free while a big tenant loads."""
+"""The tenants' cache (embedding matrix + keyword index): bounded in bytes, one load per
+cold tenant however many searches ask at once, and the event loop free while a big tenant
+loads and its keyword index is built."""
 
 import asyncio
+import gc
+import math
+import random
 import time
 import tracemalloc
 import uuid
@@ -12,8 +16,9 @@ import pytest
 from sqlalchemy import text as sql
 
 from common.db import Database
-from knowledge import embeddings
+from knowledge import embeddings, lexical
 from knowledge.embeddings import DIMENSIONS, MatrixCache, TenantMatrix, build_matrix
+from knowledge.lexical import LexicalIndex
 from knowledge.service import Searcher
 from knowledge.settings import KnowledgeSettings
 
@@ -25,9 +30,45 @@ def unit_vectors(n: int, seed: int = 0) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
+WORDS = [f"{a}{b}{c}" for a in ("ka", "lo", "mi", "ter") for b in ("san", "pro", "vel")
+         for c in ("dor", "qui", "ne", "ra", "tis", "bel", "mon", "zu")]  # fmt: skip
+
+
+def passages(rows: int, seed: int = 0) -> list[str]:
+    """Passages of 30-80 words drawn with a Zipf-like skew, as in real text."""
+    rng = random.Random(seed)
+    weights = [1 / (rank + 1) for rank in range(len(WORDS))]
+    return [
+        " ".join(rng.choices(WORDS, weights, k=rng.randint(30, 80))) + f" item{i}"
+        for i in range(rows)
+    ]
+
+
+def joined(texts: list[str]) -> bytes:
+    return "\0".join(texts).encode()
+
+
 def synthetic(rows: int, version: int = 1) -> TenantMatrix:
     ids = b"".join(uuid.uuid4().bytes for _ in range(rows))
-    return build_matrix(version, [(ids, unit_vectors(rows).astype(np.float16).tobytes())])
+    vectors = unit_vectors(rows).astype(np.float16).tobytes()
+    texts = [f"passage{i} of a tenant" for i in range(rows)]
+    return build_matrix(version, [(ids, vectors, joined(texts))])
+
+
+def traced(build):  # type: ignore[no-untyped-def]
+    """What `build()`'s result holds in memory (tracemalloc), not counting the stems cache
+    shared by every tenant (emptied before and after)."""
+    lexical._stem.cache_clear()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        item = build()
+        lexical._stem.cache_clear()
+        gc.collect()
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return item, held
 
 
 def test_the_cache_never_holds_more_than_its_byte_bound() -> None:
@@ -51,24 +92,50 @@ def test_a_matrix_costs_what_the_cache_counts_and_finds_its_rows() -> None:
     rows = 20_000
     chunk_ids = [uuid.uuid4() for _ in range(rows)]  # random: not in byte order
     vectors = unit_vectors(rows).astype(np.float16)
+    texts = passages(rows)
     pieces = [
-        (b"".join(c.bytes for c in chunk_ids[i : i + 2048]), vectors[i : i + 2048].tobytes())
+        (
+            b"".join(c.bytes for c in chunk_ids[i : i + 2048]),
+            vectors[i : i + 2048].tobytes(),
+            joined(texts[i : i + 2048]),
+        )
         for i in range(0, rows, 2048)
     ]
-    tracemalloc.start()
-    try:
-        item = build_matrix(1, pieces)
-        held, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    item, held = traced(lambda: build_matrix(1, pieces))
     assert item.matrix.shape == (rows, DIMENSIONS) and len(item) == rows
+    assert item.lexical.size == rows
     assert held <= item.nbytes < held * 1.01, (held, item.nbytes)
-    # Sorted for the lookup, each id still on its own vector.
+    # Sorted for the lookup, each id still on its own vector and its own passage.
     for i in (0, 1, 777, rows - 1):
         row = item.row_of(chunk_ids[i])
         assert row is not None and item.chunk_id(row) == chunk_ids[i]
         assert np.array_equal(item.matrix[row], vectors[i].astype(np.float32))
+        assert item.lexical.top_k(f"item{i}", 1)[0][0] == row
     assert item.row_of(uuid.uuid4()) is None
+
+
+def test_the_keyword_index_costs_what_it_counts_and_ranks_by_bm25() -> None:
+    texts = passages(30_000, seed=3)
+    index, held = traced(lambda: LexicalIndex.build(texts))
+    # Its arrays, and the terms' dict and strings (30,000 "itemN" words among them).
+    assert held <= index.nbytes < held * 1.05, (held, index.nbytes)
+
+    # The flat postings give what BM25 over the passages gives, computed the plain way.
+    bags = [lexical.tokens(t) for t in texts]
+    average = sum(map(len, bags)) / len(bags)
+    for query in ("kasandor lovelqui", "mitervelra terprotis kasanne", "item12 kasandor"):
+        terms = index.query_terms(query)
+        frequency = {t: sum(t in bag for bag in bags) for t in terms}
+        expected = []
+        for bag in bags:
+            score = 0.0
+            for t in terms:
+                tf = bag.count(t)
+                idf = math.log1p((len(bags) - frequency[t] + 0.5) / (frequency[t] + 0.5))
+                norm = lexical.K1 * (1 - lexical.B + lexical.B * len(bag) / average)
+                score += idf * tf * (lexical.K1 + 1) / (tf + norm)
+            expected.append(score)
+        assert np.allclose(index.scores(query), expected, rtol=1e-4, atol=1e-5), query
 
 
 async def test_concurrent_loads_of_a_key_are_single_flighted() -> None:
@@ -115,8 +182,8 @@ async def test_concurrent_loads_of_a_key_are_single_flighted() -> None:
 
 
 async def seed(db: Database, tenant: uuid.UUID, rows: int) -> None:
-    """A tenant of `rows` chunks with real-looking unit embeddings, written by Postgres
-    (64 distinct vectors, cycled)."""
+    """A tenant of `rows` chunks with real-looking unit embeddings (64 distinct vectors,
+    cycled) and passages of 60 words (a Zipf-like draw from ~20,000), written by Postgres."""
     base = unit_vectors(64, seed=7).astype(np.float16).tobytes()
     document = uuid.uuid4()
     async with db.session() as session:
@@ -131,10 +198,12 @@ async def seed(db: Database, tenant: uuid.UUID, rows: int) -> None:
         )
         await session.execute(
             sql(
-                "insert into knowledge.chunks (id, tenant_id, document_id, position, text,"
-                " language, tsv) select gen_random_uuid(), :t, :d, i, 'passage ' || i,"
-                " 'english', to_tsvector('english', 'passage ' || i)"
-                " from generate_series(1, :n) i"
+                "insert into knowledge.chunks (id, tenant_id, document_id, position, context,"
+                " text, language, tsv) select gen_random_uuid(), :t, :d, i, 'big: part ' || i,"
+                " p, 'english', to_tsvector('english', p) from generate_series(1, :n) i,"
+                " lateral (select string_agg('w' || translate("
+                "(floor(power(random(), 3) * 20000) + 0 * (i + j))::int::text,"
+                " '0123456789', 'abcdefghij'), ' ') as p from generate_series(1, 60) j) words"
             ),
             {"d": document, "t": tenant, "n": rows},
         )
@@ -183,9 +252,11 @@ async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
     knowledge_settings: KnowledgeSettings, db: Database
 ) -> None:
     tenant = uuid.uuid4()
-    rows = 60_000  # 60 MB of float16 in Postgres, 123 MB of float32 once loaded
+    # 60 MB of float16 in Postgres, 123 MB of float32 once loaded, and 22 MB of passages
+    # whose keyword index is built in the same thread.
+    rows = 60_000
     await seed(db, tenant, rows)
-    searcher = Searcher(knowledge_settings, MatrixCache())
+    searcher = Searcher(knowledge_settings, MatrixCache(max_bytes=512 * MIB))
     await asyncio.to_thread(embeddings.encode_query, "warm the model up first")
 
     gaps: list[float] = []
@@ -207,6 +278,19 @@ async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
     stop.set()
     await beat
     assert len(results) == 5 and searcher.cache.loads == 1
+    loaded = searcher.cache.get(tenant, 1)
+    assert loaded is not None and loaded.lexical.size == rows and len(loaded.lexical.terms) > 5000
     worst = max(gaps)
-    print(f"\ncold load of {rows} chunks: {took * 1000:.0f} ms, worst gap {worst * 1000:.0f} ms")
+    print(
+        f"\ncold load of {rows} chunks: {took * 1000:.0f} ms, worst gap {worst * 1000:.0f} ms,"
+        f" {loaded.nbytes / MIB:.0f} MiB ({loaded.lexical.nbytes / MIB:.1f} MiB keyword index)"
+    )
     assert worst < 0.1, f"the event loop was blocked {worst * 1000:.0f} ms"
+
+
+def test_one_setting_bounds_it_under_either_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert KnowledgeSettings().knowledge_cache_mb == 128
+    monkeypatch.setenv("VECTOR_CACHE_MB", "64")  # its name when it held the vectors alone
+    assert KnowledgeSettings().knowledge_cache_mb == 64
+    monkeypatch.setenv("KNOWLEDGE_CACHE_MB", "96")
+    assert KnowledgeSettings().knowledge_cache_mb == 96

@@ -1,0 +1,180 @@
+"""The keyword signal: BM25 over a tenant's passages, in memory, with typo tolerance.
+
+Why not Postgres full text for this: customers write long questions ("we're a group of 12
+friends visiting Copenhagen in June, is there a group discount on bike rentals?"). Every
+term is in no passage, and ranking passages with only some of them needs the terms' rarity
+(IDF), which `ts_rank_cd` ignores: common words then outrank the one that matters. BM25
+weighs each term by its rarity in the tenant's own passages.
+
+Typos ("warrenty", "copenhagn", "shiping") are corrected against the tenant's vocabulary:
+a query word the passages never use is replaced by the most frequent vocabulary word within
+edit distance 1 (2 for words of 7 letters or more), if there is one.
+
+Built from the passages (context and text) when a tenant is first searched at a corpus
+version, in a thread, with the embedding matrix (embeddings.build_matrix) and held with it in
+the one byte-bounded cache; ~1 s per 50,000 passages.
+"""
+
+import functools
+import re
+import sys
+import unicodedata
+from array import array
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import distance, process
+
+K1 = 1.2
+B = 0.75
+
+# English function words and chat fillers: they carry no topic. Other languages' function
+# words are common in their passages, so their IDF is low anyway.
+_STOP = (
+    "a an the and or but of to in on for with at by from is are was were be been being it its"
+    " this that these those i me my we our us you your u he she they them their do does did"
+    " doing can could will would should shall may might must have has had having not no yes"
+    " if then than so as what which who whom when where why how there here about into over"
+    " after before under again once all any both each few more most other some such only own"
+    " same too very just also am im ive dont isnt cant hi hello please thanks pls"
+)
+STOP_WORDS = frozenset(_STOP.split())
+_WORD = re.compile(r"[a-z0-9€$£]+(?:[.,'][a-z0-9]+)*")
+
+
+def _numpy(values: array) -> np.ndarray:
+    """An int32 view on an array('i') (no copy), empty included."""
+    return np.frombuffer(values, dtype=np.int32) if values else np.zeros(0, dtype=np.int32)
+
+
+def _python_bytes(terms: dict[str, int], vocabulary: list[str]) -> int:
+    """The dict, its strings and its (non-cached) ints, and the vocabulary list."""
+    strings = sum(sys.getsizeof(term) for term in terms)
+    ints = sum(sys.getsizeof(column) for column in terms.values() if column > 256)
+    return sys.getsizeof(terms) + strings + ints + sys.getsizeof(vocabulary)
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: "Zürich" and "zurich" are one word."""
+    text = text.lower()
+    if text.isascii():  # the common case, and 10x faster than normalising
+        return text
+    text = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
+
+
+# Shared by every tenant, outside the cache's byte bound: ~170 bytes per word, ~9 MB full.
+@functools.lru_cache(maxsize=50_000)
+def _stem(word: str) -> str:
+    """Plural and possessive endings only: conservative, and harmless in other languages."""
+    for suffix in ("'s", "ies", "es", "s"):
+        if len(word) > 4 and word.endswith(suffix) and not word.endswith("ss"):
+            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    stem = _stem
+    return [stem(w) for w in _WORD.findall(_fold(text)) if w not in STOP_WORDS]
+
+
+@dataclass(frozen=True)
+class LexicalIndex:
+    """Postings in flat numpy arrays (no Python object per passage or occurrence), so that
+    `nbytes` is what the index holds and the cache's one byte bound covers it too. The
+    BM25 weight is computed per query term from the term frequency (1 byte) at search time:
+    5 bytes per (term, passage) instead of the 8 of a sparse matrix of float weights."""
+
+    terms: dict[str, int]  # term -> column
+    vocabulary: list[str]  # correction candidates (letters only, 4+ characters)
+    document_frequency: np.ndarray  # (T,) int32
+    idf: np.ndarray  # (T,) float32
+    starts: np.ndarray  # (T + 1,) int64: term t's postings are [starts[t], starts[t + 1])
+    rows: np.ndarray  # (P,) int32: the passages of each term, in row order
+    frequencies: np.ndarray  # (P,) uint8: the term's count in that passage (capped at 255)
+    norm: np.ndarray  # (N,) float32: K1 * (1 - B + B * length / average length)
+    nbytes: int  # what all this holds in memory (arrays, and the terms' dict and strings)
+
+    @property
+    def size(self) -> int:
+        return int(self.norm.shape[0])
+
+    @classmethod
+    def build(cls, passages: list[str]) -> "LexicalIndex":
+        """CPU work (~1 s per 50,000 passages): run it in a thread."""
+        terms: dict[str, int] = {}
+        columns = array("i")  # term of each (passage, term), passage by passage
+        counts = array("i")
+        per_passage = array("i")  # distinct terms of each passage
+        lengths = array("i")
+        for passage in passages:
+            words = tokens(passage)
+            tf = Counter(words)
+            lengths.append(len(words))
+            per_passage.append(len(tf))
+            columns.extend([terms.setdefault(word, len(terms)) for word in tf])
+            counts.extend(tf.values())
+        n, t = len(passages), len(terms)
+        cols = _numpy(columns)
+        rows = np.repeat(np.arange(n, dtype=np.int32), _numpy(per_passage))
+        # Grouped by term, each group in passage order (a stable sort releases the GIL).
+        order = np.argsort(cols, kind="stable")
+        frequencies = np.minimum(_numpy(counts)[order], 255).astype(np.uint8)
+        rows = rows[order]
+        df = np.bincount(cols, minlength=t).astype(np.int32)
+        del order, cols
+        starts = np.zeros(t + 1, dtype=np.int64)
+        np.cumsum(df, out=starts[1:])
+        length = _numpy(lengths).astype(np.float32)
+        average = float(length.mean()) if n else 1.0
+        norm = (K1 * (1 - B + B * length / max(average, 1.0))).astype(np.float32)
+        idf = np.log1p((n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        vocabulary = [term for term in terms if len(term) >= 4 and term.isalpha()]
+        arrays = (df, idf, starts, rows, frequencies, norm)
+        held = sum(a.nbytes for a in arrays) + _python_bytes(terms, vocabulary) + 1024
+        return cls(terms, vocabulary, df, idf, starts, rows, frequencies, norm, held)
+
+    def correct(self, word: str) -> str:
+        """The word, or the tenant's most frequent word one typo away (two for long words)."""
+        if word in self.terms or len(word) < 4 or not word.isalpha():
+            return word
+        limit = 1 if len(word) < 7 else 2
+        matches = process.extract(
+            word,
+            self.vocabulary,
+            scorer=distance.Levenshtein.distance,
+            score_cutoff=limit,
+            limit=5,
+        )
+        if not matches:
+            return word
+        best = min(matches, key=lambda m: (m[1], -self.document_frequency[self.terms[m[0]]]))
+        return str(best[0])
+
+    def query_terms(self, query: str) -> list[str]:
+        return [self.correct(w) for w in dict.fromkeys(tokens(query))]
+
+    def scores(self, query: str) -> np.ndarray:
+        """BM25 of every passage for the (corrected) query; 0 where no term occurs."""
+        total = np.zeros(self.size, dtype=np.float32)
+        for term in self.query_terms(query):
+            column = self.terms.get(term)
+            if column is None:
+                continue
+            start, end = self.starts[column], self.starts[column + 1]
+            rows = self.rows[start:end]
+            tf = self.frequencies[start:end].astype(np.float32)
+            total[rows] += tf * (K1 + 1) / (tf + self.norm[rows]) * self.idf[column]
+        return total
+
+    def top_k(self, query: str, k: int) -> list[tuple[int, float]]:
+        """(passage row, BM25) of the k best passages with at least one query term."""
+        scores = self.scores(query)
+        hits = np.flatnonzero(scores)
+        if hits.size == 0:
+            return []
+        k = min(k, hits.size)
+        best = hits[np.argpartition(-scores[hits], k - 1)[:k]]
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(int(i), float(scores[i])) for i in best]
