@@ -285,7 +285,10 @@ async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
         f"\ncold load of {rows} chunks: {took * 1000:.0f} ms, worst gap {worst * 1000:.0f} ms,"
         f" {loaded.nbytes / MIB:.0f} MiB ({loaded.lexical.nbytes / MIB:.1f} MiB keyword index)"
     )
-    assert worst < 0.1, f"the event loop was blocked {worst * 1000:.0f} ms"
+    # On the loop, the load would be one gap as long as the load itself; off it, the gaps
+    # are the interpreter lock shared with the building thread (tens of ms, more on a busy
+    # machine): a bound relative to the load's own time tells them apart at any load.
+    assert worst < took / 4, f"the event loop was blocked {worst * 1000:.0f} ms of {took:.1f} s"
 
 
 def test_one_setting_bounds_it_under_either_name(monkeypatch: pytest.MonkeyPatch) -> None:
