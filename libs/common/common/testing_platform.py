@@ -403,5 +403,16 @@ async def trace(platform: Platform, load: Load, wa_ids: list[str]) -> list[dict[
             "join ingest.contacts k on k.id = c.contact_id "
             f"where k.wa_id = '{wa_id}' order by m.created_at"
         )
-        found.append({"wa_id": wa_id, "wamid": wamid, "messages": [dict(r) for r in rows]})
+        claimed = await platform.sql(
+            "select count(*) as n from ingest.processed_events "
+            "where consumer = 'ingest.whatsapp-messages'"
+        )
+        found.append(
+            {
+                "wa_id": wa_id,
+                "wamid": wamid,
+                "messages": [dict(r) for r in rows],
+                "inbound events claimed by ingest": claimed[0]["n"],
+            }
+        )
     return found
