@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
+import aio_pika.exceptions
 import aiormq.abc
 import aiormq.exceptions
 import structlog
@@ -529,7 +530,9 @@ class Bus:
             cancelled = asyncio.Event()
             channel: AbstractChannel | None = None
             try:
-                channel = await connection.channel(publisher_confirms=True)
+                # on_return_raises: parking a message in a queue that is gone (expired, deleted)
+                # must fail, not be confirmed and dropped while the original is acked.
+                channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
                 underlay = await channel.get_underlay_channel()
                 underlay.on_consumer_cancel_callbacks.add(_setter(cancelled))
                 queue = await self._consumer_queue(channel, consumer)
@@ -656,7 +659,7 @@ class Bus:
             headers[REASON_HEADER] = reason[:1000]
             headers["x-dead-lettered-at"] = datetime.now(UTC).isoformat()
             headers["x-consumer"] = name
-        if not await self._park(message, channel, target, headers):
+        if not await self._park(consumer, message, channel, target, headers):
             return
         outcome = "retried" if retry else "dead_lettered"
         EVENTS_CONSUMED.labels(name, outcome).inc()
@@ -686,23 +689,30 @@ class Bus:
         headers[DEFERRALS_HEADER] = deferrals + 1
         headers.setdefault(ORIGINAL_KEY_HEADER, message.routing_key or "")
         target = self.retry_queue_name(consumer.name, self.deferral_tier_ms(exc.delay_s))
-        if await self._park(message, channel, target, headers):
+        if await self._park(consumer, message, channel, target, headers):
             EVENTS_CONSUMED.labels(consumer.name, "deferred").inc()
 
     async def _park(
         self,
+        consumer: _Consumer,
         message: AbstractIncomingMessage,
         channel: AbstractChannel,
         target: str,
         headers: dict[str, Any],
     ) -> bool:
         """Publish a copy to `target` (confirmed), then ack the original; False if not done."""
+        # On the channel the message came on: if that one is gone, so is our delivery (the
+        # broker redelivers it), and a copy parked elsewhere would be a duplicate.
+        copy = _copy(message, headers)
         try:
-            # On the channel the message came on: if that one is gone, so is our delivery
-            # (the broker redelivers it), and a copy parked elsewhere would be a duplicate.
-            await channel.default_exchange.publish(
-                _copy(message, headers), routing_key=target, mandatory=True
-            )
+            try:
+                await channel.default_exchange.publish(copy, routing_key=target, mandatory=True)
+            except aio_pika.exceptions.DeliveryError:
+                # Returned: the queue is gone. Declare the topology again, then once more.
+                assert consumer.subscription is not None
+                log.warning("bus.park_redeclare", target=target)
+                await self._declare_on(channel, consumer.subscription)
+                await channel.default_exchange.publish(copy, routing_key=target, mandatory=True)
         except Exception as exc:
             # Could not park it: leave it to the broker to redeliver rather than drop it.
             log.error("bus.park_failed", target=target, error=repr(exc))

@@ -244,3 +244,23 @@ async def test_a_subscription_with_its_own_prefetch_holds_only_that_many(bus: Bu
     await eventually(settled)
     assert await ready("c.default") == 0
     release.set()
+
+
+async def test_a_retry_queue_that_vanished_is_declared_again_not_lost_into(bus: Bus) -> None:
+    """Parking a failed message in a retry queue that is gone (expired by x-expires, deleted
+    by an operator) was confirmed and dropped while the original was acked: the message was
+    lost. Now the return fails the publish, the topology is declared again and the message
+    parked there; the retry comes back."""
+    attempts: list[int] = []
+
+    async def handler(event: Envelope) -> None:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("the database is restarting")
+
+    await bus.subscribe(Subscription("c.vanished", (TYPE,), handler))
+    assert bus._publish_channel is not None
+    await bus._publish_channel.queue_delete(bus.retry_queue_name("c.vanished", 100))
+    await bus.publish(an_event())
+    await eventually(lambda: asyncio.sleep(0, len(attempts) == 2), timeout=10)
+    assert await bus.dead_letter_count("c.vanished") == 0
