@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from common.events import MessageStatusUpdatedPayload, MessageStatusUpdatedV1
 from ingest.sse import EventHub
 
+USER = uuid.uuid4()  # whose stream it is (a removed user's streams end)
+
 
 class Clock:
     def __init__(self) -> None:
@@ -47,7 +49,7 @@ async def test_idle_tenants_lose_their_buffer_and_active_ones_keep_it() -> None:
     assert hub.buffered_tenants() == 2
 
     # The evicted tenant's reconnect gets no replay (nothing stale), then what is new.
-    stream = hub.stream(idle[0], "some-old-event-id", heartbeat_s=5)
+    stream = hub.stream(idle[0], USER, "some-old-event-id", heartbeat_s=5)
     assert await next_frames(stream, 1) == ["retry: 3000\n: connected\n\n"]
     fresh = status_event(idle[0])
     await hub.publish(fresh)
@@ -64,14 +66,14 @@ async def test_a_watched_tenant_keeps_its_buffer_however_quiet() -> None:
     first, second = status_event(watched), status_event(watched)
     await hub.publish(first)
     await hub.publish(second)
-    stream = hub.stream(watched, None, heartbeat_s=5)
+    stream = hub.stream(watched, USER, None, heartbeat_s=5)
     await next_frames(stream, 1)  # connected: a client watches the tenant
     clock.now += 10_000
     await hub.publish(status_event(uuid.uuid4()))  # runs the eviction
     assert hub.buffered_tenants() == 2
 
     # A second tab reconnecting after `first` still gets `second` replayed.
-    again = hub.stream(watched, str(first.event_id), heartbeat_s=5)
+    again = hub.stream(watched, USER, str(first.event_id), heartbeat_s=5)
     frames = await next_frames(again, 2)
     assert frames[1].startswith(f"id: {second.event_id}\n")
     await stream.aclose()
@@ -86,11 +88,11 @@ async def test_each_tenant_buffer_keeps_only_its_last_events() -> None:
     for event in events:
         await hub.publish(event)
     # Reconnecting after the 4th: the 5th to 8th are still held and replayed.
-    stream = hub.stream(tenant, str(events[3].event_id), heartbeat_s=5)
+    stream = hub.stream(tenant, USER, str(events[3].event_id), heartbeat_s=5)
     frames = await next_frames(stream, 5)
     assert [f.split("\n")[0] for f in frames[1:]] == [f"id: {e.event_id}" for e in events[4:]]
     await stream.aclose()
     # After the 2nd: it fell out of the 5 kept, so there is nothing to match (no replay).
-    stream = hub.stream(tenant, str(events[1].event_id), heartbeat_s=0.05)
+    stream = hub.stream(tenant, USER, str(events[1].event_id), heartbeat_s=0.05)
     assert await next_frames(stream, 2) == ["retry: 3000\n: connected\n\n", ": heartbeat\n\n"]
     await stream.aclose()

@@ -118,7 +118,8 @@ def test_the_keyword_index_costs_what_it_counts_and_ranks_by_bm25() -> None:
     texts = passages(30_000, seed=3)
     index, held = traced(lambda: LexicalIndex.build(texts))
     # Its arrays, and the terms' dict and strings (30,000 "itemN" words among them).
-    assert held <= index.nbytes < held * 1.05, (held, index.nbytes)
+    # (tracemalloc also sees a few bytes allocated beside the build: a 1 % margin below.)
+    assert held * 0.99 <= index.nbytes < held * 1.05, (held, index.nbytes)
 
     # The flat postings give what BM25 over the passages gives, computed the plain way.
     bags = [lexical.tokens(t) for t in texts]
