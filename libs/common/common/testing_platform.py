@@ -341,9 +341,13 @@ async def tally(platform: Platform, load: Load) -> Tally:
         "group by wamid"
     )
     stored = {row["wamid"]: row["n"] for row in rows}
+    # This load's customers only: the cases of a suite share one platform.
+    customers = ", ".join(f"'{c}'" for c in load.wamids) or "''"
     outbound = await platform.sql(
-        "select status, count(*) as n from ingest.messages where direction = 'outbound' "
-        "group by status"
+        "select m.status, count(*) as n from ingest.messages m "
+        "join ingest.conversations c on c.id = m.conversation_id "
+        "join ingest.contacts k on k.id = c.contact_id "
+        f"where m.direction = 'outbound' and k.wa_id in ({customers}) group by m.status"
     )
     statuses = {r["status"]: r["n"] for r in outbound}
     return Tally(
