@@ -23,9 +23,8 @@ from sqlalchemy.orm import aliased
 
 from common.bus import RetryAfter
 from common.db import Database
-from common.events import MessageStatusUpdatedPayload, MessageStatusUpdatedV1, ReplyPreparingV1
+from common.events import ReplyPreparingV1
 from common.idempotency import claim
-from common.outbox import add_event
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient, GraphError, RateLimiter
 from ingest.models import (
@@ -37,10 +36,9 @@ from ingest.models import (
     MediaFetchAttempt,
     MediaFile,
     Message,
-    outbox,
     processed_events,
 )
-from ingest.service import STATUS_RANK, apply_pending_statuses
+from ingest.service import STATUS_RANK, apply_pending_statuses, emit_status_updated
 from ingest.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
@@ -576,20 +574,15 @@ class Deliverer:
                 )
                 log.warning("channel.needs_reauth", channel_id=str(channel.id))
             if changed is not None and status is not None:
-                await add_event(
+                await emit_status_updated(
                     session,
-                    outbox,
-                    MessageStatusUpdatedV1(
-                        tenant_id=message.tenant_id,
-                        payload=MessageStatusUpdatedPayload(
-                            message_id=message.id,
-                            conversation_id=message.conversation_id,
-                            wamid=result.wamid,
-                            status=status,
-                            error=values.get("error"),
-                            error_code=values.get("error_code"),
-                        ),
-                    ),
+                    message.tenant_id,
+                    message_id=message.id,
+                    conversation_id=message.conversation_id,
+                    wamid=result.wamid,
+                    status=status,
+                    error=values.get("error"),
+                    error_code=values.get("error_code"),
                 )
             if changed is not None and result.wamid is not None:
                 await apply_pending_statuses(session, message.tenant_id, result.wamid)
@@ -712,17 +705,12 @@ class MediaFetcher:
         )
         if settled is None:  # a twin settled it first: its event is the one
             return
-        await add_event(
+        await emit_status_updated(
             session,
-            outbox,
-            MessageStatusUpdatedV1(
-                tenant_id=message.tenant_id,
-                payload=MessageStatusUpdatedPayload(
-                    message_id=message.id,
-                    conversation_id=message.conversation_id,
-                    wamid=message.wamid,
-                    status=message.status,
-                    error=error,
-                ),
-            ),
+            message.tenant_id,
+            message_id=message.id,
+            conversation_id=message.conversation_id,
+            wamid=message.wamid,
+            status=message.status,
+            error=error,
         )

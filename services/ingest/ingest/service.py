@@ -218,6 +218,16 @@ async def emit_conversation_updated(
     )
 
 
+async def emit_status_updated(session: AsyncSession, tenant_id: uuid.UUID, **payload: Any) -> None:
+    """The one place a message's status change becomes an event (delivery, Meta's statuses,
+    media)."""
+    await add_event(
+        session,
+        outbox,
+        MessageStatusUpdatedV1(tenant_id=tenant_id, payload=MessageStatusUpdatedPayload(**payload)),
+    )
+
+
 # --- inbound ---------------------------------------------------------------------------------
 
 
@@ -688,20 +698,15 @@ async def _adopt_wamid(
         )
         .values(outcome="sent")
     )
-    await add_event(
+    await emit_status_updated(
         session,
-        outbox,
-        MessageStatusUpdatedV1(
-            tenant_id=tenant_id,
-            payload=MessageStatusUpdatedPayload(
-                message_id=row.id,
-                conversation_id=row.conversation_id,
-                wamid=received.wamid,
-                status=received.status,
-                error=error if failed else None,
-                error_code=code if failed else None,
-            ),
-        ),
+        tenant_id,
+        message_id=row.id,
+        conversation_id=row.conversation_id,
+        wamid=received.wamid,
+        status=received.status,
+        error=error if failed else None,
+        error_code=code if failed else None,
     )
     log.info("delivery.wamid_adopted", message_id=str(message_id), status=received.status)
     return True
@@ -734,20 +739,15 @@ async def _advance(
     ).first()
     if row is None:
         return False
-    await add_event(
+    await emit_status_updated(
         session,
-        outbox,
-        MessageStatusUpdatedV1(
-            tenant_id=tenant_id,
-            payload=MessageStatusUpdatedPayload(
-                message_id=row.id,
-                conversation_id=row.conversation_id,
-                wamid=wamid,
-                status=status,
-                error=error if status == "failed" else None,
-                error_code=code if status == "failed" else None,
-            ),
-        ),
+        tenant_id,
+        message_id=row.id,
+        conversation_id=row.conversation_id,
+        wamid=wamid,
+        status=status,
+        error=error if status == "failed" else None,
+        error_code=code if status == "failed" else None,
     )
     return True
 
