@@ -1,8 +1,13 @@
 import type { NextConfig } from "next";
+import { securityHeaders } from "./lib/security-headers.mjs";
 
 // /api/* goes to the services through proxy.ts (see there why not `rewrites`).
 const nextConfig: NextConfig = {
   poweredByHeader: false,
+  // CSP, frame-ancestors, Referrer-Policy, HSTS behind HTTPS: see lib/security-headers.mjs.
+  async headers() {
+    return securityHeaders();
+  },
   // gzip would hold back server-sent events until a buffer fills; the services are local.
   compress: false,
   experimental: {

@@ -342,3 +342,56 @@ def test_railway_config(service):
     assert deploy["restartPolicyType"] == "ON_FAILURE"
     assert isinstance(deploy["restartPolicyMaxRetries"], int)
     assert "startCommand" not in deploy, "the Dockerfile's CMD starts the service"
+
+
+# --- production by default (no development secret or default login reaches a deployment) ---
+
+ENV_EXAMPLE = (ROOT / "deploy" / ".env.example").read_text()
+SECRETS = {
+    "INTERNAL_TOKEN",
+    "ADMIN_TOKEN",
+    "DATABASE_URL",
+    "AMQP_URL",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_VERIFY_TOKEN",
+    "CHANNEL_TOKEN_KEY",
+    "POSTGRES_PASSWORD",
+    "RABBITMQ_PASSWORD",
+}
+
+
+def test_compose_runs_production_unless_told_otherwise():
+    for service in SERVICES:
+        assert COMPOSE[service]["environment"]["ENVIRONMENT"] == "${ENVIRONMENT:-production}"
+
+
+COMPOSE_TEXT = _strip_comments((ROOT / "deploy" / "docker-compose.yml").read_text())
+
+
+def test_compose_has_no_default_for_any_secret_or_login():
+    text = COMPOSE_TEXT
+    required = set(re.findall(r"\$\{(\w+):\?", text))
+    assert required >= SECRETS, f"given a default: {sorted(SECRETS - required)}"
+    for default in ("guest:guest", "postgres:postgres", "dev-internal-token", "dev-admin-token"):
+        assert default not in text
+    for secret in SECRETS:
+        assert not re.search(rf"\$\{{{secret}:-", text), f"{secret} has a default"
+    # The broker's own login is not RabbitMQ's guest account.
+    assert "RABBITMQ_DEFAULT_PASS" in COMPOSE["rabbitmq"]["environment"]
+
+
+def test_the_env_example_lists_every_required_variable():
+    text = COMPOSE_TEXT
+    listed = set(re.findall(r"^#?\s*(\w+)=", ENV_EXAMPLE, re.MULTILINE))
+    missing = set(re.findall(r"\$\{(\w+):\?", text)) - listed
+    assert not missing, f"deploy/.env.example does not list {sorted(missing)}"
+    assert re.search(r"^ENVIRONMENT=production$", ENV_EXAMPLE, re.MULTILINE)
+
+
+def test_the_edge_serves_tls_for_the_configured_domain():
+    site = _strip_comments(CADDYFILE).strip().splitlines()[0].removesuffix("{").strip()
+    # Caddy's automatic HTTPS for a domain; the `:80` fallback only when set so.
+    assert site == "{$SITE_ADDRESS::80}"
+    ports = COMPOSE[PROXY]["ports"]
+    assert any(p.endswith(":443") for p in ports) and any(p.endswith(":80") for p in ports)
+    assert any(v.endswith(":/data") for v in COMPOSE[PROXY]["volumes"]), "certificates persist"

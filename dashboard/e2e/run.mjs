@@ -78,6 +78,10 @@ try {
     ctx.shot = (name, p = page) => p.screenshot({ path: path.join(screenshots, `${name}.png`) });
     const errors = [];
     page.on("pageerror", (e) => errors.push(e.message));
+    // Something the Content-Security-Policy blocked is a broken page, not noise.
+    page.on("console", (m) => {
+      if (m.type() === "error" && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+    });
     if (group.signUp) await signUpByApi(context);
     for (const spec of specs) {
       const t0 = Date.now();

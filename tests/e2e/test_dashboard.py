@@ -191,3 +191,14 @@ async def test_dashboard_in_a_real_browser(
     assert process.returncode == 0, f"browser specs failed:\n{output[-10000:]}"
     assert "specs passed" in output
     assert "\nskip " not in output, "every spec group ran"
+    # The pages the browser just used carry the security headers (and still worked under them).
+    async with httpx.AsyncClient() as client:
+        page = await client.get(f"{dashboard_url}/login")
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        assert page.headers["x-frame-options"] == "DENY"
+        assert page.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert "strict-transport-security" not in page.headers  # plain HTTP here
+        behind_tls = await client.get(
+            f"{dashboard_url}/login", headers={"x-forwarded-proto": "https"}
+        )
+        assert behind_tls.headers["strict-transport-security"].startswith("max-age=")

@@ -21,6 +21,7 @@ from common.health import router as health_router
 from common.logging import CorrelationIdMiddleware, configure_logging
 from common.migrations import upgrade
 from common.outbox import OutboxRelay
+from common.retention import Purger, Retention
 from common.revocation import REVOCATION_EVENTS, Revocations
 from common.settings import CommonSettings
 
@@ -39,6 +40,7 @@ class ServiceRuntime:
         subscriptions: Callable[["ServiceRuntime"], Sequence[Subscription]] | None = None,
         uses_bus: bool = True,
         checks_tokens: bool = True,
+        retention: Sequence[Retention] = (),
     ) -> None:
         self.settings = settings
         self.service_dir = service_dir  # holds alembic.ini + migrations/ when it owns a schema
@@ -48,6 +50,8 @@ class ServiceRuntime:
         self.db: Database | None = None
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
+        self.retention = list(retention)
+        self.purger: Purger | None = None
         self.verifier = _verifier(settings)
         # Removed users' tokens are refused here too (the gateway takes no user tokens).
         self.revocations: Revocations | None = (
@@ -84,6 +88,9 @@ class ServiceRuntime:
             )
             self.relay.start()
             self.bus.on_reconnect(self.relay.wake)
+        if self.retention and self.db is not None:
+            self.purger = Purger(self.db, self.retention, interval_s=s.purge_interval_s)
+            self.purger.start()
         if self.subscriptions is not None and self.bus is not None:
             for subscription in self.subscriptions(self):
                 await self.bus.subscribe(subscription)
@@ -101,6 +108,8 @@ class ServiceRuntime:
             await self.revocations.stop()
         if self.relay is not None:
             await self.relay.stop()
+        if self.purger is not None:
+            await self.purger.stop()
         if self.bus is not None:
             await self.bus.close()
         if self.db is not None:

@@ -4,7 +4,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import structlog
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, func
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Index,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    func,
+)
 from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +35,8 @@ def processed_events_table(metadata: MetaData) -> Table:
         Column("event_id", UUID(as_uuid=True), nullable=False),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         PrimaryKeyConstraint("consumer", "event_id"),
+        # The retention purge deletes by age (common.retention).
+        Index("ix_processed_events_processed_at", "processed_at"),
     )
 
 

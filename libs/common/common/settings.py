@@ -1,13 +1,29 @@
 """Settings shared by every service; env names exactly as in ARCHITECTURE.md."""
 
 from typing import Any, ClassVar, Literal
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"
 DEFAULT_AMQP_URL = "amqp://guest:guest@localhost:5672/"
+
+
+# Passwords every Postgres and RabbitMQ tutorial uses: a production URL with one is refused.
+DEFAULT_PASSWORDS = frozenset({"", "postgres", "password", "guest"})
+
+
+def _default_logins(database_url: str, amqp_url: str) -> list[str]:
+    found = []
+    db = make_url(database_url)
+    if db.drivername.startswith("postgresql") and (db.password or "") in DEFAULT_PASSWORDS:
+        found.append("DATABASE_URL has no password or a default one")
+    broker = urlsplit(amqp_url)
+    if (broker.username or "guest") == "guest" or (broker.password or "") in DEFAULT_PASSWORDS:
+        found.append("AMQP_URL uses the guest user or a default password")
+    return found
 
 
 class CommonSettings(BaseSettings):
@@ -39,6 +55,11 @@ class CommonSettings(BaseSettings):
     # Unset in production. Tests set it so their prefixed queues expire once unused.
     bus_queue_expires_ms: int | None = None
     outbox_poll_interval_s: float = 0.5
+    # How often each process deletes rows past their retention (common.retention), and how
+    # long an event's claim is kept: a redelivery or a dead letter replayed within it is
+    # recognised as done; one replayed later would be handled again.
+    purge_interval_s: float = 3600.0
+    processed_events_retention_days: float = 14.0
 
     internal_token: SecretStr = SecretStr("dev-internal-token")
     # Any request body above this is a 413 before it is parsed (uploads and webhooks have
@@ -74,6 +95,11 @@ class CommonSettings(BaseSettings):
         if weak:
             raise ValueError(
                 "ENVIRONMENT=production refuses development secrets; set " + ", ".join(weak)
+            )
+        default_logins = _default_logins(self.database_url, self.amqp_url)
+        if default_logins:
+            raise ValueError(
+                "ENVIRONMENT=production refuses default credentials: " + "; ".join(default_logins)
             )
         return self
 

@@ -6,6 +6,7 @@ sends them (one in ten twice, each retried until answered 200).
 
 import asyncio
 import contextlib
+import os
 import socket
 import time
 import uuid
@@ -52,6 +53,8 @@ class Platform:
     phone_number_id: str = field(default_factory=lambda: f"88{uuid.uuid4().int % 10**10:010d}")
     owner: dict[str, str] = field(default_factory=dict)
     customers_seen: int = 0
+    # What killed processes printed before they died (a failing case's evidence).
+    killed_output: dict[str, list[str]] = field(default_factory=dict)
 
     def url(self, service: str) -> str:
         return self.processes[service].url
@@ -75,6 +78,7 @@ class Platform:
         assert process.process is not None
         process.process.kill()
         process.process.wait()
+        self.killed_output.setdefault(service, []).append(process.stop())
 
     async def health(self) -> dict[str, tuple[int, dict[str, Any]]]:
         async with httpx.AsyncClient(timeout=5) as client:
@@ -234,10 +238,22 @@ async def running_platform(
             await _setup_business(platform)
             yield platform
         finally:
-            for process in platform.processes.values():  # shown by pytest when a test fails
+            for service, process in platform.processes.items():  # shown when a test fails
                 output = await asyncio.to_thread(process.stop)
                 if echo_logs:
                     print(f"--- {process.factory}\n{output[-5000:]}")
+                _keep_logs(service, [*platform.killed_output.get(service, []), output])
+
+
+def _keep_logs(service: str, outputs: list[str]) -> None:
+    """With PLATFORM_LOG_DIR set, every process's whole output (killed ones included)."""
+    folder = os.environ.get("PLATFORM_LOG_DIR")
+    if not folder:
+        return
+    os.makedirs(folder, exist_ok=True)
+    for n, output in enumerate(outputs):
+        with open(os.path.join(folder, f"{service}.{n}.log"), "w") as f:
+            f.write(output)
 
 
 def _pg_running(cluster: PrivatePostgres) -> bool:

@@ -32,10 +32,39 @@ def test_production_refuses_development_secrets(monkeypatch: pytest.MonkeyPatch)
         CommonSettings()
 
 
+def production(monkeypatch: pytest.MonkeyPatch, **env: str) -> None:
+    values = {
+        "ENVIRONMENT": "production",
+        "INTERNAL_TOKEN": "a-long-random-production-token",
+        "DATABASE_URL": "postgresql+asyncpg://app:Xk2-real-password@db:5432/whatsapp_ai",
+        "AMQP_URL": "amqps://app:Xk2-real-password@mq:5671/",
+        **env,
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
 def test_production_accepts_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENVIRONMENT", "production")
-    monkeypatch.setenv("INTERNAL_TOKEN", "a-long-random-production-token")
+    production(monkeypatch)
     assert CommonSettings().is_production
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"),
+        ("DATABASE_URL", "postgresql+asyncpg://postgres:postgres@postgres:5432/whatsapp_ai"),
+        ("AMQP_URL", "amqp://guest:guest@rabbitmq:5672/"),
+        ("AMQP_URL", "amqp://app:guest@rabbitmq:5672/"),
+        ("AMQP_URL", "amqp://rabbitmq:5672/"),  # no user: RabbitMQ's guest
+    ],
+)
+def test_production_refuses_default_credentials(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str
+) -> None:
+    production(monkeypatch, **{name: url})
+    with pytest.raises(ValidationError, match=f"default credentials: {name}"):
+        CommonSettings()
 
 
 def test_secrets_never_show_in_repr() -> None:

@@ -8,13 +8,14 @@ from fastapi import FastAPI
 from auth import service
 from auth.api import auth_router, keys_router, team_router
 from auth.keys import KeyRing, ensure_active_key
-from auth.models import outbox
+from auth.models import RateLimitBucket, RevokedUser, outbox, processed_events
 from auth.passwords import Passwords
 from auth.ratelimit import RateLimiter
 from auth.service import Tokens
 from auth.settings import AuthSettings
 from common.app import ServiceRuntime, create_service_app
 from common.auth import JWKSVerifier
+from common.retention import Retention, claims_kept
 from common.revocation import Revocations
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -73,10 +74,26 @@ class AuthRuntime(ServiceRuntime):
         }
 
 
+def retention(settings: AuthSettings) -> list[Retention]:
+    return [
+        claims_kept(processed_events, settings),
+        # A login window is at most minutes long; a day-old one counts nothing.
+        Retention(RateLimitBucket.__table__, "window_start", timedelta(days=1)),
+        # Past the token lifetime a removed user holds no token that still verifies.
+        Retention(
+            RevokedUser.__table__,
+            "revoked_at",
+            timedelta(seconds=settings.access_token_ttl_s) + timedelta(hours=1),
+        ),
+    ]
+
+
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     """auth: identity and tenancy; signs the tokens every other service verifies."""
     settings = settings or AuthSettings()
-    runtime = AuthRuntime(settings, service_dir=SERVICE_DIR, outbox=outbox)
+    runtime = AuthRuntime(
+        settings, service_dir=SERVICE_DIR, outbox=outbox, retention=retention(settings)
+    )
     app = create_service_app(
         settings,
         runtime,

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from auth.main import create_app
 from auth.settings import AuthSettings
-from common.testing import asgi_client, remove_topology
+from common.testing import asgi_client, eventually, remove_topology
 
 PASSWORD = "correct horse battery"
 
@@ -131,3 +132,61 @@ async def test_the_limit_holds_across_replicas(
         assert (await login(b, email, "wrong 2")).status_code == 401
         assert (await login(a, email, "wrong 3")).status_code == 401
         assert_limited(await login(b, email, "wrong 4"))
+
+
+async def test_the_running_service_purges_stale_buckets_and_expired_revocations(
+    auth_settings: AuthSettings,
+) -> None:
+    """Rate-limit windows and revocations past the token lifetime would pile up forever."""
+    stale, fresh = f"purge-{uuid.uuid4().hex}", f"purge-{uuid.uuid4().hex}"
+    gone_user, kept_user = uuid.uuid4(), uuid.uuid4()
+    settings = auth_settings.model_copy(update={"purge_interval_s": 0.2})
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        db = app.state.db
+        async with db.session() as session:
+            await session.execute(
+                text(
+                    "insert into auth.rate_limit_buckets (key, window_start, count) values "
+                    "(:stale, now() - interval '2 days', 9), (:fresh, now(), 1)"
+                ),
+                {"stale": stale, "fresh": fresh},
+            )
+            await session.execute(
+                text(
+                    "insert into auth.revoked_users (user_id, tenant_id, revoked_at) values "
+                    "(:gone, :tenant, now() - make_interval(secs => :ttl) - interval '2 hours'),"
+                    " (:kept, :tenant, now() - interval '1 day')"
+                ),
+                {
+                    "gone": gone_user,
+                    "kept": kept_user,
+                    "tenant": uuid.uuid4(),
+                    "ttl": settings.access_token_ttl_s,
+                },
+            )
+
+        async def purged() -> bool:
+            async with db.sessionmaker() as session:
+                keys = set(
+                    (
+                        await session.execute(
+                            text("select key from auth.rate_limit_buckets where key in (:a, :b)"),
+                            {"a": stale, "b": fresh},
+                        )
+                    ).scalars()
+                )
+                users = set(
+                    (
+                        await session.execute(
+                            text(
+                                "select user_id from auth.revoked_users where user_id in (:a, :b)"
+                            ),
+                            {"a": gone_user, "b": kept_user},
+                        )
+                    ).scalars()
+                )
+            return keys == {fresh} and users == {kept_user}
+
+        await eventually(purged, timeout=10, interval=0.2)
+    await remove_topology(settings.amqp_url, settings.bus_prefix, set())

@@ -5,7 +5,12 @@ from pydantic import ValidationError
 
 from auth.settings import AuthSettings
 
-STRONG = {"environment": "production", "internal_token": "a-long-random-service-token"}
+STRONG = {
+    "environment": "production",
+    "internal_token": "a-long-random-service-token",
+    "database_url": "postgresql+asyncpg://app:a-real-password@db:5432/whatsapp_ai",
+    "amqp_url": "amqp://app:a-real-password@mq:5672/",
+}
 
 
 def test_production_refuses_the_development_admin_token() -> None:

@@ -1,5 +1,6 @@
 """Thin routers: parse, authorise, call the service, return (API.md, ingest section)."""
 
+import mimetypes
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated
@@ -293,16 +294,41 @@ async def get_media(
     media = await repository.get_media(session, principal.tenant_id, message_id)
     if media is None:
         raise AppError(404, "media not found (not fetched yet, failed, or not this business's)")
+    media_type, disposition = media_serving(media.mime_type, message_id)
     # Streamed from the database a few chunks at a time: a file is never whole in memory.
     return StreamingResponse(
         repository.media_chunks(request.app.state.db, message_id),
-        media_type=media.mime_type or "application/octet-stream",
+        media_type=media_type,
         headers={
             "Content-Length": str(media.size_bytes),
             "Cache-Control": "private, max-age=3600",
-            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": disposition,
+            **MEDIA_SECURITY_HEADERS,
         },
     )
+
+
+# The customer chose the bytes and declared their type: only media the inbox shows itself
+# (photos, stickers, voice notes, clips) is served inline; anything else (HTML, SVG, PDF,
+# documents) is a download of opaque bytes. Either way the response is sandboxed: opened
+# from the dashboard's origin, no script in it runs with the agent's session.
+INLINE_MEDIA_TYPES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "video/mp4", "video/3gpp"}
+)
+MEDIA_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+
+
+def media_serving(declared: str | None, message_id: uuid.UUID) -> tuple[str, str]:
+    """(Content-Type, Content-Disposition) for a customer's media."""
+    kind = (declared or "").split(";")[0].strip().lower()
+    if kind in INLINE_MEDIA_TYPES or kind.startswith("audio/"):
+        return kind, "inline"
+    extension = (mimetypes.guess_extension(kind) if kind else None) or ".bin"
+    return "application/octet-stream", f'attachment; filename="{message_id}{extension}"'
 
 
 @events.get("/stream", response_class=StreamingResponse)

@@ -1,14 +1,16 @@
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.retention import Retention, claims_kept
 from ingest.api import routers
 from ingest.consumers import subscriptions
 from ingest.crypto import TokenCipher
 from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
 from ingest.graph import GraphClient, RateLimiter
-from ingest.models import outbox
+from ingest.models import PendingStatus, outbox, processed_events
 from ingest.settings import IngestSettings
 from ingest.sse import STREAMED_EVENTS, EventHub
 
@@ -20,7 +22,16 @@ class IngestRuntime(ServiceRuntime):
 
     def __init__(self, settings: IngestSettings) -> None:
         super().__init__(
-            settings, service_dir=SERVICE_DIR, outbox=outbox, subscriptions=subscriptions
+            settings,
+            service_dir=SERVICE_DIR,
+            outbox=outbox,
+            subscriptions=subscriptions,
+            retention=[
+                claims_kept(processed_events, settings),
+                # A status waits for its message for seconds; one still waiting after days
+                # names a message that will never be stored here.
+                Retention(PendingStatus.__table__, "created_at", timedelta(days=3)),
+            ],
         )
         self.ingest_settings = settings
         self.cipher = TokenCipher(settings.channel_token_key.get_secret_value())

@@ -130,3 +130,46 @@ async def test_many_big_media_at_once_hold_prefetch_times_chunk_not_their_total(
     assert graph.max_downloads_in_flight <= 4
     print(f"\npeak traced memory for {files} x 8 MiB media: {peak / MIB:.1f} MiB")
     assert peak < 16 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+async def test_customer_media_is_served_sandboxed_and_only_pictures_and_sound_inline(
+    platform: Any, graph: Any
+) -> None:
+    """A customer declares the type of the bytes they send: HTML or SVG opened by an agent
+    from the dashboard's origin would run the customer's script with the agent's session."""
+    owner = platform.tenant()
+    channel = await platform.channel(owner, token=TOKEN)
+    script = b"<script>fetch('/api/team/members')</script>"
+    graph.media["MEDIA-HTML"] = (b"<html>" + script + b"</html>", "text/html")
+    graph.media["MEDIA-SVG"] = (
+        b"<svg xmlns='http://www.w3.org/2000/svg'>" + script,
+        "image/svg+xml",
+    )
+    graph.media["MEDIA-PDF"] = (b"%PDF-1.4 ...", "application/pdf")
+    graph.media["MEDIA-PNG"] = (b"\x89PNG\r\n\x1a\n...", "image/png")
+    graph.media["MEDIA-VOICE"] = (b"OggS...", "audio/ogg; codecs=opus")
+    names = ["MEDIA-HTML", "MEDIA-SVG", "MEDIA-PDF", "MEDIA-PNG", "MEDIA-VOICE"]
+    await platform.inbound(channel["phone_number_id"], [image(n) for n in names])
+    items = await settled_media(platform, owner, len(names))
+    served = {}
+    for m in items:
+        assert m["media"]["status"] == "stored", m["media"]
+        r = await platform.ingest.get(m["media"]["url"], headers=owner)
+        assert r.status_code == 200
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "sandbox" in r.headers["content-security-policy"]
+        assert r.headers["cross-origin-resource-policy"] == "same-origin"
+        [row] = await platform.sql(
+            "select mime_type from ingest.media_files where message_id = :id", id=m["id"]
+        )
+        served[row.mime_type.split(";")[0]] = (
+            r.headers["content-type"],
+            r.headers["content-disposition"],
+        )
+    for declared in ("text/html", "image/svg+xml", "application/pdf"):
+        content_type, disposition = served[declared]
+        assert content_type == "application/octet-stream", declared
+        assert disposition.startswith("attachment; filename="), declared
+    assert served["application/pdf"][1].endswith('.pdf"')
+    assert served["image/png"] == ("image/png", "inline")
+    assert served["audio/ogg"] == ("audio/ogg", "inline")

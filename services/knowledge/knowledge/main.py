@@ -8,10 +8,11 @@ import structlog
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.retention import claims_kept
 from knowledge import embeddings
 from knowledge.api import internal, router
 from knowledge.consumers import subscriptions
-from knowledge.models import outbox
+from knowledge.models import outbox, processed_events
 from knowledge.service import Indexer, Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
@@ -37,6 +38,7 @@ class KnowledgeRuntime(ServiceRuntime):
             service_dir=SERVICE_DIR,
             outbox=outbox,
             subscriptions=lambda runtime: subscriptions(self._require_indexer()),
+            retention=[claims_kept(processed_events, settings)],
         )
 
     def _require_indexer(self) -> Indexer:

@@ -3,12 +3,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.retention import claims_kept
 from responder.answer import Answerer
 from responder.api import analytics_router, prompts_router, settings_router
 from responder.consumers import subscriptions
 from responder.knowledge import KnowledgeClient
 from responder.llm import ChatClient
-from responder.models import outbox
+from responder.models import outbox, processed_events
 from responder.settings import ResponderSettings
 from responder.turns import TurnHandler
 
@@ -69,7 +70,11 @@ def create_app(settings: ResponderSettings | None = None) -> FastAPI:
     """responder: answers customers from their business's knowledge, or hands over."""
     settings = settings or ResponderSettings()
     runtime = ResponderRuntime(
-        settings, service_dir=SERVICE_DIR, outbox=outbox, subscriptions=subscriptions
+        settings,
+        service_dir=SERVICE_DIR,
+        outbox=outbox,
+        subscriptions=subscriptions,
+        retention=[claims_kept(processed_events, settings)],
     )
     return create_service_app(
         settings,
