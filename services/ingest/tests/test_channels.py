@@ -1,12 +1,18 @@
 """Connecting a number: a live channel only once Meta confirms the token's claim (the token
 reads the number, the number is in the WABA); a sandbox gets an id no real number has."""
 
+import asyncio
 import time
 import uuid
 from typing import Any
 
-from common.fakes import _free_port
-from common.testing import text_message
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from common.db import Database
+from common.migrations import upgrade
+from common.testing import _admin, free_port, text_message
+from ingest.main import SERVICE_DIR
 
 
 def meta_id() -> str:
@@ -163,7 +169,7 @@ async def test_meta_unavailable_is_a_503_nothing_is_stored_and_a_retry_connects(
     assert "80007" in r.json()["detail"]
     assert await stored(platform, number.phone_number_id) == []
 
-    async with platform_with(whatsapp_graph_url=f"http://127.0.0.1:{_free_port()}") as down:
+    async with platform_with(whatsapp_graph_url=f"http://127.0.0.1:{free_port()}") as down:
         r = await connect(down, owner, **body)
         assert r.status_code == 503, r.text
         assert "unreachable" in r.json()["detail"]
@@ -255,3 +261,52 @@ async def test_a_second_tenant_cannot_claim_a_connected_number(platform: Any) ->
     assert listed == []
     listed = (await platform.ingest.get("/api/channels", headers=first)).json()["items"]
     assert [c["phone_number_id"] for c in listed] == [number.phone_number_id]
+
+
+async def test_the_migration_frees_real_numbers_held_by_sandbox_channels(
+    server_database_url: str,
+) -> None:
+    """Before 0007 a sandbox channel could hold any id: the connected ones get one of ours,
+    live and deleted channels and dashboard-made `sandbox-…` ids are left alone."""
+    name = f"wa_test_mig_{uuid.uuid4().hex[:10]}"
+    await _admin(server_database_url, f'create database "{name}"')
+    url = make_url(server_database_url).set(database=name).render_as_string(hide_password=False)
+    db = Database(url, pool_size=1)
+    try:
+        await asyncio.to_thread(upgrade, SERVICE_DIR, url, "0006")
+        rows = {
+            "squatted": ("106540352242922", None, None),
+            "made-by-dashboard": ("sandbox-0a1b2c", None, None),
+            "live": ("106540352242923", "gAAAA-encrypted", None),
+            "deleted": ("106540352242924", None, "now()"),
+        }
+        async with db.sessionmaker() as s:
+            for key, (pnid, token, deleted) in rows.items():
+                await s.execute(
+                    text(
+                        "insert into ingest.channels (id, tenant_id, phone_number_id,"
+                        " display_phone_number, access_token_encrypted, deleted_at) values"
+                        f" (gen_random_uuid(), gen_random_uuid(), :p, :k, :t, {deleted or 'null'})"
+                    ),
+                    {"p": pnid, "k": key, "t": token},
+                )
+            await s.commit()
+        await asyncio.to_thread(upgrade, SERVICE_DIR, url, "head")
+        async with db.sessionmaker() as s:
+            after = dict(
+                (
+                    await s.execute(
+                        text(
+                            "select display_phone_number, phone_number_id from ingest.channels"
+                            " where verified_at is null"
+                        )
+                    )
+                ).all()
+            )
+        assert after["squatted"].startswith("sandbox-") and len(after["squatted"]) == 40
+        assert after["made-by-dashboard"] == "sandbox-0a1b2c"
+        assert after["live"] == "106540352242923"
+        assert after["deleted"] == "106540352242924"
+    finally:
+        await db.dispose()
+        await _admin(server_database_url, f'drop database if exists "{name}" with (force)')
