@@ -52,12 +52,22 @@ BURST = int(os.environ.get("BENCH_BURST", "300"))
 BURST_RATE = float(os.environ.get("BENCH_BURST_RATE", "100"))
 SECRET = "bench-app-secret"
 PNID = "500000000001"
+WABA_ID = "500000000002"
 POLICY = "Delivery\n\nWe deliver on Sundays between 9am and 1pm. Delivery costs 3 euros."
 
 
 def graph_app(arrivals: dict[str, float]) -> FastAPI:
-    """Meta's send endpoint: records when the answer to each customer arrives."""
+    """Meta's send endpoint: records when the answer to each customer arrives; and the two
+    reads that verify the channel's number when it is connected."""
     app = FastAPI()
+
+    @app.get(f"/{PNID}")
+    async def number() -> JSONResponse:
+        return JSONResponse({"id": PNID, "display_phone_number": "+1 555-010-0001"})
+
+    @app.get(f"/{WABA_ID}/phone_numbers")
+    async def account_numbers() -> JSONResponse:
+        return JSONResponse({"data": [{"id": PNID}], "paging": {"cursors": {}}})
 
     @app.post("/{phone_number_id}/messages")
     async def send(phone_number_id: str, request: Request) -> JSONResponse:
@@ -170,7 +180,11 @@ async def main() -> None:
                 r = await client.post(
                     f"{ingest.url}/api/channels/whatsapp",
                     headers=owner,
-                    json={"phone_number_id": PNID, "access_token": "EAAG-bench"},
+                    json={
+                        "phone_number_id": PNID,
+                        "waba_id": WABA_ID,
+                        "access_token": "EAAG-bench",
+                    },
                 )
                 assert r.status_code == 201, r.text
                 r = await client.post(

@@ -1,12 +1,13 @@
 // Every kind of customer message, through the real gateway: Meta-signed webhooks for a live
 // number whose Graph API is common.fakes.FakeGraphAPI (started by tests/e2e/test_dashboard.py,
-// which passes GATEWAY_URL, WHATSAPP_APP_SECRET, GRAPH_TOKEN and MEDIA_IMAGE_ID, and scripts
-// the first send to fail with Meta's error 131047).
+// which passes GATEWAY_URL, WHATSAPP_APP_SECRET, GRAPH_TOKEN, GRAPH_PNID and GRAPH_WABA_ID (a
+// number the fake confirms for that token), MEDIA_IMAGE_ID, and scripts the first send to fail
+// with Meta's error 131047).
 import assert from "node:assert/strict";
 import { createHmac, randomUUID } from "node:crypto";
 
 const T = 45_000;
-export const ENV = ["GATEWAY_URL", "WHATSAPP_APP_SECRET", "GRAPH_TOKEN", "MEDIA_IMAGE_ID"];
+export const ENV = ["GATEWAY_URL", "WHATSAPP_APP_SECRET", "GRAPH_TOKEN", "GRAPH_PNID", "GRAPH_WABA_ID", "MEDIA_IMAGE_ID"];
 const CUSTOMER = "351933000111";
 
 async function see(locator, what, timeout = T) {
@@ -58,10 +59,15 @@ async function waitFor(fn, what, timeout = T) {
 /** A live number connected in Channels; then text, image, location, contact card, a reply
  * with its quote, a button reply and a reaction arrive over the webhook. */
 async function everyMessageKindShows(page, baseURL, ctx) {
-  ctx.pnid = String(10 ** 11 + Math.floor(Math.random() * 9 * 10 ** 11));
+  ctx.pnid = process.env.GRAPH_PNID;
   ctx.display = "15550783881";
   const created = await page.request.post(`${baseURL}/api/channels/whatsapp`, {
-    data: { phone_number_id: ctx.pnid, display_phone_number: "+1 555 078 3881", access_token: process.env.GRAPH_TOKEN },
+    data: {
+      phone_number_id: ctx.pnid,
+      waba_id: process.env.GRAPH_WABA_ID,
+      display_phone_number: "+1 555 078 3881",
+      access_token: process.env.GRAPH_TOKEN,
+    },
   });
   assert.equal(created.status(), 201, await created.text());
 

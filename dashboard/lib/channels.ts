@@ -5,12 +5,13 @@ export async function listChannels(): Promise<Channel[]> {
   return (await api<Page<Channel>>("/api/channels?limit=200")).items;
 }
 
-/** A sandbox number: no Meta account needed; customers are played from the simulator. */
+/** A sandbox number: no Meta account needed; customers are played from the simulator.
+ * The platform names it (`sandbox-…`); the display number is only a label. */
 export async function createSandboxChannel(): Promise<Channel> {
   const digits = Array.from(crypto.getRandomValues(new Uint8Array(7)), (b) => b % 10).join("");
   return api<Channel>("/api/channels/whatsapp", {
     method: "POST",
-    json: { phone_number_id: `sandbox-${digits}`, display_phone_number: `+1 555 ${digits}` },
+    json: { display_phone_number: `+1 555 ${digits}` },
   });
 }
 

@@ -135,7 +135,11 @@ async def test_a_customer_gets_a_grounded_answer_then_a_person(platform: dict[st
         r = await client.post(
             f"{platform['ingest']}/api/channels/whatsapp",
             headers=owner,
-            json={"phone_number_id": PNID, "access_token": graph.token},
+            json={
+                "phone_number_id": PNID,
+                "waba_id": graph.add_number(PNID).waba_id,
+                "access_token": graph.token,
+            },
         )
         assert r.status_code == 201 and r.json()["mode"] == "live"
         r = await client.post(

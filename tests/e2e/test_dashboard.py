@@ -75,6 +75,8 @@ async def platform(
     # whose fake also sent "wamid.FAKE1", and a status of the same wamid would be a duplicate.
     graph = FakeGraphAPI(_ids=itertools.count(secrets.randbelow(10**9) + 10**6))
     graph.media[MEDIA_IMAGE_ID] = (png(), "image/png")
+    # The live number the specs connect: Meta (the fake) must confirm it for the token.
+    number = graph.add_number(str(10**11 + secrets.randbelow(9 * 10**11)))
     graph.fail_next(
         131047,
         details="Message failed to send because more than 24 hours have passed since the "
@@ -117,6 +119,8 @@ async def platform(
                 "RESPONDER_URL": started[3].url,
                 "GATEWAY_URL": started[4].url,
                 "GRAPH_TOKEN": graph.token,
+                "GRAPH_PNID": number.phone_number_id,
+                "GRAPH_WABA_ID": number.waba_id,
             }
         finally:
             for process in started:  # shown by pytest when the test fails
@@ -166,6 +170,8 @@ async def test_dashboard_in_a_real_browser(
         **RENEW,
         "GATEWAY_URL": platform["GATEWAY_URL"],
         "GRAPH_TOKEN": platform["GRAPH_TOKEN"],
+        "GRAPH_PNID": platform["GRAPH_PNID"],
+        "GRAPH_WABA_ID": platform["GRAPH_WABA_ID"],
         "WHATSAPP_APP_SECRET": SECRET,
         "MEDIA_IMAGE_ID": MEDIA_IMAGE_ID,
         "BASE_URL": dashboard_url,

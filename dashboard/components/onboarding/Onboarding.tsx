@@ -230,7 +230,7 @@ function ConnectChannel({ channels, onConnected }: { channels: Channel[]; onConn
             error={fieldErrors.phone_number_id}
           />
           <Input name="display_phone_number" label="Display number" placeholder="+351 912 345 678" error={fieldErrors.display_phone_number} />
-          <Input name="waba_id" label="WhatsApp Business Account ID" error={fieldErrors.waba_id} />
+          <Input name="waba_id" label="WhatsApp Business Account ID" error={fieldErrors.waba_id} required />
           <Input
             name="access_token"
             type="password"

@@ -1,8 +1,9 @@
 """Stand-ins for outside systems, for tests and benchmarks: real HTTP servers on 127.0.0.1.
 
 - `serve_app(app)`: any ASGI app under uvicorn in the current event loop, on a free port.
-- `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media), recording
-  every request and answering Meta's error objects on demand; `GeneratedMedia` is a big
+- `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media, read a
+  business number and its account's numbers), recording every request and answering Meta's
+  error objects on demand; `GeneratedMedia` is a big
   media file it streams without holding.
 - `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
 - `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
@@ -98,16 +99,53 @@ class _Failure:
     retry_after: str | None = None
 
 
+@dataclass(frozen=True)
+class FakeNumber:
+    """A business phone number Meta knows, in its WhatsApp Business Account."""
+
+    phone_number_id: str
+    waba_id: str
+    display_phone_number: str = "+1 555-010-0000"
+    verified_name: str = "Test Business"
+
+    def fields(self, wanted: str | None) -> dict[str, Any]:
+        every = {
+            "id": self.phone_number_id,
+            "display_phone_number": self.display_phone_number,
+            "verified_name": self.verified_name,
+            "quality_rating": "GREEN",
+            "code_verification_status": "VERIFIED",
+        }
+        if not wanted:
+            return every
+        return {k: v for k, v in every.items() if k in wanted.split(",") or k == "id"}
+
+
+# Meta's answer to an object the token may not read, or that does not exist (the same words).
+_NO_SUCH_OBJECT = (
+    "Unsupported get request. Object with ID '{}' does not exist, cannot be loaded due to "
+    "missing permissions, or does not support this operation."
+)
+
+
 @dataclass
 class FakeGraphAPI:
     """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages` (a send, or a read
     receipt with the typing indicator), `GET /{media-id}` and the media download URL it hands
-    out. `fail_next(code)` scripts Meta's error answers to sends (with a Retry-After if
-    asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to reads;
-    `send_delay_s` makes Meta slow to answer a send it accepted, `on_send` runs when it does."""
+    out, `GET /{phone-number-id}` and `GET /{waba-id}/phone_numbers` for the numbers added with
+    `add_number`. `fail_next(code)` scripts Meta's error answers to sends and media (with a
+    Retry-After if asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to
+    read receipts, `fail_next_number_read` errors to the number reads; `send_delay_s` makes
+    Meta slow to answer a send it accepted, `on_send` runs when it does.
+
+    `token` sends and reads everything; another token Meta accepts reads only the accounts it
+    was granted (`add_number(..., token=)`), and an unknown token gets Meta's code 190."""
 
     token: str = "EAAG-test-token"
     requests: list[GraphRequest] = field(default_factory=list)
+    # Business numbers by phone number id, and the accounts each other token may read.
+    numbers: dict[str, FakeNumber] = field(default_factory=dict)
+    grants: dict[str, set[str]] = field(default_factory=dict)
     # Media by id: (bytes, MIME type), or a `GeneratedMedia` streamed in blocks.
     media: dict[str, "tuple[bytes, str] | GeneratedMedia"] = field(default_factory=dict)
     # Downloads being served right now, and the most there ever were at once.
@@ -115,6 +153,7 @@ class FakeGraphAPI:
     max_downloads_in_flight: int = 0
     _failures: list[_Failure] = field(default_factory=list)
     _read_failures: list[_Failure] = field(default_factory=list)
+    _number_failures: list[_Failure] = field(default_factory=list)
     # Meta taking its time over a read receipt (recorded once answered).
     read_delay_s: float = 0.0
     # Meta taking its time to answer a send it has accepted (a caller's timeout loses the
@@ -149,6 +188,41 @@ class FakeGraphAPI:
     def fail_next_read(self, code: int, *, times: int = 1, http_status: int = 400) -> None:
         """The next `times` read receipts answer Meta's error object with this `code`."""
         self._read_failures.extend([_Failure(code, http_status, f"error {code}")] * times)
+
+    def fail_next_number_read(
+        self, code: int | None, *, times: int = 1, http_status: int = 400
+    ) -> None:
+        """The next `times` reads of a number or an account's numbers answer Meta's error
+        object with this `code` (None: a bare HTTP error, e.g. 503)."""
+        failure = _Failure(code, http_status, "unavailable" if code is None else f"error {code}")
+        self._number_failures.extend([failure] * times)
+
+    def add_number(
+        self,
+        phone_number_id: str,
+        *,
+        waba_id: str = "100000000000001",
+        token: str | None = None,
+        display_phone_number: str = "+1 555-010-0000",
+    ) -> FakeNumber:
+        """A number of `waba_id` at Meta; `token` (besides `self.token`) may read that account."""
+        number = FakeNumber(phone_number_id, waba_id, display_phone_number)
+        self.numbers[phone_number_id] = number
+        if token and token != self.token:
+            self.grants.setdefault(token, set()).add(waba_id)
+        return number
+
+    def number_reads(self) -> list[GraphRequest]:
+        """Reads of a business number or an account's numbers (a channel's verification)."""
+        return [
+            r
+            for r in self.requests
+            if r.method == "GET"
+            and (r.path.endswith("/phone_numbers") or r.path.strip("/") in self.numbers)
+        ]
+
+    def _may_read(self, token: str, waba_id: str) -> bool:
+        return token == self.token or waba_id in self.grants.get(token, set())
 
     def accepted(self) -> list[GraphRequest]:
         """Sends Meta accepted (a wamid assigned), in the order they arrived."""
@@ -192,12 +266,27 @@ class FakeGraphAPI:
             response.headers.update(headers)
             return response
 
-        def error(code: int, status: int, details: str) -> JSONResponse:
+        def bearer(request: Request) -> str | None:
+            value = request.headers.get("authorization") or ""
+            return value.removeprefix("Bearer ") if value.startswith("Bearer ") else None
+
+        def known_token(token: str | None) -> bool:
+            return token == self.token or token in self.grants
+
+        def invalid_token() -> JSONResponse:
+            return error(190, 401, "Invalid OAuth access token - Cannot parse access token")
+
+        def no_such_object(object_id: str) -> JSONResponse:
+            return error(100, 400, _NO_SUCH_OBJECT.format(object_id), kind="GraphMethodException")
+
+        def error(
+            code: int, status: int, details: str, *, kind: str = "OAuthException"
+        ) -> JSONResponse:
             return JSONResponse(
                 {
                     "error": {
                         "message": f"(#{code}) {details}",
-                        "type": "OAuthException",
+                        "type": kind,
                         "code": code,
                         "error_data": {"messaging_product": "whatsapp", "details": details},
                         "fbtrace_id": "AbCdEf",
@@ -249,8 +338,38 @@ class FakeGraphAPI:
             content, mime = item
             return Response(content, media_type=mime)
 
+        @api.get("/{waba_id}/phone_numbers")
+        async def account_numbers(waba_id: str, request: Request) -> Response:
+            recorded = record(request, None)
+            token = bearer(request)
+            if not known_token(token):
+                return invalid_token()
+            if self._number_failures:
+                return failure(recorded, self._number_failures.pop(0))
+            assert token is not None
+            mine = [n for n in self.numbers.values() if n.waba_id == waba_id]
+            if not mine or not self._may_read(token, waba_id):
+                return no_such_object(waba_id)
+            limit = int(request.query_params.get("limit", "25"))
+            start = int(base64.b64decode(request.query_params.get("after", "MA==")))
+            fields = request.query_params.get("fields")
+            page = [n.fields(fields) for n in mine[start : start + limit]]
+            cursors = {
+                "before": base64.b64encode(str(start).encode()).decode(),
+                "after": base64.b64encode(str(start + len(page)).encode()).decode(),
+            }
+            body: dict[str, Any] = {"data": page, "paging": {"cursors": cursors}}
+            if start + limit < len(mine):
+                query = f"limit={limit}&after={cursors['after']}"
+                if fields:
+                    query += f"&fields={fields}"
+                body["paging"]["next"] = f"{self.base_url}/{waba_id}/phone_numbers?{query}"
+            return JSONResponse(body)
+
         @api.get("/{media_id}")
         async def media_info(media_id: str, request: Request) -> Response:
+            if media_id in self.numbers:
+                return await phone_number(media_id, request)
             recorded = record(request, None)
             if not authorised(request):
                 return error(190, 401, "Error validating access token")
@@ -274,6 +393,19 @@ class FakeGraphAPI:
             if isinstance(item, GeneratedMedia) and not item.declare_size:
                 del info["file_size"]
             return JSONResponse(info)
+
+        async def phone_number(phone_number_id: str, request: Request) -> Response:
+            recorded = record(request, None)
+            token = bearer(request)
+            if not known_token(token):
+                return invalid_token()
+            if self._number_failures:
+                return failure(recorded, self._number_failures.pop(0))
+            assert token is not None
+            number = self.numbers[phone_number_id]
+            if not self._may_read(token, number.waba_id):
+                return no_such_object(phone_number_id)
+            return JSONResponse(number.fields(request.query_params.get("fields")))
 
         return api
 

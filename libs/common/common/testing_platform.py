@@ -168,6 +168,7 @@ async def _setup_business(platform: Platform) -> None:
             headers=platform.owner,
             json={
                 "phone_number_id": platform.phone_number_id,
+                "waba_id": platform.graph.add_number(platform.phone_number_id).waba_id,
                 "access_token": platform.graph.token,
             },
         )

@@ -21,6 +21,7 @@ from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.text import PgStr
 from ingest import repository, service
+from ingest.graph import GraphClient
 from ingest.models import Channel, Contact, Conversation, Message, outbox
 from ingest.schemas import (
     ChannelCreate,
@@ -48,6 +49,13 @@ events = APIRouter(prefix="/api/events", tags=["events"])
 def _settings(request: Request) -> IngestSettings:
     settings: IngestSettings = request.app.state.settings
     return settings
+
+
+def _graph(request: Request) -> GraphClient:
+    graph: GraphClient | None = request.app.state.runtime.graph
+    if graph is None:  # only before the runtime started
+        raise AppError(503, "the service is starting; try again")
+    return graph
 
 
 def channel_out(channel: Channel) -> ChannelOut:
@@ -98,11 +106,15 @@ def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
 async def connect_whatsapp(
     body: ChannelCreate, principal: Manager, session: SessionDep, request: Request
 ) -> ChannelOut:
-    """Connect a WhatsApp number; without an access token it is a sandbox (nothing sent to Meta)."""
+    """Connect a WhatsApp number. With an access token (live) Meta must confirm that the token
+    reads `phone_number_id` and that the number belongs to `waba_id`: 422 when Meta says no,
+    503 when Meta cannot be asked; nothing is stored then. Without a token it is a sandbox
+    (nothing sent to Meta) and gets a `phone_number_id` of the platform's (`sandbox-…`)."""
     channel = await service.connect_channel(
         session,
         principal.tenant_id,
         request.app.state.cipher,
+        _graph(request),
         phone_number_id=body.phone_number_id,
         display_phone_number=body.display_phone_number,
         waba_id=body.waba_id,

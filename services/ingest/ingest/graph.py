@@ -1,4 +1,5 @@
-"""Meta's Graph API: send a message, fetch a media file. One pooled httpx client per process.
+"""Meta's Graph API: send a message, fetch a media file, read a business number and its
+account's numbers (to prove a token's claim). One pooled httpx client per process.
 
 Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP status alone.
 """
@@ -195,6 +196,37 @@ class GraphClient:
         except httpx.HTTPError as exc:
             raise GraphError(f"media download failed: {type(exc).__name__}") from exc
 
+    async def phone_number(self, *, phone_number_id: str, token: str) -> dict[str, Any]:
+        """GET /{phone_number_id}: Meta answers only a token that may read that number."""
+        response = await self._request(
+            "GET",
+            f"{self.base_url}/{phone_number_id}",
+            token,
+            params={"fields": "id,display_phone_number,verified_name"},
+        )
+        return _json_object(response)
+
+    async def account_phone_number_ids(
+        self, *, waba_id: str, token: str, max_pages: int = 20
+    ) -> set[str]:
+        """GET /{waba_id}/phone_numbers, every page: the ids of the account's numbers."""
+        ids: set[str] = set()
+        url: str | None = f"{self.base_url}/{waba_id}/phone_numbers"
+        params: dict[str, str] | None = {"fields": "id", "limit": "100"}
+        for _ in range(max_pages):
+            if url is None:
+                break
+            page = _json_object(await self._request("GET", url, token, params=params))
+            data = page.get("data")
+            if not isinstance(data, list):
+                raise GraphError("Graph API answered a number list without data", None, 200)
+            ids.update(str(n["id"]) for n in data if isinstance(n, dict) and "id" in n)
+            paging = page.get("paging")
+            # `paging.next` is the whole URL of the next page, its query included.
+            url = paging.get("next") if isinstance(paging, dict) else None
+            params = None
+        return ids
+
     async def _request(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self._client.request(
@@ -209,6 +241,16 @@ class GraphClient:
         if response.status_code >= 300:
             raise _error_from(response)
         return response
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise GraphError("Graph API answered something that is not a JSON object", None, 200)
+    return body
 
 
 def _too_large(max_bytes: int) -> str:

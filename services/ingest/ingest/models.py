@@ -65,6 +65,9 @@ class Channel(Base):
     # Fernet token of the Graph API access token; never returned, never logged.
     access_token_encrypted: Mapped[str | None] = mapped_column(Text)
     needs_reauth: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+    # When Meta confirmed the token reads this number of this WABA (null: a sandbox, or a
+    # live channel connected before that check existed).
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now_column()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -12,7 +12,10 @@ from common.text import InputModel
 class ChannelCreate(InputModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone_number_id: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$")
+    # Meta's ids; required with an access token, ignored without (a sandbox gets its own).
+    phone_number_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$"
+    )
     display_phone_number: str | None = Field(default=None, max_length=32)
     waba_id: str | None = Field(default=None, max_length=64)
     access_token: str | None = Field(default=None, min_length=1, max_length=4096)

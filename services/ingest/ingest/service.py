@@ -1,5 +1,6 @@
 """Business functions of ingest. They flush; the caller's unit of work commits."""
 
+import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -39,6 +40,7 @@ from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
 from ingest import repository
 from ingest.crypto import TokenCipher
+from ingest.graph import GraphClient
 from ingest.models import (
     Channel,
     Contact,
@@ -50,8 +52,12 @@ from ingest.models import (
 )
 from ingest.normalize import media_summary, message_context, message_text, preview
 from ingest.settings import IngestSettings
+from ingest.verification import sandbox_phone_number_id, verify_live_number
 
 log = structlog.get_logger(__name__)
+
+# The shape of Meta's object ids (phone numbers, business accounts).
+_META_ID = re.compile(r"[0-9]+")
 
 UNKNOWN_NUMBER = Counter(
     "ingest_unknown_number_total", "Webhook items for a number no tenant connected", ["kind"]
@@ -73,12 +79,33 @@ async def connect_channel(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     cipher: TokenCipher,
+    graph: GraphClient,
     *,
-    phone_number_id: str,
+    phone_number_id: str | None,
     display_phone_number: str | None,
     waba_id: str | None,
     access_token: str | None,
 ) -> Channel:
+    """A live channel (with a token) is stored only once Meta confirmed that the token reads
+    the number and that the number is the account's; a sandbox gets an id of ours, so it can
+    never hold a real number (a client's `phone_number_id` for it is ignored)."""
+    verified_at = None
+    if access_token:
+        if not phone_number_id or not _META_ID.fullmatch(phone_number_id):
+            raise AppError(422, "a live channel needs Meta's phone_number_id (digits)")
+        if not waba_id or not _META_ID.fullmatch(waba_id):
+            raise AppError(
+                422, "a live channel needs its WhatsApp Business Account id, waba_id (digits)"
+            )
+        # Before any database work: no connection is held while Meta answers.
+        verified = await verify_live_number(
+            graph, phone_number_id=phone_number_id, waba_id=waba_id, token=access_token
+        )
+        display_phone_number = verified.display_phone_number or display_phone_number
+        verified_at = datetime.now(UTC)
+    else:
+        phone_number_id = sandbox_phone_number_id()
+        waba_id = None
     channel_id = await session.scalar(
         insert(Channel)
         .values(
@@ -88,6 +115,7 @@ async def connect_channel(
             display_phone_number=display_phone_number,
             waba_id=waba_id,
             access_token_encrypted=cipher.encrypt(access_token) if access_token else None,
+            verified_at=verified_at,
         )
         .on_conflict_do_nothing(
             index_elements=["phone_number_id"], index_where=sql("deleted_at IS NULL")

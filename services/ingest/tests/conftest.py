@@ -99,14 +99,24 @@ class Platform:
     async def channel(
         self, headers: dict[str, str], *, token: str | None = None, pnid: str | None = None
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "phone_number_id": pnid or str(uuid.uuid4().int)[:15],
-            "display_phone_number": "15550783881",
-        }
+        """A sandbox channel, or with `token` a live one whose number Meta (the fake) knows."""
+        body: dict[str, Any] = {"display_phone_number": "15550783881"}
         if token:
-            body["access_token"] = token
+            number = self.graph.add_number(
+                pnid or str(uuid.uuid4().int)[:15],
+                waba_id=str(uuid.uuid4().int)[:15],
+                token=token,
+                display_phone_number="15550783881",
+            )
+            body |= {
+                "phone_number_id": number.phone_number_id,
+                "waba_id": number.waba_id,
+                "access_token": token,
+            }
         r = await self.ingest.post("/api/channels/whatsapp", json=body, headers=headers)
         assert r.status_code == 201, r.text
+        # Connecting read the number from Meta; tests judge the calls that came after.
+        self.graph.requests.clear()
         return dict(r.json())
 
     async def webhook(self, payload: dict[str, Any]) -> httpx.Response:

@@ -191,13 +191,19 @@ async def test_every_route_is_tenant_isolated(platform: Any) -> None:
 
 async def test_deleting_a_channel_frees_the_number_and_keeps_history(platform: Any) -> None:
     owner = platform.tenant()
-    channel = await seeded(platform, owner, [("111", "Ana", "hi")])
+    channel = await platform.channel(owner, token=platform.graph.token)
+    await platform.inbound(
+        channel["phone_number_id"],
+        [text_message(f"wamid.{uuid.uuid4().hex}", "111", "hi", timestamp=now_ts())],
+        [{"profile": {"name": "Ana"}, "wa_id": "111"}],
+    )
+    await platform.wait_conversation(owner)
     r = await platform.ingest.delete(f"/api/channels/{channel['id']}", headers=owner)
     assert r.status_code == 204
     assert (await platform.ingest.get("/api/channels", headers=owner)).json()["items"] == []
     assert len(await platform.conversations(owner)) == 1
     other = platform.tenant()
-    again = await platform.channel(other, pnid=channel["phone_number_id"])
+    again = await platform.channel(other, token="EAAG-new-owner", pnid=channel["phone_number_id"])
     assert again["phone_number_id"] == channel["phone_number_id"]
 
 

@@ -101,11 +101,16 @@ async def test_the_token_is_encrypted_at_rest_and_never_returned(platform: Any) 
     assert row.access_token_encrypted and "secret-value" not in row.access_token_encrypted
     listing = await platform.ingest.get("/api/channels", headers=owner)
     assert "secret-value" not in listing.text
-    # A number belongs to one business.
+    # A number belongs to one business, even when another one's token may read it too.
     other = platform.tenant()
+    waba_id = platform.graph.numbers[channel["phone_number_id"]].waba_id
     r = await platform.ingest.post(
         "/api/channels/whatsapp",
-        json={"phone_number_id": channel["phone_number_id"]},
+        json={
+            "phone_number_id": channel["phone_number_id"],
+            "waba_id": waba_id,
+            "access_token": platform.graph.token,
+        },
         headers=other,
     )
     assert r.status_code == 409

@@ -14,12 +14,6 @@ import { Badge, Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Inpu
 const FIELDS = ["phone_number_id", "display_phone_number", "waba_id", "access_token"] as const;
 const EMPTY_LIVE = { phone_number_id: "", display_phone_number: "", waba_id: "", access_token: "" };
 
-/** A sandbox number needs a unique id; nothing is sent to Meta from it. */
-function sandboxId(): string {
-  const random = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(16).padStart(2, "0")).join("");
-  return `sandbox-${random}`;
-}
-
 export function ChannelsView() {
   const toast = useToast();
   const { me } = useSession();
@@ -68,7 +62,7 @@ export function ChannelsView() {
     setGeneral(null);
     const body =
       mode === "sandbox"
-        ? { phone_number_id: sandboxId(), display_phone_number: sandboxNumber.trim() || null }
+        ? { display_phone_number: sandboxNumber.trim() || null } // the platform names a sandbox
         : {
             phone_number_id: live.phone_number_id.trim(),
             display_phone_number: live.display_phone_number.trim() || null,
@@ -252,7 +246,9 @@ export function ChannelsView() {
                       value={live.waba_id}
                       onChange={(e) => setField("waba_id", e.target.value)}
                       error={errors.waba_id}
+                      hint="Meta checks that the token reads this number of this account."
                       autoComplete="off"
+                      required
                     />
                     <Input
                       label="Access token"
