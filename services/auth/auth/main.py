@@ -8,13 +8,13 @@ from fastapi import FastAPI
 from auth import service
 from auth.api import auth_router, keys_router, team_router
 from auth.keys import KeyRing, ensure_active_key
-from auth.models import outbox
+from auth.models import outbox, rate_limit_buckets
 from auth.passwords import Passwords
-from auth.ratelimit import RateLimiter
 from auth.service import Tokens
 from auth.settings import AuthSettings
 from common.app import ServiceRuntime, create_service_app
 from common.auth import JWKSVerifier
+from common.ratelimit import FixedWindowLimiter
 from common.revocation import Revocations
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ class AuthRuntime(ServiceRuntime):
             ttl=ttl,
         )
         self.passwords = Passwords(self.settings)
-        self.rate_limiter = RateLimiter(self.db)
+        self.rate_limiter = FixedWindowLimiter(self.db, rate_limit_buckets)
 
     async def _revoked_user_ids(self) -> list[uuid.UUID]:
         assert self.db is not None

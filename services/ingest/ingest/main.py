@@ -3,12 +3,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.ratelimit import FixedWindowLimiter
 from ingest.api import routers
 from ingest.consumers import subscriptions
 from ingest.crypto import TokenCipher
 from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
 from ingest.graph import GraphClient, RateLimiter
-from ingest.models import outbox
+from ingest.models import outbox, rate_limit_buckets
 from ingest.settings import IngestSettings
 from ingest.sse import STREAMED_EVENTS, EventHub
 
@@ -56,6 +57,11 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         assert self.bus is not None
         await self.bus.listen(STREAMED_EVENTS, self.hub.publish, name="sse")
+
+    def app_state(self) -> dict[str, object]:
+        assert self.db is not None
+        limiter = FixedWindowLimiter(self.db, rate_limit_buckets)
+        return {**super().app_state(), "rate_limiter": limiter}
 
     async def stop(self) -> None:
         await super().stop()

@@ -10,6 +10,7 @@ from responder.knowledge import KnowledgeClient
 from responder.llm import ChatClient
 from responder.models import outbox
 from responder.settings import ResponderSettings
+from responder.spending import TenantLimits
 from responder.turns import TurnHandler
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -41,8 +42,15 @@ class ResponderRuntime(ServiceRuntime):
         self.answerer = Answerer(s, self.knowledge, self.chat)
         await super().start()  # consumers start last: they need the handler below
 
+    @property
+    def limits(self) -> TenantLimits:
+        assert self.db is not None
+        if not hasattr(self, "_limits"):
+            self._limits = TenantLimits(self.db, self.settings)
+        return self._limits
+
     def app_state(self) -> dict[str, object]:
-        return {**super().app_state(), "answerer": self.answerer}
+        return {**super().app_state(), "answerer": self.answerer, "limits": self.limits}
 
     async def stop(self) -> None:
         await super().stop()
@@ -61,6 +69,8 @@ class ResponderRuntime(ServiceRuntime):
                 self.settings.quiet_period_s,
                 announce=bus.publish if bus is not None else None,
                 lease_s=self.settings.turn_lease_s,
+                settings=self.settings,
+                limits=self.limits,
             )
         return self._turns
 

@@ -102,3 +102,4 @@ class PreviewOut(BaseModel):
     tokens_in: int
     tokens_out: int
     latency_ms: int
+    cost_usd: float | None = None  # None: no LLM call, or its price is unknown
