@@ -13,6 +13,7 @@ from responder.prompts import VARIABLES
 from responder.schemas import (
     AISettingsIn,
     AISettingsOut,
+    ModelsOut,
     PreviewIn,
     PreviewOut,
     PromptIn,
@@ -20,7 +21,7 @@ from responder.schemas import (
     PromptUpdate,
 )
 from responder.settings import ResponderSettings
-from responder.spending import TenantLimits
+from responder.spending import TenantLimits, offered_models
 
 settings_router = APIRouter(prefix="/api/ai", tags=["ai"])
 prompts_router = APIRouter(prefix="/api/prompts", tags=["prompts"])
@@ -49,6 +50,13 @@ async def put_settings(
 ) -> AISettingsOut:
     """Change any of the settings (owner/admin); fields left out keep their value."""
     return await service.update_settings(session, principal, body, _settings(request))
+
+
+@settings_router.get("/models", response_model=ModelsOut)
+async def list_models(principal: CurrentPrincipal, request: Request) -> ModelsOut:
+    """The models a business may choose for its AI, with their prices (USD per million
+    tokens), as the operator configured them."""
+    return offered_models(_settings(request))
 
 
 @settings_router.post("/preview", response_model=PreviewOut)

@@ -25,6 +25,17 @@ class AISettingsOut(BaseModel):
     media_without_text: Literal["reply", "handoff"]
 
 
+class ModelOut(BaseModel):
+    id: str
+    input_usd_per_million: float
+    output_usd_per_million: float
+    default: bool
+
+
+class ModelsOut(BaseModel):
+    items: list[ModelOut]
+
+
 class AISettingsIn(InputModel):
     """Any subset of the settings; what is left out keeps its value."""
 

@@ -13,6 +13,7 @@ from common.db import Database
 from common.errors import AppError
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from responder.models import LLMSpend, rate_limit_buckets
+from responder.schemas import ModelOut, ModelsOut
 from responder.settings import ResponderSettings
 
 log = structlog.get_logger(__name__)
@@ -35,6 +36,20 @@ def check_model(settings: ResponderSettings, model: str) -> None:
     if model not in settings.llm_models:
         offered = ", ".join(sorted(settings.llm_models))
         raise AppError(422, f"model: {model!r} is not offered; choose one of: {offered}")
+
+
+def offered_models(settings: ResponderSettings) -> ModelsOut:
+    return ModelsOut(
+        items=[
+            ModelOut(
+                id=model,
+                input_usd_per_million=prices[0],
+                output_usd_per_million=prices[1],
+                default=model == settings.llm_model,
+            )
+            for model, prices in sorted(settings.llm_models.items())
+        ]
+    )
 
 
 def effective_model(settings: ResponderSettings, chosen: str | None) -> str:

@@ -53,6 +53,21 @@ async def test_only_the_operator_s_models_can_be_chosen(
         assert "anthropic/claude-3.5-haiku" in detail and "openai/gpt-4o-mini" in detail
         got = await client.get("/api/ai/settings", headers=owner(test_keys, tenant))
         assert got.json()["model"] == "anthropic/claude-3.5-haiku"  # nothing stored
+        offered = await client.get("/api/ai/models", headers=owner(test_keys, tenant, "agent"))
+        assert offered.json()["items"] == [
+            {
+                "id": "anthropic/claude-3.5-haiku",
+                "input_usd_per_million": 0.8,
+                "output_usd_per_million": 4.0,
+                "default": True,
+            },
+            {
+                "id": "openai/gpt-4o-mini",
+                "input_usd_per_million": 0.15,
+                "output_usd_per_million": 0.6,
+                "default": False,
+            },
+        ]
         chosen = await client.put(
             "/api/ai/settings",
             json={"model": "openai/gpt-4o-mini"},
