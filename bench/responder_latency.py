@@ -164,6 +164,8 @@ async def main() -> None:
             "LLM_BASE_URL": f"{llm_url}/v1",
             "LLM_API_KEY": "sk-bench",
             "QUIET_PERIOD_S": "0",
+            # One business carries the whole load here: no per-minute cap on its AI turns.
+            "AI_TURNS_PER_MIN": "0",
         }
         try:
             for factory in ("ingest", "knowledge", "responder", "gateway"):

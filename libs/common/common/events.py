@@ -253,7 +253,9 @@ class ReplyGeneratedPayload(Payload):
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms: int = 0
-    cost_usd: float = 0.0
+    # None: the model's price is unknown (not a made-up 0). The responder only calls priced
+    # models, so in practice this is a number.
+    cost_usd: float | None = 0.0
 
 
 class ReplyGeneratedV1(Envelope):

@@ -43,6 +43,12 @@ def claims_kept(table: Table, settings: CommonSettings) -> Retention:
     )
 
 
+def windows_kept(table: Table) -> Retention:
+    """The rule for a service's `rate_limit_buckets` (common.ratelimit): a window is at most
+    minutes long, so a day-old one counts nothing."""
+    return Retention(table, "window_start", timedelta(days=1))
+
+
 class Purger:
     def __init__(
         self,

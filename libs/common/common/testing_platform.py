@@ -219,6 +219,8 @@ async def running_platform(
             "LLM_BASE_URL": f"{llm_url}/v1",
             "LLM_API_KEY": "sk-fault",
             "QUIET_PERIOD_S": "0",
+            # One business carries the whole load here: no per-minute cap on its AI turns.
+            "AI_TURNS_PER_MIN": "0",
             # Quick retry tiers: a message that failed during a fault comes back in seconds.
             "BUS_RETRY_DELAYS_MS": "[500,1000,2000,4000,8000,15000]",
         }

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from auth import service
 from auth.keys import KeyRing, rotate
 from auth.passwords import Passwords
-from auth.ratelimit import Limit, RateLimiter
 from auth.schemas import (
     LoginIn,
     MemberIn,
@@ -31,6 +30,7 @@ from common.auth import (
 from common.db import SessionDep
 from common.errors import AppError
 from common.pagination import Page, PageParams
+from common.ratelimit import FixedWindowLimiter, Limit, too_many
 
 auth_router = APIRouter(prefix="/api/auth", tags=["auth"])
 team_router = APIRouter(prefix="/api/team", tags=["team"])
@@ -47,17 +47,11 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def _too_many(retry_after: int) -> AppError:
-    return AppError(
-        429, "too many attempts; try again later", headers={"Retry-After": str(retry_after)}
-    )
-
-
 @auth_router.post("/register", status_code=201, response_model=SessionOut)
 async def register(body: RegisterIn, request: Request, session: SessionDep) -> SessionOut:
     """Create a business and its first user (the owner); returns a token."""
     s: AuthSettings = _state(request).settings
-    limiter: RateLimiter = _state(request).rate_limiter
+    limiter: FixedWindowLimiter = _state(request).rate_limiter
     wait = await limiter.hit(
         [
             Limit(f"register:email:{body.email}", s.register_limit_per_email, s.register_window_s),
@@ -69,7 +63,7 @@ async def register(body: RegisterIn, request: Request, session: SessionDep) -> S
         ]
     )
     if wait is not None:
-        raise _too_many(wait)
+        raise too_many(wait)
     return await service.register(session, _state(request).passwords, _state(request).tokens, body)
 
 
@@ -78,7 +72,7 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> Session
     """A token for a valid email and password. Failures are rate limited per email and
     per client address (429 with Retry-After)."""
     s: AuthSettings = _state(request).settings
-    limiter: RateLimiter = _state(request).rate_limiter
+    limiter: FixedWindowLimiter = _state(request).rate_limiter
     limits = [
         Limit(f"login:email:{body.email}", s.login_limit_per_email, s.login_window_s),
         Limit(f"login:addr:{_address(request)}", s.login_limit_per_address, s.login_window_s),
@@ -86,7 +80,7 @@ async def login(body: LoginIn, request: Request, session: SessionDep) -> Session
     # Counted before the password is checked: parallel guesses cannot all pass one check.
     counted = await limiter.count(limits)
     if counted.retry_after is not None:
-        raise _too_many(counted.retry_after)
+        raise too_many(counted.retry_after)
     passwords: Passwords = _state(request).passwords
     signed_in = await service.login(
         session, passwords, _state(request).tokens, body.email, body.password

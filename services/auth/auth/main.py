@@ -8,14 +8,14 @@ from fastapi import FastAPI
 from auth import service
 from auth.api import auth_router, keys_router, team_router
 from auth.keys import KeyRing, ensure_active_key
-from auth.models import RateLimitBucket, RevokedUser, outbox, processed_events
+from auth.models import RevokedUser, outbox, processed_events, rate_limit_buckets
 from auth.passwords import Passwords
-from auth.ratelimit import RateLimiter
 from auth.service import Tokens
 from auth.settings import AuthSettings
 from common.app import ServiceRuntime, create_service_app
 from common.auth import JWKSVerifier
-from common.retention import Retention, claims_kept
+from common.ratelimit import FixedWindowLimiter
+from common.retention import Retention, claims_kept, windows_kept
 from common.revocation import Revocations
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -56,7 +56,7 @@ class AuthRuntime(ServiceRuntime):
             ttl=ttl,
         )
         self.passwords = Passwords(self.settings)
-        self.rate_limiter = RateLimiter(self.db)
+        self.rate_limiter = FixedWindowLimiter(self.db, rate_limit_buckets)
 
     async def _revoked_user_ids(self) -> list[uuid.UUID]:
         assert self.db is not None
@@ -78,7 +78,7 @@ def retention(settings: AuthSettings) -> list[Retention]:
     return [
         claims_kept(processed_events, settings),
         # A login window is at most minutes long; a day-old one counts nothing.
-        Retention(RateLimitBucket.__table__, "window_start", timedelta(days=1)),
+        windows_kept(rate_limit_buckets),
         # Past the token lifetime a removed user holds no token that still verifies.
         Retention(
             RevokedUser.__table__,

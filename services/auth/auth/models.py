@@ -5,18 +5,21 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import make_metadata
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
+from common.ratelimit import rate_limit_buckets_table
 
 SCHEMA = "auth"
 metadata = make_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+# Fixed-window counters of the login and registration limits.
+rate_limit_buckets = rate_limit_buckets_table(metadata)
 
 
 class Base(DeclarativeBase):
@@ -81,13 +84,3 @@ class SigningKey(Base):
     active: Mapped[bool] = mapped_column(server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-
-
-class RateLimitBucket(Base):
-    """A fixed-window counter shared by every replica."""
-
-    __tablename__ = "rate_limit_buckets"
-
-    key: Mapped[str] = mapped_column(String(400), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    count: Mapped[int] = mapped_column(Integer)

@@ -19,6 +19,7 @@ from common.events import (
 )
 from common.outbox import add_event
 from common.pagination import Page, PageParams
+from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from common.text import PgStr
 from ingest import repository, service
 from ingest.graph import GraphClient
@@ -153,10 +154,22 @@ async def delete_channel(
 
 @channels.post("/{channel_id}/simulate", status_code=202)
 async def simulate_customer(
-    channel_id: uuid.UUID, body: SimulatedMessage, principal: Manager, session: SessionDep
+    channel_id: uuid.UUID,
+    body: SimulatedMessage,
+    principal: Manager,
+    request: Request,
+    session: SessionDep,
 ) -> SimulatedOut:
     """Play a customer on a sandbox channel: a Meta-shaped message goes through the same
-    pipeline as a real webhook (`whatsapp.message.received.v1`)."""
+    pipeline as a real webhook (`whatsapp.message.received.v1`). Limited per business per
+    minute (429 with Retry-After): each message can cost an AI answer."""
+    per_min = _settings(request).simulate_rate_per_min
+    limiter: FixedWindowLimiter = request.app.state.rate_limiter
+    wait = await limiter.hit([Limit(f"simulate:{principal.tenant_id}", per_min, 60)])
+    if wait is not None:
+        raise too_many(
+            wait, f"too many simulated messages: at most {per_min} a minute; try in {wait} s"
+        )
     channel = await repository.get_channel(session, principal.tenant_id, channel_id)
     if channel is None:
         raise AppError(404, "channel not found")

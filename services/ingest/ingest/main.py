@@ -4,13 +4,14 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
-from common.retention import Retention, claims_kept
+from common.ratelimit import FixedWindowLimiter
+from common.retention import Retention, claims_kept, windows_kept
 from ingest.api import routers
 from ingest.consumers import subscriptions
 from ingest.crypto import TokenCipher
 from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
 from ingest.graph import GraphClient, RateLimiter
-from ingest.models import PendingStatus, outbox, processed_events
+from ingest.models import PendingStatus, outbox, processed_events, rate_limit_buckets
 from ingest.settings import IngestSettings
 from ingest.sse import STREAMED_EVENTS, EventHub
 
@@ -31,6 +32,7 @@ class IngestRuntime(ServiceRuntime):
                 # A status waits for its message for seconds; one still waiting after days
                 # names a message that will never be stored here.
                 Retention(PendingStatus.__table__, "created_at", timedelta(days=3)),
+                windows_kept(rate_limit_buckets),
             ],
         )
         self.ingest_settings = settings
@@ -67,6 +69,11 @@ class IngestRuntime(ServiceRuntime):
         await super().start()
         assert self.bus is not None
         await self.bus.listen(STREAMED_EVENTS, self.hub.publish, name="sse")
+
+    def app_state(self) -> dict[str, object]:
+        assert self.db is not None
+        limiter = FixedWindowLimiter(self.db, rate_limit_buckets)
+        return {**super().app_state(), "rate_limiter": limiter}
 
     async def stop(self) -> None:
         await super().stop()

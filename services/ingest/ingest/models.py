@@ -24,11 +24,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from common.db import make_metadata
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
+from common.ratelimit import rate_limit_buckets_table
 
 SCHEMA = "ingest"
 metadata = make_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+# Fixed-window counters: simulated customer messages per business per minute.
+rate_limit_buckets = rate_limit_buckets_table(metadata)
 
 
 def _id() -> Mapped[uuid.UUID]:

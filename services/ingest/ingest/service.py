@@ -1,6 +1,5 @@
 """Business functions of ingest. They flush; the caller's unit of work commits."""
 
-import re
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,12 +51,9 @@ from ingest.models import (
 )
 from ingest.normalize import media_summary, message_context, message_text, preview
 from ingest.settings import IngestSettings
-from ingest.verification import sandbox_phone_number_id, verify_live_number
+from ingest.verification import SANDBOX_PREFIX, sandbox_phone_number_id, verify_live_number
 
 log = structlog.get_logger(__name__)
-
-# The shape of Meta's object ids (phone numbers, business accounts).
-_META_ID = re.compile(r"[0-9]+")
 
 UNKNOWN_NUMBER = Counter(
     "ingest_unknown_number_total", "Webhook items for a number no tenant connected", ["kind"]
@@ -91,12 +87,8 @@ async def connect_channel(
     never hold a real number (a client's `phone_number_id` for it is ignored)."""
     verified_at = None
     if access_token:
-        if not phone_number_id or not _META_ID.fullmatch(phone_number_id):
-            raise AppError(422, "a live channel needs Meta's phone_number_id (digits)")
-        if not waba_id or not _META_ID.fullmatch(waba_id):
-            raise AppError(
-                422, "a live channel needs its WhatsApp Business Account id, waba_id (digits)"
-            )
+        if not phone_number_id or phone_number_id.startswith(SANDBOX_PREFIX):
+            raise AppError(422, "a live channel needs Meta's phone_number_id")
         # Before any database work: no connection is held while Meta answers.
         verified = await verify_live_number(
             graph, phone_number_id=phone_number_id, waba_id=waba_id, token=access_token

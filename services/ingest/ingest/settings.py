@@ -27,6 +27,10 @@ class IngestSettings(CommonSettings):
     # Meta's customer-service window; free text outside it is refused.
     service_window_hours: float = 24.0
 
+    # Simulated customer messages per business per minute (each can cost an LLM answer);
+    # past it a 429 with Retry-After. 0: unlimited.
+    simulate_rate_per_min: int = 20
+
     # Graph API client.
     graph_timeout_s: float = 10.0
     graph_max_connections: int = 100

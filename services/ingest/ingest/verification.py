@@ -5,6 +5,7 @@ Without this anyone could connect a real business's number and receive its custo
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -25,7 +26,7 @@ def sandbox_phone_number_id() -> str:
 @dataclass(frozen=True)
 class VerifiedNumber:
     phone_number_id: str
-    waba_id: str
+    waba_id: str | None
     display_phone_number: str | None
     verified_name: str | None
 
@@ -46,9 +47,13 @@ def _unavailable(error: GraphError) -> AppError:
 
 
 async def verify_live_number(
-    graph: GraphClient, *, phone_number_id: str, waba_id: str, token: str
+    graph: GraphClient, *, phone_number_id: str, waba_id: str | None, token: str
 ) -> VerifiedNumber:
-    """Ask Meta with the tenant's token; 422 when Meta says no, 503 when it cannot be asked."""
+    """Ask Meta with the tenant's token; 422 when Meta says no, 503 when it cannot be asked.
+
+    A token reads only the numbers of the accounts it was granted, so reading the number is
+    the proof; with a `waba_id` (optional in the API; templates need it) the account must
+    list the number too, so the stored account is the number's own."""
     try:
         number = await graph.phone_number(phone_number_id=phone_number_id, token=token)
     except GraphError as error:
@@ -62,6 +67,8 @@ async def verify_live_number(
         raise AppError(
             422, f"Meta did not confirm phone number {phone_number_id} for this access token"
         )
+    if waba_id is None:
+        return _verified(phone_number_id, None, number)
     try:
         account_numbers = await graph.account_phone_number_ids(waba_id=waba_id, token=token)
     except GraphError as error:
@@ -77,6 +84,10 @@ async def verify_live_number(
             f"phone number {phone_number_id} is not a number of WhatsApp Business Account "
             f"{waba_id}",
         )
+    return _verified(phone_number_id, waba_id, number)
+
+
+def _verified(phone_number_id: str, waba_id: str | None, number: dict[str, Any]) -> VerifiedNumber:
     display = number.get("display_phone_number")
     name = number.get("verified_name")
     return VerifiedNumber(

@@ -250,6 +250,32 @@ async def test_the_simulator_plays_a_customer_on_a_sandbox_channel(platform: Any
     assert r.status_code == 403
 
 
+async def test_the_simulator_is_rate_limited_per_business(platform_with: Any) -> None:
+    """Each simulated message can cost an AI answer: past the limit, 429 with Retry-After and
+    nothing published (another business keeps its own allowance)."""
+    async with platform_with(simulate_rate_per_min=2) as platform:
+        owner, other = platform.tenant(), platform.tenant()
+        mine, theirs = await platform.channel(owner), await platform.channel(other)
+
+        async def simulate(channel: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+            return await platform.ingest.post(
+                f"/api/channels/{channel['id']}/simulate",
+                json={"from": "15551234567", "text": "hello"},
+                headers=headers,
+            )
+
+        assert [(await simulate(mine, owner)).status_code for _ in range(2)] == [202, 202]
+        refused = await simulate(mine, owner)
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert "at most 2 a minute" in refused.json()["detail"]
+        assert (await simulate(theirs, other)).status_code == 202
+        [conversation] = await platform.wait_conversation(owner)
+        await platform.wait_messages(owner, conversation["id"], 2)
+        await asyncio.sleep(0.5)  # the refused one never arrives
+        assert len(await platform.messages(owner, conversation["id"])) == 2
+
+
 async def read_events(response: httpx.Response, want: int) -> list[tuple[str, str, dict[str, Any]]]:
     """Parse SSE frames until `want` named events arrived: (id, event, data)."""
     events: list[tuple[str, str, dict[str, Any]]] = []

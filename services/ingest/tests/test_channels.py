@@ -124,18 +124,17 @@ async def test_a_number_outside_the_claimed_waba_is_a_422_and_nothing_is_stored(
     )
     assert r.status_code == 422, r.text
     assert "is not a number of WhatsApp Business Account" in r.json()["detail"]
-    # A WABA the token cannot read at all, and no WABA given.
-    for waba in (meta_id(), None):
-        r = await connect(
-            platform,
-            owner,
-            phone_number_id=number.phone_number_id,
-            waba_id=waba,
-            access_token=token,
-        )
-        assert r.status_code == 422, r.text
-        assert "WhatsApp Business Account" in r.json()["detail"]
-    # Meta's ids are digits; a live channel cannot take a sandbox-shaped one.
+    # A WABA the token cannot read at all.
+    r = await connect(
+        platform,
+        owner,
+        phone_number_id=number.phone_number_id,
+        waba_id=meta_id(),
+        access_token=token,
+    )
+    assert r.status_code == 422, r.text
+    assert "WhatsApp Business Account" in r.json()["detail"]
+    # A live channel cannot take a sandbox-shaped id.
     r = await connect(
         platform,
         owner,
@@ -310,3 +309,21 @@ async def test_the_migration_frees_real_numbers_held_by_sandbox_channels(
     finally:
         await db.dispose()
         await _admin(server_database_url, f'drop database if exists "{name}" with (force)')
+
+
+async def test_without_a_waba_id_reading_the_number_is_the_proof(platform: Any) -> None:
+    """waba_id is optional: a token reads only its own accounts' numbers, so the number read
+    proves the claim (the account is then unknown: no WABA stored, no account call made)."""
+    token = "EAAG-no-waba-given"
+    number = platform.graph.add_number(meta_id(), waba_id=meta_id(), token=token)
+    owner = platform.tenant()
+    r = await connect(platform, owner, phone_number_id=number.phone_number_id, access_token=token)
+    assert r.status_code == 201, r.text
+    assert r.json()["mode"] == "live"
+    [row] = await stored(platform, number.phone_number_id)
+    assert row.waba_id is None
+    # Someone else's token cannot read it: still refused without a waba_id.
+    squatter = platform.tenant()
+    other = platform.graph.add_number(meta_id(), waba_id=meta_id(), token="EAAG-squatter")
+    r = await connect(platform, squatter, phone_number_id=other.phone_number_id, access_token=token)
+    assert r.status_code == 422, r.text

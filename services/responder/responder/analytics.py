@@ -20,7 +20,10 @@ class Summary(BaseModel):
     p95_first_response_ms: float | None
     tokens_in: int
     tokens_out: int
-    cost_usd: float
+    # None when a reply of the period used a model whose price is unknown: the total is not
+    # known, and 0 would be a lie. `unpriced_replies` says how many.
+    cost_usd: float | None
+    unpriced_replies: int = 0
 
 
 class Day(BaseModel):
@@ -31,7 +34,8 @@ class Day(BaseModel):
     handoffs: int
     tokens_in: int
     tokens_out: int
-    cost_usd: float
+    cost_usd: float | None  # as in the summary
+    unpriced_replies: int = 0
 
 
 class Daily(BaseModel):
@@ -107,7 +111,8 @@ _REPLIES = text(
     """
     select count(*) filter (where outcome = 'answer'),
            count(*) filter (where handoff_reason is not null),
-           coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0)
+           coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0),
+           count(*) filter (where cost_usd is null)
     from responder.replies
     where tenant_id = :tenant and created_at >= :since and created_at < :until
     """
@@ -130,16 +135,21 @@ _DAILY = text(
         select (created_at at time zone 'UTC')::date as day,
                count(*) filter (where outcome = 'answer') as ai_replies,
                count(*) filter (where handoff_reason is not null) as handoffs,
-               sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost_usd) as cost
+               sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost_usd) as cost,
+               count(*) filter (where cost_usd is null) as unpriced
         from responder.replies
         where tenant_id = :tenant and created_at >= :since and created_at < :until group by 1
     )
     select days.day, coalesce(m.messages_in, 0), coalesce(m.messages_out, 0),
            coalesce(r.ai_replies, 0), coalesce(r.handoffs, 0), coalesce(r.tokens_in, 0),
-           coalesce(r.tokens_out, 0), coalesce(r.cost, 0)
+           coalesce(r.tokens_out, 0), coalesce(r.cost, 0), coalesce(r.unpriced, 0)
     from days left join m on m.day = days.day left join r on r.day = days.day order by days.day
     """
 )
+
+
+def _cost(priced_sum: float, unpriced: int) -> float | None:
+    return None if unpriced else round(float(priced_sum), 6)
 
 
 async def summary(
@@ -147,7 +157,9 @@ async def summary(
 ) -> Summary:
     params = {"tenant": tenant_id, "since": since, "until": until}
     messages_in, messages_out, conversations = (await session.execute(_MESSAGES, params)).one()
-    replies, handoffs, tokens_in, tokens_out, cost = (await session.execute(_REPLIES, params)).one()
+    replies, handoffs, tokens_in, tokens_out, cost, unpriced = (
+        await session.execute(_REPLIES, params)
+    ).one()
     median, p95 = (await session.execute(_FIRST_RESPONSE, params)).one()
     return Summary(
         messages_in=messages_in,
@@ -159,7 +171,8 @@ async def summary(
         p95_first_response_ms=round(p95, 1) if p95 is not None else None,
         tokens_in=tokens_in,
         tokens_out=tokens_out,
-        cost_usd=round(float(cost), 6),
+        cost_usd=_cost(cost, unpriced),
+        unpriced_replies=unpriced,
     )
 
 
@@ -177,7 +190,8 @@ async def daily(
                 handoffs=r[4],
                 tokens_in=r[5],
                 tokens_out=r[6],
-                cost_usd=round(float(r[7]), 6),
+                cost_usd=_cost(r[7], r[8]),
+                unpriced_replies=r[8],
             )
             for r in rows
         ]

@@ -19,6 +19,7 @@ from responder.models import AISettings
 from responder.offline import extractive_answer
 from responder.prompts import HANDOFF_MARKER, Passage, TemplateFailed, Turn, render
 from responder.settings import ResponderSettings
+from responder.spending import effective_model, price
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +37,9 @@ class TurnInput:
     # Earlier conversation, oldest first (already cut to the history window).
     history: Sequence[Turn]
     latest_type: str = "text"
+    # Set when the LLM may not be called (the business's AI budget is spent): the reason
+    # for the handoff.
+    llm_refused: str | None = None
 
 
 @dataclass
@@ -49,7 +53,8 @@ class Outcome:
     tokens_in: int = 0
     tokens_out: int = 0
     latency_ms: int = 0
-    cost_usd: float = 0.0
+    # None: the model's price is unknown (it is not left at a made-up 0).
+    cost_usd: float | None = 0.0
 
     @property
     def text(self) -> str:
@@ -89,6 +94,8 @@ class Answerer:
             return self._fallback(ai, f"a {turn.latest_type} message without text")
         if keyword := asks_for_person(question, ai.handoff_keywords):
             return self._fallback(ai, f"the customer asked for a person ({keyword!r})")
+        if turn.llm_refused and self.chat is not None:
+            return self._fallback(ai, turn.llm_refused)
         try:
             found = await self.knowledge.search(
                 turn.tenant_id, question, self.settings.knowledge_passages
@@ -133,7 +140,7 @@ class Answerer:
             role = "user" if item.role == "customer" else "assistant"
             messages.append({"role": role, "content": item.text})
         messages.append({"role": "user", "content": "\n".join(turn.unanswered)})
-        models = [ai.model or self.settings.llm_model]
+        models = [effective_model(self.settings, ai.model)]
         if self.settings.llm_fallback_model and self.settings.llm_fallback_model not in models:
             models.append(self.settings.llm_fallback_model)
         try:
@@ -150,7 +157,14 @@ class Answerer:
             "tokens_in": completion.tokens_in,
             "tokens_out": completion.tokens_out,
             "latency_ms": completion.latency_ms,
-            "cost_usd": self.cost(completion.model, completion.tokens_in, completion.tokens_out),
+            # Priced by the model asked for: the provider may name it differently (a dated
+            # version), and that name is not on the price list.
+            "cost_usd": price(
+                self.settings,
+                completion.requested_model,
+                completion.tokens_in,
+                completion.tokens_out,
+            ),
             "prompt": prompt,
         }
         if HANDOFF_MARKER in completion.text or not completion.text.strip():
@@ -161,7 +175,3 @@ class Answerer:
             sources=relevant,
             **usage,
         )  # type: ignore[arg-type]
-
-    def cost(self, model: str, tokens_in: int, tokens_out: int) -> float:
-        price_in, price_out = self.settings.llm_prices.get(model, (0.0, 0.0))
-        return round((tokens_in * price_in + tokens_out * price_out) / 1_000_000, 6)

@@ -13,12 +13,15 @@ from responder.prompts import VARIABLES
 from responder.schemas import (
     AISettingsIn,
     AISettingsOut,
+    ModelsOut,
     PreviewIn,
     PreviewOut,
     PromptIn,
     PromptOut,
     PromptUpdate,
 )
+from responder.settings import ResponderSettings
+from responder.spending import TenantLimits, offered_models
 
 settings_router = APIRouter(prefix="/api/ai", tags=["ai"])
 prompts_router = APIRouter(prefix="/api/prompts", tags=["prompts"])
@@ -27,8 +30,9 @@ analytics_router = APIRouter(prefix="/api/analytics", tags=["analytics"])
 Manager = Annotated[Principal, require_role("owner", "admin")]
 
 
-def _default_model(request: Request) -> str:
-    return str(request.app.state.settings.llm_model)
+def _settings(request: Request) -> ResponderSettings:
+    settings: ResponderSettings = request.app.state.settings
+    return settings
 
 
 @settings_router.get("/settings", response_model=AISettingsOut)
@@ -37,7 +41,7 @@ async def get_settings(
 ) -> AISettingsOut:
     """The AI settings of the caller's business (a new business: the defaults, AI on)."""
     row = await service.effective_settings(session, principal.tenant_id)
-    return service.settings_out(row, _default_model(request))
+    return service.settings_out(row, _settings(request))
 
 
 @settings_router.put("/settings", response_model=AISettingsOut)
@@ -45,14 +49,26 @@ async def put_settings(
     body: AISettingsIn, principal: Manager, request: Request, session: SessionDep
 ) -> AISettingsOut:
     """Change any of the settings (owner/admin); fields left out keep their value."""
-    return await service.update_settings(session, principal, body, _default_model(request))
+    return await service.update_settings(session, principal, body, _settings(request))
+
+
+@settings_router.get("/models", response_model=ModelsOut)
+async def list_models(principal: CurrentPrincipal, request: Request) -> ModelsOut:
+    """The models a business may choose for its AI, with their prices (USD per million
+    tokens), as the operator configured them."""
+    return offered_models(_settings(request))
 
 
 @settings_router.post("/preview", response_model=PreviewOut)
 async def preview(
     body: PreviewIn, principal: CurrentPrincipal, request: Request, session: SessionDep
 ) -> PreviewOut:
-    """What the AI would answer now, with the passages it used and the rendered prompt."""
+    """What the AI would answer now, with the passages it used and the rendered prompt.
+
+    Any team member may try it; per business it is limited per minute (429 with
+    Retry-After) and, with an LLM, refused once the month's AI budget is spent (429)."""
+    limits: TenantLimits = request.app.state.limits
+    await limits.preview(principal.tenant_id)  # counted before the work it guards
     return await service.preview(session, principal, request.app.state.answerer, body)
 
 

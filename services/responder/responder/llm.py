@@ -21,10 +21,11 @@ class LLMUnavailable(Exception):
 @dataclass(frozen=True)
 class Completion:
     text: str
-    model: str
+    model: str  # as the provider names it
     tokens_in: int
     tokens_out: int
     latency_ms: int
+    requested_model: str = ""  # the model asked for (the one on the price list)
 
 
 class ChatClient:
@@ -122,4 +123,5 @@ class ChatClient:
             tokens_in=int(usage.get("prompt_tokens") or 0),
             tokens_out=int(usage.get("completion_tokens") or 0),
             latency_ms=latency_ms,
+            requested_model=model,
         )

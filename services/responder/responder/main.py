@@ -3,14 +3,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
-from common.retention import claims_kept
+from common.retention import claims_kept, windows_kept
 from responder.answer import Answerer
 from responder.api import analytics_router, prompts_router, settings_router
 from responder.consumers import subscriptions
 from responder.knowledge import KnowledgeClient
 from responder.llm import ChatClient
-from responder.models import outbox, processed_events
+from responder.models import outbox, processed_events, rate_limit_buckets
 from responder.settings import ResponderSettings
+from responder.spending import TenantLimits
 from responder.turns import TurnHandler
 
 SERVICE_DIR = Path(__file__).resolve().parent.parent
@@ -42,8 +43,15 @@ class ResponderRuntime(ServiceRuntime):
         self.answerer = Answerer(s, self.knowledge, self.chat)
         await super().start()  # consumers start last: they need the handler below
 
+    @property
+    def limits(self) -> TenantLimits:
+        assert self.db is not None
+        if not hasattr(self, "_limits"):
+            self._limits = TenantLimits(self.db, self.settings)
+        return self._limits
+
     def app_state(self) -> dict[str, object]:
-        return {**super().app_state(), "answerer": self.answerer}
+        return {**super().app_state(), "answerer": self.answerer, "limits": self.limits}
 
     async def stop(self) -> None:
         await super().stop()
@@ -62,6 +70,8 @@ class ResponderRuntime(ServiceRuntime):
                 self.settings.quiet_period_s,
                 announce=bus.publish if bus is not None else None,
                 lease_s=self.settings.turn_lease_s,
+                settings=self.settings,
+                limits=self.limits,
             )
         return self._turns
 
@@ -74,7 +84,7 @@ def create_app(settings: ResponderSettings | None = None) -> FastAPI:
         service_dir=SERVICE_DIR,
         outbox=outbox,
         subscriptions=subscriptions,
-        retention=[claims_kept(processed_events, settings)],
+        retention=[claims_kept(processed_events, settings), windows_kept(rate_limit_buckets)],
     )
     return create_service_app(
         settings,

@@ -2,10 +2,11 @@
 and the reply log analytics are built from."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -22,11 +23,14 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from common.db import make_metadata
 from common.idempotency import processed_events_table
 from common.outbox import outbox_table
+from common.ratelimit import rate_limit_buckets_table
 
 SCHEMA = "responder"
 metadata = make_metadata(SCHEMA)
 outbox = outbox_table(metadata)
 processed_events = processed_events_table(metadata)
+# Fixed-window counters: previews and AI turns per business per minute.
+rate_limit_buckets = rate_limit_buckets_table(metadata)
 
 
 class Base(DeclarativeBase):
@@ -90,8 +94,21 @@ class Reply(Base):
     tokens_in: Mapped[int] = mapped_column(Integer, default=0)
     tokens_out: Mapped[int] = mapped_column(Integer, default=0)
     latency_ms: Mapped[int] = mapped_column(Integer, default=0)
-    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    # Null: the model's price was unknown (replies from before the priced allow-list that
+    # were costed at 0); never a made-up 0.
+    cost_usd: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LLMSpend(Base):
+    """What a business spent on the LLM in one UTC calendar month: answers and previews (the
+    preview logs no reply). Added to in the transaction that records the call's outcome."""
+
+    __tablename__ = "llm_spend"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # its first day
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class ConversationTurn(Base):

@@ -25,6 +25,18 @@ class AISettingsOut(BaseModel):
     media_without_text: Literal["reply", "handoff"]
 
 
+class ModelOut(BaseModel):
+    id: str
+    # None: the operator's default model without a listed price (its cost shows as unknown).
+    input_usd_per_million: float | None
+    output_usd_per_million: float | None
+    default: bool
+
+
+class ModelsOut(BaseModel):
+    items: list[ModelOut]
+
+
 class AISettingsIn(InputModel):
     """Any subset of the settings; what is left out keeps its value."""
 
@@ -102,3 +114,4 @@ class PreviewOut(BaseModel):
     tokens_in: int
     tokens_out: int
     latency_ms: int
+    cost_usd: float | None = None  # None: no LLM call, or its price is unknown

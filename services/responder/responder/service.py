@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.auth import Principal
 from common.errors import AppError
 from common.pagination import Page, PageQuery, decode_time_id_cursor, trim_page
-from responder import prompts, repository
+from common.ratelimit import too_many
+from responder import prompts, repository, spending
 from responder.answer import Answerer, TurnInput
 from responder.handoff import DEFAULT_HANDOFF_KEYWORDS
 from responder.models import AISettings, PromptTemplate, TenantName
@@ -23,6 +24,7 @@ from responder.schemas import (
     PromptUpdate,
     SourceOut,
 )
+from responder.settings import ResponderSettings
 
 DEFAULT_FALLBACK = "Thanks for your message! A member of our team will get back to you shortly."
 
@@ -49,10 +51,10 @@ async def effective_settings(session: AsyncSession, tenant_id: uuid.UUID) -> AIS
     return await repository.settings(session, tenant_id) or default_settings(tenant_id)
 
 
-def settings_out(row: AISettings, default_model: str) -> AISettingsOut:
+def settings_out(row: AISettings, settings: ResponderSettings) -> AISettingsOut:
     return AISettingsOut(
         enabled=row.enabled,
-        model=row.model or default_model,
+        model=spending.effective_model(settings, row.model),  # the one its answers use
         persona=row.persona,
         instructions=row.instructions,
         temperature=row.temperature,
@@ -66,13 +68,15 @@ def settings_out(row: AISettings, default_model: str) -> AISettingsOut:
 
 
 async def update_settings(
-    session: AsyncSession, principal: Principal, body: AISettingsIn, default_model: str
+    session: AsyncSession, principal: Principal, body: AISettingsIn, settings: ResponderSettings
 ) -> AISettingsOut:
     row = await repository.settings(session, principal.tenant_id)
     if row is None:
         row = default_settings(principal.tenant_id)
         session.add(row)
     changes = body.model_dump(exclude_unset=True)
+    if changes.get("model") is not None:
+        spending.check_model(settings, changes["model"])
     if changes.get("prompt_template_id") is not None:
         found = await repository.template(
             session, principal.tenant_id, changes["prompt_template_id"]
@@ -86,7 +90,7 @@ async def update_settings(
             raise AppError(422, f"{field}: may not be null")
         setattr(row, field, value)
     await session.flush()
-    return settings_out(row, default_model)
+    return settings_out(row, settings)
 
 
 def _prompt_out(row: PromptTemplate) -> PromptOut:
@@ -188,7 +192,11 @@ async def preview(
     session: AsyncSession, principal: Principal, answerer: Answerer, body: PreviewIn
 ) -> PreviewOut:
     """What the AI would answer now (the AI switch aside), with what it used. Nothing is
-    sent or logged. Conversation history is not included: the responder keeps none."""
+    sent or logged, but the LLM's cost counts in the month's spend. Conversation history is
+    not included: the responder keeps none. A spent budget is a 429."""
+    refused = await spending.budget_exhausted(session, answerer.settings, principal.tenant_id)
+    if refused is not None and answerer.chat is not None:
+        raise too_many(spending.seconds_to_next_month(), f"{refused}; it renews on the 1st (UTC)")
     ai = await effective_settings(session, principal.tenant_id)
     outcome = await answerer.answer(
         ai,
@@ -201,6 +209,7 @@ async def preview(
             history=[],
         ),
     )
+    await spending.add_spend(session, principal.tenant_id, outcome.cost_usd)
     return PreviewOut(
         reply=outcome.text,
         handoff=outcome.handoff_reason is not None,
@@ -222,4 +231,5 @@ async def preview(
         tokens_in=outcome.tokens_in,
         tokens_out=outcome.tokens_out,
         latency_ms=outcome.latency_ms,
+        cost_usd=outcome.cost_usd,
     )

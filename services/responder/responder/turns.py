@@ -18,6 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.bus import RetryAfter
 from common.db import Database
 from common.events import (
     ConversationMessageStoredPayload,
@@ -35,6 +36,8 @@ from responder.answer import Answerer, Outcome, TurnInput
 from responder.models import AISettings, ConversationTurn, Reply, TrackedMessage, outbox
 from responder.prompts import Turn
 from responder.service import business_name, effective_settings, template_for
+from responder.settings import ResponderSettings
+from responder.spending import TenantLimits, add_spend, budget_exhausted
 
 log = structlog.get_logger(__name__)
 
@@ -145,7 +148,11 @@ async def _answered(session: AsyncSession, turn: ConversationTurn, message_id: u
 
 
 async def claim(
-    session: AsyncSession, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload, lease_s: float
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    p: ConversationMessageStoredPayload,
+    lease_s: float,
+    settings: ResponderSettings | None = None,
 ) -> Claim | float | None:
     """Transaction 1: take the conversation's turn for this message.
 
@@ -183,6 +190,9 @@ async def claim(
             unanswered=unanswered,
             history=earlier,
             latest_type=p.message.type,
+            llm_refused=(
+                await budget_exhausted(session, settings, tenant_id) if settings else None
+            ),
         ),
     )
 
@@ -236,8 +246,12 @@ class TurnHandler:
         quiet_period_s: float,
         announce: Announce | None = None,
         lease_s: float = 30.0,
+        settings: ResponderSettings | None = None,
+        limits: TenantLimits | None = None,
     ) -> None:
         self.db = db
+        self.settings = settings  # the budget (None: unlimited)
+        self.limits = limits  # turns per minute (None: unlimited)
         self.answerer = answerer
         self.quiet_period_s = quiet_period_s
         self.lease_s = lease_s
@@ -281,6 +295,7 @@ class TurnHandler:
         claimed = await self._claim(tenant_id, p)
         if claimed is None:
             return
+        await self._within_rate(tenant_id, p, claimed)
         # From here on the turn gets an answer (or the fallback): show the customer we read it.
         self.announce(tenant_id, p)
         try:
@@ -292,6 +307,23 @@ class TurnHandler:
         async with self.db.session() as session:
             await finish(session, tenant_id, p, claimed.lease_id, outcome)
 
+    async def _within_rate(
+        self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload, claimed: Claim
+    ) -> None:
+        """Past the business's turns per minute, the turn waits for the next window: the
+        customer still gets the AI's answer, a little later (a burst from a campaign is not
+        handed to people wholesale; the budget is what caps the spend). The bus redelivers
+        it; nothing is announced or answered now."""
+        if self.limits is None:
+            return
+        wait = await self.limits.turn(tenant_id)
+        if wait is None:
+            return
+        async with self.db.session() as session:
+            await release(session, p.conversation_id, claimed.lease_id)
+        log.info("responder.turn_rate_limited", retry_after_s=wait)
+        raise RetryAfter(wait, f"over {tenant_id}'s AI turns per minute")
+
     async def _claim(
         self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload
     ) -> Claim | None:
@@ -300,7 +332,7 @@ class TurnHandler:
         pause, longest = BUSY_POLL_S
         while True:
             async with self.db.session() as session:
-                claimed = await claim(session, tenant_id, p, self.lease_s)
+                claimed = await claim(session, tenant_id, p, self.lease_s, self.settings)
             if not isinstance(claimed, float):
                 return claimed
             await asyncio.sleep(min(pause, claimed + 0.01))
@@ -338,6 +370,7 @@ async def record(
     )
     session.add(reply)
     await session.flush()
+    await add_spend(session, tenant_id, o.cost_usd)
     await add_event(
         session,
         outbox,

@@ -24,6 +24,10 @@ def responder_settings(
         bus_prefix=bus_prefix,
         keys=test_keys,
         quiet_period_s=0,
+        # The knowledge tenant is shared by the session's tests: the limits are tested on
+        # tenants of their own (test_spending.py).
+        preview_rate_per_min=0,
+        ai_turns_per_min=0,
     )
 
 

@@ -739,6 +739,7 @@ async def test_a_replica_dying_mid_answer_leaves_the_turn_to_a_redelivery(
         "LLM_BASE_URL": fake_llm.base_url,
         "LLM_API_KEY": "sk-test",
         "QUIET_PERIOD_S": "0",
+        "AI_TURNS_PER_MIN": "0",  # the knowledge tenant is shared by the session's tests
         "ANSWER_DEADLINE_S": str(lease["answer_deadline_s"]),
         "TURN_LEASE_S": str(lease["turn_lease_s"]),
     }
@@ -765,3 +766,150 @@ async def test_a_replica_dying_mid_answer_leaves_the_turn_to_a_redelivery(
     # The redelivery came at once, and waited for the dead replica's lease to run out.
     assert answered_after >= lease["turn_lease_s"] - 0.5
     assert len(fake_llm.requests) == 2
+
+
+# --- what the LLM may cost: budget, turns per minute, allowed models ---------------------------
+
+
+async def spend(database_url: str, tenant: uuid.UUID, cost: float | None = None) -> float:
+    """The tenant's spend this month; with `cost`, set it first."""
+    db = Database(database_url, pool_size=1)
+    try:
+        async with db.session() as session:
+            if cost is not None:
+                await session.execute(
+                    text(
+                        "insert into responder.llm_spend (tenant_id, month, cost_usd) values"
+                        " (:t, date_trunc('month', now() at time zone 'UTC')::date, :c)"
+                        " on conflict (tenant_id, month) do update set cost_usd = :c"
+                    ),
+                    {"t": tenant, "c": cost},
+                )
+            found = await session.scalar(
+                text(
+                    "select cost_usd from responder.llm_spend where tenant_id = :t"
+                    " and month = date_trunc('month', now() at time zone 'UTC')::date"
+                ),
+                {"t": tenant},
+            )
+            return float(found or 0.0)
+    finally:
+        await db.dispose()
+
+
+async def test_a_spent_budget_means_the_fallback_and_a_handoff_without_the_llm(
+    settings: ResponderSettings,
+    responder_database_url: str,
+    bus: Bus,
+    listener: Listener,
+    fake_llm: FakeLLM,
+) -> None:
+    tenant = uuid.uuid4()
+    await spend(responder_database_url, tenant, 2.0)
+    async with running_app(create_app(settings.model_copy(update={"tenant_llm_budget_usd": 2.0}))):
+        chat = Conversation(bus, tenant)
+        asked = await chat.customer_says("Do you deliver on Sundays?")
+        [handoff] = await eventually(lambda: asyncio.sleep(0, listener.handoffs(chat.id)))
+        await asyncio.sleep(0.5)
+    assert handoff.payload.reason.startswith("the AI budget is exhausted ($2.00 of $2.00")
+    assert handoff.payload.message_id == asked
+    [reply] = chat_replies(listener, chat)  # one answer: the fallback, never silence
+    assert reply.payload.kind == "fallback"
+    assert reply.payload.parts == [
+        "Thanks for your message! A member of our team will get back to you shortly."
+    ]
+    assert fake_llm.requests == []
+
+
+async def test_answers_and_previews_count_in_the_budget(
+    settings: ResponderSettings,
+    responder_database_url: str,
+    bus: Bus,
+    listener: Listener,
+    knowledge: dict[str, Any],
+    test_keys: TestKeyPair,
+    fake_llm: FakeLLM,
+) -> None:
+    tenant = knowledge["tenant"]  # shared: its spend so far is the baseline
+    one_call = (120 * 0.80 + 30 * 4.00) / 1e6
+    before = await spend(responder_database_url, tenant)
+    chat = Conversation(bus, tenant)
+    budget = {"tenant_llm_budget_usd": before + 1.5 * one_call}
+    app = create_app(settings.model_copy(update=budget))
+    async with running_app(app), asgi_client(app) as client:
+        await chat.customer_says("Do you deliver on Sundays?")
+        [reply] = await eventually(lambda: asyncio.sleep(0, chat_replies(listener, chat)))
+        assert reply.payload.kind == "answer"
+        assert await spend(responder_database_url, tenant) == pytest.approx(before + one_call)
+        headers = bearer(test_keys.token(tenant_id=tenant))
+        question = {"message": "Do you deliver on Sundays?"}
+        first = await client.post("/api/ai/preview", json=question, headers=headers)
+        assert first.status_code == 200 and first.json()["cost_usd"] == pytest.approx(one_call)
+        second = await client.post("/api/ai/preview", json=question, headers=headers)
+    assert second.status_code == 429 and "budget is exhausted" in second.json()["detail"]
+    assert len(fake_llm.requests) == 2
+
+
+async def test_turns_past_the_per_minute_limit_wait_then_are_answered(
+    settings: ResponderSettings,
+    responder_database_url: str,
+    bus: Bus,
+    listener: Listener,
+) -> None:
+    """Over the business's AI turns per minute, a turn is deferred (the bus redelivers it),
+    not handed off and not answered twice: once the window moves on, it gets its answer."""
+    tenant = uuid.uuid4()  # its own counter (no knowledge: the answers are the fallback)
+    async with running_app(create_app(settings.model_copy(update={"ai_turns_per_min": 1}))):
+        first, second = Conversation(bus, tenant), Conversation(bus, tenant)
+        await first.customer_says("Do you deliver on Sundays?")
+        await eventually(lambda: asyncio.sleep(0, chat_replies(listener, first)))
+        await second.customer_says("Do you deliver on Sundays?")
+        await asyncio.sleep(1.5)  # several redeliveries (the test tiers are 100-200 ms)
+        assert chat_replies(listener, second) == [] and listener.preparing(second.id) == []
+        db = Database(responder_database_url, pool_size=1)
+        async with db.session() as session:  # as if the minute were over
+            await session.execute(
+                text("delete from responder.rate_limit_buckets where key = :k"),
+                {"k": f"turn:{tenant}"},
+            )
+        await db.dispose()
+        await eventually(lambda: asyncio.sleep(0, chat_replies(listener, second)))
+        await asyncio.sleep(0.5)
+    assert len(chat_replies(listener, first)) == 1 and len(chat_replies(listener, second)) == 1
+
+
+async def test_a_stored_model_no_longer_offered_is_never_called(
+    responder: FastAPI,
+    settings: ResponderSettings,
+    knowledge: dict[str, Any],
+    test_keys: TestKeyPair,
+    fake_llm: FakeLLM,
+) -> None:
+    """A model saved before the allow-list (or since taken off it): the default answers."""
+    tenant = knowledge["tenant"]
+    headers = bearer(test_keys.token(tenant_id=tenant, role="owner"))
+    async with asgi_client(responder) as client:
+        await client.put("/api/ai/settings", json={"persona": ""}, headers=headers)  # a row
+        db = Database(settings.database_url, pool_size=1)
+        async with db.session() as session:
+            await session.execute(
+                text(
+                    "update responder.ai_settings set model = 'openai/o1-pro' where tenant_id = :t"
+                ),
+                {"t": tenant},
+            )
+        try:
+            shown = (await client.get("/api/ai/settings", headers=headers)).json()
+            assert shown["model"] == "anthropic/claude-3.5-haiku"  # what its answers use
+            r = await client.post(
+                "/api/ai/preview", json={"message": "Do you deliver on Sundays?"}, headers=headers
+            )
+            assert r.status_code == 200 and r.json()["reply"] == fake_llm.answer
+        finally:  # the knowledge tenant is shared by the other tests
+            async with db.session() as session:
+                await session.execute(
+                    text("update responder.ai_settings set model = null where tenant_id = :t"),
+                    {"t": tenant},
+                )
+            await db.dispose()
+    assert [request["model"] for request in fake_llm.requests] == ["anthropic/claude-3.5-haiku"]

@@ -137,7 +137,7 @@ export function SettingsForm({
               disabled={!canEdit}
               onChange={(e) => set("model", e.target.value)}
               error={errors.model}
-              hint="The model id the responder asks the LLM API for, e.g. openai/gpt-4o-mini."
+              hint="One of the models your platform offers (GET /api/ai/models lists them with prices), e.g. openai/gpt-4o-mini."
             />
             <Select
               label="Prompt template"

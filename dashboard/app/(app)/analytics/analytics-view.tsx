@@ -19,7 +19,9 @@ type Summary = {
   p95_first_response_ms: number | null;
   tokens_in: number;
   tokens_out: number;
-  cost_usd: number;
+  // null: some replies of the period used a model whose price is unknown.
+  cost_usd: number | null;
+  unpriced_replies?: number;
 };
 
 type Day = {
@@ -30,7 +32,7 @@ type Day = {
   handoffs: number;
   tokens_in: number;
   tokens_out: number;
-  cost_usd: number;
+  cost_usd: number | null;
   // Charted when the responder reports it per day (it does in the summary).
   median_first_response_ms?: number | null;
 };
@@ -279,7 +281,16 @@ export function AnalyticsView() {
                 note={summary ? `${formatCount(summary.tokens_in)} in · ${formatCount(summary.tokens_out)} out` : undefined}
                 testId="fig-tokens"
               />
-              <Figure label="LLM cost" value={summary && formatUsd(summary.cost_usd)} testId="fig-cost" />
+              <Figure
+                label="LLM cost"
+                value={summary && (summary.cost_usd === null ? "Unknown" : formatUsd(summary.cost_usd))}
+                note={
+                  summary?.unpriced_replies
+                    ? `${formatCount(summary.unpriced_replies)} replies with an unknown price`
+                    : undefined
+                }
+                testId="fig-cost"
+              />
             </section>
             {error != null && summary && (
               <p role="alert" className="text-sm text-red-600">
