@@ -84,7 +84,9 @@ def check_depth(value: Any, limit: int) -> None:
             stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
 
 
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+# What JSON can escape but nothing downstream can hold: a lone surrogate (no UTF-8 encoder
+# takes it) and NUL (Postgres text and JSONB refuse it).
+_UNSTORABLE = re.compile("[\ud800-\udfff\x00]")
 
 
 def parse_notification(raw: bytes, max_depth: int) -> tuple[list[Envelope], list[Envelope]]:
@@ -95,19 +97,21 @@ def parse_notification(raw: bytes, max_depth: int) -> tuple[list[Envelope], list
     if raw.count(b"[") + raw.count(b"{") > max_depth:
         check_depth(body, max_depth)
     # JSON may escape a lone surrogate (`"\\ud800"`), which no UTF-8 encoder (event ids,
-    # the broker's JSON) accepts: replaced by U+FFFD, like any undecodable character.
-    if b"\\ud" in raw.lower():
-        body = _without_lone_surrogates(body)
+    # the broker's JSON) accepts, or a NUL (`"\\u0000"`), which Postgres cannot store (the
+    # customer's message would fail at ingest, again at each retry): both become U+FFFD, like
+    # any undecodable character.
+    if b"\\ud" in raw.lower() or b"\\u0000" in raw:
+        body = _storable(body)
     return split_notification(body)
 
 
-def _without_lone_surrogates(value: Any) -> Any:
+def _storable(value: Any) -> Any:
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return _UNSTORABLE.sub("\ufffd", value)
     if isinstance(value, list):
-        return [_without_lone_surrogates(v) for v in value]
+        return [_storable(v) for v in value]
     if isinstance(value, dict):
-        return {_without_lone_surrogates(k): _without_lone_surrogates(v) for k, v in value.items()}
+        return {_storable(k): _storable(v) for k, v in value.items()}
     return value
 
 

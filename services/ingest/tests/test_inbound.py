@@ -304,3 +304,28 @@ def _index_scans(node: dict[str, Any]) -> Any:
         yield node
     for child in node.get("Plans", []):
         yield from _index_scans(child)
+
+
+async def test_a_nul_in_a_customers_text_or_name_is_stored_as_a_replacement_character(
+    platform: Any,
+) -> None:
+    """JSON may escape NUL (`\\u0000`), Postgres cannot store it: the message must not fail at
+    every retry and end dead-lettered, but arrive with U+FFFD in its place."""
+    owner = platform.tenant()
+    channel = await platform.channel(owner)
+    sender = "351910000000"
+    message = stamped(
+        {
+            "from": sender,
+            "id": f"wamid.{uuid.uuid4().hex}",
+            "type": "text",
+            "text": {"body": "Olá\x00mundo"},
+        },
+        now_ts(),
+    )
+    contacts = [{"profile": {"name": "Ana\x00"}, "wa_id": sender}]
+    await platform.inbound(channel["phone_number_id"], [message], contacts)
+    [conversation] = await platform.wait_conversation(owner)
+    [stored] = await platform.wait_messages(owner, conversation["id"], 1)
+    assert stored["text"] == "Olá\ufffdmundo"
+    assert conversation["contact"]["name"] == "Ana\ufffd"
