@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from common.logging import configure_logging
-from common.testing_platform import Platform, running_platform, tally, wait_answered
+from common.testing_platform import Platform, running_platform, tally, wait_settled
 from common.testing_servers import PrivatePostgres, PrivateRabbitMQ
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
@@ -75,18 +75,20 @@ async def soak(broker: PrivateRabbitMQ, postgres: PrivatePostgres) -> None:
         print(f"database restart: every /health 200 again in {db_recovery:.1f} s", flush=True)
 
         load = await load_task
-        await wait_answered(platform, load, timeout=120)
+        await wait_settled(platform, load, timeout=120)
         await asyncio.sleep(3)
         result = await tally(platform, load)
         depths = await platform.queue_depths()
         rss_end = rss_mib(platform)
         print(f"customers: {load.customers} ({load.redelivered} webhooks delivered twice)")
         print(f"webhook POSTs: {load.attempts}, longest until 200: {load.max_retry_s:.1f} s")
-        print(f"lost (never answered): {len(result.unanswered)}")
+        lost = set(result.unanswered) - set(result.failed_unsent)
+        print(f"lost (neither answered nor visibly failed): {len(lost)}")
         print(f"stored other than once: {len(result.stored_wrong)}")
         print(f"answered twice: {len(result.answered_twice)}")
         print(
-            f"outbound failed (visibly): {result.outbound_failed}, still queued: "
+            f"outbound failed (visibly): {result.outbound_failed} ({len(result.failed_unsent)} "
+            f"never sent, outcome unknown), still queued: "
             f"{result.outbound_queued}"
         )
         print(f"recovery: broker {broker_recovery:.1f} s, database {db_recovery:.1f} s")

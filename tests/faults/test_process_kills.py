@@ -19,14 +19,7 @@ Platform = Any  # tests/faults/conftest.py's Platform (test modules cannot impor
 @pytest.mark.parametrize(
     "service",
     [
-        pytest.param(
-            "ingest",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug (issue 11, open): now and then one AI reply stays `queued` "
-                "after ingest is SIGKILLed mid-load, with no job left on the broker",
-            ),
-        ),
+        "ingest",
         "responder",
         "knowledge",
     ],
@@ -76,3 +69,34 @@ async def indexed_once(platform: Platform, document_id: str) -> None:
     )
     assert row["n"] >= 1
     assert row["n"] == row["positions"]  # indexed once, not once per attempt
+
+
+async def test_ingest_killed_after_meta_accepted_a_send_records_it_once(
+    platform: Platform,
+) -> None:
+    """The narrowest window: Meta has accepted the send, the worker dies before recording it.
+    Meta has no idempotency key, so the restarted worker must not send again; Meta's status
+    webhook (echoing our message id) tells it the send happened."""
+    first: list[str] = []
+
+    async def die_once_meta_accepted(request: Any) -> None:
+        if not first:
+            first.append(request.json["to"])
+            await asyncio.to_thread(platform.kill, "ingest")
+
+    platform.send_hook = die_once_meta_accepted
+    try:
+        load = await platform.run_load(3, rate_per_s=5)
+        await eventually(lambda: bool(first), timeout=60, interval=0.2)
+        await platform.astart("ingest")
+        await platform.assert_exactly_once(load)
+    finally:
+        platform.send_hook = None
+    [row] = await platform.sql(
+        "select m.status, m.wamid from ingest.messages m "
+        "join ingest.conversations c on c.id = m.conversation_id "
+        "join ingest.contacts k on k.id = c.contact_id "
+        f"where m.direction = 'outbound' and k.wa_id = '{first[0]}'"
+    )
+    assert row["status"] == "sent" and row["wamid"], dict(row)  # repaired, not failed
+    assert sum(1 for r in platform.graph.sends() if r.json.get("to") == first[0]) == 1
