@@ -87,7 +87,11 @@ async def test_ingest_killed_after_meta_accepted_a_send_records_it_once(
     platform.send_hook = die_once_meta_accepted
     try:
         load = await platform.run_load(3, rate_per_s=5)
-        await eventually(lambda: bool(first), timeout=60, interval=0.2)
+
+        async def killed() -> bool:
+            return bool(first)
+
+        await eventually(killed, timeout=60, interval=0.2)
         await platform.astart("ingest")
         await platform.assert_exactly_once(load)
     finally:
