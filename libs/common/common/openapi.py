@@ -2,7 +2,7 @@
 
 Statuses that come from a dependency (a bearer token: 401/503; a role: 403; a page cursor:
 400; a service token: 401) are declared once on that dependency with `@raises`. A request
-body adds 413 (the body limit) and input that can fail validation adds 422. A route states
+body adds 400 (unreadable) and 413 (the body limit); input that can fail validation, 422. A route states
 the rest itself: `responses=errors(404, 409)`. `document_errors(app)` puts them together
 for every route, so a client (or a fuzzer) can trust that no other status comes back."""
 
@@ -38,7 +38,7 @@ VALIDATION_BODY: dict[str, Any] = {
 }
 
 DESCRIPTIONS = {
-    400: "a malformed request (e.g. a cursor that is not one of ours)",
+    400: "a malformed request: a body that cannot be read, or a cursor not of ours",
     401: "a missing, invalid or expired credential",
     403: "the caller's role may not do this",
     404: "not found (or another business's)",
@@ -107,7 +107,7 @@ def route_error_statuses(route: Any) -> set[int]:
     for call in _dependency_calls(route.dependant):
         statuses.update(getattr(call, ERROR_STATUSES_ATTR, ()))
     if route.body_field is not None:
-        statuses.add(413)
+        statuses |= {400, 413}  # a body that cannot be read (not UTF-8 JSON); too large
     if _can_fail_validation(route):
         statuses.add(422)
     return statuses
