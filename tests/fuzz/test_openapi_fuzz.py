@@ -47,8 +47,11 @@ class Outcome:
             self.statuses[status] = self.statuses.get(status, 0) + 1
 
 
-def fuzz(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> Outcome:
-    """Every operation of the document, `EXAMPLES` requests per generation mode."""
+def fuzz(
+    openapi: dict[str, Any], base_url: str, headers: dict[str, str], known: dict[str, str]
+) -> Outcome:
+    """Every operation of the document, `EXAMPLES` requests per generation mode; an operation
+    with ids gets as many again on the caller's own objects (`known`: id by parameter)."""
     schema = schemathesis.openapi.from_dict(openapi)
     outcome = Outcome()
     session = requests.Session()
@@ -56,7 +59,12 @@ def fuzz(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> Out
         operation = result.ok()
         if (operation.method.upper(), operation.path) in NOT_FUZZED:
             continue
-        for mode, examples in EXAMPLES.items():
+        names = [p.name for p in operation.path_parameters]
+        runs = [(mode, examples, None) for mode, examples in EXAMPLES.items()]
+        if names and all(n in known for n in names):
+            own = {n: known[n] for n in names}
+            runs.append((GenerationMode.POSITIVE, EXAMPLES[GenerationMode.POSITIVE], own))
+        for mode, examples, path_parameters in runs:
 
             @settings(
                 max_examples=examples,
@@ -66,7 +74,9 @@ def fuzz(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> Out
                 phases=[Phase.explicit, Phase.generate],  # a failure is reported as found
                 suppress_health_check=list(HealthCheck),
             )
-            @given(case=operation.as_strategy(generation_mode=mode))
+            @given(
+                case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
+            )
             def run(case: Any) -> None:
                 response = case.call(base_url=base_url, session=session, headers=headers)
                 outcome.record(response.status_code)
@@ -77,17 +87,25 @@ def fuzz(openapi: dict[str, Any], base_url: str, headers: dict[str, str]) -> Out
             except Unsatisfiable:
                 assert mode is GenerationMode.NEGATIVE  # no input to get wrong (e.g. /health)
             except Exception as exc:
-                outcome.failures.append(f"{operation.label} ({mode.value}): {exc}"[:3000])
+                on = " on own objects" if path_parameters else ""
+                outcome.failures.append(f"{operation.label} ({mode.value}{on}): {exc}"[:3000])
     return outcome
 
 
 @pytest.mark.parametrize("name", ["gateway", "auth", "ingest", "knowledge", "responder"])
-async def test_the_service_answers_as_its_openapi_says(name: str, start_service: Any) -> None:
+async def test_the_service_answers_as_its_openapi_says(
+    name: str, start_service: Any, creators: dict[tuple[str, str], Any]
+) -> None:
     async with start_service(name) as service:
-        headers = {**await service.owner(), INTERNAL_TOKEN_HEADER: "fuzz-internal-token"}
+        owner = await service.owner()
+        headers = {**owner, INTERNAL_TOKEN_HEADER: "fuzz-internal-token"}
+        # The business has one object of each kind, so ids also hit real rows.
+        known = {
+            p: await create(service, owner) for (s, p), create in creators.items() if s == name
+        }
         openapi = service.openapi()
         # The requests are sent from a thread: the service answers on this event loop.
-        outcome = await asyncio.to_thread(fuzz, openapi, service.url, headers)
+        outcome = await asyncio.to_thread(fuzz, openapi, service.url, headers, known)
     print(f"{name}: {outcome.requests} requests, statuses {sorted(outcome.statuses.items())}")
     assert outcome.requests > 0
     assert not outcome.failures, "\n\n".join(outcome.failures)
