@@ -88,11 +88,14 @@ def npm_audit() -> tuple[bool, str]:
         report = json.loads(done.stdout)
     except json.JSONDecodeError:
         report = None
-    error = report.get("error") if isinstance(report, dict) else None
-    if report is None or error:
-        output = json.dumps(error) if error else done.stderr + done.stdout
-        if unreachable(output):
-            return True, skipped("npm audit", output)
+    if report is None or "error" in report:
+        output = done.stderr + done.stdout
+        # The registry answered the audit request with an HTTP error (no advisory database
+        # behind it, e.g. a mirror: 404/405/5xx), or the request never got an answer.
+        refused = isinstance(report, dict) and isinstance(report.get("statusCode"), int)
+        if refused or unreachable(output):
+            message = report.get("message", "") if isinstance(report, dict) else ""
+            return True, skipped("npm audit", str(message) or output)
         return False, f"npm audit failed (exit {done.returncode}):\n{output[-2000:]}"
     counts = report.get("metadata", {}).get("vulnerabilities", {})
     total = sum(v for k, v in counts.items() if k != "total" and isinstance(v, int))
