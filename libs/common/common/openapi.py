@@ -2,9 +2,10 @@
 
 Statuses that come from a dependency (a bearer token: 401/503; a role: 403; a page cursor:
 400; a service token: 401) are declared once on that dependency with `@raises`. A request
-body adds 400 (unreadable) and 413 (the body limit); input that can fail validation, 422. A route states
-the rest itself: `responses=errors(404, 409)`. `document_errors(app)` puts them together
-for every route, so a client (or a fuzzer) can trust that no other status comes back."""
+body adds 400 (unreadable) and 413 (the body limit); input that can fail validation, 422.
+A route states the rest itself: `responses=errors(404, 409)`. `document_errors(app)` puts
+them together for every route, so a client (or a fuzzer) can trust that no other status
+comes back."""
 
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar, get_args
