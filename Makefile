@@ -48,6 +48,7 @@ lint: install
 	$(BIN)/ruff format --check libs services tests scripts bench
 	$(BIN)/mypy libs/common/common
 	cd dashboard && npm run --silent typecheck && npm run --silent lint
+	$(BIN)/python scripts/audit.py  # known vulnerabilities: pip-audit, npm audit --omit=dev
 
 fmt: install
 	$(BIN)/ruff check --fix libs services tests scripts bench

@@ -20,6 +20,7 @@ from common.health import MetricsMiddleware
 from common.health import router as health_router
 from common.logging import CorrelationIdMiddleware, configure_logging
 from common.migrations import upgrade
+from common.openapi import document_errors
 from common.outbox import OutboxRelay
 from common.retention import Purger, Retention
 from common.revocation import REVOCATION_EVENTS, Revocations
@@ -223,4 +224,5 @@ def create_service_app(
     app.include_router(health_router)
     for router in routers:
         app.include_router(router)
+    document_errors(app)
     return app

@@ -15,6 +15,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.errors import AppError
+from common.openapi import raises
 
 log = structlog.get_logger(__name__)
 
@@ -189,6 +190,8 @@ class JWKSVerifier:
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /api/auth/login")
 
 
+# 503: until the first sync of removed users a token cannot be trusted.
+@raises(401, 503)
 async def _current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -221,6 +224,7 @@ async def _current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
 
 
+@raises(401, 503)
 async def _stream_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -241,6 +245,7 @@ StreamPrincipal = Annotated[Principal, Depends(_stream_principal)]
 def require_role(*roles: Role) -> Any:
     """A dependency that admits only the given roles (403 otherwise); yields the principal."""
 
+    @raises(403)
     async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in roles:
             raise AppError(403, f"this action needs the role {' or '.join(roles)}")
@@ -258,6 +263,7 @@ def secret_matches(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
 
 
+@raises(401)
 async def _require_internal_token(request: Request) -> None:
     expected = request.app.state.settings.internal_token.get_secret_value()
     if not secret_matches(request.headers.get(INTERNAL_TOKEN_HEADER, ""), expected):

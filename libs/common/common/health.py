@@ -3,6 +3,7 @@
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -17,8 +18,28 @@ HTTP_SECONDS = Histogram("http_request_seconds", "HTTP request duration", ["meth
 
 router = APIRouter(tags=["operations"])
 
+HEALTH_BODY = {
+    "type": "object",
+    "required": ["status", "checks"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+}
 
-@router.get("/health", summary="Each dependency's state; 503 when one is down")
+
+def _health_answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": HEALTH_BODY}}}
+
+
+@router.get(
+    "/health",
+    summary="Each dependency's state; 503 when one is down",
+    responses={
+        200: _health_answer("every dependency is ok"),
+        503: _health_answer("a dependency is down"),
+    },
+)
 async def health(request: Request) -> JSONResponse:
     checks: list[HealthCheck] = request.app.state.health_checks
     results = await asyncio.gather(*(_run(check) for check in checks))

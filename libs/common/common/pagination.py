@@ -15,6 +15,7 @@ from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from common.errors import AppError
+from common.openapi import raises
 
 T = TypeVar("T")
 
@@ -30,6 +31,7 @@ class PageQuery:
     cursor: str | None
 
 
+@raises(400)  # a cursor that is not one of ours
 def _page_query(
     limit: Annotated[int, Query(ge=1, le=200, description="page size")] = 50,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,

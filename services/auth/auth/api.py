@@ -29,6 +29,7 @@ from common.auth import (
 )
 from common.db import SessionDep
 from common.errors import AppError
+from common.openapi import errors, raises
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 
@@ -47,7 +48,12 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@auth_router.post("/register", status_code=201, response_model=SessionOut)
+@auth_router.post(
+    "/register",
+    status_code=201,
+    response_model=SessionOut,
+    responses=errors({409: "an account with this email exists"}, 429),
+)
 async def register(body: RegisterIn, request: Request, session: SessionDep) -> SessionOut:
     """Create a business and its first user (the owner); returns a token."""
     s: AuthSettings = _state(request).settings
@@ -67,7 +73,9 @@ async def register(body: RegisterIn, request: Request, session: SessionDep) -> S
     return await service.register(session, _state(request).passwords, _state(request).tokens, body)
 
 
-@auth_router.post("/login", response_model=SessionOut)
+@auth_router.post(
+    "/login", response_model=SessionOut, responses=errors({401: "wrong email or password"}, 429)
+)
 async def login(body: LoginIn, request: Request, session: SessionDep) -> SessionOut:
     """A token for a valid email and password. Failures are rate limited per email and
     per client address (429 with Retry-After)."""
@@ -109,7 +117,12 @@ async def list_members(
     return await service.list_members(session, principal, page)
 
 
-@team_router.post("/members", status_code=201, response_model=MemberOut)
+@team_router.post(
+    "/members",
+    status_code=201,
+    response_model=MemberOut,
+    responses=errors({409: "an account with this email exists"}),
+)
 async def add_member(
     body: MemberIn, principal: Manager, request: Request, session: SessionDep
 ) -> MemberOut:
@@ -117,7 +130,11 @@ async def add_member(
     return await service.add_member(session, _state(request).passwords, principal, body)
 
 
-@team_router.delete("/members/{user_id}", status_code=204)
+@team_router.delete(
+    "/members/{user_id}",
+    status_code=204,
+    responses=errors(404, {409: "the last owner of a business cannot be removed"}),
+)
 async def remove_member(user_id: uuid.UUID, principal: Manager, session: SessionDep) -> Response:
     """Remove a member (owner/admin only; the last owner stays). Their token is refused at
     once here and, within a second, by every service (`user.removed.v1`); open live streams
@@ -144,6 +161,7 @@ async def revocations(request: Request, session: SessionDep) -> RevokedUsersOut:
     return await service.revoked_users(session, ttl)
 
 
+@raises(401)
 async def _require_admin_token(request: Request) -> None:
     expected = _state(request).settings.admin_token.get_secret_value()
     if not secret_matches(request.headers.get(ADMIN_TOKEN_HEADER, ""), expected):

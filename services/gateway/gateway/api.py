@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from common.bodylimit import BodyTooLarge
 from common.bus import Bus
 from common.errors import AppError
+from common.openapi import errors
 from gateway.service import NotANotification, TooDeep, parse_notification, signature_valid
 from gateway.settings import GatewaySettings
 
@@ -23,7 +24,16 @@ log = structlog.get_logger(__name__)
 router = APIRouter(prefix="/api/webhook", tags=["webhook"])
 
 
-@router.get("/whatsapp", response_class=PlainTextResponse)
+@router.get(
+    "/whatsapp",
+    response_class=PlainTextResponse,
+    responses={
+        403: {
+            "description": "the verify token does not match",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def verify(
     request: Request,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
@@ -46,7 +56,45 @@ async def verify(
 WEBHOOK_PATH = "/api/webhook/whatsapp"
 
 
-@router.post("/whatsapp")
+# The body is read raw (its signature covers the exact bytes), so it is declared here.
+NOTIFICATION_REQUEST = {
+    "parameters": [
+        {
+            "name": "X-Hub-Signature-256",
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "sha256=<hex HMAC of the body with the app secret>",
+        }
+    ],
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object"}}},
+    },
+}
+ACCEPTED = {
+    "type": "object",
+    "required": ["status", "events"],
+    "properties": {"status": {"type": "string"}, "events": {"type": "integer"}},
+}
+
+
+@router.post(
+    "/whatsapp",
+    openapi_extra=NOTIFICATION_REQUEST,
+    responses={
+        200: {
+            "description": "every event confirmed by the broker",
+            "content": {"application/json": {"schema": ACCEPTED}},
+        },
+        **errors(
+            {400: "not a WhatsApp notification (or not JSON)"},
+            {401: "missing or invalid X-Hub-Signature-256"},
+            413,
+            {503: "event broker unavailable; Meta retries"},
+        ),
+    },
+)
 async def receive(request: Request) -> JSONResponse:
     """A signed notification: 200 once every event in it is confirmed by the broker."""
     settings: GatewaySettings = request.app.state.settings

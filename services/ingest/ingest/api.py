@@ -17,6 +17,7 @@ from common.events import (
     WhatsAppMessageReceivedV1,
     whatsapp_message_event_id,
 )
+from common.openapi import errors
 from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
@@ -103,7 +104,15 @@ def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
 # --- channels --------------------------------------------------------------------------------
 
 
-@channels.post("/whatsapp", status_code=201)
+@channels.post(
+    "/whatsapp",
+    status_code=201,
+    responses=errors(
+        {409: "the number is connected to a business already"},
+        {422: "invalid input, or Meta says the token cannot read the number"},
+        {503: "Meta cannot be asked now (or the service is starting); nothing stored"},
+    ),
+)
 async def connect_whatsapp(
     body: ChannelCreate, principal: Manager, session: SessionDep, request: Request
 ) -> ChannelOut:
@@ -133,7 +142,7 @@ async def list_channels(
     return Page(items=[channel_out(c) for c in rows], next_cursor=cursor)
 
 
-@channels.get("/{channel_id}")
+@channels.get("/{channel_id}", responses=errors(404))
 async def get_channel(
     channel_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ChannelOut:
@@ -143,7 +152,7 @@ async def get_channel(
     return channel_out(channel)
 
 
-@channels.delete("/{channel_id}", status_code=204)
+@channels.delete("/{channel_id}", status_code=204, responses=errors(404))
 async def delete_channel(
     channel_id: uuid.UUID, principal: Manager, session: SessionDep
 ) -> Response:
@@ -152,7 +161,11 @@ async def delete_channel(
     return Response(status_code=204)
 
 
-@channels.post("/{channel_id}/simulate", status_code=202)
+@channels.post(
+    "/{channel_id}/simulate",
+    status_code=202,
+    responses=errors(404, {409: "not a sandbox channel"}, 429),
+)
 async def simulate_customer(
     channel_id: uuid.UUID,
     body: SimulatedMessage,
@@ -226,7 +239,7 @@ async def list_conversations(
     return Page(items=[conversation_out(c, k) for c, k in rows], next_cursor=cursor)
 
 
-@conversations.get("/{conversation_id}")
+@conversations.get("/{conversation_id}", responses=errors(404))
 async def get_conversation(
     conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ConversationOut:
@@ -236,7 +249,10 @@ async def get_conversation(
     return conversation_out(*found)
 
 
-@conversations.patch("/{conversation_id}")
+@conversations.patch(
+    "/{conversation_id}",
+    responses=errors(404, {409: "the contact has another open conversation on the channel"}),
+)
 async def patch_conversation(
     conversation_id: uuid.UUID,
     body: ConversationPatch,
@@ -254,7 +270,7 @@ async def patch_conversation(
     return conversation_out(conversation, contact)
 
 
-@conversations.get("/{conversation_id}/messages")
+@conversations.get("/{conversation_id}/messages", responses=errors(404))
 async def list_messages(
     conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, page: PageParams
 ) -> Page[MessageOut]:
@@ -267,7 +283,11 @@ async def list_messages(
     return Page(items=[message_out(m) for m in rows], next_cursor=cursor)
 
 
-@conversations.post("/{conversation_id}/messages", status_code=202)
+@conversations.post(
+    "/{conversation_id}/messages",
+    status_code=202,
+    responses=errors(404, {409: "outside the 24-hour customer service window"}),
+)
 async def send_message(
     conversation_id: uuid.UUID,
     body: MessageCreate,
@@ -298,7 +318,7 @@ async def list_contacts(
     return Page(items=[contact_out(c, n) for c, n in rows], next_cursor=cursor)
 
 
-@contacts.get("/{contact_id}")
+@contacts.get("/{contact_id}", responses=errors(404))
 async def get_contact(
     contact_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> ContactOut:
@@ -310,8 +330,23 @@ async def get_contact(
 
 # --- media and live stream -------------------------------------------------------------------
 
+# What media_serving answers with: pictures, sound and clips inline, the rest opaque bytes.
+MEDIA_KINDS = ("image/*", "audio/*", "video/*", "application/octet-stream")
 
-@messages.get("/{message_id}/media")
+
+@messages.get(
+    "/{message_id}/media",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the media's bytes",
+            "content": {
+                kind: {"schema": {"type": "string", "format": "binary"}} for kind in MEDIA_KINDS
+            },
+        },
+        **errors(404),
+    },
+)
 async def get_media(
     message_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> Response:
@@ -356,7 +391,16 @@ def media_serving(declared: str | None, message_id: uuid.UUID) -> tuple[str, str
     return "application/octet-stream", f'attachment; filename="{message_id}{extension}"'
 
 
-@events.get("/stream", response_class=StreamingResponse)
+@events.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the tenant's events, as server-sent events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream(
     principal: StreamPrincipal,
     request: Request,

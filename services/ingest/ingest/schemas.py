@@ -17,8 +17,12 @@ class ChannelCreate(InputModel):
         default=None, min_length=1, max_length=64, pattern=r"^[0-9A-Za-z._-]+$"
     )
     display_phone_number: str | None = Field(default=None, max_length=32)
-    waba_id: str | None = Field(default=None, max_length=64)
-    access_token: str | None = Field(default=None, min_length=1, max_length=4096)
+    waba_id: str | None = Field(default=None, max_length=64, pattern=r"^[0-9A-Za-z._-]*$")
+    # Sent to Meta in an Authorization header: printable ASCII only (Meta's tokens are), so
+    # anything else is a 422 here, not a header that cannot be encoded (a 500).
+    access_token: str | None = Field(
+        default=None, min_length=1, max_length=4096, pattern=r"^[\x21-\x7e]+$"
+    )
 
 
 class ChannelOut(BaseModel):

@@ -6,6 +6,7 @@ import time
 import uuid
 from typing import Any
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -105,6 +106,26 @@ async def test_a_token_meta_refuses_for_the_number_is_a_422_and_nothing_is_store
         assert r.status_code == 422, r.text
         detail = r.json()["detail"]
         assert "cannot read phone number" in detail and code in detail, detail
+    assert await stored(platform, number.phone_number_id) == []
+
+
+@pytest.mark.parametrize("token", ["EAAG-Zoë", "EAAG with space", "EAAG\u200b"])
+async def test_a_token_that_cannot_be_a_header_is_a_422_and_meta_is_not_asked(
+    platform: Any, token: str
+) -> None:
+    """Non-ASCII in the token was a 500 (the OpenAPI fuzz found it): its header to Meta
+    could not be encoded."""
+    number = platform.graph.add_number(meta_id(), waba_id=meta_id(), token="EAAG-owner")
+    r = await connect(
+        platform,
+        platform.tenant(),
+        phone_number_id=number.phone_number_id,
+        waba_id=number.waba_id,
+        access_token=token,
+    )
+    assert r.status_code == 422, r.text
+    assert "access_token" in {str(p) for e in r.json()["detail"] for p in e["loc"]}
+    assert platform.graph.requests == []
     assert await stored(platform, number.phone_number_id) == []
 
 

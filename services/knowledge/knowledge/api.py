@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from common.auth import CurrentPrincipal, InternalCaller, Principal, require_role
 from common.db import SessionDep
 from common.errors import AppError
+from common.openapi import errors
 from common.pagination import Page, PageParams
 from common.text import PgStr, check_text
 from knowledge import service
@@ -70,7 +71,7 @@ async def list_documents(
     return await service.list_documents(session, principal.tenant_id, page)
 
 
-@router.get("/api/documents/{document_id}", response_model=DocumentOut)
+@router.get("/api/documents/{document_id}", response_model=DocumentOut, responses=errors(404))
 async def get_document(
     document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> DocumentOut:
@@ -79,7 +80,7 @@ async def get_document(
     return DocumentOut.model_validate(document)
 
 
-@router.delete("/api/documents/{document_id}", status_code=204)
+@router.delete("/api/documents/{document_id}", status_code=204, responses=errors(404))
 async def delete_document(
     document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> Response:
@@ -88,7 +89,12 @@ async def delete_document(
     return Response(status_code=204)
 
 
-@router.post("/api/documents/{document_id}/reindex", status_code=202, response_model=DocumentOut)
+@router.post(
+    "/api/documents/{document_id}/reindex",
+    status_code=202,
+    response_model=DocumentOut,
+    responses=errors(404, {409: "the document is being indexed"}),
+)
 async def reindex_document(
     document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> DocumentOut:

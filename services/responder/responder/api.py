@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Request, Response
 
 from common.auth import CurrentPrincipal, Principal, require_role
 from common.db import SessionDep
+from common.openapi import errors
 from common.pagination import Page, PageParams
 from responder import analytics, service
 from responder.prompts import VARIABLES
@@ -59,7 +60,11 @@ async def list_models(principal: CurrentPrincipal, request: Request) -> ModelsOu
     return offered_models(_settings(request))
 
 
-@settings_router.post("/preview", response_model=PreviewOut)
+@settings_router.post(
+    "/preview",
+    response_model=PreviewOut,
+    responses=errors({429: "too many previews this minute, or the month's AI budget is spent"}),
+)
 async def preview(
     body: PreviewIn, principal: CurrentPrincipal, request: Request, session: SessionDep
 ) -> PreviewOut:
@@ -109,27 +114,40 @@ async def list_prompts(
     return await service.list_prompts(session, principal, page)
 
 
-@prompts_router.post("", status_code=201, response_model=PromptOut)
+@prompts_router.post(
+    "",
+    status_code=201,
+    response_model=PromptOut,
+    responses=errors({409: "a template with this name exists"}),
+)
 async def create_prompt(body: PromptIn, principal: Manager, session: SessionDep) -> PromptOut:
     """Save a template; a syntax error or an unknown variable is a 422 naming its line."""
     return await service.create_prompt(session, principal, body)
 
 
-@prompts_router.get("/{template_id}", response_model=PromptOut)
+@prompts_router.get("/{template_id}", response_model=PromptOut, responses=errors(404))
 async def get_prompt(
     template_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
 ) -> PromptOut:
     return await service.get_prompt(session, principal, template_id)
 
 
-@prompts_router.put("/{template_id}", response_model=PromptOut)
+@prompts_router.put(
+    "/{template_id}",
+    response_model=PromptOut,
+    responses=errors(404, {409: "a template with this name exists"}),
+)
 async def update_prompt(
     template_id: uuid.UUID, body: PromptUpdate, principal: Manager, session: SessionDep
 ) -> PromptOut:
     return await service.update_prompt(session, principal, template_id, body)
 
 
-@prompts_router.delete("/{template_id}", status_code=204)
+@prompts_router.delete(
+    "/{template_id}",
+    status_code=204,
+    responses=errors(404, {409: "the AI settings use this template"}),
+)
 async def delete_prompt(
     template_id: uuid.UUID, principal: Manager, session: SessionDep
 ) -> Response:

@@ -83,11 +83,12 @@ async def update_settings(
         )
         if found is None:
             raise AppError(422, "prompt_template_id: no such prompt template")
-    if "handoff_keywords" in changes:  # keep the order, drop repeats
-        changes["handoff_keywords"] = list(dict.fromkeys(changes["handoff_keywords"]))
     for field, value in changes.items():
         if value is None and field != "prompt_template_id":
             raise AppError(422, f"{field}: may not be null")
+    if "handoff_keywords" in changes:  # keep the order, drop repeats
+        changes["handoff_keywords"] = list(dict.fromkeys(changes["handoff_keywords"]))
+    for field, value in changes.items():
         setattr(row, field, value)
     await session.flush()
     return settings_out(row, settings)
