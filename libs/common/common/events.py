@@ -158,6 +158,8 @@ class ConversationSummary(Payload):
     unread_count: int = 0
     last_inbound_at: AwareDatetime | None = None
     handoff_reason: str | None = None
+    # When the 24-hour customer-service window closes (null: closed, or never open).
+    window_closes_at: AwareDatetime | None = None
 
 
 class ConversationMessageStoredPayload(Payload):

@@ -1,10 +1,10 @@
 """Stand-ins for outside systems, for tests and benchmarks: real HTTP servers on 127.0.0.1.
 
 - `serve_app(app)`: any ASGI app under uvicorn in the current event loop, on a free port.
-- `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message, fetch media, read a
-  business number and its account's numbers), recording every request and answering Meta's
-  error objects on demand; `GeneratedMedia` is a big
-  media file it streams without holding.
+- `FakeGraphAPI`: Meta's Graph API as far as we use it (send a message or a template, fetch
+  media, read a business number and its account's numbers, list the account's templates),
+  recording every request and answering Meta's error objects on demand; `GeneratedMedia` is
+  a big media file it streams without holding.
 - `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
 - `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
 """
@@ -14,7 +14,9 @@ import base64
 import contextlib
 import hashlib
 import itertools
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +123,45 @@ class FakeNumber:
         return {k: v for k, v in every.items() if k in wanted.split(",") or k == "id"}
 
 
+@dataclass
+class FakeTemplate:
+    """A message template of a WhatsApp Business Account, as Meta lists it."""
+
+    id: str
+    waba_id: str
+    name: str
+    language: str
+    status: str
+    category: str
+    components: list[dict[str, Any]]
+
+    def listed(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "language": self.language,
+            "status": self.status,
+            "category": self.category,
+            "components": self.components,
+        }
+
+    def body_parameter_count(self) -> int:
+        for component in self.components:
+            if component.get("type") == "BODY":
+                return len(set(_PLACEHOLDER.findall(str(component.get("text", "")))))
+        return 0
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+# Meta's answers to a template send that does not fit (code, title, details).
+_TEMPLATE_ERRORS = {
+    132000: "Number of parameters does not match the expected number of params",
+    132001: "Template name does not exist in the translation",
+    132015: "Template is Paused",
+    132016: "Template has been disabled",
+}
+
+
 # Meta's answer to an object the token may not read, or that does not exist (the same words).
 _NO_SUCH_OBJECT = (
     "Unsupported get request. Object with ID '{}' does not exist, cannot be loaded due to "
@@ -131,15 +172,18 @@ _NO_SUCH_OBJECT = (
 @dataclass
 class FakeGraphAPI:
     """Meta's Graph API on 127.0.0.1: `POST /{phone_number_id}/messages` (a send, or a read
-    receipt with the typing indicator), `GET /{media-id}` and the media download URL it hands
-    out, `GET /{phone-number-id}` and `GET /{waba-id}/phone_numbers` for the numbers added with
-    `add_number`. `fail_next(code)` scripts Meta's error answers to sends and media (with a
-    Retry-After if asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to
-    read receipts, `fail_next_number_read` errors to the number reads; `send_delay_s` makes
-    Meta slow to answer a send it accepted, `on_send` runs when it does.
+        receipt with the typing indicator), `GET /{media-id}` and the media download URL it hands
+        out, `GET /{phone-number-id}` and `GET /{waba-id}/phone_numbers` for the numbers added with
+        `add_number`, `GET /{waba-id}/message_templates` (paged) for the templates added with
+    `add_template`, whose sends it validates like Meta (132000, 132001, 132015, 132016);
+    `fail_next_template_read` scripts errors to the template list.
+    `fail_next(code)` scripts Meta's error answers to sends and media (with a
+        Retry-After if asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to
+        read receipts, `fail_next_number_read` errors to the number reads; `send_delay_s` makes
+        Meta slow to answer a send it accepted, `on_send` runs when it does.
 
-    `token` sends and reads everything; another token Meta accepts reads only the accounts it
-    was granted (`add_number(..., token=)`), and an unknown token gets Meta's code 190."""
+        `token` sends and reads everything; another token Meta accepts reads only the accounts it
+        was granted (`add_number(..., token=)`), and an unknown token gets Meta's code 190."""
 
     token: str = "EAAG-test-token"
     requests: list[GraphRequest] = field(default_factory=list)
@@ -148,12 +192,15 @@ class FakeGraphAPI:
     grants: dict[str, set[str]] = field(default_factory=dict)
     # Media by id: (bytes, MIME type), or a `GeneratedMedia` streamed in blocks.
     media: dict[str, "tuple[bytes, str] | GeneratedMedia"] = field(default_factory=dict)
+    # Message templates of every account, in the order they were added.
+    templates: list[FakeTemplate] = field(default_factory=list)
     # Downloads being served right now, and the most there ever were at once.
     downloads_in_flight: int = 0
     max_downloads_in_flight: int = 0
     _failures: list[_Failure] = field(default_factory=list)
     _read_failures: list[_Failure] = field(default_factory=list)
     _number_failures: list[_Failure] = field(default_factory=list)
+    _template_failures: list[_Failure] = field(default_factory=list)
     # Meta taking its time over a read receipt (recorded once answered).
     read_delay_s: float = 0.0
     # Meta taking its time to answer a send it has accepted (a caller's timeout loses the
@@ -197,6 +244,14 @@ class FakeGraphAPI:
         failure = _Failure(code, http_status, "unavailable" if code is None else f"error {code}")
         self._number_failures.extend([failure] * times)
 
+    def fail_next_template_read(
+        self, code: int | None, *, times: int = 1, http_status: int = 400
+    ) -> None:
+        """The next `times` template lists answer Meta's error object with this `code`
+        (None: a bare HTTP error, e.g. 503)."""
+        failure = _Failure(code, http_status, "unavailable" if code is None else f"error {code}")
+        self._template_failures.extend([failure] * times)
+
     def add_number(
         self,
         phone_number_id: str,
@@ -211,6 +266,68 @@ class FakeGraphAPI:
         if token and token != self.token:
             self.grants.setdefault(token, set()).add(waba_id)
         return number
+
+    def add_template(
+        self,
+        waba_id: str,
+        name: str,
+        *,
+        language: str = "en_US",
+        status: str = "APPROVED",
+        category: str = "UTILITY",
+        body: str = "Hello {{1}}",
+        header: dict[str, Any] | None = None,
+        components: list[dict[str, Any]] | None = None,
+    ) -> FakeTemplate:
+        """A template of `waba_id` (a BODY with `body` and an optional HEADER component,
+        unless `components` says it all); sends of it are validated like Meta does."""
+        if components is None:
+            components = [{"type": "HEADER", **header}] if header else []
+            components.append({"type": "BODY", "text": body})
+        template = FakeTemplate(
+            str(uuid.uuid4().int)[:16],  # Meta's ids are unique across accounts
+            waba_id,
+            name,
+            language,
+            status,
+            category,
+            components,
+        )
+        self.templates.append(template)
+        return template
+
+    def template_sends(self) -> list[GraphRequest]:
+        """Sends of `type: "template"` (accepted or not)."""
+        return [r for r in self.sends() if (r.json or {}).get("type") == "template"]
+
+    def _template_error(self, phone_number_id: str, body: dict[str, Any]) -> int | None:
+        """Meta's code for a template send that does not fit, else None."""
+        sent = body.get("template") or {}
+        number = self.numbers.get(phone_number_id)
+        language = (sent.get("language") or {}).get("code")
+        found = next(
+            (
+                t
+                for t in self.templates
+                if number is not None
+                and t.waba_id == number.waba_id
+                and t.name == sent.get("name")
+                and t.language == language
+            ),
+            None,
+        )
+        if found is None:
+            return 132001
+        if found.status == "PAUSED":
+            return 132015
+        if found.status != "APPROVED":
+            return 132016
+        given = sum(
+            len(c.get("parameters") or [])
+            for c in sent.get("components") or []
+            if c.get("type") == "body"
+        )
+        return 132000 if given != found.body_parameter_count() else None
 
     def number_reads(self) -> list[GraphRequest]:
         """Reads of a business number or an account's numbers (a channel's verification)."""
@@ -310,6 +427,11 @@ class FakeGraphAPI:
                 return JSONResponse({"success": True})
             if self._failures:
                 return failure(recorded, self._failures.pop(0))
+            if body.get("type") == "template":
+                code = self._template_error(phone_number_id, body)
+                if code is not None:
+                    recorded.status_code = 400
+                    return error(code, 400, _TEMPLATE_ERRORS[code])
             wamid = f"wamid.FAKE{next(self._ids)}"
             recorded.wamid = wamid
             if self.on_send is not None:
@@ -365,6 +487,41 @@ class FakeGraphAPI:
                     query += f"&fields={fields}"
                 body["paging"]["next"] = f"{self.base_url}/{waba_id}/phone_numbers?{query}"
             return JSONResponse(body)
+
+        @api.get("/{waba_id}/message_templates")
+        async def message_templates(waba_id: str, request: Request) -> Response:
+            recorded = record(request, None)
+            token = bearer(request)
+            if not known_token(token):
+                return invalid_token()
+            if self._template_failures:
+                return failure(recorded, self._template_failures.pop(0))
+            assert token is not None
+            known = any(n.waba_id == waba_id for n in self.numbers.values())
+            if not known or not self._may_read(token, waba_id):
+                return no_such_object(waba_id)
+            mine = [t.listed() for t in self.templates if t.waba_id == waba_id]
+            return JSONResponse(
+                page_of(mine, request, f"{self.base_url}/{waba_id}/message_templates")
+            )
+
+        def page_of(items: list[dict[str, Any]], request: Request, url: str) -> dict[str, Any]:
+            """Meta's cursor paging: `limit`, `after`, and `paging.next` while more remain."""
+            limit = int(request.query_params.get("limit", "25"))
+            start = int(base64.b64decode(request.query_params.get("after", "MA==")))
+            page = items[start : start + limit]
+            cursors = {
+                "before": base64.b64encode(str(start).encode()).decode(),
+                "after": base64.b64encode(str(start + len(page)).encode()).decode(),
+            }
+            body: dict[str, Any] = {"data": page, "paging": {"cursors": cursors}}
+            if start + limit < len(items):
+                query = f"limit={limit}&after={cursors['after']}"
+                fields = request.query_params.get("fields")
+                if fields:
+                    query += f"&fields={fields}"
+                body["paging"]["next"] = f"{url}?{query}"
+            return body
 
         @api.get("/{media_id}")
         async def media_info(media_id: str, request: Request) -> Response:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 
 from common.auth import CurrentPrincipal, Principal, StreamPrincipal, require_role
 from common.db import SessionDep
@@ -22,12 +23,13 @@ from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from common.text import PgStr
-from ingest import repository, service
+from ingest import repository, service, templates
 from ingest.graph import GraphClient
-from ingest.models import Channel, Contact, Conversation, Message, outbox
+from ingest.models import Channel, Contact, Conversation, Message, Template, outbox
 from ingest.schemas import (
     ChannelCreate,
     ChannelOut,
+    ChannelPatch,
     ContactBrief,
     ContactOut,
     ConversationOut,
@@ -36,6 +38,9 @@ from ingest.schemas import (
     MessageOut,
     SimulatedMessage,
     SimulatedOut,
+    TemplateList,
+    TemplateOut,
+    TemplateRef,
 )
 from ingest.settings import IngestSettings
 
@@ -68,10 +73,34 @@ def channel_out(channel: Channel) -> ChannelOut:
         mode=channel.mode,
         needs_reauth=channel.needs_reauth,
         created_at=channel.created_at,
+        reengagement_template=(
+            TemplateRef.model_validate(channel.reengagement_template)
+            if channel.reengagement_template
+            else None
+        ),
+        auto_reengage=channel.auto_reengage,
     )
 
 
-def conversation_out(conversation: Conversation, contact: Contact) -> ConversationOut:
+def template_list(rows: list[Template]) -> TemplateList:
+    return TemplateList(
+        items=[
+            TemplateOut(
+                id=t.id,
+                name=t.name,
+                language=t.language,
+                status=t.status,
+                category=t.category,
+                components=t.components,
+            )
+            for t in rows
+        ]
+    )
+
+
+def conversation_out(
+    conversation: Conversation, contact: Contact, window_hours: float
+) -> ConversationOut:
     return ConversationOut(
         id=conversation.id,
         channel_id=conversation.channel_id,
@@ -83,6 +112,7 @@ def conversation_out(conversation: Conversation, contact: Contact) -> Conversati
         unread_count=conversation.unread_count,
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
+        window_closes_at=service.window_closes_at(conversation.last_inbound_at, window_hours),
     )
 
 
@@ -130,6 +160,7 @@ async def connect_whatsapp(
         waba_id=body.waba_id,
         access_token=body.access_token,
     )
+    await templates.sync_after_connect(session, _graph(request), request.app.state.cipher, channel)
     return channel_out(channel)
 
 
@@ -150,6 +181,67 @@ async def get_channel(
     if channel is None:
         raise AppError(404, "channel not found")
     return channel_out(channel)
+
+
+@channels.patch(
+    "/{channel_id}",
+    responses=errors(404, {422: "invalid input, or no such template on the channel"}),
+)
+async def patch_channel(
+    channel_id: uuid.UUID, body: ChannelPatch, principal: Manager, session: SessionDep
+) -> ChannelOut:
+    """The channel's re-engagement template (`{name, language}`, or null to clear it) and
+    `auto_reengage`: whether it goes out by itself when the AI's answer comes after the
+    24-hour window closed (otherwise the conversation is handed off to a person)."""
+    channel = await templates.tenant_channel(session, principal.tenant_id, channel_id)
+    if "reengagement_template" in body.model_fields_set:
+        chosen = body.reengagement_template
+        if chosen is not None:
+            known = await session.scalar(
+                select(Template.id).where(
+                    Template.channel_id == channel.id,
+                    Template.name == chosen.name,
+                    Template.language == chosen.language,
+                )
+            )
+            if known is None:
+                raise AppError(
+                    422,
+                    f"reengagement_template: no template {chosen.name!r} ({chosen.language}) "
+                    "on this channel; sync the templates first",
+                )
+        channel.reengagement_template = chosen.model_dump() if chosen else None
+    if body.auto_reengage is not None:
+        channel.auto_reengage = body.auto_reengage
+    await session.flush()
+    return channel_out(channel)
+
+
+@channels.get("/{channel_id}/templates", responses=errors(404))
+async def list_templates(
+    channel_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+) -> TemplateList:
+    """The channel's message templates as last synced from its WhatsApp Business Account."""
+    channel = await templates.tenant_channel(session, principal.tenant_id, channel_id)
+    return template_list(await templates.list_templates(session, channel.id))
+
+
+@channels.post(
+    "/{channel_id}/templates/sync",
+    responses=errors(
+        404,
+        {409: "a sandbox channel, or a channel without waba_id"},
+        {502: "Meta refused to list the templates"},
+        {503: "Meta cannot be asked now"},
+    ),
+)
+async def sync_templates(
+    channel_id: uuid.UUID, principal: Manager, session: SessionDep, request: Request
+) -> TemplateList:
+    """Read the templates from Meta now; answers the fresh list."""
+    channel = await templates.tenant_channel(session, principal.tenant_id, channel_id)
+    rows = await templates.sync_channel(session, _graph(request), request.app.state.cipher, channel)
+    return template_list(rows)
 
 
 @channels.delete("/{channel_id}", status_code=204, responses=errors(404))
@@ -227,6 +319,7 @@ async def list_conversations(
     principal: CurrentPrincipal,
     session: SessionDep,
     page: PageParams,
+    request: Request,
     status: Annotated[str | None, Query(pattern="^(open|resolved|handoff)$")] = None,
     q: Annotated[
         PgStr | None, Query(max_length=200, description="contact name, number or text")
@@ -236,17 +329,18 @@ async def list_conversations(
     rows, cursor = await repository.list_conversations(
         session, principal.tenant_id, page, status=status, q=q or None
     )
-    return Page(items=[conversation_out(c, k) for c, k in rows], next_cursor=cursor)
+    hours = _settings(request).service_window_hours
+    return Page(items=[conversation_out(c, k, hours) for c, k in rows], next_cursor=cursor)
 
 
 @conversations.get("/{conversation_id}", responses=errors(404))
 async def get_conversation(
-    conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    conversation_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> ConversationOut:
     found = await repository.get_conversation(session, principal.tenant_id, conversation_id)
     if found is None:
         raise AppError(404, "conversation not found")
-    return conversation_out(*found)
+    return conversation_out(*found, _settings(request).service_window_hours)
 
 
 @conversations.patch(
@@ -258,16 +352,19 @@ async def patch_conversation(
     body: ConversationPatch,
     principal: CurrentPrincipal,
     session: SessionDep,
+    request: Request,
 ) -> ConversationOut:
     """`ai_enabled: false` is the human takeover; `status: "resolved"` closes it."""
+    settings = _settings(request)
     conversation, contact = await service.update_conversation(
         session,
+        settings,
         principal.tenant_id,
         conversation_id,
         ai_enabled=body.ai_enabled,
         status=body.status,
     )
-    return conversation_out(conversation, contact)
+    return conversation_out(conversation, contact, settings.service_window_hours)
 
 
 @conversations.get("/{conversation_id}/messages", responses=errors(404))
@@ -286,7 +383,11 @@ async def list_messages(
 @conversations.post(
     "/{conversation_id}/messages",
     status_code=202,
-    responses=errors(404, {409: "outside the 24-hour customer service window"}),
+    responses=errors(
+        {404: "no such conversation, or no such template on its channel"},
+        {409: "free text outside the 24-hour customer service window, or a template not APPROVED"},
+        {422: "invalid input, or template parameters that do not fit the approved template"},
+    ),
 )
 async def send_message(
     conversation_id: uuid.UUID,
@@ -295,14 +396,32 @@ async def send_message(
     session: SessionDep,
     request: Request,
 ) -> MessageOut:
-    """An agent's reply: stored as `queued`, then delivered; 409 outside the 24-hour window."""
+    """An agent's reply: stored as `queued`, then delivered. Free text (`text`) only inside
+    the 24-hour window (409 outside it); an approved `template` at any time, its parameters
+    checked against the template first (422 naming the parameter). A template message's
+    `text` is its rendered preview."""
+    text, template = body.text, None
+    if body.template is not None:
+        found = await repository.get_conversation(session, principal.tenant_id, conversation_id)
+        if found is None:
+            raise AppError(404, "conversation not found")
+        t = body.template
+        template, text = await templates.prepare_send(
+            session,
+            found[0].channel_id,
+            t.name,
+            t.language,
+            t.parameters.model_dump(exclude_none=True),
+        )
+    assert text is not None
     message = await service.queue_outbound(
         session,
         _settings(request),
         principal.tenant_id,
         conversation_id,
-        text=body.text,
+        text=text,
         author="agent",
+        template=template,
     )
     return message_out(message)
 

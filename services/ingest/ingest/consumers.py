@@ -21,6 +21,7 @@ from common.events import (
     ReplyPreparingV1,
     WhatsAppMessageReceivedV1,
     WhatsAppStatusUpdatedV1,
+    WhatsAppWebhookUnhandledV1,
 )
 from common.idempotency import idempotent
 from ingest.models import processed_events
@@ -32,6 +33,7 @@ from ingest.service import (
     store_inbound_batch,
 )
 from ingest.settings import IngestSettings
+from ingest.templates import apply_status_update
 
 log = structlog.get_logger(__name__)
 
@@ -147,8 +149,11 @@ WHATSAPP_STATUSES = "ingest.whatsapp-statuses"
 AI_REPLIES = "ingest.ai-replies"
 DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
+TEMPLATE_STATUSES = "ingest.template-statuses"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA]
+CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA, TEMPLATE_STATUSES]
+# The webhook field whose changes (published by the gateway as unhandled) ingest acts on.
+TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
 def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
@@ -167,6 +172,15 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         assert isinstance(event, WhatsAppStatusUpdatedV1)
         await apply_status(session, event.payload)
 
+    async def on_template_status(session: AsyncSession, event: Envelope) -> None:
+        assert isinstance(event, WhatsAppWebhookUnhandledV1)
+        if event.payload.field != TEMPLATE_STATUS_FIELD:
+            return  # other unhandled changes (account updates, `value.errors`…): not ours
+        assert runtime.graph is not None
+        await apply_status_update(
+            session, runtime.graph, runtime.cipher, event.payload.waba_id, event.payload.value
+        )
+
     async def on_reply_or_handoff(session: AsyncSession, event: Envelope) -> None:
         if isinstance(event, ReplyGeneratedV1):
             try:
@@ -174,7 +188,7 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             except PermanentReplyError as exc:
                 raise PermanentError(str(exc)) from exc
         elif isinstance(event, HandoffRequestedV1):
-            await request_handoff(session, event)
+            await request_handoff(session, settings, event)
 
     # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
     # the job fails and is retried. They are idempotent by the message's own state instead.
@@ -218,6 +232,11 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             AI_REPLIES,
             ("reply.preparing.v1", "reply.generated.v1", "conversation.handoff.requested.v1"),
             on_reply_event,
+        ),
+        Subscription(
+            TEMPLATE_STATUSES,
+            ("whatsapp.webhook.unhandled.v1",),
+            idempotent(db, processed_events, TEMPLATE_STATUSES, on_template_status),
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.

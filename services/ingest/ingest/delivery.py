@@ -280,14 +280,7 @@ class Deliverer:
         wamid: str | None = None
         error: GraphError | None = None
         try:
-            wamid = await self.graph.send_text(
-                phone_number_id=channel.phone_number_id,
-                token=token,
-                to=claim.to,
-                text=claim.message.text or "",
-                reply_to=(claim.message.context or {}).get("id"),
-                callback_data=str(claim.message.id),
-            )
+            wamid = await self._send(claim, token)
         except GraphError as exc:
             error = exc
         # Any other exception (a bug, a cancellation) leaves the `sending` attempt: the next
@@ -301,6 +294,28 @@ class Deliverer:
         if result.outcome == "retry":
             raise RetryAfter(result.retry_in_s, result.error or "")
         return settled
+
+    async def _send(self, claim: _Claim, token: str) -> str:
+        """One Graph call: a template message as its stored components, else free text."""
+        message, channel = claim.message, claim.channel
+        if message.type == "template" and message.template:
+            return await self.graph.send_template(
+                phone_number_id=channel.phone_number_id,
+                token=token,
+                to=claim.to,
+                name=str(message.template["name"]),
+                language=str(message.template["language"]),
+                components=list(message.template.get("components") or []),
+                callback_data=str(message.id),
+            )
+        return await self.graph.send_text(
+            phone_number_id=channel.phone_number_id,
+            token=token,
+            to=claim.to,
+            text=message.text or "",
+            reply_to=(message.context or {}).get("id"),
+            callback_data=str(message.id),
+        )
 
     async def _before_call(self, claim: _Claim) -> None:
         """Wait for this number's turn, then commit the `sending` attempt (lease renewed)."""

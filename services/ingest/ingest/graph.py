@@ -1,5 +1,6 @@
-"""Meta's Graph API: send a message, fetch a media file, read a business number and its
-account's numbers (to prove a token's claim). One pooled httpx client per process.
+"""Meta's Graph API: send a message (text or template), fetch a media file, read a business
+number and its account's numbers (to prove a token's claim), list the account's templates.
+One pooled httpx client per process.
 
 Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP status alone.
 """
@@ -123,15 +124,46 @@ class GraphClient:
     ) -> str:
         """POST /{phone_number_id}/messages; returns the wamid Meta assigned. `callback_data`
         comes back in the message's status webhooks (`biz_opaque_callback_data`)."""
+        body: dict[str, Any] = {"type": "text", "text": {"preview_url": False, "body": text}}
+        if reply_to:
+            body["context"] = {"message_id": reply_to}
+        return await self._send(phone_number_id, token, to, body, callback_data)
+
+    async def send_template(
+        self,
+        *,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        name: str,
+        language: str,
+        components: list[dict[str, Any]],
+        callback_data: str | None = None,
+    ) -> str:
+        """A template message (the only kind Meta delivers outside the 24-hour window)."""
+        template: dict[str, Any] = {
+            "name": name,
+            "language": {"code": language, "policy": "deterministic"},
+        }
+        if components:
+            template["components"] = components
+        body = {"type": "template", "template": template}
+        return await self._send(phone_number_id, token, to, body, callback_data)
+
+    async def _send(
+        self,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        content: dict[str, Any],
+        callback_data: str | None,
+    ) -> str:
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": to,
-            "type": "text",
-            "text": {"preview_url": False, "body": text},
+            **content,
         }
-        if reply_to:
-            body["context"] = {"message_id": reply_to}
         if callback_data:
             body["biz_opaque_callback_data"] = callback_data
         response = await self._request(
@@ -141,6 +173,17 @@ class GraphClient:
             return str(response.json()["messages"][0]["id"])
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise GraphError("Graph API answered without a message id", None, 200) from exc
+
+    async def message_templates(
+        self, *, waba_id: str, token: str, max_pages: int = 50
+    ) -> list[dict[str, Any]]:
+        """GET /{waba_id}/message_templates, every page: the account's templates."""
+        return await self._all_pages(
+            f"{self.base_url}/{waba_id}/message_templates",
+            token,
+            {"fields": "id,name,language,status,category,components", "limit": "100"},
+            max_pages,
+        )
 
     async def mark_read(
         self,
@@ -210,22 +253,34 @@ class GraphClient:
         self, *, waba_id: str, token: str, max_pages: int = 20
     ) -> set[str]:
         """GET /{waba_id}/phone_numbers, every page: the ids of the account's numbers."""
-        ids: set[str] = set()
-        url: str | None = f"{self.base_url}/{waba_id}/phone_numbers"
-        params: dict[str, str] | None = {"fields": "id", "limit": "100"}
+        numbers = await self._all_pages(
+            f"{self.base_url}/{waba_id}/phone_numbers",
+            token,
+            {"fields": "id", "limit": "100"},
+            max_pages,
+        )
+        return {str(n["id"]) for n in numbers if "id" in n}
+
+    async def _all_pages(
+        self, url: str, token: str, params: dict[str, str], max_pages: int
+    ) -> list[dict[str, Any]]:
+        """A Graph list, following `paging.next` (the whole URL of the next page, its query
+        included) for at most `max_pages` pages."""
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        query: dict[str, str] | None = params
         for _ in range(max_pages):
-            if url is None:
+            if next_url is None:
                 break
-            page = _json_object(await self._request("GET", url, token, params=params))
+            page = _json_object(await self._request("GET", next_url, token, params=query))
             data = page.get("data")
             if not isinstance(data, list):
-                raise GraphError("Graph API answered a number list without data", None, 200)
-            ids.update(str(n["id"]) for n in data if isinstance(n, dict) and "id" in n)
+                raise GraphError("Graph API answered a list without data", None, 200)
+            items.extend(item for item in data if isinstance(item, dict))
             paging = page.get("paging")
-            # `paging.next` is the whole URL of the next page, its query included.
-            url = paging.get("next") if isinstance(paging, dict) else None
-            params = None
-        return ids
+            next_url = paging.get("next") if isinstance(paging, dict) else None
+            query = None
+        return items
 
     async def _request(self, method: str, url: str, token: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -71,6 +71,10 @@ class Channel(Base):
     # When Meta confirmed the token reads this number of this WABA (null: a sandbox, or a
     # live channel connected before that check existed).
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # `{name, language}` of the approved template that reopens a closed 24-hour window.
+    reengagement_template: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # Send it by itself when the AI's answer comes too late (else the conversation is handed off).
+    auto_reengage: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
     created_at: Mapped[datetime] = _now_column()
     deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -152,6 +156,8 @@ class Message(Base):
     reaction: Mapped[str | None] = mapped_column(String(32))
     # An AI reply's grounding: the knowledge passages it was answered from.
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # A template message: `{name, language, parameters, components}` (Meta's send components).
+    template: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16))
     # Statuses only move forward: an update applies when its rank is higher.
@@ -165,6 +171,25 @@ class Message(Base):
     # Meta's timestamp for inbound messages; the time it was queued for outbound.
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     stored_at: Mapped[datetime] = _now_column()
+
+
+class Template(Base):
+    """A message template of the channel's WhatsApp Business Account, as Meta last listed it.
+    Each language is its own approved template."""
+
+    __tablename__ = "templates"
+    __table_args__ = (UniqueConstraint("channel_id", "name", "language"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id"))
+    name: Mapped[str] = mapped_column(String(512))
+    language: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(32))
+    category: Mapped[str | None] = mapped_column(String(32))
+    components: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    meta_template_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    synced_at: Mapped[datetime] = _now_column()
 
 
 class DeliveryAttempt(Base):

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from common.text import InputModel
 
@@ -25,6 +25,13 @@ class ChannelCreate(InputModel):
     )
 
 
+class TemplateRef(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=16)
+
+
 class ChannelOut(BaseModel):
     id: uuid.UUID
     phone_number_id: str
@@ -32,6 +39,30 @@ class ChannelOut(BaseModel):
     mode: Literal["live", "sandbox"]
     needs_reauth: bool
     created_at: datetime
+    # The approved template that reopens a closed window, and whether it goes out by itself
+    # when the AI's answer comes too late (else the conversation is handed off).
+    reengagement_template: TemplateRef | None = None
+    auto_reengage: bool = False
+
+
+class ChannelPatch(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reengagement_template: TemplateRef | None = None
+    auto_reengage: bool | None = None
+
+
+class TemplateOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    language: str
+    status: str
+    category: str | None
+    components: list[dict[str, Any]]
+
+
+class TemplateList(BaseModel):
+    items: list[TemplateOut]
 
 
 class ContactBrief(BaseModel):
@@ -52,6 +83,8 @@ class ConversationOut(BaseModel):
     # The 24-hour customer-service window runs from here (null: never written).
     last_inbound_at: datetime | None = None
     handoff_reason: str | None = None
+    # When the window closes (null: closed or never open): free text only before it.
+    window_closes_at: datetime | None = None
 
 
 class ConversationPatch(InputModel):
@@ -85,11 +118,46 @@ class MessageOut(BaseModel):
         return [] if value is None else value
 
 
+class TemplateHeader(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # The media of an IMAGE/VIDEO/DOCUMENT header (an https link Meta fetches).
+    link: str | None = Field(default=None, min_length=1, max_length=2048)
+    filename: str | None = Field(default=None, max_length=240)
+    # The parameters of a TEXT header with a placeholder.
+    text: list[str] | dict[str, str] | None = None
+
+
+class TemplateParameters(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Positional (`{{1}}`, `{{2}}`…) as a list, or named (`{{first_name}}`) as an object.
+    body: list[str] | dict[str, str] = []
+    header: TemplateHeader | None = None
+
+
+class TemplateSend(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(min_length=1, max_length=16)
+    parameters: TemplateParameters = TemplateParameters()
+
+
 class MessageCreate(InputModel):
+    """Free text (inside the 24-hour window) or an approved template (any time)."""
+
     model_config = ConfigDict(extra="forbid")
 
     # WhatsApp's limit for a text body.
-    text: str = Field(min_length=1, max_length=4096)
+    text: str | None = Field(default=None, min_length=1, max_length=4096)
+    template: TemplateSend | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "MessageCreate":
+        if (self.text is None) == (self.template is None):
+            raise ValueError("give either `text` or `template`")
+        return self
 
 
 class ContactOut(BaseModel):

@@ -37,7 +37,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
-from ingest import repository
+from ingest import repository, templates
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
 from ingest.models import (
@@ -140,7 +140,19 @@ def contact_summary(contact: Contact) -> ContactSummary:
     return ContactSummary(id=contact.id, wa_id=contact.wa_id, name=contact.name)
 
 
-def conversation_summary(conversation: Conversation, contact: Contact) -> ConversationSummary:
+def window_closes_at(
+    last_inbound_at: datetime | None, window_hours: float, now: datetime | None = None
+) -> datetime | None:
+    """When the customer-service window closes; None when it is closed or was never open."""
+    if last_inbound_at is None:
+        return None
+    closes = last_inbound_at + timedelta(hours=window_hours)
+    return closes if closes > (now or datetime.now(UTC)) else None
+
+
+def conversation_summary(
+    conversation: Conversation, contact: Contact, window_hours: float
+) -> ConversationSummary:
     return ConversationSummary(
         id=conversation.id,
         channel_id=conversation.channel_id,
@@ -152,6 +164,7 @@ def conversation_summary(conversation: Conversation, contact: Contact) -> Conver
         unread_count=conversation.unread_count,
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
+        window_closes_at=window_closes_at(conversation.last_inbound_at, window_hours),
     )
 
 
@@ -227,13 +240,14 @@ async def _emit_stored(
 
 
 async def emit_conversation_updated(
-    session: AsyncSession, conversation: Conversation, contact: Contact
+    session: AsyncSession, conversation: Conversation, contact: Contact, window_hours: float
 ) -> None:
     await add_event(
         session,
         outbox,
         ConversationUpdatedV1(
-            tenant_id=conversation.tenant_id, payload=conversation_summary(conversation, contact)
+            tenant_id=conversation.tenant_id,
+            payload=conversation_summary(conversation, contact, window_hours),
         ),
     )
 
@@ -403,7 +417,7 @@ async def store_inbound_batch(
             ConversationUpdatedV1(
                 tenant_id=conversation.tenant_id,
                 correlation_id=cid,
-                payload=conversation_summary(conversation, contact),
+                payload=conversation_summary(conversation, contact, settings.service_window_hours),
             )
         )
     await add_events(session, outbox, events)
@@ -795,12 +809,6 @@ async def apply_pending_statuses(session: AsyncSession, tenant_id: uuid.UUID, wa
 # --- outbound --------------------------------------------------------------------------------
 
 
-def window_closes_at(conversation: Conversation, settings: IngestSettings) -> datetime | None:
-    if conversation.last_inbound_at is None:
-        return None
-    return conversation.last_inbound_at + timedelta(hours=settings.service_window_hours)
-
-
 async def queue_outbound(
     session: AsyncSession,
     settings: IngestSettings,
@@ -812,22 +820,23 @@ async def queue_outbound(
     reply_to: str | None = None,
     sources: list[dict[str, Any]] | None = None,
     created_at: datetime | None = None,
+    template: dict[str, Any] | None = None,
 ) -> Message:
-    """Store an outbound text as `queued` and hand it to delivery (through the outbox).
-    Delivery sends a conversation's messages in `created_at` order."""
+    """Store an outbound text (or, with `template`, a template message whose `text` is its
+    preview) as `queued` and hand it to delivery (through the outbox). Delivery sends a
+    conversation's messages in `created_at` order. Free text needs the 24-hour window open;
+    a template does not."""
     found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
     if found is None:
         raise AppError(404, "conversation not found")
     conversation, contact = found
-    closes = window_closes_at(conversation, settings)
     now = datetime.now(UTC)
-    if closes is None or now >= closes:
-        raise AppError(
-            409,
-            "outside the 24-hour customer service window: the customer's last message is older "
-            "than 24 hours, so WhatsApp accepts only approved template messages, which this "
-            "platform does not send yet. The window reopens when the customer writes again.",
-        )
+    if (
+        template is None
+        and window_closes_at(conversation.last_inbound_at, settings.service_window_hours, now)
+        is None
+    ):
+        raise AppError(409, WINDOW_CLOSED)
     channel = await session.get(Channel, conversation.channel_id)
     assert channel is not None
     message = Message(
@@ -837,8 +846,9 @@ async def queue_outbound(
         channel_id=conversation.channel_id,
         direction="outbound",
         author=author,
-        type="text",
+        type="template" if template is not None else "text",
         text=text,
+        template=template,
         status="queued",
         status_rank=0,
         # The customer message it quotes on WhatsApp (the AI answers a turn this way).
@@ -848,7 +858,7 @@ async def queue_outbound(
     )
     session.add(message)
     conversation.last_message_at = max(conversation.last_message_at, now)
-    conversation.last_message_preview = preview("text", text)
+    conversation.last_message_preview = preview(message.type, text)
     if author == "agent":
         conversation.unread_count = 0  # a person answered: they have read the conversation
     conversation.updated_at = now
@@ -861,13 +871,21 @@ async def queue_outbound(
         ),
     )
     await _emit_stored(session, settings, channel, conversation, contact, message)
-    await emit_conversation_updated(session, conversation, contact)
+    await emit_conversation_updated(session, conversation, contact, settings.service_window_hours)
     MESSAGES_STORED.labels("outbound").inc()
     return message
 
 
+WINDOW_CLOSED = (
+    "outside the 24-hour customer service window: the customer's last message is older than "
+    "24 hours, so WhatsApp accepts only approved template messages (send one with "
+    "`template`). The window reopens when the customer writes again."
+)
+
+
 async def update_conversation(
     session: AsyncSession,
+    settings: IngestSettings,
     tenant_id: uuid.UUID,
     conversation_id: uuid.UUID,
     *,
@@ -904,7 +922,9 @@ async def update_conversation(
     if changed:
         conversation.updated_at = datetime.now(UTC)
         await session.flush()
-        await emit_conversation_updated(session, conversation, contact)
+        await emit_conversation_updated(
+            session, conversation, contact, settings.service_window_hours
+        )
     return conversation, contact
 
 
@@ -932,6 +952,10 @@ async def accept_ai_reply(
     if not own_handoff and (not conversation.ai_enabled or conversation.status != "open"):
         log.info("reply.dropped", reason="human takeover", reply_id=str(reply.reply_id))
         return []
+    if window_closes_at(conversation.last_inbound_at, settings.service_window_hours) is None:
+        # Meta refuses free text now: never queued (it would only fail).
+        log.info("reply.window_closed", reply_id=str(reply.reply_id))
+        return await _reengage_or_hand_off(session, settings, event.tenant_id, conversation.id)
     queued = []
     sources = [source.model_dump(mode="json") for source in reply.sources]
     # Strictly increasing times: delivery sends the parts in this order.
@@ -957,11 +981,83 @@ async def accept_ai_reply(
     return queued
 
 
+WINDOW_CLOSED_HANDOFF = "the 24-hour window closed; send a template"
+
+
+async def _reengage_or_hand_off(
+    session: AsyncSession,
+    settings: IngestSettings,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+) -> list[Message]:
+    """The AI's answer came after the window closed: the channel's re-engagement template
+    goes out if the business opted in (once per closed window), else a person takes over."""
+    found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
+    assert found is not None
+    conversation, contact = found
+    channel = await session.get(Channel, conversation.channel_id)
+    assert channel is not None
+    reason = WINDOW_CLOSED_HANDOFF
+    chosen = channel.reengagement_template
+    if channel.auto_reengage and chosen:
+        already = await session.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation.id,
+                Message.type == "template",
+                Message.created_at >= (conversation.last_inbound_at or conversation.created_at),
+            )
+            .limit(1)
+        )
+        if already is not None:
+            log.info("reply.reengagement_already_sent", conversation_id=str(conversation.id))
+            return []
+        try:
+            stored, text = await templates.prepare_send(
+                session, channel.id, str(chosen.get("name")), str(chosen.get("language")), {}
+            )
+        except AppError as exc:
+            reason = f"{WINDOW_CLOSED_HANDOFF} (the re-engagement template: {exc.detail})"
+        else:
+            message = await queue_outbound(
+                session,
+                settings,
+                tenant_id,
+                conversation.id,
+                text=text,
+                author="ai",
+                template=stored,
+            )
+            log.info("reply.reengagement_sent", conversation_id=str(conversation.id))
+            return [message]
+    if conversation.status == "handoff":  # the AI's own handoff: only the reason changes
+        conversation.handoff_reason = reason
+        conversation.updated_at = datetime.now(UTC)
+        await session.flush()
+        await emit_conversation_updated(
+            session, conversation, contact, settings.service_window_hours
+        )
+    else:
+        await update_conversation(
+            session,
+            settings,
+            tenant_id,
+            conversation.id,
+            ai_enabled=False,
+            status="handoff",
+            handoff_reason=reason,
+        )
+    log.info("conversation.handoff", reason=reason)
+    return []
+
+
 class PermanentReplyError(Exception):
     """The reply cannot be delivered (window closed, conversation gone): no retry helps."""
 
 
-async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> None:
+async def request_handoff(
+    session: AsyncSession, settings: IngestSettings, event: HandoffRequestedV1
+) -> None:
     """The responder asks for a person: the conversation goes to `handoff` and the AI steps
     aside in it (an agent hands it back with PATCH ai_enabled=true)."""
     if event.tenant_id is None:
@@ -973,6 +1069,7 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
     try:
         conversation, _ = await update_conversation(
             session,
+            settings,
             event.tenant_id,
             event.payload.conversation_id,
             ai_enabled=False,
