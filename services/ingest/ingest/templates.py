@@ -298,8 +298,9 @@ def render(template: Template, parameters: dict[str, Any]) -> RenderedTemplate:
                     "(give the media's https link)",
                 )
             media: dict[str, Any] = {"link": link}
-            if kind == "document" and (given_header or {}).get("filename"):
-                media["filename"] = given_header["filename"]
+            filename = (given_header or {}).get("filename")
+            if kind == "document" and filename:
+                media["filename"] = filename
             components.append({"type": "header", "parameters": [{"type": kind, kind: media}]})
             preview.append(f"[{kind}]")
         elif fmt == "TEXT":

@@ -335,6 +335,13 @@ async def test_window_closes_at_in_conversations(platform: Any) -> None:
     assert closes - last_inbound == timedelta(hours=24)
     r = await platform.ingest.get(f"/api/conversations/{open_one['id']}", headers=owner)
     assert r.json()["window_closes_at"] == open_one["window_closes_at"]
+    # The live stream's `conversation.updated` carries it too.
+    [(payload,)] = await platform.sql(
+        "select body->'payload' from ingest.outbox where event_type = 'conversation.updated.v1' "
+        "and body->'payload'->>'id' = :c",
+        c=open_one["id"],
+    )
+    assert datetime.fromisoformat(payload["window_closes_at"]) == closes
 
     other = platform.tenant()
     closed_channel = await platform.channel(other)
