@@ -24,7 +24,7 @@ class KnowledgeSettings(CommonSettings):
     index_max_attempts: int = 3
     sweep_interval_s: float = 15.0
 
-    # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
+    # Search: the paraphrase signals (multilingual sentence embeddings, USE and e5, no torch).
     embeddings_enabled: bool = True
     # Memory for the per-tenant embedding matrices and keyword indexes (one LRU by bytes;
     # ~2.1 KiB per chunk of vectors and ids + ~5 bytes per distinct word of its passage, so
@@ -36,6 +36,10 @@ class KnowledgeSettings(CommonSettings):
         128, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
     )
     search_candidates: int = 50
+    # The e5 vectors are computed after indexing, in the parser pool: chunks per batch (an
+    # upload waits for one batch, ~0.5 s a chunk) and the pause when nothing is left to embed.
+    e5_backfill_batch: int = 8
+    e5_backfill_idle_s: float = 5.0
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.
     search_match_cap: int = 500

@@ -52,6 +52,15 @@ def index_file(
     return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed)
 
 
+def embed_e5(passages: list[str]) -> tuple[list[bytes], float]:
+    """Runs in a worker process: the e5 vectors of passages (float16 bytes), and the time."""
+    from knowledge import e5
+
+    started = time.perf_counter()
+    vectors = [e5.to_bytes(row) for row in e5.encode_passages(passages)]
+    return vectors, time.perf_counter() - started
+
+
 def _configure_worker() -> None:
     from knowledge.parsing import configure_offline
 
@@ -90,11 +99,12 @@ def warm_up() -> None:
     A PDF too: its stack (pdfminer, and the modules unstructured's PDF partitioner imports:
     cv2, pandas, scipy, onnx…) takes ~2-4 s to import, which the first document would pay.
     """
-    from knowledge import embeddings
+    from knowledge import e5, embeddings
 
     parse_document(b"Warm-up text.", "warm-up.txt", "txt", ChunkingOptions())
     parse_document(tiny_pdf(), "warm-up.pdf", "pdf", ChunkingOptions())
     embeddings.encode(["warm-up"])
+    e5.encode_passages(["warm-up"])
 
 
 class ParserPool:
@@ -146,6 +156,21 @@ class ParserPool:
             raise ParseError(
                 f"Reading the file took longer than {timeout:.0f} s; it may be too complex."
             ) from exc
+
+    async def embed_e5(self, passages: list[str], *, timeout: float) -> list[bytes]:
+        """e5 vectors of passages, computed in a worker (a crash or hang as in `run`)."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool(), embed_e5, passages)
+        try:
+            vectors, seconds = await asyncio.wait_for(future, timeout)
+        except BrokenProcessPool as exc:
+            self._discard()
+            raise WorkerCrashed("the embedding process died") from exc
+        except TimeoutError:
+            self._discard()
+            raise
+        log.debug("e5.embedded", passages=len(passages), seconds=round(seconds, 2))
+        return vectors
 
     def _discard(self) -> None:
         executor, self._executor = self._executor, None
