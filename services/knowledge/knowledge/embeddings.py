@@ -93,13 +93,12 @@ class TenantMatrix:
     vectors float32 arrays and the keyword index flat arrays, so the cache's byte count
     is what it holds, and a big load creates no garbage for the collector to walk.
 
-    The e5 vectors arrive after indexing (the backfill): until every chunk has one the USE
-    matrix is held too, to find the chunks that have none; after that it is dropped, as e5
-    with BM25 ranks as well without it and the tenant then costs 1.5 KiB per chunk less."""
+    The e5 vectors arrive after indexing (the backfill): a chunk without one yet has a row
+    of zeros and `e5_present` says which; a tenant with none has an empty e5 matrix."""
 
     version: int
     ids: bytes  # chunk ids, 16 bytes each, in byte order (= Postgres' uuid order)
-    matrix: np.ndarray  # USE (N, 512) float32, zeros if unembedded; (0, 512) once e5 is complete
+    matrix: np.ndarray  # USE (N, 512) float32, zeros if unembedded
     e5: np.ndarray  # (N, 384) float32, zeros where not embedded yet; (0, 384) if none is
     e5_missing: int  # chunks without an e5 vector
     e5_present: np.ndarray  # (N,) bool while some are missing and some not, else (0,)
@@ -157,16 +156,13 @@ def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes, bytes]]) -
         present = np.zeros(0, dtype=bool)
     e5_matrix = _float32(e5_vectors if e5_missing < len(ids) // 16 else b"", e5.DIMENSIONS)
     del e5_vectors
-    if e5_missing == 0:
-        matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
     passages = b"\0".join(p[3] for p in parts).decode().split("\0") if parts else []
     n = len(ids) // 16
     if (
         len(ids) % 16
         or len(passages) != n
-        or matrix.shape[0] not in (0, n)
+        or matrix.shape[0] != n
         or e5_matrix.shape[0] not in (0, n)
-        or (matrix.shape[0] == 0 and e5_missing)
     ):
         raise ValueError(
             f"{len(ids) / 16} chunk ids for {matrix.shape[0]} USE vectors,"
@@ -177,7 +173,7 @@ def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes, bytes]]) -
         # Not in byte order (Postgres sends them sorted): sort them all the same way.
         order = np.argsort(keys, kind="stable")
         ids = np.frombuffer(ids, dtype=np.uint8).reshape(-1, 16)[order].tobytes()
-        matrix = matrix[order] if matrix.shape[0] else matrix
+        matrix = matrix[order]
         e5_matrix = e5_matrix[order] if e5_matrix.shape[0] else e5_matrix
         present = present[order] if present.shape[0] else present
         passages = [passages[i] for i in order]

@@ -347,14 +347,17 @@ class PendingE5:
 
 
 async def pending_e5(session: AsyncSession, limit: int) -> PendingE5 | None:
-    """Up to `limit` chunks without an e5 vector, all of one document (the first by id that
-    has any, so a document is finished before the next is started), in passage order."""
+    """Up to `limit` chunks without an e5 vector, all of one document, in passage order: the
+    most recently indexed document that has any (a new upload goes first, the backlog of
+    chunks stored before e5 existed after it; a document is finished before the next)."""
     first = (
         await session.execute(
             text(
                 "SELECT c.tenant_id, c.document_id FROM knowledge.chunk_embeddings e"
                 " JOIN knowledge.chunks c ON c.id = e.chunk_id"
-                " WHERE e.e5 IS NULL ORDER BY c.document_id LIMIT 1"
+                " JOIN knowledge.documents d ON d.id = c.document_id"
+                " WHERE e.e5 IS NULL"
+                " ORDER BY d.indexed_at DESC NULLS LAST, d.id LIMIT 1"
             )
         )
     ).first()

@@ -427,12 +427,16 @@ def _ranked(
     matrix: embeddings.TenantMatrix,
     query: str,
     e5_vector: np.ndarray,
-    use_vector: np.ndarray | None,
+    use_vector: np.ndarray,
     limit: int,
 ) -> tuple[list[int], list[float]]:
-    """The rows of the `limit` best passages and their relevance (CPU work: in a thread)."""
+    """The rows of the `limit` best passages and their relevance (CPU work: in a thread).
+
+    The scores never rise down the list: a passage ranked below another is not called more
+    relevant than it (each is capped at the one above), so results stay sorted by score."""
     top = embeddings.best_rows(ranking.fused(matrix, query, e5_vector, use_vector), limit)
-    return top, [ranking.relevance(matrix, i, e5_vector, use_vector) for i in top]
+    scores = [ranking.relevance(matrix, i, e5_vector, use_vector) for i in top]
+    return top, [float(s) for s in np.minimum.accumulate(scores)] if scores else []
 
 
 def _result(row: Any, score: float) -> SearchResult:
@@ -466,8 +470,8 @@ class Searcher:
         *,
         fused: bool = True,
     ) -> list[SearchResult]:
-        """Keywords (BM25, typo-tolerant) + e5 embeddings (USE for chunks e5 has not
-        embedded yet), fused by weighted scores (see knowledge.ranking).
+        """Keywords (BM25, typo-tolerant) + e5 and USE embeddings, fused by weighted scores
+        (see knowledge.ranking).
 
         The order is the fused score; the score returned is a calibrated relevance: the
         passage's e5 similarity mapped to [0, 1] (ranking.relevance). `fused=False`, or
@@ -478,19 +482,20 @@ class Searcher:
             return []
         if not (fused and self.settings.embeddings_enabled):
             return await self._keyword_only(session, tenant_id, query, limit)
-        # The query's e5 vector (~30 ms, the search's largest cost) needs no database: it is
-        # computed in a thread (the C engine releases the GIL) while the corpus is read.
+        # The query's vectors need no database: they are computed in threads (e5's C engine
+        # and numpy release the GIL; e5's ~30 ms is the search's largest cost) while the
+        # corpus is read.
         e5_task = asyncio.create_task(asyncio.to_thread(e5.encode_query, query))
+        use_task = asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
         try:
             version = await repository.corpus_version(session, tenant_id)
             matrix = await self._matrix(session, tenant_id, version)
-            use_vector = None
-            if matrix.matrix.shape[0]:  # some chunks have no e5 vector yet: USE stands in
-                use_vector = await asyncio.to_thread(embeddings.encode_query, query)
+            use_vector = await use_task
             e5_vector = await e5_task
         finally:
-            if not e5_task.done():
-                e5_task.cancel()
+            for task in (e5_task, use_task):
+                if not task.done():
+                    task.cancel()
         top, scores = await asyncio.to_thread(_ranked, matrix, query, e5_vector, use_vector, limit)
         rows = await repository.chunks_with_documents(
             session, tenant_id, [matrix.chunk_id(i) for i in top]
