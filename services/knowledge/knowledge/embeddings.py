@@ -195,7 +195,7 @@ class MatrixCache:
     Loads are single-flighted: concurrent searches of the same cold tenant and version wait
     for the one load (an asyncio.Future per key) instead of each reading the corpus."""
 
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 192 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         # How many loads ran (the single-flight's effect, for tests and metrics).

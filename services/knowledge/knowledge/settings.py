@@ -27,13 +27,13 @@ class KnowledgeSettings(CommonSettings):
     # Search: the paraphrase signals (multilingual sentence embeddings, USE and e5, no torch).
     embeddings_enabled: bool = True
     # Memory for the per-tenant embedding matrices and keyword indexes (one LRU by bytes;
-    # ~2.1 KiB per chunk of vectors and ids + ~5 bytes per distinct word of its passage, so
-    # 128 MiB holds ~50,000 chunks of 1,000-1,500 characters). Sized for a 512 MB container:
-    # the process with the model loaded takes ~250 MB, and a cold load briefly needs ~1.5 x
-    # its matrix on top.
+    # ~3.5 KiB per chunk of vectors (USE 2 KiB, e5 1.5 KiB) and ids + ~5 bytes per distinct
+    # word of its passage, so 192 MiB holds ~50,000 chunks of 1,000-1,500 characters). With
+    # e5 the process needs ~0.7 GB: ~250 MB with the models loaded (+ e5's 72 MB mapped),
+    # the cache, and briefly ~1.5 x a cold tenant's matrices on top.
     # VECTOR_CACHE_MB, its name when it held the embeddings alone, still sets it.
     knowledge_cache_mb: int = Field(
-        128, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
+        192, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
     )
     search_candidates: int = 50
     # The e5 vectors are computed after indexing, in the parser pool: chunks per batch (an
