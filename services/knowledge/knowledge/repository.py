@@ -88,8 +88,8 @@ async def delete_chunks(
 
 async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration),
-    `context` (title and section: indexed with weight A) and `embedding` (bytes
-    or None)."""
+    `context` (title and section: indexed with weight A), `embedding` (USE, bytes or None)
+    and optionally `e5` (bytes, or None: the backfill computes it later)."""
     if not rows:
         return
     await session.execute(
@@ -105,7 +105,12 @@ async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         rows,
     )
     vectors = [
-        {"chunk_id": r["id"], "tenant_id": r["tenant_id"], "embedding": r["embedding"]}
+        {
+            "chunk_id": r["id"],
+            "tenant_id": r["tenant_id"],
+            "embedding": r["embedding"],
+            "e5": r.get("e5"),
+        }
         for r in rows
         if r["embedding"] is not None
     ]

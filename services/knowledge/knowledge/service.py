@@ -222,6 +222,7 @@ class Indexer:
                 self.options,
                 embed=s.embeddings_enabled,
                 timeout=s.parse_timeout_s,
+                e5_max_chunks=s.e5_inline_max_chunks,
             )
         except ParseError as exc:
             await self._finish_failed(document_id, lease_id, str(exc))
@@ -280,6 +281,7 @@ class Indexer:
                     "text": chunk.text,
                     "ts_config": config,
                     "embedding": result.embeddings[i] if result.embeddings else None,
+                    "e5": result.e5_embeddings[i] if result.e5_embeddings else None,
                 }
                 for i, chunk in enumerate(result.chunks)
             ]

@@ -39,6 +39,9 @@ class KnowledgeSettings(CommonSettings):
     # The e5 vectors are computed after indexing, in the parser pool: chunks per batch (an
     # upload waits for one batch, ~0.5 s a chunk) and the pause when nothing is left to embed.
     e5_backfill_batch: int = 8
+    # A document of at most this many chunks gets its e5 vectors while it is indexed (a few
+    # seconds more), so a short FAQ is fully searchable the moment it is `indexed`.
+    e5_inline_max_chunks: int = 8
     e5_backfill_idle_s: float = 5.0
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.

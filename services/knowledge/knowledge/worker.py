@@ -28,6 +28,8 @@ class IndexedFile:
     embeddings: list[bytes] | None
     parse_s: float = 0.0  # partition + chunk, in the worker
     embed_s: float = 0.0
+    # e5 vectors, for a document small enough to embed at once (else the backfill does it)
+    e5_embeddings: list[bytes] | None = None
 
 
 def embedding_text(chunk: ParsedChunk) -> str:
@@ -37,19 +39,27 @@ def embedding_text(chunk: ParsedChunk) -> str:
 
 
 def index_file(
-    data: bytes, filename: str, file_type: str, options: ChunkingOptions, embed: bool
+    data: bytes,
+    filename: str,
+    file_type: str,
+    options: ChunkingOptions,
+    embed: bool,
+    e5_max_chunks: int = 0,
 ) -> IndexedFile:
-    """Runs in a worker process: parse, chunk and (optionally) embed one file."""
+    """Runs in a worker process: parse, chunk and (optionally) embed one file; with e5 too
+    when it has at most `e5_max_chunks` chunks (~0.5 s each)."""
     started = time.perf_counter()
     chunks = parse_document(data, filename, file_type, options)
     parsed = time.perf_counter()
-    vectors = None
+    vectors = e5_vectors = None
     if embed:
-        from knowledge import embeddings
+        from knowledge import e5, embeddings
 
-        matrix = embeddings.encode([embedding_text(chunk) for chunk in chunks])
-        vectors = [embeddings.to_bytes(row) for row in matrix]
-    return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed)
+        texts = [embedding_text(chunk) for chunk in chunks]
+        vectors = [embeddings.to_bytes(row) for row in embeddings.encode(texts)]
+        if len(chunks) <= e5_max_chunks:
+            e5_vectors = [e5.to_bytes(row) for row in e5.encode_passages(texts)]
+    return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed, e5_vectors)
 
 
 def embed_e5(passages: list[str]) -> tuple[list[bytes], float]:
@@ -141,10 +151,11 @@ class ParserPool:
         *,
         embed: bool,
         timeout: float,
+        e5_max_chunks: int = 0,
     ) -> IndexedFile:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool(), index_file, data, filename, file_type, options, embed
+            self._pool(), index_file, data, filename, file_type, options, embed, e5_max_chunks
         )
         try:
             return await asyncio.wait_for(future, timeout)
