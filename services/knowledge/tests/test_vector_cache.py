@@ -306,7 +306,7 @@ async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
 
 
 def test_one_setting_bounds_it_under_either_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert KnowledgeSettings().knowledge_cache_mb == 128
+    assert KnowledgeSettings().knowledge_cache_mb == 192
     monkeypatch.setenv("VECTOR_CACHE_MB", "64")  # its name when it held the vectors alone
     assert KnowledgeSettings().knowledge_cache_mb == 64
     monkeypatch.setenv("KNOWLEDGE_CACHE_MB", "96")
