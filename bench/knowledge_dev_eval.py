@@ -27,7 +27,7 @@ from common.migrations import upgrade
 from knowledge import evaluation
 from knowledge.embeddings import MatrixCache
 from knowledge.main import SERVICE_DIR
-from knowledge.service import Indexer, Searcher, upload_document
+from knowledge.service import E5Backfill, Indexer, Searcher, upload_document
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 from responder.settings import ResponderSettings
@@ -67,6 +67,10 @@ async def index_corpus(db: Database, settings: KnowledgeSettings) -> None:
                 f"  {path.name:<32} {status:<9} {chunks:>4} chunks"
                 f" {time.perf_counter() - started:>6.1f} s {error or ''}"
             )
+        # The e5 vectors come after indexing, as in the service (its background backfill).
+        started = time.perf_counter()
+        embedded = await E5Backfill(db, pool, settings, indexer.slots).drain()
+        print(f"  e5 vectors of {embedded} chunks {time.perf_counter() - started:>6.1f} s")
     finally:
         pool.close()
 

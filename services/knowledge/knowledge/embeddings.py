@@ -15,17 +15,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from knowledge import e5
 from knowledge.lexical import LexicalIndex
 
 DIMENSIONS = 512
 # Cosine of USE-m3 (query vs "title: section" + passage) between unrelated texts sits around
 # 0-0.15; on kb-dev-eval (bench/knowledge_dev_eval.py) answerable questions' top passages score
-# 0.23-0.75 and in-domain questions the documents do not answer 0.22-0.58 (AUC 0.58). The
-# calibrated score maps [FLOOR, CEILING] onto [0, 1]; the responder's RELEVANCE_THRESHOLD 0.25
-# (a raw 0.195) keeps 96 % of answerable questions and refuses only unrelated ones. A stricter
-# cut-off (raw 0.25: keeps 91 %, refuses 19 %) also refuses short mixed-language questions
-# on one-paragraph documents ("Olá! Do you deliver on Sundays?" scores 0.226).
-COSINE_FLOOR = 0.12
+# 0.23-0.75 and in-domain questions the documents do not answer 0.22-0.58 (AUC 0.58). The score
+# is e5's (ranking.relevance); USE's stands in for a chunk without an e5 vector yet, mapped
+# [FLOOR, CEILING] onto [0, 1] so that the responder's RELEVANCE_THRESHOLD 0.40 is a raw 0.195,
+# the cut-off that keeps 96 % of answerable questions and refuses only unrelated ones (a
+# stricter one also refuses short mixed-language questions on one-paragraph documents: "Olá!
+# Do you deliver on Sundays?" scores 0.226).
+COSINE_FLOOR = 0.045
 COSINE_CEILING = 0.42
 
 _model = None
@@ -89,12 +91,18 @@ def calibrated(cosine: float) -> float:
 class TenantMatrix:
     """A tenant's passages at one corpus version: their embeddings and keyword index, with
     no Python object per chunk: the ids are one bytes value (16 per chunk, sorted), the
-    vectors one float32 array and the keyword index flat arrays, so the cache's byte count
-    is what it holds, and a big load creates no garbage for the collector to walk."""
+    vectors float32 arrays and the keyword index flat arrays, so the cache's byte count
+    is what it holds, and a big load creates no garbage for the collector to walk.
+
+    The e5 vectors arrive after indexing (the backfill): a chunk without one yet has a row
+    of zeros and `e5_present` says which; a tenant with none has an empty e5 matrix."""
 
     version: int
     ids: bytes  # chunk ids, 16 bytes each, in byte order (= Postgres' uuid order)
-    matrix: np.ndarray  # (N, 512) float32, row i is ids[16 i : 16 i + 16]; zeros if unembedded
+    matrix: np.ndarray  # USE (N, 512) float32, zeros if unembedded
+    e5: np.ndarray  # (N, 384) float32, zeros where not embedded yet; (0, 384) if none is
+    e5_missing: int  # chunks without an e5 vector
+    e5_present: np.ndarray  # (N,) bool while some are missing and some not, else (0,)
     lexical: LexicalIndex  # row i is the same passage
     _keys: np.ndarray = field(repr=False)  # an 'S16' view on `ids`, for binary search
 
@@ -105,7 +113,14 @@ class TenantMatrix:
     def nbytes(self) -> int:
         """What this tenant holds in memory, as the cache counts it."""
         # + the objects themselves
-        return int(self.matrix.nbytes) + len(self.ids) + self.lexical.nbytes + 4096
+        return (
+            int(self.matrix.nbytes)
+            + int(self.e5.nbytes)
+            + int(self.e5_present.nbytes)
+            + len(self.ids)
+            + self.lexical.nbytes
+            + 4096
+        )
 
     def chunk_id(self, row: int) -> uuid.UUID:
         return uuid.UUID(bytes=self.ids[16 * row : 16 * row + 16])
@@ -118,32 +133,55 @@ class TenantMatrix:
         return None
 
 
-def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes]]) -> TenantMatrix:
-    """A tenant's matrix and keyword index from pieces of (chunk ids, 16 bytes each; their
-    float16 vectors; their passages, UTF-8 separated by NUL, which Postgres text never
-    holds), in the same order. CPU work: run it in a thread, not on the event loop."""
+def _float32(vectors: bytes, dimensions: int) -> np.ndarray:
+    if not vectors:
+        return np.zeros((0, dimensions), dtype=np.float32)
+    return np.frombuffer(vectors, dtype=np.float16).reshape(-1, dimensions).astype(np.float32)
+
+
+def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes, bytes]]) -> TenantMatrix:
+    """A tenant's matrices and keyword index from pieces of (chunk ids, 16 bytes each; their
+    float16 USE vectors; their float16 e5 vectors, zeros for a chunk not embedded yet; their
+    passages, UTF-8 separated by NUL, which Postgres text never holds), in the same order.
+    CPU work: run it in a thread, not on the event loop."""
     ids = b"".join(p[0] for p in parts)
-    vectors = b"".join(p[1] for p in parts)
-    if vectors:
-        matrix = np.frombuffer(vectors, dtype=np.float16).reshape(-1, DIMENSIONS)
-        matrix = matrix.astype(np.float32)
-    else:
-        matrix = np.zeros((0, DIMENSIONS), dtype=np.float32)
-    del vectors
-    passages = b"\0".join(p[2] for p in parts).decode().split("\0") if parts else []
-    if len(ids) % 16 or not matrix.shape[0] == len(ids) // 16 == len(passages):
+    matrix = _float32(b"".join(p[1] for p in parts), DIMENSIONS)
+    e5_vectors = b"".join(p[2] for p in parts)
+    e5_missing = len(ids) // 16
+    present = np.zeros(0, dtype=bool)
+    if e5_vectors:  # a vector of zeros: not embedded yet (96 uint64 words per vector)
+        present = np.frombuffer(e5_vectors, dtype=np.uint64).reshape(-1, len(e5.ZERO) // 8)
+        present = present.any(axis=1)
+        e5_missing = int(present.shape[0] - np.count_nonzero(present))
+    if e5_missing in (0, len(ids) // 16):
+        present = np.zeros(0, dtype=bool)
+    e5_matrix = _float32(e5_vectors if e5_missing < len(ids) // 16 else b"", e5.DIMENSIONS)
+    del e5_vectors
+    passages = b"\0".join(p[3] for p in parts).decode().split("\0") if parts else []
+    n = len(ids) // 16
+    if (
+        len(ids) % 16
+        or len(passages) != n
+        or matrix.shape[0] != n
+        or e5_matrix.shape[0] not in (0, n)
+    ):
         raise ValueError(
-            f"{len(ids) / 16} chunk ids for {matrix.shape[0]} vectors, {len(passages)} passages"
+            f"{len(ids) / 16} chunk ids for {matrix.shape[0]} USE vectors,"
+            f" {e5_matrix.shape[0]} e5 vectors, {len(passages)} passages"
         )
     keys = np.frombuffer(ids, dtype="S16")
     if len(keys) > 1 and not bool(np.all(keys[1:] >= keys[:-1])):
-        # Not in byte order (Postgres sends them sorted): sort all three the same way.
+        # Not in byte order (Postgres sends them sorted): sort them all the same way.
         order = np.argsort(keys, kind="stable")
         ids = np.frombuffer(ids, dtype=np.uint8).reshape(-1, 16)[order].tobytes()
         matrix = matrix[order]
+        e5_matrix = e5_matrix[order] if e5_matrix.shape[0] else e5_matrix
+        present = present[order] if present.shape[0] else present
         passages = [passages[i] for i in order]
         keys = np.frombuffer(ids, dtype="S16")
-    return TenantMatrix(version, ids, matrix, LexicalIndex.build(passages), keys)
+    return TenantMatrix(
+        version, ids, matrix, e5_matrix, e5_missing, present, LexicalIndex.build(passages), keys
+    )
 
 
 class _Abandoned(Exception):
@@ -158,7 +196,7 @@ class MatrixCache:
     Loads are single-flighted: concurrent searches of the same cold tenant and version wait
     for the one load (an asyncio.Future per key) instead of each reading the corpus."""
 
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 192 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self.bytes = 0
         # How many loads ran (the single-flight's effect, for tests and metrics).
@@ -230,10 +268,16 @@ class MatrixCache:
 
 
 def top_rows(matrix: TenantMatrix, query: np.ndarray, k: int) -> list[int]:
-    """The rows of the k most similar chunks, best first."""
+    """The rows of the k most similar chunks by USE, best first."""
     if matrix.matrix.shape[0] == 0:
         return []
-    scores = matrix.matrix @ query
+    return best_rows(matrix.matrix @ query, k)
+
+
+def best_rows(scores: np.ndarray, k: int) -> list[int]:
+    """The indexes of the k highest scores, best first."""
+    if scores.shape[0] == 0:
+        return []
     k = min(k, scores.shape[0])
     best = np.argpartition(-scores, k - 1)[:k]
     return [int(i) for i in best[np.argsort(-scores[best], kind="stable")]]

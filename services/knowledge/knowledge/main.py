@@ -9,11 +9,11 @@ from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
 from common.retention import claims_kept
-from knowledge import embeddings
+from knowledge import e5, embeddings
 from knowledge.api import internal, router
 from knowledge.consumers import subscriptions
 from knowledge.models import outbox, processed_events
-from knowledge.service import Indexer, Searcher
+from knowledge.service import E5Backfill, Indexer, Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 
@@ -23,7 +23,8 @@ log = structlog.get_logger(__name__)
 
 
 class KnowledgeRuntime(ServiceRuntime):
-    """The common runtime plus the parser pool and the sweeper of expired leases."""
+    """The common runtime plus the parser pool, the sweeper of expired leases and the e5
+    backfill."""
 
     def __init__(self, settings: KnowledgeSettings, pool: ParserPool | None = None) -> None:
         self.knowledge_settings = settings
@@ -33,6 +34,7 @@ class KnowledgeRuntime(ServiceRuntime):
         self.indexer: Indexer | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None
+        self._e5_backfill: asyncio.Task[None] | None = None
         super().__init__(
             settings,
             service_dir=SERVICE_DIR,
@@ -51,9 +53,17 @@ class KnowledgeRuntime(ServiceRuntime):
         await super().start()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="knowledge-sweeper")
         self._warm = asyncio.create_task(self._warm_up())
+        if self.knowledge_settings.embeddings_enabled:
+            self._e5_backfill = asyncio.create_task(
+                self.e5_backfill().run_forever(), name="knowledge-e5-backfill"
+            )
+
+    def e5_backfill(self) -> E5Backfill:
+        indexer = self._require_indexer()
+        return E5Backfill(indexer.db, self.pool, self.knowledge_settings, indexer.slots)
 
     async def stop(self) -> None:
-        for task in (self._sweeper, self._warm):
+        for task in (self._sweeper, self._warm, self._e5_backfill):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -67,6 +77,7 @@ class KnowledgeRuntime(ServiceRuntime):
         await self.pool.warm()
         if self.knowledge_settings.embeddings_enabled:
             await asyncio.to_thread(embeddings.encode, ["warm up"])
+            await asyncio.to_thread(e5.encode_query, "warm up")
 
     async def _sweep_forever(self) -> None:
         indexer = self._require_indexer()

@@ -72,8 +72,8 @@ class Chunk(Base):
 
 
 class ChunkEmbedding(Base):
-    """A chunk's float16 sentence embedding (512 dims). Its own table: 1 KB per row would
-    halve the chunks per page that a full-text search reads."""
+    """A chunk's float16 sentence embeddings (USE 512 dims, e5 384). Their own table: 1-2 KB
+    per row would halve the chunks per page that a full-text search reads."""
 
     __tablename__ = "chunk_embeddings"
 
@@ -82,6 +82,8 @@ class ChunkEmbedding(Base):
     )
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     embedding: Mapped[bytes] = mapped_column(LargeBinary)
+    # multilingual-e5-small, float16, 384 dims; NULL until the background backfill embeds it.
+    e5: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class CorpusVersion(Base):

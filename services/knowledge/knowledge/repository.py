@@ -1,6 +1,8 @@
-"""Every query of knowledge's tables; each one starts from the tenant."""
+"""Every query of knowledge's tables; each one starts from the tenant (but the e5 backfill's,
+which serves every tenant in turn)."""
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -8,6 +10,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from knowledge import e5
 from knowledge.models import Chunk, ChunkEmbedding, CorpusVersion, Document
 
 
@@ -85,8 +88,8 @@ async def delete_chunks(
 
 async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Rows carry `ts_config` (the tsvector is computed by Postgres with that configuration),
-    `context` (title and section: indexed with weight A) and `embedding` (bytes
-    or None)."""
+    `context` (title and section: indexed with weight A), `embedding` (USE, bytes or None)
+    and optionally `e5` (bytes, or None: the backfill computes it later)."""
     if not rows:
         return
     await session.execute(
@@ -102,7 +105,12 @@ async def insert_chunks(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         rows,
     )
     vectors = [
-        {"chunk_id": r["id"], "tenant_id": r["tenant_id"], "embedding": r["embedding"]}
+        {
+            "chunk_id": r["id"],
+            "tenant_id": r["tenant_id"],
+            "embedding": r["embedding"],
+            "e5": r.get("e5"),
+        }
         for r in rows
         if r["embedding"] is not None
     ]
@@ -302,9 +310,9 @@ PASSAGES_PER_ROW = 1024
 
 async def tenant_passages(
     session: AsyncSession, tenant_id: uuid.UUID
-) -> list[tuple[bytes, bytes, bytes]]:
-    """Every chunk of the tenant, in chunk id order: ids (16 bytes each), float16 vectors
-    (zeros for a chunk without an embedding) and "context\\ntext" passages (UTF-8, separated
+) -> list[tuple[bytes, bytes, bytes, bytes]]:
+    """Every chunk of the tenant, in chunk id order: ids (16 bytes each), float16 USE and e5
+    vectors (zeros for a chunk without one) and "context\\ntext" passages (UTF-8, separated
     by NUL), concatenated by Postgres into a row per PASSAGES_PER_ROW chunks. A row per
     chunk would have the event loop decode tens of thousands of rows (and their objects),
     one value of everything would block it for one long decode; ~2 MiB pieces do neither.
@@ -313,18 +321,87 @@ async def tenant_passages(
         text(
             "select string_agg(uuid_send(id), ''::bytea order by id),"
             " string_agg(coalesce(embedding, CAST(:zeros AS bytea)), ''::bytea order by id),"
+            " string_agg(coalesce(e5, CAST(:e5_zeros AS bytea)), ''::bytea order by id),"
             " string_agg(convert_to(coalesce(nullif(context, '') || E'\\n', '') || text,"
             " 'UTF8'), decode('00', 'hex') order by id)"
-            " from (select c.id, e.embedding, c.context, c.text,"
+            " from (select c.id, e.embedding, e.e5, c.context, c.text,"
             " (row_number() over (order by c.id) - 1) / :per_row as piece"
             " from knowledge.chunks c left join knowledge.chunk_embeddings e"
             " on e.chunk_id = c.id and e.tenant_id = c.tenant_id"
             " where c.tenant_id = :tenant_id) s"
             " group by piece order by piece"
         ),
-        {"tenant_id": tenant_id, "per_row": PASSAGES_PER_ROW, "zeros": bytes(2 * 512)},
+        {
+            "tenant_id": tenant_id,
+            "per_row": PASSAGES_PER_ROW,
+            "zeros": bytes(2 * 512),
+            "e5_zeros": e5.ZERO,
+        },
     )
-    return [(ids, vectors, passages) for ids, vectors, passages in rows]
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class PendingE5:
+    """Chunks of one document whose e5 vector is still to compute."""
+
+    tenant_id: uuid.UUID
+    document_id: uuid.UUID
+    chunk_ids: list[uuid.UUID]
+    passages: list[str]  # "context\ntext", as USE embeds them
+
+
+async def pending_e5(session: AsyncSession, limit: int) -> PendingE5 | None:
+    """Up to `limit` chunks without an e5 vector, all of one document, in passage order: the
+    most recently indexed document that has any (a new upload goes first, the backlog of
+    chunks stored before e5 existed after it; a document is finished before the next)."""
+    first = (
+        await session.execute(
+            text(
+                "SELECT c.tenant_id, c.document_id FROM knowledge.chunk_embeddings e"
+                " JOIN knowledge.chunks c ON c.id = e.chunk_id"
+                " JOIN knowledge.documents d ON d.id = c.document_id"
+                " WHERE e.e5 IS NULL"
+                " ORDER BY d.indexed_at DESC NULLS LAST, d.id LIMIT 1"
+            )
+        )
+    ).first()
+    if first is None:
+        return None
+    tenant_id, document_id = first
+    rows = (
+        await session.execute(
+            text(
+                "SELECT c.id, coalesce(nullif(c.context, '') || E'\\n', '') || c.text"
+                " FROM knowledge.chunks c JOIN knowledge.chunk_embeddings e ON e.chunk_id = c.id"
+                " WHERE c.tenant_id = :tenant_id AND c.document_id = :document_id"
+                " AND e.e5 IS NULL ORDER BY c.position, c.id LIMIT :limit"
+            ),
+            {"tenant_id": tenant_id, "document_id": document_id, "limit": limit},
+        )
+    ).all()
+    return PendingE5(tenant_id, document_id, [r[0] for r in rows], [r[1] for r in rows])
+
+
+async def store_e5(session: AsyncSession, chunk_ids: list[uuid.UUID], vectors: list[bytes]) -> None:
+    """A chunk deleted or re-indexed meanwhile is simply not there any more: no row updated."""
+    await session.execute(
+        text("UPDATE knowledge.chunk_embeddings SET e5 = :e5 WHERE chunk_id = :id AND e5 IS NULL"),
+        [{"id": i, "e5": v} for i, v in zip(chunk_ids, vectors, strict=True)],
+    )
+
+
+async def document_has_pending_e5(session: AsyncSession, document_id: uuid.UUID) -> bool:
+    return (
+        await session.execute(
+            text(
+                "SELECT EXISTS (SELECT 1 FROM knowledge.chunk_embeddings e"
+                " JOIN knowledge.chunks c ON c.id = e.chunk_id"
+                " WHERE c.document_id = :document_id AND e.e5 IS NULL)"
+            ),
+            {"document_id": document_id},
+        )
+    ).scalar_one()
 
 
 async def chunks_with_documents(

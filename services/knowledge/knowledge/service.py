@@ -26,7 +26,7 @@ from common.events import (
 )
 from common.outbox import add_event
 from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
-from knowledge import embeddings, repository
+from knowledge import e5, embeddings, ranking, repository
 from knowledge.models import Document, outbox
 from knowledge.parsing import (
     ChunkingOptions,
@@ -222,6 +222,7 @@ class Indexer:
                 self.options,
                 embed=s.embeddings_enabled,
                 timeout=s.parse_timeout_s,
+                e5_max_chunks=s.e5_inline_max_chunks,
             )
         except ParseError as exc:
             await self._finish_failed(document_id, lease_id, str(exc))
@@ -280,6 +281,7 @@ class Indexer:
                     "text": chunk.text,
                     "ts_config": config,
                     "embedding": result.embeddings[i] if result.embeddings else None,
+                    "e5": result.e5_embeddings[i] if result.e5_embeddings else None,
                 }
                 for i, chunk in enumerate(result.chunks)
             ]
@@ -341,6 +343,58 @@ class Indexer:
         return handled
 
 
+@dataclass(frozen=True)
+class E5Backfill:
+    """Computes the e5 vectors of chunks that have none, one document at a time, in the
+    parser pool: new documents right after indexing (e5 takes ~0.5 s per passage, too slow
+    to run while the document is indexed: it is searchable with USE and BM25 meanwhile) and
+    every chunk stored before e5 existed (after the migration, existing tenants are embedded
+    in the background; no reindex is needed).
+
+    A batch takes one of the indexer's slots, so an upload waits for one batch at most. The
+    tenant's corpus version is bumped when a document is complete: caches then reload it
+    with its e5 vectors. Replicas may embed the same batch twice (wasted work, never wrong:
+    only a chunk still without a vector is updated)."""
+
+    db: Database
+    pool: ParserPool
+    settings: KnowledgeSettings
+    slots: asyncio.Semaphore
+
+    async def run_once(self) -> int:
+        """Embed one batch; how many chunks it held (0: nothing left to do)."""
+        async with self.db.session() as session:
+            pending = await repository.pending_e5(session, self.settings.e5_backfill_batch)
+        if pending is None or not pending.chunk_ids:
+            return 0
+        async with self.slots:
+            vectors = await self.pool.embed_e5(
+                pending.passages, timeout=self.settings.parse_timeout_s
+            )
+        async with self.db.session() as session:
+            await repository.store_e5(session, pending.chunk_ids, vectors)
+            if not await repository.document_has_pending_e5(session, pending.document_id):
+                await repository.bump_corpus_version(session, pending.tenant_id)
+                log.info("document.e5_embedded", document_id=str(pending.document_id))
+        return len(pending.chunk_ids)
+
+    async def drain(self) -> int:
+        """Embed until nothing is left (tests, benches); how many chunks."""
+        total = 0
+        while n := await self.run_once():
+            total += n
+        return total
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                if await self.run_once():
+                    continue
+            except Exception as exc:  # database away, worker crashed: try again later
+                log.warning("e5_backfill.failed", error=repr(exc))
+            await asyncio.sleep(self.settings.e5_backfill_idle_s)
+
+
 async def fail_document(session: AsyncSession, document: Document, error: str) -> None:
     document.status = "failed"
     document.error = error
@@ -364,8 +418,6 @@ async def fail_document(session: AsyncSession, document: Document, error: str) -
 
 # --- search ----------------------------------------------------------------------------------
 
-RRF_K = 60
-
 
 def keyword_relevance(rank: float, complete: bool) -> float:
     """Every query term in the passage: at least 0.5; only some of them: at most 0.4."""
@@ -373,22 +425,20 @@ def keyword_relevance(rank: float, complete: bool) -> float:
     return 0.5 + 0.5 * density if complete else 0.4 * density
 
 
-def reciprocal_rank_fusion(*rankings: tuple[list[Any], float]) -> dict[Any, float]:
-    """Weighted RRF: each (ranking, weight) adds weight / (k + rank) to its chunks."""
-    fused: dict[Any, float] = {}
-    for ranking, weight in rankings:
-        for position, chunk_id in enumerate(ranking):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + position + 1)
-    return fused
+def _ranked(
+    matrix: embeddings.TenantMatrix,
+    query: str,
+    e5_vector: np.ndarray,
+    use_vector: np.ndarray,
+    limit: int,
+) -> tuple[list[int], list[float]]:
+    """The rows of the `limit` best passages and their relevance (CPU work: in a thread).
 
-
-def _rankings(
-    matrix: embeddings.TenantMatrix, vector: np.ndarray, query: str, k: int
-) -> tuple[list[int], list[int]]:
-    """The k nearest passages by embedding and the k best by keywords (rows, best first)."""
-    nearest = embeddings.top_rows(matrix, vector, k)
-    keyword = [row for row, _ in matrix.lexical.top_k(query, k)]
-    return nearest, keyword
+    The scores never rise down the list: a passage ranked below another is not called more
+    relevant than it (each is capped at the one above), so results stay sorted by score."""
+    top = embeddings.best_rows(ranking.fused(matrix, query, e5_vector, use_vector), limit)
+    scores = [ranking.relevance(matrix, i, e5_vector, use_vector) for i in top]
+    return top, [float(s) for s in np.minimum.accumulate(scores)] if scores else []
 
 
 def _result(row: Any, score: float) -> SearchResult:
@@ -422,10 +472,11 @@ class Searcher:
         *,
         fused: bool = True,
     ) -> list[SearchResult]:
-        """Keywords (BM25, typo-tolerant) + embeddings, fused by reciprocal rank.
+        """Keywords (BM25, typo-tolerant) + e5 and USE embeddings, fused by weighted scores
+        (see knowledge.ranking).
 
-        The order is the fused rank; the score is a calibrated relevance: the passage's
-        embedding similarity mapped to [0, 1] (see embeddings.calibrated). `fused=False`, or
+        The order is the fused score; the score returned is a calibrated relevance: the
+        passage's e5 similarity mapped to [0, 1] (ranking.relevance). `fused=False`, or
         embeddings disabled, is Postgres full text alone (language-aware stemming).
         """
         query = query.strip()
@@ -433,31 +484,29 @@ class Searcher:
             return []
         if not (fused and self.settings.embeddings_enabled):
             return await self._keyword_only(session, tenant_id, query, limit)
-        n = max(self.settings.search_candidates, limit)
-        # The query's vector needs no database: it is computed in a thread (numpy releases
-        # the GIL) while the corpus version is read.
-        vector_task = asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
+        # The query's vectors need no database: they are computed in threads (e5's C engine
+        # and numpy release the GIL; e5's ~30 ms is the search's largest cost) while the
+        # corpus is read.
+        e5_task = asyncio.create_task(asyncio.to_thread(e5.encode_query, query))
+        use_task = asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
         try:
             version = await repository.corpus_version(session, tenant_id)
             matrix = await self._matrix(session, tenant_id, version)
-            vector = await vector_task
+            use_vector = await use_task
+            e5_vector = await e5_task
         finally:
-            if not vector_task.done():
-                vector_task.cancel()
-        nearest, keyword = await asyncio.to_thread(_rankings, matrix, vector, query, n)
-        fused_scores = reciprocal_rank_fusion((keyword, 1.0), (nearest, 1.0))
-        top = sorted(fused_scores, key=fused_scores.__getitem__, reverse=True)[:limit]
+            for task in (e5_task, use_task):
+                if not task.done():
+                    task.cancel()
+        top, scores = await asyncio.to_thread(_ranked, matrix, query, e5_vector, use_vector, limit)
         rows = await repository.chunks_with_documents(
             session, tenant_id, [matrix.chunk_id(i) for i in top]
         )
-        results = []
-        for i in top:
-            row = rows.get(matrix.chunk_id(i))
-            if row is None:
-                continue
-            score = embeddings.calibrated(float(matrix.matrix[i] @ vector))
-            results.append(_result(row, score))
-        return results
+        return [
+            _result(rows[matrix.chunk_id(i)], score)
+            for i, score in zip(top, scores, strict=True)
+            if matrix.chunk_id(i) in rows
+        ]
 
     async def _keyword_only(
         self, session: AsyncSession, tenant_id: uuid.UUID, query: str, limit: int

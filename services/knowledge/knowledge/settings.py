@@ -24,18 +24,25 @@ class KnowledgeSettings(CommonSettings):
     index_max_attempts: int = 3
     sweep_interval_s: float = 15.0
 
-    # Search: the paraphrase signal (multilingual sentence embeddings, numpy only).
+    # Search: the paraphrase signals (multilingual sentence embeddings, USE and e5, no torch).
     embeddings_enabled: bool = True
     # Memory for the per-tenant embedding matrices and keyword indexes (one LRU by bytes;
-    # ~2.1 KiB per chunk of vectors and ids + ~5 bytes per distinct word of its passage, so
-    # 128 MiB holds ~50,000 chunks of 1,000-1,500 characters). Sized for a 512 MB container:
-    # the process with the model loaded takes ~250 MB, and a cold load briefly needs ~1.5 x
-    # its matrix on top.
+    # ~3.5 KiB per chunk of vectors (USE 2 KiB, e5 1.5 KiB) and ids + ~5 bytes per distinct
+    # word of its passage, so 192 MiB holds ~50,000 chunks of 1,000-1,500 characters). With
+    # e5 the process needs ~0.7 GB: ~250 MB with the models loaded (+ e5's 72 MB mapped),
+    # the cache, and briefly ~1.5 x a cold tenant's matrices on top.
     # VECTOR_CACHE_MB, its name when it held the embeddings alone, still sets it.
     knowledge_cache_mb: int = Field(
-        128, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
+        192, validation_alias=AliasChoices("knowledge_cache_mb", "vector_cache_mb")
     )
     search_candidates: int = 50
+    # The e5 vectors are computed after indexing, in the parser pool: chunks per batch (an
+    # upload waits for one batch, ~0.5 s a chunk) and the pause when nothing is left to embed.
+    e5_backfill_batch: int = 8
+    # A document of at most this many chunks gets its e5 vectors while it is indexed (a few
+    # seconds more), so a short FAQ is fully searchable the moment it is `indexed`.
+    e5_inline_max_chunks: int = 8
+    e5_backfill_idle_s: float = 5.0
     # At most this many full-text matches are read per search (see
     # repository.full_text_candidates): a question of common words matches thousands.
     search_match_cap: int = 500

@@ -28,6 +28,8 @@ class IndexedFile:
     embeddings: list[bytes] | None
     parse_s: float = 0.0  # partition + chunk, in the worker
     embed_s: float = 0.0
+    # e5 vectors, for a document small enough to embed at once (else the backfill does it)
+    e5_embeddings: list[bytes] | None = None
 
 
 def embedding_text(chunk: ParsedChunk) -> str:
@@ -37,19 +39,36 @@ def embedding_text(chunk: ParsedChunk) -> str:
 
 
 def index_file(
-    data: bytes, filename: str, file_type: str, options: ChunkingOptions, embed: bool
+    data: bytes,
+    filename: str,
+    file_type: str,
+    options: ChunkingOptions,
+    embed: bool,
+    e5_max_chunks: int = 0,
 ) -> IndexedFile:
-    """Runs in a worker process: parse, chunk and (optionally) embed one file."""
+    """Runs in a worker process: parse, chunk and (optionally) embed one file; with e5 too
+    when it has at most `e5_max_chunks` chunks (~0.5 s each)."""
     started = time.perf_counter()
     chunks = parse_document(data, filename, file_type, options)
     parsed = time.perf_counter()
-    vectors = None
+    vectors = e5_vectors = None
     if embed:
-        from knowledge import embeddings
+        from knowledge import e5, embeddings
 
-        matrix = embeddings.encode([embedding_text(chunk) for chunk in chunks])
-        vectors = [embeddings.to_bytes(row) for row in matrix]
-    return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed)
+        texts = [embedding_text(chunk) for chunk in chunks]
+        vectors = [embeddings.to_bytes(row) for row in embeddings.encode(texts)]
+        if len(chunks) <= e5_max_chunks:
+            e5_vectors = [e5.to_bytes(row) for row in e5.encode_passages(texts)]
+    return IndexedFile(chunks, vectors, parsed - started, time.perf_counter() - parsed, e5_vectors)
+
+
+def embed_e5(passages: list[str]) -> tuple[list[bytes], float]:
+    """Runs in a worker process: the e5 vectors of passages (float16 bytes), and the time."""
+    from knowledge import e5
+
+    started = time.perf_counter()
+    vectors = [e5.to_bytes(row) for row in e5.encode_passages(passages)]
+    return vectors, time.perf_counter() - started
 
 
 def _configure_worker() -> None:
@@ -90,11 +109,12 @@ def warm_up() -> None:
     A PDF too: its stack (pdfminer, and the modules unstructured's PDF partitioner imports:
     cv2, pandas, scipy, onnx…) takes ~2-4 s to import, which the first document would pay.
     """
-    from knowledge import embeddings
+    from knowledge import e5, embeddings
 
     parse_document(b"Warm-up text.", "warm-up.txt", "txt", ChunkingOptions())
     parse_document(tiny_pdf(), "warm-up.pdf", "pdf", ChunkingOptions())
     embeddings.encode(["warm-up"])
+    e5.encode_passages(["warm-up"])
 
 
 class ParserPool:
@@ -131,10 +151,11 @@ class ParserPool:
         *,
         embed: bool,
         timeout: float,
+        e5_max_chunks: int = 0,
     ) -> IndexedFile:
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(
-            self._pool(), index_file, data, filename, file_type, options, embed
+            self._pool(), index_file, data, filename, file_type, options, embed, e5_max_chunks
         )
         try:
             return await asyncio.wait_for(future, timeout)
@@ -146,6 +167,21 @@ class ParserPool:
             raise ParseError(
                 f"Reading the file took longer than {timeout:.0f} s; it may be too complex."
             ) from exc
+
+    async def embed_e5(self, passages: list[str], *, timeout: float) -> list[bytes]:
+        """e5 vectors of passages, computed in a worker (a crash or hang as in `run`)."""
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._pool(), embed_e5, passages)
+        try:
+            vectors, seconds = await asyncio.wait_for(future, timeout)
+        except BrokenProcessPool as exc:
+            self._discard()
+            raise WorkerCrashed("the embedding process died") from exc
+        except TimeoutError:
+            self._discard()
+            raise
+        log.debug("e5.embedded", passages=len(passages), seconds=round(seconds, 2))
+        return vectors
 
     def _discard(self) -> None:
         executor, self._executor = self._executor, None

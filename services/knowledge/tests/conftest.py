@@ -11,7 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from common.db import Database
 from common.testing import (
     TestKeyPair,
     bearer,
@@ -50,6 +52,7 @@ def knowledge_settings(
         keys=test_keys,
         sweep_interval_s=0.3,
         index_lease_s=3.0,
+        e5_backfill_idle_s=0.3,
     )
 
 
@@ -85,13 +88,36 @@ async def wait_settled(
     return result
 
 
+async def wait_e5(database_url: str, tenant_id: uuid.UUID, timeout: float = 180) -> None:
+    """Until the app's background backfill has given every chunk of the tenant its e5 vector
+    (~0.5 s a chunk), so that searches see one state."""
+    db = Database(database_url, pool_size=1)
+
+    async def done() -> bool:
+        async with db.session() as session:
+            missing = await session.scalar(
+                text(
+                    "SELECT count(*) FROM knowledge.chunk_embeddings"
+                    " WHERE tenant_id = :t AND e5 IS NULL"
+                ),
+                {"t": tenant_id},
+            )
+        return missing == 0
+
+    try:
+        await eventually(done, timeout=timeout, interval=0.2)
+    finally:
+        await db.dispose()
+
+
 @pytest.fixture
 def api() -> Any:
-    """The two helpers above, for test modules (tests dirs are not packages)."""
+    """The helpers above, for test modules (tests dirs are not packages)."""
 
     class Api:
         upload = staticmethod(upload)
         wait_settled = staticmethod(wait_settled)
+        wait_e5 = staticmethod(wait_e5)
 
     return Api
 

@@ -1,4 +1,5 @@
-"""Parsing, chunking and embedding work with no network at all (and never try to use it).
+"""Parsing, chunking and embedding (USE and e5) work with no network at all (and never try
+to use it).
 
 The parse runs in a child process inside a fresh network namespace (`unshare -n`: not even
 a route out), with HOME and the caches pointed at an empty directory (no data downloaded
@@ -13,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 CHILD = r"""
 import json, socket, sys
@@ -29,7 +32,8 @@ socket.create_connection = lambda address, *a, **k: guarded(
 
 from pathlib import Path
 from knowledge.parsing import ChunkingOptions
-from knowledge.worker import index_file
+from knowledge.worker import embed_e5, index_file
+from knowledge import e5
 
 report = {}
 for path in sorted(Path(sys.argv[1]).iterdir()):
@@ -39,6 +43,10 @@ for path in sorted(Path(sys.argv[1]).iterdir()):
         "pages": [c.page_number for c in result.chunks],
         "vectors": len(result.embeddings or []),
     }
+# The second embedder (e5), passages and a query.
+e5_vectors, _ = embed_e5([r["text"] for r in report.values()])
+query = e5.encode_query("refunds")
+report["e5"] = {"passages": len(e5_vectors), "query": float(query @ query)}
 print(json.dumps({"attempts": attempts, "report": report}))
 """
 
@@ -78,6 +86,7 @@ def test_every_format_parses_and_embeds_without_network(
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["attempts"] == [], "something tried to reach the network"
     report = result["report"]
+    assert report.pop("e5") == {"passages": 5, "query": pytest.approx(1.0, abs=1e-3)}
     assert "Refunds take five days." in report["a.pdf"]["text"]
     assert report["a.pdf"]["pages"] == [1, 2]
     assert "Parcels arrive in three days." in report["b.docx"]["text"]

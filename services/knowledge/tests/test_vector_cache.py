@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import text as sql
 
 from common.db import Database
-from knowledge import embeddings, lexical
+from knowledge import e5, embeddings, lexical
 from knowledge.embeddings import DIMENSIONS, MatrixCache, TenantMatrix, build_matrix
 from knowledge.lexical import LexicalIndex
 from knowledge.service import Searcher
@@ -52,7 +52,7 @@ def synthetic(rows: int, version: int = 1) -> TenantMatrix:
     ids = b"".join(uuid.uuid4().bytes for _ in range(rows))
     vectors = unit_vectors(rows).astype(np.float16).tobytes()
     texts = [f"passage{i} of a tenant" for i in range(rows)]
-    return build_matrix(version, [(ids, vectors, joined(texts))])
+    return build_matrix(version, [(ids, vectors, b"", joined(texts))])
 
 
 def traced(build):  # type: ignore[no-untyped-def]
@@ -92,17 +92,22 @@ def test_a_matrix_costs_what_the_cache_counts_and_finds_its_rows() -> None:
     rows = 20_000
     chunk_ids = [uuid.uuid4() for _ in range(rows)]  # random: not in byte order
     vectors = unit_vectors(rows).astype(np.float16)
+    # e5 vectors for two chunks in three (the backfill has not reached the others yet).
+    e5_vectors = unit_vectors(rows, seed=5)[:, : e5.DIMENSIONS].astype(np.float16)
+    e5_vectors[2::3] = 0
     texts = passages(rows)
     pieces = [
         (
             b"".join(c.bytes for c in chunk_ids[i : i + 2048]),
             vectors[i : i + 2048].tobytes(),
+            e5_vectors[i : i + 2048].tobytes(),
             joined(texts[i : i + 2048]),
         )
         for i in range(0, rows, 2048)
     ]
     item, held = traced(lambda: build_matrix(1, pieces))
     assert item.matrix.shape == (rows, DIMENSIONS) and len(item) == rows
+    assert item.e5.shape == (rows, e5.DIMENSIONS) and item.e5_missing == len(range(2, rows, 3))
     assert item.lexical.size == rows
     assert held <= item.nbytes < held * 1.01, (held, item.nbytes)
     # Sorted for the lookup, each id still on its own vector and its own passage.
@@ -110,6 +115,8 @@ def test_a_matrix_costs_what_the_cache_counts_and_finds_its_rows() -> None:
         row = item.row_of(chunk_ids[i])
         assert row is not None and item.chunk_id(row) == chunk_ids[i]
         assert np.array_equal(item.matrix[row], vectors[i].astype(np.float32))
+        assert np.array_equal(item.e5[row], e5_vectors[i].astype(np.float32))
+        assert bool(item.e5_present[row]) == (i % 3 != 2)
         assert item.lexical.top_k(f"item{i}", 1)[0][0] == row
     assert item.row_of(uuid.uuid4()) is None
 
@@ -183,9 +190,11 @@ async def test_concurrent_loads_of_a_key_are_single_flighted() -> None:
 
 
 async def seed(db: Database, tenant: uuid.UUID, rows: int) -> None:
-    """A tenant of `rows` chunks with real-looking unit embeddings (64 distinct vectors,
-    cycled) and passages of 60 words (a Zipf-like draw from ~20,000), written by Postgres."""
+    """A tenant of `rows` chunks with real-looking unit embeddings, USE and e5 (64 distinct
+    vectors each, cycled) and passages of 60 words (a Zipf-like draw from ~20,000), written
+    by Postgres."""
     base = unit_vectors(64, seed=7).astype(np.float16).tobytes()
+    e5_base = unit_vectors(64, seed=8)[:, : e5.DIMENSIONS].astype(np.float16).tobytes()
     document = uuid.uuid4()
     async with db.session() as session:
         await session.execute(
@@ -210,12 +219,13 @@ async def seed(db: Database, tenant: uuid.UUID, rows: int) -> None:
         )
         await session.execute(
             sql(
-                "insert into knowledge.chunk_embeddings (chunk_id, tenant_id, embedding)"
+                "insert into knowledge.chunk_embeddings (chunk_id, tenant_id, embedding, e5)"
                 " select id, tenant_id, substring(cast(:base as bytea)"
-                " from (position % 64) * 1024 + 1 for 1024)"
+                " from (position % 64) * 1024 + 1 for 1024),"
+                " substring(cast(:e5_base as bytea) from (position % 64) * 768 + 1 for 768)"
                 " from knowledge.chunks where tenant_id = :t"
             ),
-            {"t": tenant, "base": base},
+            {"t": tenant, "base": base, "e5_base": e5_base},
         )
         await session.execute(
             sql("insert into knowledge.corpus_versions (tenant_id, version) values (:t, 1)"),
@@ -246,19 +256,22 @@ async def test_twenty_concurrent_searches_of_a_cold_tenant_load_it_once(
     assert searcher.cache.loads == 1
     assert len(found[0]) == 5 and all(f == found[0] for f in found)
     assert searcher.cache.get(tenant, 1) is not None
-    assert searcher.cache.get(tenant, 1).matrix.shape == (3000, DIMENSIONS)  # type: ignore[union-attr]
+    loaded = searcher.cache.get(tenant, 1)
+    assert loaded is not None and loaded.e5.shape == (3000, e5.DIMENSIONS)
+    assert loaded.matrix.shape == (3000, DIMENSIONS) and loaded.e5_missing == 0
 
 
 async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
     knowledge_settings: KnowledgeSettings, db: Database
 ) -> None:
     tenant = uuid.uuid4()
-    # 60 MB of float16 in Postgres, 123 MB of float32 once loaded, and 22 MB of passages
-    # whose keyword index is built in the same thread.
+    # 106 MB of float16 in Postgres (USE and e5), 215 MB of float32 once loaded, and 22 MB
+    # of passages whose keyword index is built in the same thread.
     rows = 60_000
     await seed(db, tenant, rows)
     searcher = Searcher(knowledge_settings, MatrixCache(max_bytes=512 * MIB))
     await asyncio.to_thread(embeddings.encode_query, "warm the model up first")
+    await asyncio.to_thread(e5.encode_query, "warm the model up first")
 
     gaps: list[float] = []
     stop = asyncio.Event()
@@ -293,7 +306,7 @@ async def test_the_event_loop_stays_responsive_while_a_big_tenant_loads(
 
 
 def test_one_setting_bounds_it_under_either_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert KnowledgeSettings().knowledge_cache_mb == 128
+    assert KnowledgeSettings().knowledge_cache_mb == 192
     monkeypatch.setenv("VECTOR_CACHE_MB", "64")  # its name when it held the vectors alone
     assert KnowledgeSettings().knowledge_cache_mb == 64
     monkeypatch.setenv("KNOWLEDGE_CACHE_MB", "96")

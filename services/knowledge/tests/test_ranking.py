@@ -1,0 +1,69 @@
+"""The fusion's arithmetic on a tenant whose e5 backfill is half done (no model needed)."""
+
+import uuid
+
+import numpy as np
+
+from knowledge import e5, embeddings, ranking
+from knowledge.embeddings import build_matrix
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def test_a_chunk_without_e5_yet_ranks_and_scores_by_use_in_its_place() -> None:
+    rng = np.random.default_rng(3)
+    use_query = unit(rng.standard_normal(embeddings.DIMENSIONS))
+    e5_query = unit(rng.standard_normal(e5.DIMENSIONS))
+    # Row 0: no e5 vector yet, its USE vector is the query's own (the best USE match).
+    # Rows 1-2: e5 vectors, row 2 close to the query; USE vectors unrelated.
+    use = np.stack([use_query] + [unit(rng.standard_normal(512)) for _ in range(2)])
+    e5_rows = np.stack(
+        [
+            np.zeros(e5.DIMENSIONS, np.float32),
+            unit(rng.standard_normal(e5.DIMENSIONS)),
+            unit(e5_query + 0.3 * rng.standard_normal(e5.DIMENSIONS)),
+        ]
+    )
+    ids = b"".join(sorted(uuid.uuid4().bytes for _ in range(3)))
+    passages = ["alpha words", "beta words", "gamma words"]
+    matrix = build_matrix(
+        1,
+        [
+            (
+                ids,
+                use.astype(np.float16).tobytes(),
+                e5_rows.astype(np.float16).tobytes(),
+                "\0".join(passages).encode(),
+            )
+        ],
+    )
+    assert matrix.e5_missing == 1 and list(matrix.e5_present) == [False, True, True]
+    use_q = matrix.matrix[0]  # the float16 round trip of the query: cosine ~1
+
+    fused = ranking.fused(matrix, "no such word", e5_query, use_q)
+    # Row 0 takes its scaled USE cosine (1.0) in e5's place and is found first; row 2 next.
+    assert list(np.argsort(-fused)) == [0, 2, 1]
+    assert ranking.relevance(matrix, 0, e5_query, use_q) == embeddings.calibrated(
+        float(matrix.matrix[0] @ use_q)
+    )
+    assert ranking.relevance(matrix, 2, e5_query, use_q) == ranking.e5_calibrated(
+        float(matrix.e5[2] @ e5_query)
+    )
+
+    # Once every chunk has its e5 vector, USE no longer stands in for e5.
+    e5_rows[0] = unit(rng.standard_normal(e5.DIMENSIONS))
+    complete = build_matrix(
+        2,
+        [
+            (
+                ids,
+                use.astype(np.float16).tobytes(),
+                e5_rows.astype(np.float16).tobytes(),
+                "\0".join(passages).encode(),
+            )
+        ],
+    )
+    assert complete.e5_missing == 0 and complete.e5_present.shape == (0,)
+    assert np.argmax(ranking.fused(complete, "gamma", e5_query, use_q)) == 2
