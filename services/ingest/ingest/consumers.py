@@ -19,10 +19,13 @@ from common.events import (
     MessageOutboundQueuedV1,
     ReplyGeneratedV1,
     ReplyPreparingV1,
+    UserCreatedV1,
+    UserRemovedV1,
     WhatsAppMessageReceivedV1,
     WhatsAppStatusUpdatedV1,
 )
 from common.idempotency import idempotent
+from ingest import inbox
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -147,8 +150,9 @@ WHATSAPP_STATUSES = "ingest.whatsapp-statuses"
 AI_REPLIES = "ingest.ai-replies"
 DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
+TEAM = "ingest.team"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA]
+CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA, TEAM]
 
 
 def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
@@ -174,7 +178,7 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             except PermanentReplyError as exc:
                 raise PermanentError(str(exc)) from exc
         elif isinstance(event, HandoffRequestedV1):
-            await request_handoff(session, event)
+            await request_handoff(session, event, presence_s=settings.inbox_presence_s)
 
     # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
     # the job fails and is retried. They are idempotent by the message's own state instead.
@@ -185,6 +189,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
     async def on_media_pending(event: Envelope) -> None:
         assert isinstance(event, MessageMediaPendingV1)
         await fetcher.fetch(event.payload.message_id)
+
+    async def on_team_member(session: AsyncSession, event: Envelope) -> None:
+        if isinstance(event, UserCreatedV1):
+            await inbox.member_created(session, event)
+        elif isinstance(event, UserRemovedV1):
+            await inbox.member_removed(session, event)
 
     db = runtime.db
     replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
@@ -220,6 +230,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             on_reply_event,
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
+        # The team, learned from auth: assignees and round-robin candidates.
+        Subscription(
+            TEAM,
+            ("user.created.v1", "user.removed.v1"),
+            idempotent(db, processed_events, TEAM, on_team_member),
+        ),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.
         Subscription(
             MEDIA,

@@ -37,7 +37,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
-from ingest import repository
+from ingest import inbox, repository
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
 from ingest.models import (
@@ -152,6 +152,7 @@ def conversation_summary(conversation: Conversation, contact: Contact) -> Conver
         unread_count=conversation.unread_count,
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
+        assignee_id=conversation.assignee_id,
     )
 
 
@@ -570,7 +571,8 @@ async def _histories(
             )
             .label("rank"),
         )
-        .where(Message.conversation_id.in_(per_conversation))
+        # A private note is the team's, never part of what the AI reads.
+        .where(Message.conversation_id.in_(per_conversation), Message.direction != "internal")
         .subquery()
     )
     recent = aliased(Message, ranked)
@@ -961,7 +963,9 @@ class PermanentReplyError(Exception):
     """The reply cannot be delivered (window closed, conversation gone): no retry helps."""
 
 
-async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> None:
+async def request_handoff(
+    session: AsyncSession, event: HandoffRequestedV1, *, presence_s: float = inbox.PRESENCE_S
+) -> None:
     """The responder asks for a person: the conversation goes to `handoff` and the AI steps
     aside in it (an agent hands it back with PATCH ai_enabled=true)."""
     if event.tenant_id is None:
@@ -971,7 +975,7 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
     )
     ai_in_charge = found is not None and found[0].ai_enabled and found[0].status == "open"
     try:
-        conversation, _ = await update_conversation(
+        conversation, contact = await update_conversation(
             session,
             event.tenant_id,
             event.payload.conversation_id,
@@ -984,6 +988,7 @@ async def request_handoff(session: AsyncSession, event: HandoffRequestedV1) -> N
         return
     if ai_in_charge:  # not after a person took over: then the AI's fallback stays unsent
         conversation.ai_handoff_message_id = event.payload.message_id
+    await inbox.assign_on_handoff(session, conversation, contact, presence_s=presence_s)
     log.info("conversation.handoff", reason=event.payload.reason)
 
 

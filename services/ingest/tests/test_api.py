@@ -60,6 +60,8 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
         "unread_count",
         "last_inbound_at",
         "handoff_reason",
+        "assignee_id",
+        "labels",
     }
     assert [c["contact"]["name"] for c in await platform.conversations(owner, q="ana")] == [
         "Ana Lima"
