@@ -30,7 +30,7 @@ async def contact_data(
     if found is None:
         raise AppError(404, "contact not found")
     contact, count = found
-    conversations = [
+    conversations: list[tuple[Conversation, Contact]] = [
         (r[0], r[1])
         for r in (
             await session.execute(
@@ -40,7 +40,7 @@ async def contact_data(
             )
         ).all()
     ]
-    messages = list(
+    messages: list[Message] = list(
         await session.scalars(
             repository.messages(tenant_id)
             .where(Message.conversation_id.in_([c.id for c, _ in conversations]))

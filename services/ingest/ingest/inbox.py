@@ -10,6 +10,7 @@ from typing import Any
 import structlog
 from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import CurrentPrincipal, Principal
@@ -91,7 +92,8 @@ async def member_removed(session: AsyncSession, event: UserRemovedV1) -> None:
             .with_for_update(of=Conversation)
         )
     ).all()
-    for conversation, contact in rows:
+    for row in rows:
+        conversation, contact = row[0], row[1]
         conversation.assignee_id = None
         conversation.updated_at = _now()
         await _emit_updated(session, conversation, contact)
@@ -264,11 +266,10 @@ async def patch_conversation(
 
 
 def assignee_filter(value: str, principal: Principal) -> ColumnElement[bool]:
-    if value == "me":
-        return Conversation.assignee_id == principal.user_id
     if value == "none":
         return Conversation.assignee_id.is_(None)
-    return Conversation.assignee_id == uuid.UUID(value)
+    user_id = principal.user_id if value == "me" else uuid.UUID(value)
+    return Conversation.assignee_id == user_id
 
 
 def label_filter(label_id: uuid.UUID) -> ColumnElement[bool]:
@@ -405,7 +406,8 @@ async def list_labels(
             or_(Label.name > str(name), (Label.name == str(name)) & (Label.id > _uuid(last_id)))
         )
     rows = (await session.execute(stmt.order_by(Label.name, Label.id).limit(page.limit + 1))).all()
-    return trim_page([(r[0], int(r[1])) for r in rows], page.limit, lambda r: (r[0].name, r[0].id))
+    labels: list[tuple[Label, int]] = [(r[0], int(r[1])) for r in rows]
+    return trim_page(labels, page.limit, lambda r: (r[0].name, r[0].id))
 
 
 async def create_label(session: AsyncSession, tenant_id: uuid.UUID, name: str, color: str) -> Label:
@@ -417,7 +419,8 @@ async def create_label(session: AsyncSession, tenant_id: uuid.UUID, name: str, c
     )
     if created is None:
         raise AppError(409, f"a label named {name!r} exists already")
-    return created
+    label: Label = created
+    return label
 
 
 async def delete_label(session: AsyncSession, tenant_id: uuid.UUID, label_id: uuid.UUID) -> None:
@@ -486,7 +489,9 @@ async def list_canned(
     if page.cursor:
         (shortcut,) = decode_cursor(page.cursor, 1)
         stmt = stmt.where(CannedReply.shortcut > str(shortcut))
-    rows = list(await session.scalars(stmt.order_by(CannedReply.shortcut).limit(page.limit + 1)))
+    rows: list[CannedReply] = list(
+        await session.scalars(stmt.order_by(CannedReply.shortcut).limit(page.limit + 1))
+    )
     return trim_page(rows, page.limit, lambda r: (r.shortcut,))
 
 
@@ -501,7 +506,8 @@ async def create_canned(
     )
     if created is None:
         raise AppError(409, f"the shortcut /{shortcut} is taken")
-    return created
+    reply: CannedReply = created
+    return reply
 
 
 async def _canned(session: AsyncSession, tenant_id: uuid.UUID, reply_id: uuid.UUID) -> CannedReply:
@@ -519,16 +525,13 @@ async def update_canned(
     session: AsyncSession, tenant_id: uuid.UUID, reply_id: uuid.UUID, shortcut: str, text: str
 ) -> CannedReply:
     reply = await _canned(session, tenant_id, reply_id)
-    if shortcut != reply.shortcut:
-        taken = await session.scalar(
-            select(CannedReply.id).where(
-                CannedReply.tenant_id == tenant_id, CannedReply.shortcut == shortcut
-            )
-        )
-        if taken is not None:
-            raise AppError(409, f"the shortcut /{shortcut} is taken")
-    reply.shortcut, reply.text, reply.updated_at = shortcut, text, _now()
-    await session.flush()
+    try:
+        # A savepoint: a shortcut taken meanwhile is a 409, and the request's transaction lives.
+        async with session.begin_nested():
+            reply.shortcut, reply.text, reply.updated_at = shortcut, text, _now()
+            await session.flush()
+    except IntegrityError as exc:
+        raise AppError(409, f"the shortcut /{shortcut} is taken") from exc
     return reply
 
 
