@@ -27,6 +27,9 @@ export type Conversation = {
   unread_count: number;
   last_inbound_at?: string | null;
   handoff_reason?: string | null;
+  // The team member working on it (a user id); null: unassigned.
+  assignee_id?: string | null;
+  labels?: { id: string; name: string; color: string }[];
 };
 
 export type MessageSource = {
@@ -43,8 +46,10 @@ export type Message = {
   id: string;
   conversation_id?: string;
   wamid: string | null;
-  direction: "inbound" | "outbound";
+  // "internal": a private note of the team (type "note"), never sent to the customer.
+  direction: "inbound" | "outbound" | "internal";
   author: "customer" | "ai" | "agent";
+  author_id?: string | null;
   type: string;
   text: string | null;
   media: Record<string, unknown> | null;

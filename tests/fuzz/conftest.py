@@ -270,6 +270,16 @@ async def prompt(service: Service, owner: dict[str, str]) -> str:
     return str((await _post(service, "/api/prompts", owner, json=body))["id"])
 
 
+async def label(service: Service, owner: dict[str, str]) -> str:
+    body = {"name": f"label {uuid.uuid4().hex[:8]}", "color": "#336699"}
+    return str((await _post(service, "/api/labels", owner, json=body))["id"])
+
+
+async def canned_reply(service: Service, owner: dict[str, str]) -> str:
+    body = {"shortcut": f"s{uuid.uuid4().hex[:8]}", "text": "Hi {{customer_name}}!"}
+    return str((await _post(service, "/api/canned-replies", owner, json=body))["id"])
+
+
 # How to create, as a business, the object each path parameter names. A new route with an id
 # of a new kind fails the cross-tenant test until its creator is added here.
 CREATORS: dict[tuple[str, str], Create] = {
@@ -278,6 +288,8 @@ CREATORS: dict[tuple[str, str], Create] = {
     ("ingest", "conversation_id"): conversation,
     ("ingest", "contact_id"): contact,
     ("ingest", "message_id"): message,
+    ("ingest", "label_id"): label,
+    ("ingest", "reply_id"): canned_reply,
     ("knowledge", "document_id"): document,
     ("responder", "template_id"): prompt,
 }

@@ -19,6 +19,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/channels/{channel_id}/simulate"): {"from": "15550001111", "text": "hi"},
     ("PATCH", "/api/conversations/{conversation_id}"): {"ai_enabled": False},
     ("POST", "/api/conversations/{conversation_id}/messages"): {"text": "hello from B"},
+    ("POST", "/api/conversations/{conversation_id}/notes"): {"text": "a note from B"},
+    ("PUT", "/api/conversations/{conversation_id}/labels"): {"label_ids": []},
+    ("PUT", "/api/canned-replies/{reply_id}"): {"shortcut": "b", "text": "from B"},
     ("PUT", "/api/prompts/{template_id}"): {"name": "renamed by B"},
 }
 

@@ -208,6 +208,20 @@ export function MessageBubble({
   onQuoteClick: (id: string) => void;
   onShowSources: (m: Message) => void;
 }) {
+  if (m.direction === "internal") {
+    // The team's private note: in the thread, never sent to the customer.
+    return (
+      <div id={`m-${m.id}`} data-testid="message" data-author={m.author} data-type={m.type} className="flex justify-center">
+        <div className="max-w-[85%] rounded-xl bg-amber-50 px-3 py-2 text-sm text-zinc-900 ring-1 ring-amber-200 sm:max-w-[70%]">
+          <span className="block text-[11px] font-semibold text-amber-800">Private note</span>
+          <p className="whitespace-pre-wrap break-words">{m.text}</p>
+          <time dateTime={m.created_at} className="mt-1 block text-right text-[11px] text-zinc-600">
+            {timeOfDay(m.created_at)}
+          </time>
+        </div>
+      </div>
+    );
+  }
   const outbound = m.direction === "outbound";
   const ai = m.author === "ai";
   return (

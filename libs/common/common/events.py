@@ -160,6 +160,8 @@ class ConversationSummary(Payload):
     handoff_reason: str | None = None
     # When the 24-hour customer-service window closes (null: closed, or never open).
     window_closes_at: AwareDatetime | None = None
+    # The team member working on it (auth's user id); null: unassigned.
+    assignee_id: uuid.UUID | None = None
 
 
 class ConversationMessageStoredPayload(Payload):
@@ -185,6 +187,35 @@ class ConversationMessageStoredV1(Envelope):
 class ConversationUpdatedV1(Envelope):
     event_type: Literal["conversation.updated.v1"] = "conversation.updated.v1"
     payload: ConversationSummary
+
+
+class ConversationNoteCreatedPayload(Payload):
+    """A team member's private note in a conversation's thread: for the team's screens only,
+    never a message to or from the customer (no delivery, not in analytics, not AI history)."""
+
+    id: uuid.UUID
+    conversation_id: uuid.UUID
+    author_id: uuid.UUID
+    text: str
+    created_at: AwareDatetime
+
+
+class ConversationNoteCreatedV1(Envelope):
+    event_type: Literal["conversation.note.created.v1"] = "conversation.note.created.v1"
+    payload: ConversationNoteCreatedPayload
+
+
+class ContactErasedPayload(Payload):
+    """A contact's data was erased on request: other services drop their copies."""
+
+    contact_id: uuid.UUID
+    conversation_ids: list[uuid.UUID]
+    message_ids: list[uuid.UUID]
+
+
+class ContactErasedV1(Envelope):
+    event_type: Literal["contact.erased.v1"] = "contact.erased.v1"
+    payload: ContactErasedPayload
 
 
 class MessageStatusUpdatedPayload(Payload):
@@ -377,6 +408,8 @@ EVENT_MODELS: tuple[type[Envelope], ...] = (
     WhatsAppWebhookUnhandledV1,
     ConversationMessageStoredV1,
     ConversationUpdatedV1,
+    ConversationNoteCreatedV1,
+    ContactErasedV1,
     MessageStatusUpdatedV1,
     MessageOutboundQueuedV1,
     MessageMediaPendingV1,

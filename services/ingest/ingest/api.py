@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
@@ -23,9 +23,9 @@ from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from common.text import PgStr
-from ingest import repository, service, templates
+from ingest import inbox, inbox_api, repository, service, templates
 from ingest.graph import GraphClient
-from ingest.models import Channel, Contact, Conversation, Message, Template, outbox
+from ingest.models import Channel, Contact, Conversation, Label, Message, Template, outbox
 from ingest.schemas import (
     ChannelCreate,
     ChannelOut,
@@ -34,6 +34,7 @@ from ingest.schemas import (
     ContactOut,
     ConversationOut,
     ConversationPatch,
+    LabelBrief,
     MessageCreate,
     MessageOut,
     SimulatedMessage,
@@ -45,9 +46,14 @@ from ingest.schemas import (
 from ingest.settings import IngestSettings
 
 Manager = Annotated[Principal, require_role("owner", "admin")]
+# `me`, `none` or a user id.
+ASSIGNEE_PATTERN = r"^(me|none|[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12})$"
 
 channels = APIRouter(prefix="/api/channels", tags=["channels"])
-conversations = APIRouter(prefix="/api/conversations", tags=["conversations"])
+# Using the inbox marks the member online (round-robin assignment).
+conversations = APIRouter(
+    prefix="/api/conversations", tags=["conversations"], dependencies=[Depends(inbox.seen)]
+)
 contacts = APIRouter(prefix="/api/contacts", tags=["contacts"])
 messages = APIRouter(prefix="/api/messages", tags=["messages"])
 events = APIRouter(prefix="/api/events", tags=["events"])
@@ -99,7 +105,12 @@ def template_list(rows: list[Template]) -> TemplateList:
 
 
 def conversation_out(
-    conversation: Conversation, contact: Contact, window_hours: float
+    conversation: Conversation,
+    contact: Contact,
+    window_hours: float,
+    *,
+    unread_count: int | None = None,
+    labels: list[Label] | None = None,
 ) -> ConversationOut:
     return ConversationOut(
         id=conversation.id,
@@ -109,11 +120,28 @@ def conversation_out(
         ai_enabled=conversation.ai_enabled,
         last_message_at=conversation.last_message_at,
         last_message_preview=conversation.last_message_preview,
-        unread_count=conversation.unread_count,
+        unread_count=conversation.unread_count if unread_count is None else unread_count,
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
         window_closes_at=service.window_closes_at(conversation.last_inbound_at, window_hours),
+        assignee_id=conversation.assignee_id,
+        labels=[LabelBrief(id=x.id, name=x.name, color=x.color) for x in labels or []],
     )
+
+
+async def conversations_out(
+    session: SessionDep,
+    principal: Principal,
+    rows: list[tuple[Conversation, Contact]],
+    window_hours: float,
+) -> list[ConversationOut]:
+    """As the caller sees them: their own unread counts, with each conversation's labels."""
+    unread = await inbox.unread_counts(session, principal.user_id, [c for c, _ in rows])
+    labels = await inbox.labels_of(session, [c.id for c, _ in rows])
+    return [
+        conversation_out(c, k, window_hours, unread_count=unread[c.id], labels=labels[c.id])
+        for c, k in rows
+    ]
 
 
 def message_out(message: Message) -> MessageOut:
@@ -324,13 +352,24 @@ async def list_conversations(
     q: Annotated[
         PgStr | None, Query(max_length=200, description="contact name, number or text")
     ] = None,
+    assignee: Annotated[
+        str | None,
+        Query(pattern=ASSIGNEE_PATTERN, description="`me`, `none` (unassigned) or a user id"),
+    ] = None,
+    label: Annotated[uuid.UUID | None, Query(description="a label id")] = None,
 ) -> Page[ConversationOut]:
-    """Newest activity first; `q` searches the contact's name and number and message text."""
+    """Newest activity first; `q` searches the contact's name and number and message text;
+    `assignee` and `label` narrow it. `unread_count` is the caller's own."""
+    filters = []
+    if assignee:
+        filters.append(inbox.assignee_filter(assignee, principal))
+    if label:
+        filters.append(inbox.label_filter(label))
     rows, cursor = await repository.list_conversations(
-        session, principal.tenant_id, page, status=status, q=q or None
+        session, principal.tenant_id, page, status=status, q=q or None, filters=filters
     )
     hours = _settings(request).service_window_hours
-    return Page(items=[conversation_out(c, k, hours) for c, k in rows], next_cursor=cursor)
+    return Page(items=await conversations_out(session, principal, rows, hours), next_cursor=cursor)
 
 
 @conversations.get("/{conversation_id}", responses=errors(404))
@@ -340,12 +379,17 @@ async def get_conversation(
     found = await repository.get_conversation(session, principal.tenant_id, conversation_id)
     if found is None:
         raise AppError(404, "conversation not found")
-    return conversation_out(*found, _settings(request).service_window_hours)
+    hours = _settings(request).service_window_hours
+    return (await conversations_out(session, principal, [found], hours))[0]
 
 
 @conversations.patch(
     "/{conversation_id}",
-    responses=errors(404, {409: "the contact has another open conversation on the channel"}),
+    responses=errors(
+        404,
+        {409: "the contact has another open conversation on the channel"},
+        {422: "invalid input, or the assignee is not a member of the team"},
+    ),
 )
 async def patch_conversation(
     conversation_id: uuid.UUID,
@@ -354,17 +398,13 @@ async def patch_conversation(
     session: SessionDep,
     request: Request,
 ) -> ConversationOut:
-    """`ai_enabled: false` is the human takeover; `status: "resolved"` closes it."""
+    """`ai_enabled: false` is the human takeover (the caller is assigned if nobody is);
+    `status: "resolved"` closes it; `assignee_id` assigns a team member (null unassigns)."""
     settings = _settings(request)
-    conversation, contact = await service.update_conversation(
-        session,
-        settings,
-        principal.tenant_id,
-        conversation_id,
-        ai_enabled=body.ai_enabled,
-        status=body.status,
+    found = await inbox.patch_conversation(
+        session, settings, principal, conversation_id, body.model_dump(exclude_unset=True)
     )
-    return conversation_out(conversation, contact, settings.service_window_hours)
+    return (await conversations_out(session, principal, [found], settings.service_window_hours))[0]
 
 
 @conversations.get("/{conversation_id}/messages", responses=errors(404))
@@ -423,6 +463,7 @@ async def send_message(
         author="agent",
         template=template,
     )
+    await inbox.mark_read(session, principal, conversation_id)  # they answered: they read it
     return message_out(message)
 
 
@@ -529,12 +570,16 @@ async def stream(
     `conversation.updated`. The token may come as `?access_token=` (EventSource)."""
     settings = _settings(request)
     return StreamingResponse(
-        request.app.state.hub.stream(
-            principal.tenant_id, principal.user_id, last_event_id, settings.sse_heartbeat_s
+        inbox.present_while(
+            request.app.state.db,
+            principal,
+            request.app.state.hub.stream(
+                principal.tenant_id, principal.user_id, last_event_id, settings.sse_heartbeat_s
+            ),
         ),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-routers = [channels, conversations, contacts, messages, events]
+routers = [channels, conversations, contacts, messages, events, *inbox_api.routers]

@@ -19,11 +19,14 @@ from common.events import (
     MessageOutboundQueuedV1,
     ReplyGeneratedV1,
     ReplyPreparingV1,
+    UserCreatedV1,
+    UserRemovedV1,
     WhatsAppMessageReceivedV1,
     WhatsAppStatusUpdatedV1,
     WhatsAppWebhookUnhandledV1,
 )
 from common.idempotency import idempotent
+from ingest import inbox
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -150,8 +153,17 @@ AI_REPLIES = "ingest.ai-replies"
 DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
 TEMPLATE_STATUSES = "ingest.template-statuses"
+TEAM = "ingest.team"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [WHATSAPP_MESSAGES, WHATSAPP_STATUSES, AI_REPLIES, DELIVERY, MEDIA, TEMPLATE_STATUSES]
+CONSUMERS = [
+    WHATSAPP_MESSAGES,
+    WHATSAPP_STATUSES,
+    AI_REPLIES,
+    DELIVERY,
+    MEDIA,
+    TEMPLATE_STATUSES,
+    TEAM,
+]
 # The webhook field whose changes (published by the gateway as unhandled) ingest acts on.
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
@@ -200,6 +212,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         assert isinstance(event, MessageMediaPendingV1)
         await fetcher.fetch(event.payload.message_id)
 
+    async def on_team_member(session: AsyncSession, event: Envelope) -> None:
+        if isinstance(event, UserCreatedV1):
+            await inbox.member_created(session, event)
+        elif isinstance(event, UserRemovedV1):
+            await inbox.member_removed(session, event, window_hours=settings.service_window_hours)
+
     db = runtime.db
     replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
 
@@ -239,6 +257,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             idempotent(db, processed_events, TEMPLATE_STATUSES, on_template_status),
         ),
         Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
+        # The team, learned from auth: assignees and round-robin candidates.
+        Subscription(
+            TEAM,
+            ("user.created.v1", "user.removed.v1"),
+            idempotent(db, processed_events, TEAM, on_team_member),
+        ),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.
         Subscription(
             MEDIA,

@@ -127,6 +127,8 @@ class Conversation(Base):
     # Set when the AI (still in charge) handed the conversation off: the customer message of
     # that turn. Its fallback reply may arrive after the handoff and must still go out.
     ai_handoff_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The team member (auth's user id) working on it; null: unassigned.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
 
@@ -146,8 +148,11 @@ class Message(Base):
     channel_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("channels.id"))
     # Null for an outbound message until the Graph API accepted it.
     wamid: Mapped[str | None] = mapped_column(String(255))
+    # inbound | outbound | internal (a private note of the team, never sent)
     direction: Mapped[str] = mapped_column(String(16))
     author: Mapped[str] = mapped_column(String(16))
+    # The team member who wrote a note (auth's user id).
+    author_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     type: Mapped[str] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
@@ -260,3 +265,85 @@ class MediaFetchAttempt(Base):
     message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id"), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now_column()
+
+
+# --- team inbox (ingest/inbox.py) -------------------------------------------------------------
+
+
+class TeamMember(Base):
+    """A member of a business, learned from auth's `user.created.v1` / `user.removed.v1`."""
+
+    __tablename__ = "team_members"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(320))
+    # Round-robin breaks ties between equally busy members by who waited longest.
+    last_assigned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class TeamPresence(Base):
+    """When a member last used the inbox (an API call or an open live stream)."""
+
+    __tablename__ = "team_presence"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class InboxSettings(Base):
+    __tablename__ = "inbox_settings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    round_robin: Mapped[bool] = mapped_column(Boolean, server_default=sql("false"))
+
+
+class Label(Base):
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    name: Mapped[str] = mapped_column(String(64))
+    color: Mapped[str] = mapped_column(String(7))
+    created_at: Mapped[datetime] = _now_column()
+
+
+class ConversationLabel(Base):
+    __tablename__ = "conversation_labels"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    label_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class CannedReply(Base):
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("tenant_id", "shortcut"),)
+
+    id: Mapped[uuid.UUID] = _id()
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    shortcut: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now_column()
+    updated_at: Mapped[datetime] = _now_column()
+
+
+class ConversationRead(Base):
+    """Up to when a member has read a conversation: their unread count is the customer's
+    messages stored after it."""
+
+    __tablename__ = "conversation_reads"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    last_read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

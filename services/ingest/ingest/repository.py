@@ -1,11 +1,11 @@
 """Every query of ingest's tables; reads of tenant data start from a tenant-scoped statement."""
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Database
@@ -83,8 +83,9 @@ async def list_conversations(
     *,
     status: str | None,
     q: str | None,
+    filters: Sequence[ColumnElement[bool]] = (),
 ) -> tuple[list[tuple[Conversation, Contact]], str | None]:
-    stmt = conversations(tenant_id)
+    stmt = conversations(tenant_id).where(*filters)
     if status:
         stmt = stmt.where(Conversation.status == status)
     if q:
@@ -147,6 +148,7 @@ async def recent_history(
             Message.conversation_id == conversation_id,
             Message.id != before.id,
             Message.created_at <= before.created_at,
+            Message.direction != "internal",  # the team's notes are not the AI's history
         )
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)

@@ -85,6 +85,9 @@ class ConversationOut(BaseModel):
     handoff_reason: str | None = None
     # When the window closes (null: closed or never open): free text only before it.
     window_closes_at: datetime | None = None
+    # The team member working on it; null: unassigned.
+    assignee_id: uuid.UUID | None = None
+    labels: list["LabelBrief"] = []
 
 
 class ConversationPatch(InputModel):
@@ -92,13 +95,18 @@ class ConversationPatch(InputModel):
 
     ai_enabled: bool | None = None
     status: Literal["open", "handoff", "resolved"] | None = None
+    # A team member's user id; null unassigns (absent: unchanged).
+    assignee_id: uuid.UUID | None = None
 
 
 class MessageOut(BaseModel):
     id: uuid.UUID
     wamid: str | None
-    direction: Literal["inbound", "outbound"]
+    # `internal`: a private note of the team (type `note`), never sent to the customer.
+    direction: Literal["inbound", "outbound", "internal"]
     author: Literal["customer", "ai", "agent"]
+    # The team member who wrote a note.
+    author_id: uuid.UUID | None = None
     type: str
     text: str | None
     media: dict[str, Any] | None
@@ -181,3 +189,82 @@ class SimulatedMessage(InputModel):
 
 class SimulatedOut(BaseModel):
     wamid: str
+
+
+# --- team inbox --------------------------------------------------------------------------------
+
+
+class LabelBrief(BaseModel):
+    id: uuid.UUID
+    name: str
+    color: str
+
+
+class LabelCreate(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64)
+    # `#rrggbb`
+    color: str = Field(pattern=r"^#[0-9A-Fa-f]{6}$")
+
+    @field_validator("name")
+    @classmethod
+    def _trimmed(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a label needs a name")
+        return value.strip()
+
+
+class LabelOut(LabelBrief):
+    # Conversations carrying it now (all statuses): the label's count for analytics.
+    conversation_count: int
+    created_at: datetime
+
+
+class ConversationLabels(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label_ids: list[uuid.UUID] = Field(max_length=50)
+
+
+class NoteCreate(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class CannedReplyIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Typed as `/shortcut` in the composer.
+    shortcut: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    # May use {{customer_name}} and {{agent_name}}, filled in by the composer.
+    text: str = Field(min_length=1, max_length=4096)
+
+
+class CannedReplyOut(BaseModel):
+    id: uuid.UUID
+    shortcut: str
+    text: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class InboxSettingsIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # A handed-off conversation goes to the least busy member online.
+    round_robin: bool
+
+
+class InboxSettingsOut(BaseModel):
+    round_robin: bool
+
+
+class ContactExport(BaseModel):
+    contact: ContactOut
+    conversations: list[ConversationOut]
+    messages: list[MessageOut]
+
+
+ConversationOut.model_rebuild()

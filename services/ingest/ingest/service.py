@@ -37,7 +37,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
-from ingest import repository, templates
+from ingest import inbox, repository, templates
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
 from ingest.models import (
@@ -165,6 +165,7 @@ def conversation_summary(
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
         window_closes_at=window_closes_at(conversation.last_inbound_at, window_hours),
+        assignee_id=conversation.assignee_id,
     )
 
 
@@ -584,7 +585,8 @@ async def _histories(
             )
             .label("rank"),
         )
-        .where(Message.conversation_id.in_(per_conversation))
+        # A private note is the team's, never part of what the AI reads.
+        .where(Message.conversation_id.in_(per_conversation), Message.direction != "internal")
         .subquery()
     )
     recent = aliased(Message, ranked)
@@ -1067,7 +1069,7 @@ async def request_handoff(
     )
     ai_in_charge = found is not None and found[0].ai_enabled and found[0].status == "open"
     try:
-        conversation, _ = await update_conversation(
+        conversation, contact = await update_conversation(
             session,
             settings,
             event.tenant_id,
@@ -1081,6 +1083,13 @@ async def request_handoff(
         return
     if ai_in_charge:  # not after a person took over: then the AI's fallback stays unsent
         conversation.ai_handoff_message_id = event.payload.message_id
+    await inbox.assign_on_handoff(
+        session,
+        conversation,
+        contact,
+        presence_s=settings.inbox_presence_s,
+        window_hours=settings.service_window_hours,
+    )
     log.info("conversation.handoff", reason=event.payload.reason)
 
 

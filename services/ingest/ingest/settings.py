@@ -63,3 +63,7 @@ class IngestSettings(CommonSettings):
     # A tenant's replay buffer is dropped after this long without an event (and no client).
     sse_buffer_idle_s: float = 600.0
     sse_client_queue: int = 1000
+
+    # Team inbox: a member counts as online (for round-robin assignment) when they called the
+    # API or held the live stream open within this many seconds.
+    inbox_presence_s: float = 300.0

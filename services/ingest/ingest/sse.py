@@ -19,6 +19,7 @@ import structlog
 
 from common.events import (
     ConversationMessageStoredV1,
+    ConversationNoteCreatedV1,
     ConversationUpdatedV1,
     Envelope,
     MessageStatusUpdatedV1,
@@ -31,6 +32,7 @@ STREAMED_EVENTS = (
     "conversation.message.stored.v1",
     "message.status.updated.v1",
     "conversation.updated.v1",
+    "conversation.note.created.v1",
 )
 
 
@@ -48,6 +50,27 @@ def to_stream_item(event: Envelope) -> StreamItem | None:
     if isinstance(event, ConversationMessageStoredV1):
         data = event.payload.message.model_dump(mode="json")
         return StreamItem(str(event.event_id), "message.created", data)
+    if isinstance(event, ConversationNoteCreatedV1):
+        # A note is a thread item like a message (the API's shape), for the team only.
+        p = event.payload
+        note = {
+            "id": str(p.id),
+            "conversation_id": str(p.conversation_id),
+            "wamid": None,
+            "direction": "internal",
+            "author": "agent",
+            "author_id": str(p.author_id),
+            "type": "note",
+            "text": p.text,
+            "media": None,
+            "context": None,
+            "reaction": None,
+            "sources": [],
+            "status": "stored",
+            "error": None,
+            "created_at": p.created_at.isoformat(),
+        }
+        return StreamItem(str(event.event_id), "message.created", note)
     if isinstance(event, MessageStatusUpdatedV1):
         p = event.payload
         data = {

@@ -62,6 +62,8 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
         "last_inbound_at",
         "handoff_reason",
         "window_closes_at",
+        "assignee_id",
+        "labels",
     }
     assert [c["contact"]["name"] for c in await platform.conversations(owner, q="ana")] == [
         "Ana Lima"

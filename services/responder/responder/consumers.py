@@ -4,11 +4,13 @@ names, memory resets, delivery times) that analytics and prompts need."""
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import Subscription
 from common.events import (
+    ContactErasedV1,
     ConversationMessageStoredV1,
     ConversationUpdatedV1,
     Envelope,
@@ -16,7 +18,7 @@ from common.events import (
     TenantCreatedV1,
 )
 from common.idempotency import idempotent
-from responder.models import ConversationTurn, SentMark, TenantName, processed_events
+from responder.models import ConversationTurn, Reply, SentMark, TenantName, processed_events
 
 if TYPE_CHECKING:
     from responder.main import ResponderRuntime
@@ -50,6 +52,21 @@ async def on_bookkeeping(session: AsyncSession, event: Envelope) -> None:
                 set_={"memory_reset_at": statement.excluded.memory_reset_at},
             )
         )
+    elif isinstance(event, ContactErasedV1) and event.tenant_id is not None:
+        # The customer's words go (answers, reasons, quoted passages); ids and timestamps
+        # stay, so past analytics keep their counts and response times.
+        conversations = event.payload.conversation_ids
+        await session.execute(
+            update(Reply)
+            .where(Reply.tenant_id == event.tenant_id, Reply.conversation_id.in_(conversations))
+            .values(text=None, handoff_reason=None, sources=[])
+        )
+        await session.execute(
+            delete(ConversationTurn).where(
+                ConversationTurn.tenant_id == event.tenant_id,
+                ConversationTurn.conversation_id.in_(conversations),
+            )
+        )
     elif isinstance(event, MessageStatusUpdatedV1) and event.payload.status in ACCEPTED:
         statement = insert(SentMark).values(
             message_id=event.payload.message_id, sent_at=event.occurred_at
@@ -75,7 +92,12 @@ def subscriptions(runtime: "ResponderRuntime") -> Sequence[Subscription]:
         Subscription(ANSWERS, ("conversation.message.stored.v1",), on_message_stored),
         Subscription(
             BOOKKEEPING,
-            ("tenant.created.v1", "conversation.updated.v1", "message.status.updated.v1"),
+            (
+                "tenant.created.v1",
+                "conversation.updated.v1",
+                "message.status.updated.v1",
+                "contact.erased.v1",
+            ),
             idempotent(runtime.db, processed_events, BOOKKEEPING, on_bookkeeping),
         ),
     ]
