@@ -5,7 +5,7 @@ canned replies, the inbox settings and erasure."""
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from common.auth import CurrentPrincipal, Principal, require_role
 from common.db import SessionDep
@@ -73,12 +73,14 @@ async def put_labels(
     body: ConversationLabels,
     principal: CurrentPrincipal,
     session: SessionDep,
+    request: Request,
 ) -> ConversationOut:
     """The conversation's labels become exactly `label_ids` (the tenant's labels)."""
     from ingest.api import conversations_out  # api mounts these routers
 
     found = await inbox.set_labels(session, principal.tenant_id, conversation_id, body.label_ids)
-    return (await conversations_out(session, principal, [found]))[0]
+    hours = request.app.state.settings.service_window_hours
+    return (await conversations_out(session, principal, [found], hours))[0]
 
 
 @threads.post("/{conversation_id}/read", status_code=204, responses=errors(404))
@@ -177,7 +179,7 @@ async def put_settings(
 
 @contact_data.get("/{contact_id}/export", responses=errors(404))
 async def export_contact(
-    contact_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep
+    contact_id: uuid.UUID, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> ContactExport:
     """Everything stored about the contact: profile, conversations, every message (with the
     team's notes)."""
@@ -188,7 +190,9 @@ async def export_contact(
     )
     return ContactExport(
         contact=contact_out(contact, count),
-        conversations=await conversations_out(session, principal, conversations),
+        conversations=await conversations_out(
+            session, principal, conversations, request.app.state.settings.service_window_hours
+        ),
         messages=[MessageOut.model_validate(m, from_attributes=True) for m in messages],
     )
 
