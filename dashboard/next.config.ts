@@ -6,7 +6,7 @@ const nextConfig: NextConfig = {
   poweredByHeader: false,
   // CSP, frame-ancestors, Referrer-Policy, HSTS behind HTTPS: see lib/security-headers.mjs.
   async headers() {
-    return securityHeaders();
+    return securityHeaders() as Awaited<ReturnType<NonNullable<NextConfig["headers"]>>>;
   },
   // gzip would hold back server-sent events until a buffer fills; the services are local.
   compress: false,

@@ -17,6 +17,7 @@ pytestmark = pytest.mark.fuzz
 # its 404) to be reached.
 BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/channels/{channel_id}/simulate"): {"from": "15550001111", "text": "hi"},
+    ("PATCH", "/api/channels/{channel_id}"): {"auto_reengage": False},
     ("PATCH", "/api/conversations/{conversation_id}"): {"ai_enabled": False},
     ("POST", "/api/conversations/{conversation_id}/messages"): {"text": "hello from B"},
     ("POST", "/api/conversations/{conversation_id}/notes"): {"text": "a note from B"},

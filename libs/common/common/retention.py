@@ -79,13 +79,15 @@ class Purger:
 
     async def _run(self) -> None:
         while True:
+            # Not at start-up: a process starting (or a fleet restarting) has better use for
+            # its connections than a cleanup that can wait.
+            await asyncio.sleep(self.interval_s)
             try:
                 await self.purge()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database away: the next round catches up
                 log.warning("retention.purge_failed", error=repr(exc))
-            await asyncio.sleep(self.interval_s)
 
     async def purge(self) -> dict[str, int]:
         """One round over every rule; returns the rows deleted per table."""
