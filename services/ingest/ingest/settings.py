@@ -29,7 +29,7 @@ class IngestSettings(CommonSettings):
 
     # Simulated customer messages per business per minute (each can cost an LLM answer);
     # past it a 429 with Retry-After. 0: unlimited.
-    simulate_rate_per_min: int = 20
+    simulate_rate_per_min: int = 120
 
     # Graph API client.
     graph_timeout_s: float = 10.0

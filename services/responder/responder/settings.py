@@ -49,8 +49,8 @@ class ResponderSettings(CommonSettings):
     tenant_llm_budget_usd: float = 0.0
     # Per business, per minute (0: unlimited): previews (429 past it), and customer turns
     # the AI answers (past it a turn waits for the next minute, redelivered by the bus).
-    preview_rate_per_min: int = 10
-    ai_turns_per_min: int = 60
+    preview_rate_per_min: int = 120
+    ai_turns_per_min: int = 600
 
     knowledge_url: str = "http://localhost:8003"
     knowledge_timeout_s: float = 5.0
