@@ -8,11 +8,13 @@ turn off its telemetry. Nothing here touches the network.
 import io
 import os
 import re
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
 from knowledge import tables
+from knowledge.confinement import ParseLimits
 
 # Before unstructured is imported: no telemetry pings, no notice banner.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -165,6 +167,36 @@ def _looks_like_text(data: bytes) -> bool:
 
 
 # --- in the worker process -----------------------------------------------------------------
+
+# Office formats that are ZIP archives of XML: a few KB can declare gigabytes (a zip bomb).
+ZIP_KINDS = {"docx", "xlsx"}
+_RATIO_CHECKED_ABOVE = 1024 * 1024  # small members compress as they like
+
+
+def check_zip_container(data: bytes, limits: ParseLimits) -> None:
+    """Refuse a DOCX/XLSX whose members would inflate beyond the limits, before any parser
+    decompresses them. The sizes are the archive's own claims, but zipfile (which the
+    parsers use) stops at the claimed size, so a member cannot inflate beyond it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise ParseError(f"The file is damaged and cannot be read ({exc}).") from exc
+    total = sum(m.file_size for m in members)
+    if total > limits.zip_max_mb * 1024 * 1024:
+        raise ParseError(
+            f"The file is too large to parse: it unpacks to {total // (1024 * 1024)} MB "
+            f"(the limit is {limits.zip_max_mb} MB)."
+        )
+    for member in members:
+        if member.file_size > _RATIO_CHECKED_ABOVE and (
+            member.file_size > member.compress_size * limits.zip_max_ratio
+        ):
+            raise ParseError(
+                "The file is too large to parse: a part of it is compressed more than "
+                f"{limits.zip_max_ratio} times (a zip bomb?)."
+            )
+
 
 _configured = False
 
@@ -324,7 +356,11 @@ def _items(elements: list[Any], file_type: str) -> list[Any]:
 
 
 def parse_document(
-    data: bytes, filename: str, file_type: str, options: ChunkingOptions
+    data: bytes,
+    filename: str,
+    file_type: str,
+    options: ChunkingOptions,
+    limits: ParseLimits | None = None,
 ) -> list[ParsedChunk]:
     """Partition, then chunk by title; tables become one passage per row. Each chunk carries
     its context (document title and section heading), which is embedded and indexed with
@@ -334,6 +370,8 @@ def parse_document(
 
     if _is_encrypted_office(data):
         raise ParseError("The document is password-protected: upload a copy without a password.")
+    if file_type in ZIP_KINDS:
+        check_zip_container(data, limits or ParseLimits())
     if file_type == "pdf":
         _check_pdf_readable(data)
     try:
