@@ -6,10 +6,13 @@ turn off its telemetry. Nothing here touches the network.
 """
 
 import io
+import logging
 import os
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,6 +247,35 @@ def _check_pdf_readable(data: bytes) -> None:
             ) from exc
 
 
+class _SwallowedMemoryErrors(logging.Handler):
+    """unstructured's PDF partitioner catches any error of text extraction, logs it at debug
+    level and returns no elements: a MemoryError (the worker's memory limit, e.g. a flate
+    bomb) would pass for a scanned PDF. This handler notices it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, MemoryError) or (
+            record.exc_info and isinstance(record.exc_info[1], MemoryError)
+        ):
+            self.seen = True
+
+
+@contextmanager
+def _watching_memory_errors() -> Iterator[_SwallowedMemoryErrors]:
+    logger = logging.getLogger("unstructured")
+    handler, level = _SwallowedMemoryErrors(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ignore[type-arg]
     from unstructured.partition.auto import partition
 
@@ -256,7 +288,11 @@ def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ign
     if file_type == "pdf":
         # Text layer only: OCR / hi_res models cannot run offline.
         kwargs["strategy"] = "fast"
-    return list(partition(**kwargs))
+    with _watching_memory_errors() as watch:
+        elements = list(partition(**kwargs))
+    if watch.seen:
+        raise MemoryError("the parser ran out of memory (its error was swallowed)")
+    return elements
 
 
 # Running headers and footers repeat on every page: noise in every chunk of a long PDF.
@@ -376,7 +412,7 @@ def parse_document(
         _check_pdf_readable(data)
     try:
         elements = _partition(data, filename, file_type)
-    except ParseError:
+    except (ParseError, MemoryError):
         raise
     except FileNotFoundError as exc:  # soffice missing for .doc
         raise ParseError(f"Cannot convert this file on the server: {exc}") from exc
