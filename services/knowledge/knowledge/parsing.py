@@ -183,8 +183,8 @@ def check_zip_container(data: bytes, limits: ParseLimits) -> None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = archive.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise ParseError(f"The file is damaged and cannot be read ({exc}).") from exc
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a readable archive: the parser says so in its own words
     total = sum(m.file_size for m in members)
     if total > limits.zip_max_mb * 1024 * 1024:
         raise ParseError(
@@ -245,6 +245,31 @@ def _check_pdf_readable(data: bytes) -> None:
             raise ParseError(
                 "The PDF is password-protected: upload a copy without a password."
             ) from exc
+
+
+# Every partitioner we call, by module: imported before a document's memory limit applies.
+# Libraries such as llvmlite reserve large address ranges when they load; loaded under the
+# limit they would fail as if the document were too large.
+PARTITIONER_MODULES = [
+    "unstructured.partition.auto",
+    "unstructured.partition.pdf",
+    "unstructured.partition.docx",
+    "unstructured.partition.doc",
+    "unstructured.partition.xlsx",
+    "unstructured.partition.csv",
+    "unstructured.partition.html",
+    "unstructured.partition.md",
+    "unstructured.partition.text",
+    "unstructured.chunking.title",
+]
+
+
+def preload_parsers() -> None:
+    import importlib
+
+    configure_offline()
+    for name in PARTITIONER_MODULES:
+        importlib.import_module(name)
 
 
 class _SwallowedMemoryErrors(logging.Handler):

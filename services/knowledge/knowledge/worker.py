@@ -23,7 +23,13 @@ from knowledge.confinement import (
     kill_group,
     limited,
 )
-from knowledge.parsing import ChunkingOptions, ParsedChunk, ParseError, parse_document
+from knowledge.parsing import (
+    ChunkingOptions,
+    ParsedChunk,
+    ParseError,
+    parse_document,
+    preload_parsers,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +75,11 @@ def index_file(
     """Runs in a worker process: parse, chunk and (optionally) embed one file, within the
     memory and CPU limits (see knowledge.confinement)."""
     limits = limits or ParseLimits()
+    preload_parsers()  # once per process, outside the limits (see parsing.preload_parsers)
+    if embed:
+        from knowledge import embeddings
+
+        embeddings.load_model()
     started = time.perf_counter()
     try:
         with limited(limits):
@@ -128,6 +139,7 @@ def warm_up() -> None:
     """
     from knowledge import embeddings
 
+    preload_parsers()  # every format's partitioner, not only the two parsed below
     parse_document(b"Warm-up text.", "warm-up.txt", "txt", ChunkingOptions())
     parse_document(tiny_pdf(), "warm-up.pdf", "pdf", ChunkingOptions())
     embeddings.encode(["warm-up"])
@@ -146,21 +158,22 @@ class _Worker:
             initargs=(os.getpid(),),
         )
         # Models load before the first document's deadline starts.
-        self.warming: Future[None] | None = self.executor.submit(warm_up)
+        self.warming: Future[None] = self.executor.submit(warm_up)
+        self.warm_up_reported = False
 
     def pids(self) -> list[int]:
         return [p.pid for p in getattr(self.executor, "_processes", {}).values() if p.pid]
 
     async def warmed(self) -> None:
-        warming, self.warming = self.warming, None
-        if warming is None:
-            return
+        """Wait for the worker's warm-up (at once when done); raises if the worker died."""
         try:
-            await asyncio.wrap_future(warming)
+            await asyncio.wrap_future(self.warming)
         except BrokenProcessPool:
             raise
         except Exception as exc:  # the first real document will say what is wrong
-            log.warning("parser.warm_up_failed", error=repr(exc))
+            if not self.warm_up_reported:
+                self.warm_up_reported = True
+                log.warning("parser.warm_up_failed", error=repr(exc))
 
     def kill(self) -> None:
         # shutdown() stops neither a busy worker nor the soffice it started: kill the group.
@@ -207,17 +220,20 @@ class ParserPool:
         return [pid for worker in self._live for pid in worker.pids()]
 
     async def warm(self) -> None:
-        """Start the workers and load the models now, not on the first document."""
-        taken = [w for w in (self._take() for _ in range(self.workers)) if w is not None]
-        for worker in taken:
-            keep = False
+        """Start the workers now and wait until they have loaded the models."""
+        while len(self._live) < self.workers:
+            worker = _Worker()
+            self._live.append(worker)
+            self._idle.append(worker)
+        for worker in list(self._live):
             try:
                 await worker.warmed()
-                keep = True
-            except Exception as exc:
+            except BrokenProcessPool as exc:  # replaced when next taken for a document
                 log.warning("parser.warm_up_failed", error=repr(exc))
-            finally:
-                self._give_back(worker, keep=keep)
+                if worker in self._idle:
+                    self._idle.remove(worker)
+                    self._live.remove(worker)
+                    worker.kill()
 
     async def run(
         self,

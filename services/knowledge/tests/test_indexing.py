@@ -50,6 +50,7 @@ async def test_a_worker_killed_mid_parse_is_retried_and_the_document_indexed(
     pool = ParserPool(workers=1)  # its own: this test kills its processes
     try:
         async with running_app(create_app(knowledge_settings, pool=pool)) as client:
+            await pool.warm()  # the kill below hits the parse, not the warm-up
             response = await api.upload(client, owner, "long.pdf", make.pdf(LONG))
             doc_id = response.json()["id"]
 
