@@ -56,7 +56,7 @@ class FairSlots:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # granted as we were cancelled: give back
                 self._release(tenant_id)
-            else:
+            elif turn in queue:
                 queue.remove(turn)
                 if not queue:
                     self._waiting.pop(tenant_id, None)
@@ -86,6 +86,8 @@ class FairSlots:
             turn = queue.popleft()
             if not queue:
                 del self._waiting[tenant_id]
+            if turn.done():  # its waiter was cancelled (it has not yet run to notice)
+                continue
             self._free -= 1
             self._granted(tenant_id)
             turn.set_result(None)

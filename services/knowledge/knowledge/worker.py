@@ -13,6 +13,7 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -191,15 +192,30 @@ class ParserPool:
         self.workers = workers
         self._live: list[_Worker] = []
         self._idle: list[_Worker] = []
+        # Each worker in use, with the task using it.
+        self._busy: dict[_Worker, asyncio.Task[Any] | None] = {}
+
+    def _reclaim_abandoned(self) -> None:
+        """A worker whose task ended without giving it back (its event loop was closed
+        under it) is in an unknown state: kill it, so that it is replaced."""
+        for worker, task in list(self._busy.items()):
+            if task is not None and (task.done() or task.get_loop().is_closed()):
+                log.warning("parser.worker_abandoned", pids=worker.pids())
+                del self._busy[worker]
+                self._live.remove(worker)
+                worker.kill()
 
     def _take(self) -> _Worker | None:
+        self._reclaim_abandoned()
         if self._idle:
-            return self._idle.pop()
-        if len(self._live) < self.workers:
+            worker = self._idle.pop()
+        elif len(self._live) < self.workers:
             worker = _Worker()
             self._live.append(worker)
-            return worker
-        return None
+        else:
+            return None
+        self._busy[worker] = asyncio.current_task()
+        return worker
 
     async def _acquire(self) -> _Worker:
         # The Indexer never asks for more than `workers` at once; other callers poll here
@@ -209,6 +225,8 @@ class ParserPool:
         return worker
 
     def _give_back(self, worker: _Worker, *, keep: bool) -> None:
+        if self._busy.pop(worker, False) is False:  # reclaimed meanwhile
+            return
         if keep:
             self._idle.append(worker)
         else:
