@@ -35,7 +35,10 @@ def _searcher(request: Request) -> service.Searcher:
     response_model=DocumentOut,
     responses={
         403: {"description": "an agent: documents are managed by owners and admins"},
-        413: {"description": "the file is larger than the limit"},
+        413: {
+            "description": "the file is larger than the limit, or the business's documents"
+            " would exceed its quota (their number or their bytes)"
+        },
         415: {"description": "not PDF, DOCX, DOC, TXT, Markdown, HTML, CSV or XLSX"},
     },
 )

@@ -60,6 +60,11 @@ def _get_model():  # type: ignore[no-untyped-def]
         return _model
 
 
+def load_model() -> None:
+    """Load the encoder now (a worker does so before a document's memory limit applies)."""
+    _get_model()
+
+
 def encode(texts: list[str]) -> np.ndarray:
     """(N, 512) float32 unit vectors."""
     if not texts:

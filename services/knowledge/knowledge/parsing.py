@@ -6,13 +6,18 @@ turn off its telemetry. Nothing here touches the network.
 """
 
 import io
+import logging
 import os
 import re
+import zipfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from knowledge import tables
+from knowledge.confinement import ParseLimits
 
 # Before unstructured is imported: no telemetry pings, no notice banner.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -166,6 +171,36 @@ def _looks_like_text(data: bytes) -> bool:
 
 # --- in the worker process -----------------------------------------------------------------
 
+# Office formats that are ZIP archives of XML: a few KB can declare gigabytes (a zip bomb).
+ZIP_KINDS = {"docx", "xlsx"}
+_RATIO_CHECKED_ABOVE = 1024 * 1024  # small members compress as they like
+
+
+def check_zip_container(data: bytes, limits: ParseLimits) -> None:
+    """Refuse a DOCX/XLSX whose members would inflate beyond the limits, before any parser
+    decompresses them. The sizes are the archive's own claims, but zipfile (which the
+    parsers use) stops at the claimed size, so a member cannot inflate beyond it."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # not a readable archive: the parser says so in its own words
+    total = sum(m.file_size for m in members)
+    if total > limits.zip_max_mb * 1024 * 1024:
+        raise ParseError(
+            f"The file is too large to parse: it unpacks to {total // (1024 * 1024)} MB "
+            f"(the limit is {limits.zip_max_mb} MB)."
+        )
+    for member in members:
+        if member.file_size > _RATIO_CHECKED_ABOVE and (
+            member.file_size > member.compress_size * limits.zip_max_ratio
+        ):
+            raise ParseError(
+                "The file is too large to parse: a part of it is compressed more than "
+                f"{limits.zip_max_ratio} times (a zip bomb?)."
+            )
+
+
 _configured = False
 
 
@@ -212,6 +247,60 @@ def _check_pdf_readable(data: bytes) -> None:
             ) from exc
 
 
+# Every partitioner we call, by module: imported before a document's memory limit applies.
+# Libraries such as llvmlite reserve large address ranges when they load; loaded under the
+# limit they would fail as if the document were too large.
+PARTITIONER_MODULES = [
+    "unstructured.partition.auto",
+    "unstructured.partition.pdf",
+    "unstructured.partition.docx",
+    "unstructured.partition.doc",
+    "unstructured.partition.xlsx",
+    "unstructured.partition.csv",
+    "unstructured.partition.html",
+    "unstructured.partition.md",
+    "unstructured.partition.text",
+    "unstructured.chunking.title",
+]
+
+
+def preload_parsers() -> None:
+    import importlib
+
+    configure_offline()
+    for name in PARTITIONER_MODULES:
+        importlib.import_module(name)
+
+
+class _SwallowedMemoryErrors(logging.Handler):
+    """unstructured's PDF partitioner catches any error of text extraction, logs it at debug
+    level and returns no elements: a MemoryError (the worker's memory limit, e.g. a flate
+    bomb) would pass for a scanned PDF. This handler notices it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.seen = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, MemoryError) or (
+            record.exc_info and isinstance(record.exc_info[1], MemoryError)
+        ):
+            self.seen = True
+
+
+@contextmanager
+def _watching_memory_errors() -> Iterator[_SwallowedMemoryErrors]:
+    logger = logging.getLogger("unstructured")
+    handler, level = _SwallowedMemoryErrors(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ignore[type-arg]
     from unstructured.partition.auto import partition
 
@@ -224,7 +313,11 @@ def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ign
     if file_type == "pdf":
         # Text layer only: OCR / hi_res models cannot run offline.
         kwargs["strategy"] = "fast"
-    return list(partition(**kwargs))
+    with _watching_memory_errors() as watch:
+        elements = list(partition(**kwargs))
+    if watch.seen:
+        raise MemoryError("the parser ran out of memory (its error was swallowed)")
+    return elements
 
 
 # Running headers and footers repeat on every page: noise in every chunk of a long PDF.
@@ -324,7 +417,11 @@ def _items(elements: list[Any], file_type: str) -> list[Any]:
 
 
 def parse_document(
-    data: bytes, filename: str, file_type: str, options: ChunkingOptions
+    data: bytes,
+    filename: str,
+    file_type: str,
+    options: ChunkingOptions,
+    limits: ParseLimits | None = None,
 ) -> list[ParsedChunk]:
     """Partition, then chunk by title; tables become one passage per row. Each chunk carries
     its context (document title and section heading), which is embedded and indexed with
@@ -334,11 +431,13 @@ def parse_document(
 
     if _is_encrypted_office(data):
         raise ParseError("The document is password-protected: upload a copy without a password.")
+    if file_type in ZIP_KINDS:
+        check_zip_container(data, limits or ParseLimits())
     if file_type == "pdf":
         _check_pdf_readable(data)
     try:
         elements = _partition(data, filename, file_type)
-    except ParseError:
+    except (ParseError, MemoryError):
         raise
     except FileNotFoundError as exc:  # soffice missing for .doc
         raise ParseError(f"Cannot convert this file on the server: {exc}") from exc

@@ -32,6 +32,30 @@ async def get_by_sha256(session: AsyncSession, tenant_id: uuid.UUID, sha256: str
     return (await session.execute(stmt)).scalar_one()
 
 
+async def find_by_sha256(
+    session: AsyncSession, tenant_id: uuid.UUID, sha256: str
+) -> Document | None:
+    stmt = documents(tenant_id).where(Document.sha256 == sha256)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_tenant_documents(session: AsyncSession, tenant_id: uuid.UUID) -> None:
+    """Serialise the business's uploads until commit (its quota is checked, then used)."""
+    await session.execute(
+        text("select pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+        {"key": f"knowledge.documents:{tenant_id}"},
+    )
+
+
+async def tenant_usage(session: AsyncSession, tenant_id: uuid.UUID) -> tuple[int, int]:
+    """(documents, bytes) the business stores, whatever their status."""
+    stmt = select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
+        Document.tenant_id == tenant_id
+    )
+    count, size = (await session.execute(stmt)).one()
+    return int(count), int(size)
+
+
 async def insert_document(session: AsyncSession, values: dict[str, Any]) -> Document | None:
     """None when the tenant already has a document with these bytes (same sha256)."""
     stmt = (

@@ -14,6 +14,7 @@ import numpy as np
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.bus import RetryAfter
 from common.db import Database
 from common.errors import AppError
 from common.events import (
@@ -27,6 +28,8 @@ from common.events import (
 from common.outbox import add_event
 from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
 from knowledge import e5, embeddings, ranking, repository
+from knowledge.confinement import ParseLimits
+from knowledge.fairness import FairSlots, TenantQueueFull
 from knowledge.models import Document, outbox
 from knowledge.parsing import (
     ChunkingOptions,
@@ -73,6 +76,12 @@ async def upload_document(
     except UnsupportedFileType as exc:
         raise AppError(415, str(exc)) from exc
     sha256 = hashlib.sha256(data).hexdigest()
+    await repository.lock_tenant_documents(session, tenant_id)
+    existing = await repository.find_by_sha256(session, tenant_id, sha256)
+    if existing is not None:  # the same bytes again: no new document, so no quota used
+        log.info("document.duplicate", document_id=str(existing.id))
+        return existing, False
+    await check_quota(session, tenant_id, len(data), settings)
     document = await repository.insert_document(
         session,
         {
@@ -94,6 +103,25 @@ async def upload_document(
     await add_event(session, outbox, _uploaded_event(document))
     log.info("document.uploaded", document_id=str(document.id), file_type=kind.file_type)
     return document, True
+
+
+async def check_quota(
+    session: AsyncSession, tenant_id: uuid.UUID, size: int, settings: KnowledgeSettings
+) -> None:
+    """413 when one more document of `size` bytes would exceed the business's quota."""
+    count, stored = await repository.tenant_usage(session, tenant_id)
+    if count + 1 > settings.tenant_max_documents:
+        raise AppError(
+            413,
+            f"the business has {count} documents, the most it may store "
+            f"({settings.tenant_max_documents}): delete some before uploading more",
+        )
+    if stored + size > settings.tenant_max_document_bytes:
+        raise AppError(
+            413,
+            f"the business's documents would take {stored + size} bytes, more than its "
+            f"quota of {settings.tenant_max_document_bytes}: delete some before uploading more",
+        )
 
 
 async def list_documents(
@@ -163,21 +191,36 @@ class Indexer:
     db: Database
     pool: ParserPool
     settings: KnowledgeSettings
-    # As many documents in hand as the pool has workers: the others wait in the queue,
-    # unleased, instead of holding leases (and running down their timeout) in the pool's.
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(1))
+    # As many documents in hand as the pool has workers: the others wait, unleased, instead
+    # of holding leases (and running down their timeout) in the pool's queue. Free workers
+    # go to businesses in turn (see knowledge.fairness).
+    slots: FairSlots = field(default_factory=lambda: FairSlots(1, 1))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "slots", asyncio.Semaphore(self.settings.parse_workers))
+        s = self.settings
+        object.__setattr__(self, "slots", FairSlots(s.parse_workers, s.index_tenant_queue))
 
     @property
     def options(self) -> ChunkingOptions:
         s = self.settings
         return ChunkingOptions(s.chunk_max_chars, s.chunk_soft_chars, s.chunk_overlap_chars)
 
+    @property
+    def limits(self) -> ParseLimits:
+        s = self.settings
+        return ParseLimits(
+            s.parse_timeout_s, s.parse_memory_mb, s.parse_zip_max_mb, s.parse_zip_max_ratio
+        )
+
     async def index(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
-        async with self.slots:
-            await self._index(tenant_id, document_id)
+        """Index the document when a parser is free for its business; RetryAfter when the
+        business has its share waiting already (the bus brings the job back later)."""
+        try:
+            async with self.slots.slot(tenant_id):
+                await self._index(tenant_id, document_id)
+        except TenantQueueFull as exc:
+            log.info("document.deferred", document_id=str(document_id), reason=str(exc))
+            raise RetryAfter(self.settings.index_defer_s, str(exc)) from exc
 
     async def _index(self, tenant_id: uuid.UUID, document_id: uuid.UUID) -> None:
         """Lease the document, parse it in a worker while renewing the lease, store the result.
@@ -221,7 +264,7 @@ class Indexer:
                 file_type,
                 self.options,
                 embed=s.embeddings_enabled,
-                timeout=s.parse_timeout_s,
+                limits=self.limits,
                 e5_max_chunks=s.e5_inline_max_chunks,
             )
         except ParseError as exc:
@@ -351,7 +394,8 @@ class E5Backfill:
     every chunk stored before e5 existed (after the migration, existing tenants are embedded
     in the background; no reindex is needed).
 
-    A batch takes one of the indexer's slots, so an upload waits for one batch at most. The
+    A batch takes one of the indexer's slots as its tenant's work (fair shares, as for
+    documents), so an upload waits for one batch at most. The
     tenant's corpus version is bumped when a document is complete: caches then reload it
     with its e5 vectors. Replicas may embed the same batch twice (wasted work, never wrong:
     only a chunk still without a vector is updated)."""
@@ -359,7 +403,7 @@ class E5Backfill:
     db: Database
     pool: ParserPool
     settings: KnowledgeSettings
-    slots: asyncio.Semaphore
+    slots: FairSlots
 
     async def run_once(self) -> int:
         """Embed one batch; how many chunks it held (0: nothing left to do)."""
@@ -367,7 +411,7 @@ class E5Backfill:
             pending = await repository.pending_e5(session, self.settings.e5_backfill_batch)
         if pending is None or not pending.chunk_ids:
             return 0
-        async with self.slots:
+        async with self.slots.slot(pending.tenant_id):
             vectors = await self.pool.embed_e5(
                 pending.passages, timeout=self.settings.parse_timeout_s
             )

@@ -6,8 +6,19 @@ from common.settings import CommonSettings
 class KnowledgeSettings(CommonSettings):
     service_name: str = "knowledge"
 
-    # Uploads: bigger files get 413.
+    # Uploads: bigger files get 413; so does an upload beyond the business's quota (its
+    # number of documents, or their bytes in all).
     max_upload_bytes: int = 25 * 1024 * 1024
+    tenant_max_documents: int = 1000
+    tenant_max_document_bytes: int = 1024 * 1024 * 1024
+
+    # Fair indexing: when parsers are busy, the next free one goes to the business with the
+    # fewest documents being parsed (round robin), not to the oldest message. A business
+    # with more than `index_tenant_queue` documents already waiting in this process has the
+    # rest deferred (`index_defer_s`, through the bus's delay queues), so one backlog cannot
+    # fill the consumer's prefetch and hide other businesses' uploads behind it.
+    index_tenant_queue: int = 16
+    index_defer_s: float = 10.0
 
     # Chunking (characters): a chunk closes after `chunk_soft_chars`, never exceeds
     # `chunk_max_chars`; an over-long passage is split with `chunk_overlap_chars` of overlap.
@@ -19,7 +30,15 @@ class KnowledgeSettings(CommonSettings):
     # holds a lease on the document, renewed while it parses; an expired lease means the
     # worker died, and the sweeper hands the document to another attempt or fails it.
     parse_workers: int = 1
-    parse_timeout_s: float = 600.0
+    # Per document, in its worker: wall-clock deadline, and the memory (address space) the
+    # parse may add to the warmed worker; beyond either the worker's process group is
+    # killed and the document fails ("parsing timed out" / "too large to parse").
+    parse_timeout_s: float = 120.0
+    parse_memory_mb: int = 1024
+    # DOCX/XLSX are ZIP archives: refused (failed) when they unpack to more than this, or
+    # when a part over 1 MB is compressed more than `parse_zip_max_ratio` times.
+    parse_zip_max_mb: int = 200
+    parse_zip_max_ratio: int = 100
     index_lease_s: float = 60.0
     index_max_attempts: int = 3
     sweep_interval_s: float = 15.0

@@ -2,6 +2,8 @@
 an abandoned lease is picked up by the sweeper, and a file that keeps killing its worker
 ends `failed` with a reason."""
 
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -48,6 +50,7 @@ async def test_a_worker_killed_mid_parse_is_retried_and_the_document_indexed(
     pool = ParserPool(workers=1)  # its own: this test kills its processes
     try:
         async with running_app(create_app(knowledge_settings, pool=pool)) as client:
+            await pool.warm()  # the kill below hits the parse, not the warm-up
             response = await api.upload(client, owner, "long.pdf", make.pdf(LONG))
             doc_id = response.json()["id"]
 
@@ -55,10 +58,8 @@ async def test_a_worker_killed_mid_parse_is_retried_and_the_document_indexed(
                 return (await row(db, doc_id)).lease_id is not None
 
             await eventually(leased, timeout=30)
-            executor = pool._executor
-            assert executor is not None
-            for process in list(executor._processes.values()):  # the crash
-                process.kill()
+            for pid in pool.processes():  # the crash
+                os.kill(pid, signal.SIGKILL)
             done = await api.wait_settled(client, owner, doc_id, timeout=90)
             assert done["status"] == "indexed", done
             assert done["chunk_count"] >= 20

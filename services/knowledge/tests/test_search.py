@@ -1,7 +1,6 @@
 """Search quality on a small corpus: paraphrased questions that keyword search misses and
 the fused search finds; a calibrated score that tells "nothing relevant" from a match."""
 
-import asyncio
 import uuid
 from typing import Any
 
@@ -13,6 +12,7 @@ from common.db import Database
 from common.testing import TestKeyPair, bearer
 from knowledge import e5, embeddings, ranking, repository
 from knowledge.embeddings import MatrixCache
+from knowledge.fairness import FairSlots
 from knowledge.service import E5Backfill, Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
@@ -245,7 +245,7 @@ async def test_chunks_without_e5_are_searchable_and_the_backfill_embeds_them(
             cached.matrix[cached.row_of(without[0].chunk_id)] @ use)), 4)  # fmt: skip
 
         # The backfill (the app's, or this one) gives every chunk its vector again.
-        backfill = E5Backfill(db, parser_pool, knowledge_settings, asyncio.Semaphore(1))
+        backfill = E5Backfill(db, parser_pool, knowledge_settings, FairSlots(1, 16))
         await backfill.drain()
         await api.wait_e5(knowledge_settings.database_url, tenant)
         async with db.session() as session:
