@@ -446,6 +446,11 @@ def parse_document(
             f"The file could not be read as {file_type.upper()}; it may be damaged "
             f"({type(exc).__name__}: {str(exc)[:200]})."
         ) from exc
+    for element in elements:
+        # Postgres text cannot hold NUL: a stray one (a TXT, a PDF's text layer) would fail
+        # the whole document when its chunks are stored.
+        if element.text and "\x00" in element.text:
+            element.text = element.text.replace("\x00", "")
     elements = [e for e in elements if (e.text or "").strip()]
     if not elements:
         hint = " (a scanned PDF? text recognition is not supported)" if file_type == "pdf" else ""

@@ -167,3 +167,17 @@ def test_spacy_counts_sentences_with_its_sentence_recogniser_not_the_parser() ->
     assert set(_get_nlp().pipe_names) == {"tok2vec", "tagger", "senter"}
     assert len(sent_tokenize("We ship in two days. Returns are free for 30 days.")) == 2
     assert ("ship", "VBP") in pos_tag("We ship in two days.")
+
+
+def test_a_nul_in_a_document_s_text_is_dropped() -> None:
+    """Postgres text cannot store NUL: a document with one failed when its chunks were
+    stored. The character is dropped; the text around it is kept."""
+    chunks = parse_document(
+        b"Returns\n\nBikes can be\x00 returned within 30 days.\x00",
+        "returns.txt",
+        "txt",
+        ChunkingOptions(),
+    )
+    assert chunks, "the text is kept"
+    assert all("\x00" not in c.text and "\x00" not in (c.context or "") for c in chunks)
+    assert "Bikes can be returned within 30 days." in " ".join(c.text for c in chunks)
