@@ -160,14 +160,18 @@ class OutboxRelay:
                 # A wake (a commit, or the bus reconnecting) ends the wait early.
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=backoff)
+                    # asyncio.timeout: on 3.11 wait_for can swallow a stop's cancellation.
+                    async with asyncio.timeout(backoff):
+                        await self._wake.wait()
                 backoff = min(backoff * 2, 5.0)
                 continue
             if published >= self.batch_size:
                 continue  # more are waiting
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+                # asyncio.timeout: on 3.11 wait_for can swallow a stop's cancellation.
+                async with asyncio.timeout(self.poll_interval):
+                    await self._wake.wait()
 
     async def publish_pending(self) -> int:
         """Publish one batch of committed rows; returns how many were published."""

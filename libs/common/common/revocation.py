@@ -113,7 +113,9 @@ class Revocations:
         while True:
             interval = self.sync_interval_s if self.synced else self.retry_interval_s
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=interval)
+                # asyncio.timeout: on 3.11 wait_for can swallow a stop's cancellation.
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             await self.sync()
 
