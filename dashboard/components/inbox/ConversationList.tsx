@@ -7,8 +7,11 @@ import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { contactName, initials, shortWhen } from "@/lib/format";
 import type { Conversation, ConversationStatus } from "@/lib/types";
+import type { InboxConversation, LabelBrief } from "@/lib/inbox-types";
 import { EmptyState, ErrorState, Skeleton, Spinner } from "@/components/ui";
-import { SearchIcon } from "@/components/icons";
+import { SearchIcon, UserIcon } from "@/components/icons";
+import { useSession } from "@/components/session";
+import { memberName, useLabels, useMembers } from "./team-data";
 
 const FILTERS: { value: ConversationStatus | ""; label: string }[] = [
   { value: "", label: "All" },
@@ -16,7 +19,37 @@ const FILTERS: { value: ConversationStatus | ""; label: string }[] = [
   { value: "handoff", label: "Handoff" },
   { value: "resolved", label: "Resolved" },
 ];
+// Whose conversations: the caller's, nobody's, or everyone's (`assignee=me|none`).
+type Scope = "mine" | "none" | "";
+const SCOPES: { value: Scope; label: string }[] = [
+  { value: "mine", label: "Mine" },
+  { value: "none", label: "Unassigned" },
+  { value: "", label: "All" },
+];
 const PAGE = 30;
+
+/** A label as a small coloured chip (its colour as a dot: any colour stays readable). */
+export function LabelChip({ label, onRemove }: { label: LabelBrief; onRemove?: () => void }) {
+  return (
+    <span
+      data-testid="label-chip"
+      className="inline-flex max-w-40 items-center gap-1 rounded-full bg-white px-1.5 py-0.5 text-[11px] font-medium text-zinc-700 ring-1 ring-inset ring-zinc-200"
+    >
+      <span aria-hidden className="h-2 w-2 shrink-0 rounded-full" style={{ backgroundColor: label.color }} />
+      <span className="truncate">{label.name}</span>
+      {onRemove && (
+        <button
+          type="button"
+          onClick={onRemove}
+          aria-label={`Remove label ${label.name}`}
+          className="-mr-0.5 rounded-full px-0.5 text-zinc-500 hover:bg-zinc-100 hover:text-zinc-900"
+        >
+          ×
+        </button>
+      )}
+    </span>
+  );
+}
 
 function newestFirst(a: Conversation, b: Conversation): number {
   return (b.last_message_at ?? "").localeCompare(a.last_message_at ?? "");
@@ -51,9 +84,14 @@ export function StatusBadge({ status }: { status: ConversationStatus }) {
 
 export function ConversationList({ selectedId }: { selectedId: string | null }) {
   const [status, setStatus] = useState<ConversationStatus | "">("");
+  const [scope, setScope] = useState<Scope>("");
+  const [label, setLabel] = useState("");
+  const { me } = useSession();
+  const { items: members } = useMembers();
+  const { items: labels } = useLabels();
   const [query, setQuery] = useState("");
   const [q, setQ] = useState(""); // debounced
-  const [items, setItems] = useState<Conversation[]>([]);
+  const [items, setItems] = useState<InboxConversation[]>([]);
   const [cursor, setCursor] = useState<string | null>(null);
   const [loading, setLoading] = useState(true);
   const [loadingMore, setLoadingMore] = useState(false);
@@ -71,10 +109,12 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
       const p = new URLSearchParams({ limit: String(PAGE) });
       if (status) p.set("status", status);
       if (q) p.set("q", q);
+      if (scope) p.set("assignee", scope);
+      if (label) p.set("label", label);
       if (after) p.set("cursor", after);
       return p.toString();
     },
-    [status, q],
+    [status, q, scope, label],
   );
 
   // An event during the fetch may predate or postdate the page: fetch again if one came.
@@ -88,7 +128,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
       try {
         for (let round = 0; round < 3; round += 1) {
           missed.current = false;
-          const page = await api<Page<Conversation>>(`/api/conversations?${params(null)}`);
+          const page = await api<Page<InboxConversation>>(`/api/conversations?${params(null)}`);
           if (mine !== generation.current) return;
           setItems(page.items);
           setCursor(page.next_cursor);
@@ -117,7 +157,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
     const mine = generation.current;
     setLoadingMore(true);
     try {
-      const page = await api<Page<Conversation>>(`/api/conversations?${params(cursor)}`);
+      const page = await api<Page<InboxConversation>>(`/api/conversations?${params(cursor)}`);
       if (mine !== generation.current) return;
       setItems((list) => {
         const seen = new Set(list.map((c) => c.id));
@@ -145,26 +185,40 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
   const refetchSoon = useRef<ReturnType<typeof setTimeout> | null>(null);
   const settle = useRef(new Map<string, ReturnType<typeof setTimeout>>());
   // The filter now, not when the settling request left: the reader may have changed it since.
-  const filter = useRef({ q, status });
+  const userId = me?.user.id ?? null;
+  const filter = useRef({ q, status, scope, label, userId });
   useEffect(() => {
-    filter.current = { q, status };
-  }, [q, status]);
+    filter.current = { q, status, scope, label, userId };
+  }, [q, status, scope, label, userId]);
+  // Whether a conversation's state (from an event or the server) fits the current filter;
+  // labels are not in the events, so a label filter keeps what it listed.
+  const fits = useCallback((c: InboxConversation) => {
+    const f = filter.current;
+    if (f.status && c.status !== f.status) return false;
+    if (f.scope === "mine" && c.assignee_id !== f.userId) return false;
+    if (f.scope === "none" && c.assignee_id) return false;
+    if (f.label && c.labels && !c.labels.some((l) => l.id === f.label)) return false;
+    return true;
+  }, []);
   // The server's state of a conversation already listed replaces what the events said; one
   // the current list does not show is left to the list's own loading.
-  const settled = useCallback((c: Conversation) => {
-    setItems((list) => {
-      if (filter.current.q || !list.some((x) => x.id === c.id)) return list;
-      const rest = list.filter((x) => x.id !== c.id);
-      if (filter.current.status && c.status !== filter.current.status) return rest;
-      return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
-    });
-  }, []);
+  const settled = useCallback(
+    (c: InboxConversation) => {
+      setItems((list) => {
+        if (filter.current.q || !list.some((x) => x.id === c.id)) return list;
+        const rest = list.filter((x) => x.id !== c.id);
+        if (!fits(c)) return rest;
+        return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
+      });
+    },
+    [fits],
+  );
   useLiveEvents((event) => {
     if (inFlight.current) missed.current = true;
     if (event.name === "conversation.updated") {
       const c = event.data;
-      // A search is answered by the server; a status filter can be applied here.
-      if (q) {
+      // A search or a label filter is answered by the server; status and assignee here.
+      if (q || (label && !items.some((x) => x.id === c.id))) {
         if (refetchSoon.current) clearTimeout(refetchSoon.current);
         refetchSoon.current = setTimeout(() => void loadFirst(true), 400);
         return;
@@ -172,8 +226,9 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
       const apply = (c: Conversation) =>
         setItems((list) => {
           const rest = list.filter((x) => x.id !== c.id);
-          if (status && c.status !== status) return rest;
-          return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
+          const merged = { ...list.find((x) => x.id === c.id), ...c };
+          if (!fits(merged)) return rest;
+          return [merged, ...rest].sort(newestFirst);
         });
       apply(c);
       // Updates can arrive out of order (a reply's "open" after the handoff that followed
@@ -183,7 +238,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
         c.id,
         setTimeout(() => {
           settle.current.delete(c.id);
-          api<Conversation>(`/api/conversations/${c.id}`).then(settled, () => undefined);
+          api<InboxConversation>(`/api/conversations/${c.id}`).then(settled, () => undefined);
         }, 500),
       );
     } else if (event.name === "message.created") {
@@ -213,6 +268,22 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
             className="h-9 w-full rounded-lg border border-zinc-300 bg-white pl-8 pr-3 text-sm placeholder:text-zinc-400 focus:border-emerald-600 focus:outline-none focus:ring-2 focus:ring-emerald-600/20"
           />
         </label>
+        <div role="group" aria-label="Filter by assignee" className="flex gap-1 rounded-lg bg-zinc-100 p-0.5">
+          {SCOPES.map((f) => (
+            <button
+              key={f.value}
+              type="button"
+              aria-pressed={scope === f.value}
+              onClick={() => setScope(f.value)}
+              className={cn(
+                "flex-1 rounded-md px-2 py-1 text-xs font-medium transition-colors focus-visible:outline-2 focus-visible:outline-emerald-600",
+                scope === f.value ? "bg-white text-zinc-900 shadow-xs" : "text-zinc-600 hover:text-zinc-900",
+              )}
+            >
+              {f.label}
+            </button>
+          ))}
+        </div>
         <div role="group" aria-label="Filter by status" className="flex gap-1 rounded-lg bg-zinc-100 p-0.5">
           {FILTERS.map((f) => (
             <button
@@ -229,6 +300,24 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
             </button>
           ))}
         </div>
+        {labels && labels.length > 0 && (
+          <label className="flex items-center gap-2 text-xs text-zinc-600">
+            <span className="shrink-0">Label</span>
+            <select
+              value={label}
+              onChange={(e) => setLabel(e.target.value)}
+              aria-label="Filter by label"
+              className="h-8 min-w-0 flex-1 rounded-lg border border-zinc-300 bg-white px-2 text-xs focus:border-emerald-600 focus:outline-none focus:ring-2 focus:ring-emerald-600/20"
+            >
+              <option value="">Any label</option>
+              {labels.map((l) => (
+                <option key={l.id} value={l.id}>
+                  {l.name}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
       </div>
 
       <div className="min-h-0 flex-1 overflow-y-auto" aria-busy={loading}>
@@ -248,14 +337,14 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
           <ErrorState error={error} title="Could not load conversations" onRetry={() => void loadFirst()} />
         ) : items.length === 0 ? (
           <EmptyState
-            title={q || status ? "No conversation matches" : "No conversations yet"}
+            title={q || status || scope || label ? "No conversation matches" : "No conversations yet"}
             description={
-              q || status
+              q || status || scope || label
                 ? "Try another search or filter."
                 : "When a customer writes to your number, the conversation appears here. Try the simulator."
             }
             action={
-              !q && !status ? (
+              !q && !status && !scope && !label ? (
                 <Link href="/simulator" className="text-sm font-medium text-emerald-700 hover:underline">
                   Open the simulator
                 </Link>
@@ -308,7 +397,20 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
                             AI off
                           </span>
                         )}
+                        {c.assignee_id && (
+                          <span data-testid="row-assignee" className="inline-flex min-w-0 items-center gap-0.5 text-[11px] text-zinc-500">
+                            <UserIcon className="h-3 w-3 shrink-0" />
+                            <span className="truncate">{c.assignee_id === userId ? "You" : memberName(members, c.assignee_id)}</span>
+                          </span>
+                        )}
                       </div>
+                      {c.labels && c.labels.length > 0 && (
+                        <div className="mt-1 flex flex-wrap gap-1">
+                          {c.labels.map((l) => (
+                            <LabelChip key={l.id} label={l} />
+                          ))}
+                        </div>
+                      )}
                     </div>
                   </Link>
                 </li>

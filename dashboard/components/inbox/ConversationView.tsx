@@ -6,11 +6,15 @@ import { api, errorMessage, type Page } from "@/lib/api";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { contactName, dayLabel } from "@/lib/format";
-import type { Conversation, Message } from "@/lib/types";
+import type { Message } from "@/lib/types";
+import type { InboxConversation } from "@/lib/inbox-types";
 import { AlertIcon, BackIcon } from "@/components/icons";
 import { Button, ErrorState, Skeleton, useToast } from "@/components/ui";
+import { useSession } from "@/components/session";
 import { Composer } from "./Composer";
 import { Avatar, StatusBadge } from "./ConversationList";
+import { TeamBar } from "./TeamBar";
+import { memberName, useMembers } from "./team-data";
 import { MessageBubble } from "./MessageBubble";
 import { SourcesModal } from "./SourcesModal";
 
@@ -38,13 +42,15 @@ function upsert(list: Message[], m: Message): Message[] {
 }
 
 export function ConversationView({ id }: { id: string }) {
-  const [conversation, setConversation] = useState<Conversation | null>(null);
+  const [conversation, setConversation] = useState<InboxConversation | null>(null);
   const [messages, setMessages] = useState<Message[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const [sourcesOf, setSourcesOf] = useState<Message | null>(null);
   const [flash, setFlash] = useState<string | null>(null);
   const toast = useToast();
+  const { me } = useSession();
+  const { items: members } = useMembers();
   const scroller = useRef<HTMLDivElement>(null);
   const stickToBottom = useRef(true);
 
@@ -62,7 +68,7 @@ export function ConversationView({ id }: { id: string }) {
     try {
       for (let round = 0; round < 3; round += 1) {
         missed.current = false;
-        const [c, ms] = await Promise.all([api<Conversation>(`/api/conversations/${id}`), allMessages(id)]);
+        const [c, ms] = await Promise.all([api<InboxConversation>(`/api/conversations/${id}`), allMessages(id)]);
         setConversation(c);
         setMessages(ms);
         if (!missed.current) break;
@@ -80,6 +86,22 @@ export function ConversationView({ id }: { id: string }) {
     void load();
   }, [load]);
 
+  // Opening it marks it read for this member (unread counts are per member); so does a
+  // customer's message that arrives while it is open (debounced).
+  const readSoon = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const markRead = useCallback(() => {
+    if (readSoon.current) clearTimeout(readSoon.current);
+    readSoon.current = setTimeout(() => {
+      void api(`/api/conversations/${id}/read`, { method: "POST" }).catch(() => undefined);
+    }, 300);
+  }, [id]);
+  useEffect(() => {
+    markRead();
+    return () => {
+      if (readSoon.current) clearTimeout(readSoon.current);
+    };
+  }, [markRead]);
+
   useLiveEvents((event) => {
     const mine = event.name === "conversation.updated" ? event.data.id === id : event.data.conversation_id === id;
     if (mine && loading.current) missed.current = true;
@@ -90,11 +112,12 @@ export function ConversationView({ id }: { id: string }) {
       // "open" after the handoff that followed it): the server's state settles it.
       if (settle.current) clearTimeout(settle.current);
       settle.current = setTimeout(() => {
-        api<Conversation>(`/api/conversations/${id}`).then(setConversation, () => undefined);
+        api<InboxConversation>(`/api/conversations/${id}`).then(setConversation, () => undefined);
       }, 500);
     } else if (event.name === "message.created" && event.data.conversation_id === id) {
       const data = event.data;
       setMessages((list) => (list ? upsert(list, data) : list));
+      if (data.direction === "inbound") markRead();
     } else if (event.name === "message.updated" && event.data.conversation_id === id) {
       const data = event.data;
       setMessages((list) => {
@@ -143,10 +166,14 @@ export function ConversationView({ id }: { id: string }) {
     return inbound.length ? inbound[inbound.length - 1].created_at : null;
   }, [conversation, messages]);
 
-  async function patch(body: Partial<Pick<Conversation, "ai_enabled" | "status">>, what: string, done: string) {
+  async function patch(
+    body: Partial<Pick<InboxConversation, "ai_enabled" | "status" | "assignee_id">>,
+    what: string,
+    done: string,
+  ) {
     setBusy(what);
     try {
-      setConversation(await api<Conversation>(`/api/conversations/${id}`, { method: "PATCH", json: body }));
+      setConversation(await api<InboxConversation>(`/api/conversations/${id}`, { method: "PATCH", json: body }));
       toast(done);
     } catch (e) {
       toast(errorMessage(e), "error");
@@ -248,6 +275,21 @@ export function ConversationView({ id }: { id: string }) {
         </div>
       </header>
 
+      <TeamBar
+        conversation={conversation}
+        members={members}
+        myId={me?.user.id ?? null}
+        busy={busy === "assignee"}
+        onAssign={(assignee_id) =>
+          void patch(
+            { assignee_id },
+            "assignee",
+            assignee_id ? `Assigned to ${assignee_id === me?.user.id ? "you" : memberName(members, assignee_id)}` : "Unassigned",
+          )
+        }
+        onChanged={setConversation}
+      />
+
       {conversation.status === "handoff" && (
         <div role="status" data-testid="handoff-banner" className="flex items-start gap-2 border-b border-amber-200 bg-amber-50 px-4 py-2.5 text-sm text-amber-900">
           <AlertIcon className="mt-0.5 h-4 w-4 shrink-0" />
@@ -295,6 +337,7 @@ export function ConversationView({ id }: { id: string }) {
                       reaction={reaction ?? null}
                       onQuoteClick={jumpTo}
                       onShowSources={setSourcesOf}
+                      authorName={m.author_id ? (m.author_id === me?.user.id ? "You" : memberName(members, m.author_id)) : null}
                     />
                   </div>
                 </Fragment>
@@ -306,8 +349,12 @@ export function ConversationView({ id }: { id: string }) {
 
       <Composer
         conversationId={id}
+        channelId={conversation.channel_id}
         lastInboundAt={lastInboundAt ?? null}
+        windowClosesAt={conversation.window_closes_at}
         aiEnabled={conversation.ai_enabled}
+        customerName={conversation.contact.name ?? ""}
+        agentName={me?.user.name ?? ""}
         onSent={(m) => {
           stickToBottom.current = true;
           setMessages((list) => (list ? upsert(list, m) : [m]));

@@ -188,6 +188,17 @@ function Body({ m }: { m: Message }) {
       </div>
     );
   }
+  if (m.type === "template") {
+    // An approved template (sent outside or inside the window): its rendered text.
+    return (
+      <div>
+        <p className="mb-0.5 text-[11px] font-semibold uppercase tracking-wide text-emerald-800" data-testid="template-tag">
+          Template
+        </p>
+        <p className="whitespace-pre-wrap break-words">{m.text ? formatWhatsApp(m.text) : "[template]"}</p>
+      </div>
+    );
+  }
   if (m.type === "revoke") return <p className="italic text-zinc-500">This message was deleted</p>;
   if (m.type === "unsupported" || m.type === "system" || m.type === "order") {
     return <p className="italic text-zinc-600">{m.text ?? `[${m.type}]`}</p>;
@@ -201,19 +212,24 @@ export function MessageBubble({
   reaction,
   onQuoteClick,
   onShowSources,
+  authorName,
 }: {
   m: Message;
   quoted: Message | null | undefined; // undefined: not a reply; null: the quoted one is not loaded
   reaction: string | null;
   onQuoteClick: (id: string) => void;
   onShowSources: (m: Message) => void;
+  // The team member who wrote a note or reply, when known.
+  authorName?: string | null;
 }) {
   if (m.direction === "internal") {
     // The team's private note: in the thread, never sent to the customer.
     return (
       <div id={`m-${m.id}`} data-testid="message" data-author={m.author} data-type={m.type} className="flex justify-center">
-        <div className="max-w-[85%] rounded-xl bg-amber-50 px-3 py-2 text-sm text-zinc-900 ring-1 ring-amber-200 sm:max-w-[70%]">
-          <span className="block text-[11px] font-semibold text-amber-800">Private note</span>
+        <div className="max-w-[85%] rounded-xl border border-dashed border-amber-300 bg-yellow-50 px-3 py-2 text-sm text-zinc-900 sm:max-w-[70%]">
+          <span className="block text-[11px] font-semibold text-amber-800" data-testid="note-author">
+            Private note{authorName ? ` · ${authorName}` : ""}
+          </span>
           <p className="whitespace-pre-wrap break-words">{m.text}</p>
           <time dateTime={m.created_at} className="mt-1 block text-right text-[11px] text-zinc-600">
             {timeOfDay(m.created_at)}

@@ -1,0 +1,44 @@
+// Shapes of the team inbox's JSON (API.md "Templates" and "Team inbox"; ingest's schemas.py and
+// auth's team members). Kept apart from lib/types.ts so the inbox and the settings screens can
+// grow in parallel.
+
+import type { Conversation } from "./types";
+
+export type LabelBrief = { id: string; name: string; color: string };
+
+export type Label = LabelBrief & { conversation_count: number; created_at: string };
+
+/** `text` may hold {{customer_name}} and {{agent_name}}, filled in when the reply is picked. */
+export type CannedReply = { id: string; shortcut: string; text: string; created_at: string; updated_at: string };
+
+export type TeamMember = { id: string; email: string; name: string; role: string; created_at: string };
+
+/** One of Meta's template components, as synced (`type` HEADER | BODY | FOOTER | BUTTONS). */
+export type TemplateComponent = {
+  type: string;
+  format?: string;
+  text?: string;
+  [key: string]: unknown;
+};
+
+export type Template = {
+  id: string;
+  name: string;
+  language: string;
+  status: string;
+  category: string | null;
+  components: TemplateComponent[];
+};
+
+/** `parameters` of a template send: positional body as a list, named as an object. */
+export type TemplateParameters = {
+  body?: string[] | Record<string, string>;
+  header?: { text?: string[] | Record<string, string>; link?: string; filename?: string };
+};
+
+/** A conversation with the inbox's fields (all optional in lib/types.ts). */
+export type InboxConversation = Conversation & {
+  window_closes_at?: string | null;
+  assignee_id?: string | null;
+  labels?: LabelBrief[];
+};
