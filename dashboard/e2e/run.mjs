@@ -15,12 +15,13 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { MORE as INBOX, SPECS as MAIN } from "./main.mjs";
 import { SPECS as PAGES_B } from "./pages-b.mjs";
+import { ENV as TEAM_ENV, SPECS as TEAM } from "./team.mjs";
 import { ENV as WHATSAPP_ENV, SPECS as WHATSAPP } from "./whatsapp.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const baseURL = (process.env.BASE_URL ?? "http://127.0.0.1:3000").replace(/\/$/, "");
 const only = process.env.ONLY ?? "";
-const onlyGroup = process.env.GROUP ?? ""; // "main" or "pages"
+const onlyGroup = process.env.GROUP ?? ""; // main | inbox | pages | whatsapp | team
 const screenshots = process.env.SCREENSHOTS ?? path.resolve(here, "../../docs/screenshots");
 const failures = path.resolve(process.env.FAILURES ?? "/tmp/dashboard-e2e-failures");
 mkdirSync(screenshots, { recursive: true });
@@ -32,6 +33,8 @@ const GROUPS = [
   { name: "pages", specs: PAGES_B, signUp: true },
   // Needs the gateway and a fake Graph API: run by tests/e2e/test_dashboard.py.
   { name: "whatsapp", specs: WHATSAPP, signUp: true, env: WHATSAPP_ENV },
+  // Two agents in two browser contexts, a live number of its own: also needs the fake Graph API.
+  { name: "team", specs: TEAM, signUp: true, env: TEAM_ENV },
 ];
 
 export const DESKTOP = { width: 1280, height: 800 };
@@ -95,7 +98,7 @@ try {
         await page.screenshot({ path: file, fullPage: true }).catch(() => undefined);
         console.log(`FAIL ${group.name}/${spec.name} (${((Date.now() - t0) / 1000).toFixed(1)} s): ${error.stack ?? error}`);
         console.log(`     at ${page.url()}; screenshot ${file}`);
-        if (group.name === "main" || group.name === "whatsapp") break; // steps build on each other
+        if (["main", "whatsapp", "team"].includes(group.name)) break; // steps build on each other
       }
     }
     if (errors.length) {

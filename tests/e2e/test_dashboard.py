@@ -25,8 +25,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from common.fakes import FakeGraphAPI
+from common.fakes import FakeGraphAPI, serve_app
 from common.testing import ServiceProcess, free_port, remove_topology
 
 pytestmark = pytest.mark.e2e
@@ -46,6 +47,36 @@ def _dashboard_module() -> Any:
 
 
 SECRET = "e2e-app-secret"
+# The team group's account (e2e/team.mjs): its own number, so the whatsapp group's stays free,
+# with the templates a closed window is answered with.
+TEAM_WABA_ID = "100000000000777"
+
+
+def team_templates(graph: FakeGraphAPI) -> None:
+    graph.add_template(
+        TEAM_WABA_ID,
+        "order_ready",
+        language="en_US",
+        body="Hi {{1}}, your order {{2}} is ready for pickup.",
+        header={"format": "TEXT", "text": "Lumen Bikes"},
+    )
+    graph.add_template(TEAM_WABA_ID, "spring_sale", status="PENDING", category="MARKETING")
+
+
+def inspection(graph: FakeGraphAPI) -> FastAPI:
+    """What the fake Graph API received, for the browser specs (they run in another process)."""
+    app = FastAPI()
+
+    @app.get("/sends")
+    async def sends() -> list[dict[str, Any]]:
+        return [
+            {"path": r.path, "json": r.json, "wamid": r.wamid, "status_code": r.status_code}
+            for r in graph.sends()
+        ]
+
+    return app
+
+
 MEDIA_IMAGE_ID = "media-e2e-image"
 
 
@@ -77,6 +108,8 @@ async def platform(
     graph.media[MEDIA_IMAGE_ID] = (png(), "image/png")
     # The live number the specs connect: Meta (the fake) must confirm it for the token.
     number = graph.add_number(str(10**11 + secrets.randbelow(9 * 10**11)))
+    team = graph.add_number(str(10**11 + secrets.randbelow(9 * 10**11)), waba_id=TEAM_WABA_ID)
+    team_templates(graph)
     graph.fail_next(
         131047,
         details="Message failed to send because more than 24 hours have passed since the "
@@ -93,7 +126,7 @@ async def platform(
         "QUIET_PERIOD_S": "0",
     }
     started: list[ServiceProcess] = []
-    async with graph.running():
+    async with graph.running(), serve_app(inspection(graph)) as inspect_url:
         try:
             auth = ServiceProcess("auth.main:create_app", base).start()
             started.append(auth)
@@ -121,6 +154,9 @@ async def platform(
                 "GRAPH_TOKEN": graph.token,
                 "GRAPH_PNID": number.phone_number_id,
                 "GRAPH_WABA_ID": number.waba_id,
+                "GRAPH_TEAM_PNID": team.phone_number_id,
+                "GRAPH_TEAM_WABA_ID": team.waba_id,
+                "GRAPH_INSPECT_URL": inspect_url,
             }
         finally:
             for process in started:  # shown by pytest when the test fails
@@ -138,7 +174,11 @@ def dashboard_url(platform: dict[str, str]) -> Iterator[str]:
     port = free_port()
     (ROOT / ".run").mkdir(exist_ok=True)
     log = (ROOT / ".run" / "dashboard-e2e.log").open("wb")
-    services = {k: v for k, v in platform.items() if k != "GATEWAY_URL" and k.endswith("_URL")}
+    services = {
+        k: v
+        for k, v in platform.items()
+        if k not in ("GATEWAY_URL", "GRAPH_INSPECT_URL") and k.endswith("_URL")
+    }
     server = dashboard.start(port, {**services, **RENEW}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -172,6 +212,9 @@ async def test_dashboard_in_a_real_browser(
         "GRAPH_TOKEN": platform["GRAPH_TOKEN"],
         "GRAPH_PNID": platform["GRAPH_PNID"],
         "GRAPH_WABA_ID": platform["GRAPH_WABA_ID"],
+        "GRAPH_TEAM_PNID": platform["GRAPH_TEAM_PNID"],
+        "GRAPH_TEAM_WABA_ID": platform["GRAPH_TEAM_WABA_ID"],
+        "GRAPH_INSPECT_URL": platform["GRAPH_INSPECT_URL"],
         "WHATSAPP_APP_SECRET": SECRET,
         "MEDIA_IMAGE_ID": MEDIA_IMAGE_ID,
         "BASE_URL": dashboard_url,
