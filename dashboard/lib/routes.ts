@@ -11,6 +11,10 @@ const PREFIXES: [string, Service][] = [
   ["/api/contacts", "ingest"],
   ["/api/messages/", "ingest"],
   ["/api/events/", "ingest"],
+  // The team inbox (labels, canned replies, inbox settings).
+  ["/api/labels", "ingest"],
+  ["/api/canned-replies", "ingest"],
+  ["/api/inbox/", "ingest"],
   ["/api/documents", "knowledge"],
   ["/api/knowledge/", "knowledge"],
   ["/api/ai/", "responder"],
