@@ -109,7 +109,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
       const p = new URLSearchParams({ limit: String(PAGE) });
       if (status) p.set("status", status);
       if (q) p.set("q", q);
-      if (scope) p.set("assignee", scope);
+      if (scope) p.set("assignee", scope === "mine" ? "me" : scope);
       if (label) p.set("label", label);
       if (after) p.set("cursor", after);
       return p.toString();
@@ -136,7 +136,11 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
           if (!missed.current) break;
         }
       } catch (e) {
-        if (mine === generation.current) setError(e);
+        if (mine === generation.current) {
+          setError(e);
+          // A new filter that failed must not look like it matched the old filter's rows.
+          if (!quiet) setItems([]);
+        }
       } finally {
         if (mine === generation.current) {
           setLoading(false);
