@@ -224,10 +224,10 @@ async function closedWindowAnsweredWithTemplate(page, baseURL, ctx) {
   const picker = view.getByTestId("template-picker");
   await see(picker, "the template picker");
   assert.equal(await page.getByLabel("Your reply").count(), 0, "no free text outside the window");
-  const options = await picker.getByLabel("Template").locator("option").allInnerTexts();
+  const options = await picker.getByLabel("Template", { exact: true }).locator("option").allInnerTexts();
   assert.ok(options.some((o) => o.startsWith("order_ready (en_US)")), `the approved template offered: ${options}`);
   assert.ok(!options.some((o) => o.includes("spring_sale")), "a pending template is not offered");
-  await picker.getByLabel("Template").selectOption({ label: options.find((o) => o.startsWith("order_ready")) });
+  await picker.getByLabel("Template", { exact: true }).selectOption({ label: options.find((o) => o.startsWith("order_ready")) });
   await picker.getByLabel("Body {{1}}").fill("Marta");
   await see(picker.getByTestId("template-preview").filter({ hasText: "Hi Marta, your order {{2}} is ready for pickup." }), "the live preview");
   // {{2}} left empty: the service's 422 names it, shown under that field.
