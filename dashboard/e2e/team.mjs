@@ -235,6 +235,7 @@ async function closedWindowAnsweredWithTemplate(page, baseURL, ctx) {
   await see(picker.getByTestId("template-field-error").filter({ hasText: /body\[1\]|body\.1/ }), "the 422 next to {{2}}");
   assert.equal(await picker.getByLabel("Body {{2}}").getAttribute("aria-invalid"), "true");
   await picker.getByLabel("Body {{2}}").fill("#1042");
+  assert.equal(await picker.getByTestId("template-field-error").count(), 0, "the error goes once the field is edited");
   const text = "Hi Marta, your order #1042 is ready for pickup.";
   await see(picker.getByTestId("template-preview").filter({ hasText: `Lumen Bikes\n\n${text}` }), "the preview with header and body");
   await ctx.shot("team-template-picker");
@@ -253,6 +254,26 @@ async function closedWindowAnsweredWithTemplate(page, baseURL, ctx) {
   await ctx.shot("team-template-sent");
 }
 
+/** Unread counts are per member: Olga opened Marta's conversation, Bruno did not. Taking
+ * over an unassigned conversation assigns whoever took it over. */
+async function takeoverAssignsAndUnreadPerMember(page, baseURL, ctx) {
+  const marta = await conversationOf(page, baseURL, MARTA);
+  assert.equal(marta.unread_count, 0, "read by Olga, who opened it");
+  const theirs = await ok(await ctx.agentContext.request.get(`${baseURL}/api/conversations/${marta.id}`));
+  assert.equal(theirs.unread_count, 1, "unread for Bruno, who never opened it");
+  const view = page.getByTestId("conversation-view");
+  await view.getByLabel("Assignee").selectOption("");
+  await waitFor(async () => (await ok(await page.request.get(`${baseURL}/api/conversations/${marta.id}`))).assignee_id === null, "Marta unassigned");
+  await view.getByRole("button", { name: "Hand back to AI" }).click();
+  await see(view.getByRole("button", { name: "Take over" }), "the AI answering again");
+  await view.getByRole("button", { name: "Take over" }).click();
+  await see(view.getByRole("button", { name: "Hand back to AI" }), "the takeover");
+  await waitFor(async () => (await view.getByLabel("Assignee").inputValue()) === ctx.team.owner.id, "Olga assigned by taking over");
+  const after = await ok(await page.request.get(`${baseURL}/api/conversations/${marta.id}`));
+  assert.equal(after.assignee_id, ctx.team.owner.id);
+  assert.equal(after.ai_enabled, false);
+}
+
 async function done(_page, _baseURL, ctx) {
   assert.deepEqual(ctx.agentErrors, [], "no uncaught errors in the agent's page");
   await ctx.agentContext.close();
@@ -264,5 +285,6 @@ export const SPECS = [
   ["team: a label and the label filter", labelAndFilter],
   ["team: a canned reply typed as /shortcut", cannedReplyByShortcut],
   ["team: a closed window answered with a template", closedWindowAnsweredWithTemplate],
+  ["team: unread counts per member; taking over assigns the agent", takeoverAssignsAndUnreadPerMember],
   ["team: the agent's browser closes cleanly", done],
 ];

@@ -122,7 +122,10 @@ export function TemplatePicker({
                   <input
                     id={`tpl-${f.key}`}
                     value={values[f.key] ?? ""}
-                    onChange={(e) => setValues((v) => ({ ...v, [f.key]: e.target.value }))}
+                    onChange={(e) => {
+                      setValues((v) => ({ ...v, [f.key]: e.target.value }));
+                      if (invalid) setFieldError(null); // edited: the service's word on it is stale
+                    }}
                     aria-invalid={invalid || undefined}
                     aria-describedby={invalid ? `tpl-${f.key}-error` : undefined}
                     className={inputClass}
