@@ -10,7 +10,7 @@ import { ClockIcon, SendIcon } from "@/components/icons";
 import { Button } from "@/components/ui";
 import { TemplatePicker } from "./TemplatePicker";
 import { useCanned } from "./team-data";
-import { fillCanned } from "./template-fill";
+import { fillCanned } from "@/lib/template-fill.mjs";
 
 const WINDOW_MS = 24 * 3600 * 1000;
 // A `/shortcut` being typed at the end of the text (after a space or at the start).

@@ -7,7 +7,7 @@ import type { Template } from "@/lib/inbox-types";
 import { SendIcon } from "@/components/icons";
 import { Button, Spinner } from "@/components/ui";
 import { useTemplates } from "./team-data";
-import { buildParameters, fieldOfDetail, preview, templateForm } from "./template-fill";
+import { buildParameters, fieldOfDetail, preview, templateForm } from "@/lib/template-fill.mjs";
 
 const inputClass =
   "h-9 w-full rounded-lg border border-zinc-300 bg-white px-2.5 text-sm placeholder:text-zinc-400 focus:border-emerald-600 focus:outline-none focus:ring-2 focus:ring-emerald-600/20 aria-[invalid=true]:border-red-500";
