@@ -94,7 +94,7 @@ export function TeamBar({
             }
           />
         ))}
-        {labels && labels.length === 0 && current.length === 0 && <span className="text-zinc-400">none defined yet</span>}
+        {labels && labels.length === 0 && current.length === 0 && <span className="text-zinc-500">none defined yet</span>}
         {addable.length > 0 && (
           <select
             aria-label="Add a label"
