@@ -13,6 +13,7 @@ from common.app import ServiceRuntime
 from common.bus import PermanentError, Subscription
 from common.db import Database
 from common.events import (
+    CSATRequestedV1,
     Envelope,
     HandoffRequestedV1,
     MessageMediaPendingV1,
@@ -26,7 +27,7 @@ from common.events import (
     WhatsAppWebhookUnhandledV1,
 )
 from common.idempotency import idempotent
-from ingest import inbox
+from ingest import csat, inbox
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -154,6 +155,7 @@ DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
 TEMPLATE_STATUSES = "ingest.template-statuses"
 TEAM = "ingest.team"
+CSAT = "ingest.csat"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
 CONSUMERS = [
     WHATSAPP_MESSAGES,
@@ -163,6 +165,7 @@ CONSUMERS = [
     MEDIA,
     TEMPLATE_STATUSES,
     TEAM,
+    CSAT,
 ]
 # The webhook field whose changes (published by the gateway as unhandled) ingest acts on.
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
@@ -218,6 +221,10 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         elif isinstance(event, UserRemovedV1):
             await inbox.member_removed(session, event, window_hours=settings.service_window_hours)
 
+    async def on_csat_requested(session: AsyncSession, event: Envelope) -> None:
+        assert isinstance(event, CSATRequestedV1)
+        await csat.send_request(session, settings, event)
+
     db = runtime.db
     replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
 
@@ -262,6 +269,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             TEAM,
             ("user.created.v1", "user.removed.v1"),
             idempotent(db, processed_events, TEAM, on_team_member),
+        ),
+        # The responder asks for a rating on a resolution; ingest sends what the window allows.
+        Subscription(
+            CSAT,
+            ("csat.requested.v1",),
+            idempotent(db, processed_events, CSAT, on_csat_requested),
         ),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.
         Subscription(

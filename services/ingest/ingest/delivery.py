@@ -296,7 +296,8 @@ class Deliverer:
         return settled
 
     async def _send(self, claim: _Claim, token: str) -> str:
-        """One Graph call: a template message as its stored components, else free text."""
+        """One Graph call: a template message as its stored components, an interactive one as
+        its stored object, else free text."""
         message, channel = claim.message, claim.channel
         if message.type == "template" and message.template:
             return await self.graph.send_template(
@@ -306,6 +307,14 @@ class Deliverer:
                 name=str(message.template["name"]),
                 language=str(message.template["language"]),
                 components=list(message.template.get("components") or []),
+                callback_data=str(message.id),
+            )
+        if message.type == "interactive" and message.interactive:
+            return await self.graph.send_interactive(
+                phone_number_id=channel.phone_number_id,
+                token=token,
+                to=claim.to,
+                interactive=message.interactive,
                 callback_data=str(message.id),
             )
         return await self.graph.send_text(

@@ -129,6 +129,19 @@ class GraphClient:
             body["context"] = {"message_id": reply_to}
         return await self._send(phone_number_id, token, to, body, callback_data)
 
+    async def send_interactive(
+        self,
+        *,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        interactive: dict[str, Any],
+        callback_data: str | None = None,
+    ) -> str:
+        """An interactive message (reply buttons), inside the 24-hour window only."""
+        body = {"type": "interactive", "interactive": interactive}
+        return await self._send(phone_number_id, token, to, body, callback_data)
+
     async def send_template(
         self,
         *,
