@@ -13,6 +13,7 @@ from common.app import ServiceRuntime
 from common.bus import PermanentError, Subscription
 from common.db import Database
 from common.events import (
+    AutoReplyV1,
     CSATRequestedV1,
     Envelope,
     HandoffRequestedV1,
@@ -32,6 +33,7 @@ from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
     accept_ai_reply,
+    accept_auto_reply,
     apply_status,
     request_handoff,
     store_inbound_batch,
@@ -204,6 +206,8 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
                 raise PermanentError(str(exc)) from exc
         elif isinstance(event, HandoffRequestedV1):
             await request_handoff(session, settings, event)
+        elif isinstance(event, AutoReplyV1):
+            await accept_auto_reply(session, settings, event)
 
     # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
     # the job fails and is retried. They are idempotent by the message's own state instead.
@@ -255,7 +259,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         ),
         Subscription(
             AI_REPLIES,
-            ("reply.preparing.v1", "reply.generated.v1", "conversation.handoff.requested.v1"),
+            (
+                "reply.preparing.v1",
+                "reply.generated.v1",
+                "conversation.handoff.requested.v1",
+                "reply.auto.v1",
+            ),
             on_reply_event,
         ),
         Subscription(

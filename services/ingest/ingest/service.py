@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased, defer
 
 from common.errors import AppError
 from common.events import (
+    AutoReplyV1,
     ContactSummary,
     ConversationMessageStoredPayload,
     ConversationMessageStoredV1,
@@ -1031,6 +1032,35 @@ async def accept_ai_reply(
         log.warning("reply.refused", reason=exc.detail, reply_id=str(reply.reply_id))
         raise PermanentReplyError(exc.detail) from exc
     return queued
+
+
+async def accept_auto_reply(
+    session: AsyncSession, settings: IngestSettings, event: AutoReplyV1
+) -> Message | None:
+    """The business's outside-hours auto-reply: queued like any outbound message (author
+    `ai`), whoever is in charge of the conversation: it is the business speaking, not the AI
+    answering. Dropped (logged) when the window has closed meanwhile: Meta would refuse it."""
+    reply = event.payload
+    if event.tenant_id is None:
+        return None
+    found = await repository.get_conversation(session, event.tenant_id, reply.conversation_id)
+    if found is None:
+        log.warning("auto_reply.unknown_conversation", reply_id=str(reply.reply_id))
+        return None
+    if window_closes_at(found[0].last_inbound_at, settings.service_window_hours) is None:
+        log.info("auto_reply.window_closed", reply_id=str(reply.reply_id))
+        return None
+    message = await queue_outbound(
+        session,
+        settings,
+        event.tenant_id,
+        reply.conversation_id,
+        text=reply.text[:4096],
+        author="ai",
+        reply_to=reply.in_reply_to_wamid,
+    )
+    log.info("auto_reply.queued", reply_id=str(reply.reply_id))
+    return message
 
 
 WINDOW_CLOSED_HANDOFF = "the 24-hour window closed; send a template"

@@ -325,3 +325,24 @@ async def test_ratings_show_in_analytics_by_agent_and_ai_versus_people(
         "ai": {"responses": 0, "percent": None},
         "human": {"responses": 0, "percent": None},
     }
+
+
+async def test_a_rating_tap_gets_no_answer_and_no_auto_reply(
+    client: httpx.AsyncClient, bus: Bus, heard: Heard, test_keys: TestKeyPair, fake_llm: FakeLLM
+) -> None:
+    tenant = uuid.uuid4()
+    headers = bearer(test_keys.token(tenant_id=tenant, role="owner"))
+    await close_today(client, headers, "handoff")
+    chat = uuid.uuid4()
+    event = stored(tenant, chat, "😀 Great")
+    tap = event.model_copy(
+        update={"payload": event.payload.model_copy(update={"csat_reply": True})}
+    )
+    await bus.publish(tap, mandatory=True)
+    control = uuid.uuid4()
+    await bus.publish(stored(tenant, control, "Hello"), mandatory=True)
+    await eventually(lambda: asyncio.sleep(0, heard.of(AutoReplyV1, control)), timeout=15)
+    await asyncio.sleep(0.5)
+    for kind in (AutoReplyV1, ReplyGeneratedV1, HandoffRequestedV1):
+        assert heard.of(kind, chat) == []
+    assert fake_llm.requests == []
