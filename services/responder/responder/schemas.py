@@ -1,4 +1,4 @@
-"""HTTP bodies of the responder (API.md's responder section)."""
+"""HTTP bodies of the responder (docs/api.md, responder)."""
 
 import uuid
 from datetime import datetime
