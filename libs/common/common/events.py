@@ -13,7 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from common.logging import get_correlation_id
 
-# Namespace of the deterministic event ids derived from WhatsApp ids (docs/architecture.md, "Events").
+# Namespace of the deterministic event ids derived from WhatsApp ids
+# (docs/architecture.md, "Events").
 WHATSAPP_EVENT_NAMESPACE = uuid.UUID("6f2b8c1e-4a57-4f4e-9d0a-7f5b0e2c9a11")
 
 

@@ -590,7 +590,7 @@ def _is_read(body: Any) -> bool:
 def inbound_examples(
     sender: str, *, prefix: str = "wamid.T", business: str = "15550783881"
 ) -> dict[str, dict[str, Any]]:
-    """One message per inbound type (docs/whatsapp.md), keyed by a name; wamids `{prefix}.{name}`."""
+    """One message per inbound type (docs/whatsapp.md), keyed by name; wamids `{prefix}.{name}`."""
 
     def base(name: str, kind: str, **content: Any) -> dict[str, Any]:
         return {

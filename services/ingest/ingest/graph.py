@@ -2,7 +2,8 @@
 number and its account's numbers (to prove a token's claim), list the account's templates.
 One pooled httpx client per process.
 
-Errors are classified by Meta's `code` (docs/whatsapp.md, "Sending"), never by the HTTP status alone.
+Errors are classified by Meta's `code` (docs/whatsapp.md, "Sending"), never by the HTTP
+status alone.
 """
 
 import asyncio
