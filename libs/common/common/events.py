@@ -13,7 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from common.logging import get_correlation_id
 
-# Namespace of the deterministic event ids derived from WhatsApp ids (STYLE.md §5).
+# Namespace of the deterministic event ids derived from WhatsApp ids
+# (docs/architecture.md, "Events").
 WHATSAPP_EVENT_NAMESPACE = uuid.UUID("6f2b8c1e-4a57-4f4e-9d0a-7f5b0e2c9a11")
 
 
@@ -310,7 +311,7 @@ class ReplyGeneratedV1(Envelope):
 
 class ReplyPreparingPayload(Payload):
     """The responder decided to answer this customer message and is preparing the answer:
-    ingest marks it read with the typing indicator (WHATSAPP.md §5). A hint, published
+    ingest marks it read with the typing indicator (docs/whatsapp.md, "Sending"). A hint, published
     directly (no outbox): it is true when sent, whatever happens to the answer later."""
 
     conversation_id: uuid.UUID

@@ -5,7 +5,7 @@
   media, read a business number and its account's numbers, list the account's templates),
   recording every request and answering Meta's error objects on demand; `GeneratedMedia` is
   a big media file it streams without holding.
-- `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
+- `inbound_examples(sender)`: one message of every inbound type of docs/whatsapp.md.
 - `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
 """
 
@@ -634,7 +634,7 @@ def _is_read(body: Any) -> bool:
 def inbound_examples(
     sender: str, *, prefix: str = "wamid.T", business: str = "15550783881"
 ) -> dict[str, dict[str, Any]]:
-    """One message per inbound type (WHATSAPP.md §4), keyed by a name; wamids `{prefix}.{name}`."""
+    """One message per inbound type (docs/whatsapp.md), keyed by name; wamids `{prefix}.{name}`."""
 
     def base(name: str, kind: str, **content: Any) -> dict[str, Any]:
         return {

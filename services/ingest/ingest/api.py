@@ -1,4 +1,4 @@
-"""Thin routers: parse, authorise, call the service, return (API.md, ingest section)."""
+"""Thin routers: parse, authorise, call the service, return (docs/api.md, ingest)."""
 
 import mimetypes
 import uuid

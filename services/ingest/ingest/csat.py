@@ -53,7 +53,7 @@ def rating(conversation: Conversation) -> CSATRating | None:
 
 
 def interactive_question(question: str) -> dict[str, Any]:
-    """Meta's reply-buttons object (WHATSAPP.md): ids `csat:3`, `csat:2`, `csat:1`."""
+    """Meta's reply-buttons object (docs/whatsapp.md): ids `csat:3`, `csat:2`, `csat:1`."""
     return {
         "type": "button",
         "body": {"text": question[:1024]},

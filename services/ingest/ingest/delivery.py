@@ -4,7 +4,8 @@ Each delivery job reloads its message by id and skips what is already done; a le
 row keeps a redelivered job from sending the same message twice; an attempt row is committed
 as `sending` before each call and given its outcome after. Retryable Meta codes are retried
 (backoff, at least Meta's Retry-After), the others marked failed with Meta's reason
-(WHATSAPP.md §5). The guarantees are spelled out in `Deliverer` and services/ingest/README.md.
+(docs/whatsapp.md, "Sending"). The guarantees are spelled out in `Deliverer` and
+services/ingest/README.md.
 """
 
 import asyncio

@@ -2,7 +2,8 @@
 number and its account's numbers (to prove a token's claim), list the account's templates.
 One pooled httpx client per process.
 
-Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP status alone.
+Errors are classified by Meta's `code` (docs/whatsapp.md, "Sending"), never by the HTTP
+status alone.
 """
 
 import asyncio
@@ -208,7 +209,7 @@ class GraphClient:
         timeout_s: float | None = None,
     ) -> None:
         """Mark `wamid` (and the earlier messages) read; `typing` shows the typing indicator
-        until we reply or for 25 s (WHATSAPP.md §5)."""
+        until we reply or for 25 s (docs/whatsapp.md, "Sending")."""
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "status": "read",

@@ -109,6 +109,8 @@ class Conversation(Base):
             postgresql_where=sql("status <> 'resolved'"),
         ),
         Index("ix_conversations_tenant_activity", "tenant_id", "last_message_at", "id"),
+        # The inbox's "mine" / "unassigned" filters.
+        Index("ix_conversations_tenant_assignee", "tenant_id", "assignee_id"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -188,7 +190,10 @@ class Template(Base):
     Each language is its own approved template."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("channel_id", "name", "language"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "name", "language"),
+        Index("ix_templates_meta_template_id", "meta_template_id"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -198,7 +203,7 @@ class Template(Base):
     status: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(32))
     components: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    meta_template_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    meta_template_id: Mapped[str | None] = mapped_column(String(64))
     synced_at: Mapped[datetime] = _now_column()
 
 

@@ -1,4 +1,4 @@
-"""HTTP bodies of ingest's API (API.md)."""
+"""HTTP bodies of ingest's API (docs/api.md)."""
 
 import uuid
 from datetime import datetime

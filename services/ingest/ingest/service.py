@@ -65,7 +65,7 @@ MESSAGES_STORED = Counter("ingest_messages_stored_total", "Messages stored", ["d
 _WITHOUT_RAW = defer(Message.raw, raiseload=True)
 
 # Statuses only move forward. `failed` sits above `sent` (a send that failed) and below
-# `delivered`, so a late success for the same wamid still wins (WHATSAPP.md §7).
+# `delivered`, so a late success for the same wamid still wins (docs/whatsapp.md, "Sending").
 STATUS_RANK = {"queued": 0, "sent": 10, "failed": 15, "delivered": 20, "read": 30, "played": 40}
 
 

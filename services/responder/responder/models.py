@@ -39,10 +39,14 @@ class Base(DeclarativeBase):
 
 class PromptTemplate(Base):
     __tablename__ = "prompt_templates"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    # Names as the migration gave them (the naming convention would add the schema).
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_prompt_templates_tenant_id"),
+        Index("ix_prompt_templates_tenant_id", "tenant_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     name: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -79,9 +83,10 @@ class Reply(Base):
     """What the responder did for one customer turn: replied, handed off, or fell back."""
 
     __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_tenant_id", "tenant_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     # The latest customer message this turn answers (unique: one answer per message).
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
@@ -187,10 +192,11 @@ class AutoReplySent(Base):
     makes it once, whatever the redeliveries or concurrent turns."""
 
     __tablename__ = "auto_replies_sent"
+    __table_args__ = (Index("ix_auto_replies_sent_tenant_id", "tenant_id"),)
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     # The customer message that found the business closed.
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -1,4 +1,4 @@
-"""HTTP bodies of the responder (API.md's responder section)."""
+"""HTTP bodies of the responder (docs/api.md, responder)."""
 
 import uuid
 from datetime import datetime
@@ -117,7 +117,7 @@ class PreviewOut(BaseModel):
     cost_usd: float | None = None  # None: no LLM call, or its price is unknown
 
 
-# --- business hours and CSAT (API.md's responder section, last bullet) ----------------------
+# --- business hours and CSAT (docs/api.md, responder) ------------------------------------
 
 Interval = Annotated[list[str], Field(min_length=2, max_length=2)]
 

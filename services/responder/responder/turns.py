@@ -42,7 +42,7 @@ from responder.spending import TenantLimits, add_spend, budget_exhausted
 
 log = structlog.get_logger(__name__)
 
-# Messages that never prompt an answer (WHATSAPP.md §4: non-prompting events).
+# Messages that never prompt an answer (docs/whatsapp.md: they never prompt an answer).
 SILENT_TYPES = frozenset({"reaction", "system", "unsupported", "order", "unknown", "ephemeral"})
 
 
