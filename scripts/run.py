@@ -1,6 +1,6 @@
 """`make run`: every service in the foreground, logs interleaved, all stopped on Ctrl-C.
 
-Settings come from the environment (ARCHITECTURE.md); defaults run against local Postgres
+Settings come from the environment (docs/operations.md); defaults run against local Postgres
 and RabbitMQ. INTERNAL_TOKEN (services calling each other) and ADMIN_TOKEN (auth's key
 rotation only), when unset, are generated once and kept in .run/.
 The dashboard (dashboard/, Next.js) is built when needed and served on DASHBOARD_PORT (3000);

@@ -1,4 +1,4 @@
-"""The deployment files agree with the code and with API.md.
+"""The deployment files agree with the code and with the documented API.
 
 Parses deploy/docker-compose.yml, deploy/Caddyfile, services/*/Dockerfile and
 services/*/railway.json as text: no Docker, Caddy or network needed.
@@ -26,11 +26,11 @@ SETTINGS = {
     "responder": "responder.settings.ResponderSettings",
 }
 
-# Declared for later issues: variables that compose already passes (ARCHITECTURE.md names
+# Declared for later issues: variables that compose already passes (docs/operations.md names
 # them) but that the service's settings do not read yet. Remove an entry once its field exists.
 DECLARED_FOR_LATER: dict[str, set[str]] = {}
 
-# Sample public paths of API.md -> the compose service that must answer them.
+# Sample public paths of docs/api.md -> the compose service that must answer them.
 PUBLIC_PATHS = {
     "/api/webhook/whatsapp": "gateway",
     "/api/auth/register": "auth",

@@ -1,4 +1,4 @@
-// Which service answers which public path (API.md). Read at request time, so one build runs
+// Which service answers which public path (docs/api.md). Read at request time, so one build runs
 // against any deployment's URLs; /internal/* is never routed.
 
 type Service = "auth" | "ingest" | "knowledge" | "responder";

@@ -1,4 +1,4 @@
-// Shapes of the services' JSON (API.md); extra fields the services add are optional here.
+// Shapes of the services' JSON (docs/api.md); extra fields the services add are optional here.
 
 export type Role = "owner" | "admin" | "agent" | string;
 export type User = { id: string; email: string; name: string; role: Role };

@@ -1,4 +1,4 @@
-"""Issue 12, finding 18: `?access_token=` (the SSE fallback API.md keeps for EventSource) and
+"""Issue 12, finding 18: `?access_token=` (the SSE fallback the API keeps for EventSource) and
 Meta's `hub.verify_token` landed in the access log of `make run`. A real uvicorn process with
 its access log on, as `make run` starts it."""
 

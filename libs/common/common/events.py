@@ -13,7 +13,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from common.logging import get_correlation_id
 
-# Namespace of the deterministic event ids derived from WhatsApp ids (STYLE.md §5).
+# Namespace of the deterministic event ids derived from WhatsApp ids
+# (docs/architecture.md, "Events").
 WHATSAPP_EVENT_NAMESPACE = uuid.UUID("6f2b8c1e-4a57-4f4e-9d0a-7f5b0e2c9a11")
 
 
@@ -145,6 +146,14 @@ class HistoryItem(Payload):
     created_at: AwareDatetime
 
 
+class CSATRating(Payload):
+    """A customer's answer to the satisfaction question: 3 Great, 2 OK, 1 Poor."""
+
+    score: Literal[1, 2, 3]
+    label: Literal["Great", "OK", "Poor"]
+    responded_at: AwareDatetime
+
+
 class ConversationSummary(Payload):
     """A conversation as `GET /api/conversations/{id}` answers it."""
 
@@ -162,6 +171,8 @@ class ConversationSummary(Payload):
     window_closes_at: AwareDatetime | None = None
     # The team member working on it (auth's user id); null: unassigned.
     assignee_id: uuid.UUID | None = None
+    # The customer's rating after the last resolution; null: none asked or none given.
+    csat: CSATRating | None = None
 
 
 class ConversationMessageStoredPayload(Payload):
@@ -177,6 +188,8 @@ class ConversationMessageStoredPayload(Payload):
     ai_enabled: bool
     # The last N messages before this one, oldest first.
     history: list[HistoryItem] = []
+    # The customer tapped a rating button (CSAT): stored like any message, answered by no AI.
+    csat_reply: bool = False
 
 
 class ConversationMessageStoredV1(Envelope):
@@ -298,7 +311,7 @@ class ReplyGeneratedV1(Envelope):
 
 class ReplyPreparingPayload(Payload):
     """The responder decided to answer this customer message and is preparing the answer:
-    ingest marks it read with the typing indicator (WHATSAPP.md §5). A hint, published
+    ingest marks it read with the typing indicator (docs/whatsapp.md, "Sending"). A hint, published
     directly (no outbox): it is true when sent, whatever happens to the answer later."""
 
     conversation_id: uuid.UUID
@@ -320,6 +333,59 @@ class HandoffRequestedPayload(Payload):
 class HandoffRequestedV1(Envelope):
     event_type: Literal["conversation.handoff.requested.v1"] = "conversation.handoff.requested.v1"
     payload: HandoffRequestedPayload
+
+
+class ConversationCSATReceivedPayload(Payload):
+    """A customer rated the support after a resolution (the first answer per request), with
+    who had the conversation then, for analytics by agent and AI versus people."""
+
+    request_id: uuid.UUID
+    conversation_id: uuid.UUID
+    message_id: uuid.UUID
+    score: Literal[1, 2, 3]
+    assignee_id: uuid.UUID | None = None
+    # No agent message and no handoff in the conversation: the AI resolved it alone.
+    ai_resolved: bool
+    responded_at: AwareDatetime
+
+
+class ConversationCSATReceivedV1(Envelope):
+    event_type: Literal["conversation.csat.received.v1"] = "conversation.csat.received.v1"
+    payload: ConversationCSATReceivedPayload
+
+
+class AutoReplyPayload(Payload):
+    """The business's outside-hours auto-reply, for ingest to send (once per conversation per
+    closed period: the responder's key, and `reply_id` derives from it). Unlike an AI answer
+    it goes out whoever is in charge of the conversation."""
+
+    reply_id: uuid.UUID
+    conversation_id: uuid.UUID
+    in_reply_to_message_id: uuid.UUID
+    in_reply_to_wamid: str | None = None
+    text: str
+    # When the closed period began (the business closed), in UTC.
+    period_start: AwareDatetime
+
+
+class AutoReplyV1(Envelope):
+    event_type: Literal["reply.auto.v1"] = "reply.auto.v1"
+    payload: AutoReplyPayload
+
+
+class CSATRequestedPayload(Payload):
+    """Ask the customer to rate the support of a resolved conversation. Ingest decides how
+    (interactive buttons inside the 24-hour window, the template outside it, or not at all)."""
+
+    request_id: uuid.UUID
+    conversation_id: uuid.UUID
+    question: str
+    template_name: str | None = None
+
+
+class CSATRequestedV1(Envelope):
+    event_type: Literal["csat.requested.v1"] = "csat.requested.v1"
+    payload: CSATRequestedPayload
 
 
 # --- auth: tenant.*, user.* -----------------------------------------------------------------
@@ -416,6 +482,9 @@ EVENT_MODELS: tuple[type[Envelope], ...] = (
     ReplyPreparingV1,
     ReplyGeneratedV1,
     HandoffRequestedV1,
+    AutoReplyV1,
+    CSATRequestedV1,
+    ConversationCSATReceivedV1,
     TenantCreatedV1,
     UserCreatedV1,
     UserRemovedV1,

@@ -5,7 +5,7 @@
   media, read a business number and its account's numbers, list the account's templates),
   recording every request and answering Meta's error objects on demand; `GeneratedMedia` is
   a big media file it streams without holding.
-- `inbound_examples(sender)`: one message of every inbound type of WHATSAPP.md §4.
+- `inbound_examples(sender)`: one message of every inbound type of docs/whatsapp.md.
 - `FakeLLM`: an OpenAI-compatible chat-completions API, scriptable failures and slowness included.
 """
 
@@ -162,6 +162,39 @@ _TEMPLATE_ERRORS = {
 }
 
 
+# Meta's answer to an interactive message that does not fit its rules.
+_INTERACTIVE_ERROR = 131009  # "Parameter value is not valid"
+
+
+def interactive_error(body: dict[str, Any]) -> str | None:
+    """Why Meta refuses an interactive reply-buttons send, else None: a body text of 1-1024
+    characters, 1 to 3 buttons of type `reply` with unique ids (<= 256 characters) and
+    titles of 1-20 characters."""
+    content = body.get("interactive")
+    if not isinstance(content, dict) or content.get("type") != "button":
+        return "interactive.type must be 'button' (reply buttons)"
+    text = (content.get("body") or {}).get("text")
+    if not isinstance(text, str) or not 1 <= len(text) <= 1024:
+        return "interactive.body.text must be 1-1024 characters"
+    buttons = (content.get("action") or {}).get("buttons")
+    if not isinstance(buttons, list) or not 1 <= len(buttons) <= 3:
+        return "interactive.action.buttons must hold 1 to 3 buttons"
+    ids = []
+    for button in buttons:
+        reply = button.get("reply") if isinstance(button, dict) else None
+        if button.get("type") != "reply" or not isinstance(reply, dict):
+            return "each button must be of type 'reply'"
+        title, button_id = reply.get("title"), reply.get("id")
+        if not isinstance(title, str) or not 1 <= len(title) <= 20:
+            return f"button title {title!r} must be 1-20 characters"
+        if not isinstance(button_id, str) or not 1 <= len(button_id) <= 256:
+            return f"button id {button_id!r} must be 1-256 characters"
+        ids.append(button_id)
+    if len(set(ids)) != len(ids):
+        return "button ids must be unique"
+    return None
+
+
 # Meta's answer to an object the token may not read, or that does not exist (the same words).
 _NO_SUCH_OBJECT = (
     "Unsupported get request. Object with ID '{}' does not exist, cannot be loaded due to "
@@ -176,6 +209,8 @@ class FakeGraphAPI:
         out, `GET /{phone-number-id}` and `GET /{waba-id}/phone_numbers` for the numbers added with
         `add_number`, `GET /{waba-id}/message_templates` (paged) for the templates added with
     `add_template`, whose sends it validates like Meta (132000, 132001, 132015, 132016);
+    interactive reply-buttons sends are validated like Meta too (131009: 1-3 buttons, unique
+    ids, titles of at most 20 characters);
     `fail_next_template_read` scripts errors to the template list.
     `fail_next(code)` scripts Meta's error answers to sends and media (with a
         Retry-After if asked), `fail_next_http` bare 5xx/429 answers, `fail_next_read` errors to
@@ -295,6 +330,10 @@ class FakeGraphAPI:
         )
         self.templates.append(template)
         return template
+
+    def interactive_sends(self) -> list[GraphRequest]:
+        """Sends of `type: "interactive"` (accepted or not)."""
+        return [r for r in self.sends() if (r.json or {}).get("type") == "interactive"]
 
     def template_sends(self) -> list[GraphRequest]:
         """Sends of `type: "template"` (accepted or not)."""
@@ -432,6 +471,11 @@ class FakeGraphAPI:
                 if code is not None:
                     recorded.status_code = 400
                     return error(code, 400, _TEMPLATE_ERRORS[code])
+            if body.get("type") == "interactive":
+                why = interactive_error(body)
+                if why is not None:
+                    recorded.status_code = 400
+                    return error(_INTERACTIVE_ERROR, 400, f"Parameter value is not valid: {why}")
             wamid = f"wamid.FAKE{next(self._ids)}"
             recorded.wamid = wamid
             if self.on_send is not None:
@@ -590,7 +634,7 @@ def _is_read(body: Any) -> bool:
 def inbound_examples(
     sender: str, *, prefix: str = "wamid.T", business: str = "15550783881"
 ) -> dict[str, dict[str, Any]]:
-    """One message per inbound type (WHATSAPP.md §4), keyed by a name; wamids `{prefix}.{name}`."""
+    """One message per inbound type (docs/whatsapp.md), keyed by name; wamids `{prefix}.{name}`."""
 
     def base(name: str, kind: str, **content: Any) -> dict[str, Any]:
         return {

@@ -59,7 +59,7 @@ def configure_logging(*, service: str, environment: str, level: str = "INFO") ->
         access.addFilter(RedactQuerySecrets())
 
 
-# Query parameters that carry a secret: the SSE `?access_token=` (API.md: EventSource cannot
+# Query parameters that carry a secret: the SSE `?access_token=` (docs/api.md: EventSource cannot
 # set headers), Meta's `hub.verify_token`, and anything named like a token, key or password.
 _SECRET_PARAM = re.compile(
     r"(?P<name>(?:^|[?&])[^=&#]*(?:token|ticket|secret|key|password|signature)[^=&#]*=)"

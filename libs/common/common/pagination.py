@@ -1,4 +1,4 @@
-"""Lists as API.md wants them: `?limit=` (default 50, max 200), `?cursor=`, and
+"""Lists as docs/api.md describes them: `?limit=` (default 50, max 200), `?cursor=`, and
 `{"items": [...], "next_cursor": "<opaque>" | null}`. Cursors are keyset positions
 (the sort values of the last item), so pages stay stable while rows are added."""
 

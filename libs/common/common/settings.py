@@ -1,4 +1,4 @@
-"""Settings shared by every service; env names exactly as in ARCHITECTURE.md."""
+"""Settings shared by every service; env names as listed in docs/operations.md."""
 
 from typing import Any, ClassVar, Literal
 from urllib.parse import urljoin, urlsplit

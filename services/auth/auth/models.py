@@ -40,10 +40,12 @@ class User(Base):
     """A person who works in one tenant's dashboard, with one role there."""
 
     __tablename__ = "users"
+    # Index names as the migrations gave them (the naming convention would add the schema).
+    __table_args__ = (Index("ix_users_tenant_id", "tenant_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("auth.tenants.id", ondelete="CASCADE"), index=True
+        UUID(as_uuid=True), ForeignKey("auth.tenants.id", ondelete="CASCADE")
     )
     # Normalised (trimmed, lower case) so the unique index sees one address once.
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -60,12 +62,11 @@ class RevokedUser(Base):
     no longer matter."""
 
     __tablename__ = "revoked_users"
+    __table_args__ = (Index("ix_revoked_users_revoked_at", "revoked_at"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
-    revoked_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now(), index=True
-    )
+    revoked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class SigningKey(Base):

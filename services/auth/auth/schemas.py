@@ -1,4 +1,4 @@
-"""HTTP bodies of auth (API.md's auth section)."""
+"""HTTP bodies of auth (docs/api.md, auth)."""
 
 import re
 import uuid

@@ -14,7 +14,7 @@ class AuthSettings(CommonSettings):
     # token must not let its holder change which key signs everyone's tokens.
     admin_token: SecretStr = SecretStr("dev-admin-token")
 
-    # Access tokens last 7 days (ARCHITECTURE.md) and can be renewed before they expire.
+    # Access tokens last 7 days (docs/operations.md) and can be renewed before they expire.
     access_token_ttl_s: int = 7 * 24 * 3600
     # A PEM-encoded Ed25519 private key. Unset: auth generates one on first start and keeps
     # it in its schema (the embedded default).

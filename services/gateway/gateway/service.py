@@ -43,7 +43,7 @@ def signature_valid(raw_body: bytes, header: str | None, secrets: list[str]) -> 
     return False
 
 
-# Inbound message types of WHATSAPP.md §4; anything else is published as `unknown`, raw kept.
+# Inbound message types of docs/whatsapp.md; anything else is published as `unknown`, raw kept.
 KNOWN_MESSAGE_TYPES = frozenset(
     {
         "text",

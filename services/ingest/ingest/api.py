@@ -1,4 +1,4 @@
-"""Thin routers: parse, authorise, call the service, return (API.md, ingest section)."""
+"""Thin routers: parse, authorise, call the service, return (docs/api.md, ingest)."""
 
 import mimetypes
 import uuid
@@ -23,7 +23,7 @@ from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from common.text import PgStr
-from ingest import inbox, inbox_api, repository, service, templates
+from ingest import csat, inbox, inbox_api, repository, service, templates
 from ingest.graph import GraphClient
 from ingest.models import Channel, Contact, Conversation, Label, Message, Template, outbox
 from ingest.schemas import (
@@ -125,6 +125,7 @@ def conversation_out(
         handoff_reason=conversation.handoff_reason,
         window_closes_at=service.window_closes_at(conversation.last_inbound_at, window_hours),
         assignee_id=conversation.assignee_id,
+        csat=csat.rating(conversation),
         labels=[LabelBrief(id=x.id, name=x.name, color=x.color) for x in labels or []],
     )
 

@@ -13,6 +13,8 @@ from common.app import ServiceRuntime
 from common.bus import PermanentError, Subscription
 from common.db import Database
 from common.events import (
+    AutoReplyV1,
+    CSATRequestedV1,
     Envelope,
     HandoffRequestedV1,
     MessageMediaPendingV1,
@@ -26,11 +28,12 @@ from common.events import (
     WhatsAppWebhookUnhandledV1,
 )
 from common.idempotency import idempotent
-from ingest import inbox
+from ingest import csat, inbox
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
     accept_ai_reply,
+    accept_auto_reply,
     apply_status,
     request_handoff,
     store_inbound_batch,
@@ -154,6 +157,7 @@ DELIVERY = "ingest.delivery"
 MEDIA = "ingest.media"
 TEMPLATE_STATUSES = "ingest.template-statuses"
 TEAM = "ingest.team"
+CSAT = "ingest.csat"
 # Every consumer name of this service (the dead-letter replay CLI finds them here).
 CONSUMERS = [
     WHATSAPP_MESSAGES,
@@ -163,6 +167,7 @@ CONSUMERS = [
     MEDIA,
     TEMPLATE_STATUSES,
     TEAM,
+    CSAT,
 ]
 # The webhook field whose changes (published by the gateway as unhandled) ingest acts on.
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
@@ -201,6 +206,8 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
                 raise PermanentError(str(exc)) from exc
         elif isinstance(event, HandoffRequestedV1):
             await request_handoff(session, settings, event)
+        elif isinstance(event, AutoReplyV1):
+            await accept_auto_reply(session, settings, event)
 
     # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
     # the job fails and is retried. They are idempotent by the message's own state instead.
@@ -217,6 +224,10 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             await inbox.member_created(session, event)
         elif isinstance(event, UserRemovedV1):
             await inbox.member_removed(session, event, window_hours=settings.service_window_hours)
+
+    async def on_csat_requested(session: AsyncSession, event: Envelope) -> None:
+        assert isinstance(event, CSATRequestedV1)
+        await csat.send_request(session, settings, event)
 
     db = runtime.db
     replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
@@ -248,7 +259,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
         ),
         Subscription(
             AI_REPLIES,
-            ("reply.preparing.v1", "reply.generated.v1", "conversation.handoff.requested.v1"),
+            (
+                "reply.preparing.v1",
+                "reply.generated.v1",
+                "conversation.handoff.requested.v1",
+                "reply.auto.v1",
+            ),
             on_reply_event,
         ),
         Subscription(
@@ -262,6 +278,12 @@ def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
             TEAM,
             ("user.created.v1", "user.removed.v1"),
             idempotent(db, processed_events, TEAM, on_team_member),
+        ),
+        # The responder asks for a rating on a resolution; ingest sends what the window allows.
+        Subscription(
+            CSAT,
+            ("csat.requested.v1",),
+            idempotent(db, processed_events, CSAT, on_csat_requested),
         ),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.
         Subscription(

@@ -4,7 +4,8 @@ Each delivery job reloads its message by id and skips what is already done; a le
 row keeps a redelivered job from sending the same message twice; an attempt row is committed
 as `sending` before each call and given its outcome after. Retryable Meta codes are retried
 (backoff, at least Meta's Retry-After), the others marked failed with Meta's reason
-(WHATSAPP.md §5). The guarantees are spelled out in `Deliverer` and services/ingest/README.md.
+(docs/whatsapp.md, "Sending"). The guarantees are spelled out in `Deliverer` and
+services/ingest/README.md.
 """
 
 import asyncio
@@ -296,7 +297,8 @@ class Deliverer:
         return settled
 
     async def _send(self, claim: _Claim, token: str) -> str:
-        """One Graph call: a template message as its stored components, else free text."""
+        """One Graph call: a template message as its stored components, an interactive one as
+        its stored object, else free text."""
         message, channel = claim.message, claim.channel
         if message.type == "template" and message.template:
             return await self.graph.send_template(
@@ -306,6 +308,14 @@ class Deliverer:
                 name=str(message.template["name"]),
                 language=str(message.template["language"]),
                 components=list(message.template.get("components") or []),
+                callback_data=str(message.id),
+            )
+        if message.type == "interactive" and message.interactive:
+            return await self.graph.send_interactive(
+                phone_number_id=channel.phone_number_id,
+                token=token,
+                to=claim.to,
+                interactive=message.interactive,
                 callback_data=str(message.id),
             )
         return await self.graph.send_text(

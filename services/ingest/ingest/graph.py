@@ -2,7 +2,8 @@
 number and its account's numbers (to prove a token's claim), list the account's templates.
 One pooled httpx client per process.
 
-Errors are classified by Meta's `code` (WHATSAPP.md §5), never by the HTTP status alone.
+Errors are classified by Meta's `code` (docs/whatsapp.md, "Sending"), never by the HTTP
+status alone.
 """
 
 import asyncio
@@ -129,6 +130,19 @@ class GraphClient:
             body["context"] = {"message_id": reply_to}
         return await self._send(phone_number_id, token, to, body, callback_data)
 
+    async def send_interactive(
+        self,
+        *,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        interactive: dict[str, Any],
+        callback_data: str | None = None,
+    ) -> str:
+        """An interactive message (reply buttons), inside the 24-hour window only."""
+        body = {"type": "interactive", "interactive": interactive}
+        return await self._send(phone_number_id, token, to, body, callback_data)
+
     async def send_template(
         self,
         *,
@@ -195,7 +209,7 @@ class GraphClient:
         timeout_s: float | None = None,
     ) -> None:
         """Mark `wamid` (and the earlier messages) read; `typing` shows the typing indicator
-        until we reply or for 25 s (WHATSAPP.md §5)."""
+        until we reply or for 25 s (docs/whatsapp.md, "Sending")."""
         body: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "status": "read",

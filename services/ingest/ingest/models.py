@@ -109,6 +109,8 @@ class Conversation(Base):
             postgresql_where=sql("status <> 'resolved'"),
         ),
         Index("ix_conversations_tenant_activity", "tenant_id", "last_message_at", "id"),
+        # The inbox's "mine" / "unassigned" filters.
+        Index("ix_conversations_tenant_assignee", "tenant_id", "assignee_id"),
     )
 
     id: Mapped[uuid.UUID] = _id()
@@ -129,6 +131,9 @@ class Conversation(Base):
     ai_handoff_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # The team member (auth's user id) working on it; null: unassigned.
     assignee_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    # The customer's rating after the last resolution (1 Poor, 2 OK, 3 Great); null: none.
+    csat_score: Mapped[int | None] = mapped_column(SmallInteger)
+    csat_responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
 
@@ -163,6 +168,8 @@ class Message(Base):
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     # A template message: `{name, language, parameters, components}` (Meta's send components).
     template: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # An interactive message (CSAT's reply buttons): Meta's `interactive` object as sent.
+    interactive: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     raw: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     status: Mapped[str] = mapped_column(String(16))
     # Statuses only move forward: an update applies when its rank is higher.
@@ -183,7 +190,10 @@ class Template(Base):
     Each language is its own approved template."""
 
     __tablename__ = "templates"
-    __table_args__ = (UniqueConstraint("channel_id", "name", "language"),)
+    __table_args__ = (
+        UniqueConstraint("channel_id", "name", "language"),
+        Index("ix_templates_meta_template_id", "meta_template_id"),
+    )
 
     id: Mapped[uuid.UUID] = _id()
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -193,7 +203,7 @@ class Template(Base):
     status: Mapped[str] = mapped_column(String(32))
     category: Mapped[str | None] = mapped_column(String(32))
     components: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
-    meta_template_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    meta_template_id: Mapped[str | None] = mapped_column(String(64))
     synced_at: Mapped[datetime] = _now_column()
 
 
@@ -347,3 +357,27 @@ class ConversationRead(Base):
         ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     last_read_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CSATRequest(Base):
+    """A rating request sent after a resolution (id: the responder's request id), with who
+    had the conversation then; the first answer fills `score`, later taps change nothing."""
+
+    __tablename__ = "csat_requests"
+    __table_args__ = (Index("ix_csat_requests_contact", "channel_id", "contact_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    channel_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    contact_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    # The outbound message that asked (null: nothing could be sent).
+    message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ai_resolved: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[int | None] = mapped_column(SmallInteger)
+    answer_message_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now_column()

@@ -1,6 +1,6 @@
 """What a stored message shows of Meta's object: readable text, media metadata, context.
 
-Every inbound type of WHATSAPP.md §4 maps to a text a person (or the AI) can read; the raw
+Every inbound type of docs/whatsapp.md maps to a text a person (or the AI) can read; the raw
 object is stored beside it, so nothing Meta sent is lost.
 """
 

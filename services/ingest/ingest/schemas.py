@@ -1,4 +1,4 @@
-"""HTTP bodies of ingest's API (API.md)."""
+"""HTTP bodies of ingest's API (docs/api.md)."""
 
 import uuid
 from datetime import datetime
@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from common.events import CSATRating
 from common.text import InputModel
 
 
@@ -88,6 +89,8 @@ class ConversationOut(BaseModel):
     # The team member working on it; null: unassigned.
     assignee_id: uuid.UUID | None = None
     labels: list["LabelBrief"] = []
+    # The customer's rating after the last resolution: {score, label, responded_at}; null: none.
+    csat: CSATRating | None = None
 
 
 class ConversationPatch(InputModel):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import aliased, defer
 
 from common.errors import AppError
 from common.events import (
+    AutoReplyV1,
     ContactSummary,
     ConversationMessageStoredPayload,
     ConversationMessageStoredV1,
@@ -37,7 +38,7 @@ from common.events import (
 )
 from common.logging import get_correlation_id
 from common.outbox import add_event, add_events
-from ingest import inbox, repository, templates
+from ingest import csat, inbox, repository, templates
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
 from ingest.models import (
@@ -64,7 +65,7 @@ MESSAGES_STORED = Counter("ingest_messages_stored_total", "Messages stored", ["d
 _WITHOUT_RAW = defer(Message.raw, raiseload=True)
 
 # Statuses only move forward. `failed` sits above `sent` (a send that failed) and below
-# `delivered`, so a late success for the same wamid still wins (WHATSAPP.md §7).
+# `delivered`, so a late success for the same wamid still wins (docs/whatsapp.md, "Sending").
 STATUS_RANK = {"queued": 0, "sent": 10, "failed": 15, "delivered": 20, "read": 30, "played": 40}
 
 
@@ -166,6 +167,7 @@ def conversation_summary(
         handoff_reason=conversation.handoff_reason,
         window_closes_at=window_closes_at(conversation.last_inbound_at, window_hours),
         assignee_id=conversation.assignee_id,
+        csat=csat.rating(conversation),
     )
 
 
@@ -195,6 +197,8 @@ def _stored_event(
     message: Message,
     history: list[Message],
     correlation_id: str | None,
+    *,
+    csat_reply: bool = False,
 ) -> ConversationMessageStoredV1:
     return ConversationMessageStoredV1(
         tenant_id=conversation.tenant_id,
@@ -217,6 +221,7 @@ def _stored_event(
                 )
                 for m in history
             ],
+            csat_reply=csat_reply,
         ),
     )
 
@@ -322,16 +327,26 @@ async def store_inbound_batch(
     if not items:
         return []
     contacts = await _upsert_contacts(session, items)
-    conversations = await _active_conversations(session, settings, items, contacts)
+    # Rating taps go to the conversation that asked (resolved: it stays so), not to an
+    # active one; the rest find (or open) their conversation as usual.
+    answers = await _csat_answers(session, items, contacts)
+    plain = [item for i, item in enumerate(items) if i not in answers]
+    conversations = await _active_conversations(session, settings, plain, contacts) if plain else {}
 
     rows = []
-    for channel, event in items:
+    answer_of: dict[uuid.UUID, csat.Answer] = {}
+    for i, (channel, event) in enumerate(items):
         r = event.payload
         contact = contacts[(channel.tenant_id, _sender(r))]
-        conversation = conversations[(channel.id, contact.id)]
+        row_id = uuid.uuid4()
+        if i in answers:
+            conversation = answers[i].conversation
+            answer_of[row_id] = answers[i]
+        else:
+            conversation = conversations[(channel.id, contact.id)]
         rows.append(
             {
-                "id": uuid.uuid4(),
+                "id": row_id,
                 "tenant_id": channel.tenant_id,
                 "conversation_id": conversation.id,
                 "channel_id": channel.id,
@@ -374,6 +389,8 @@ async def store_inbound_batch(
     stored.sort(key=lambda s: (s[2].created_at, s[2].id))
     now = datetime.now(UTC)
     by_id = {c.id: c for c in conversations.values()}
+    by_id |= {a.conversation.id: a.conversation for a in answers.values()}
+    rated: list[Envelope] = []
     for channel, event, message in stored:
         conversation = by_id[message.conversation_id]
         if message.type == "reaction":
@@ -381,7 +398,13 @@ async def store_inbound_batch(
         if message.created_at >= conversation.last_message_at:
             conversation.last_message_at = message.created_at
             conversation.last_message_preview = preview(message.type, message.text)
-        conversation.unread_count += 1
+        answer = answer_of.get(message.id)
+        if answer is not None:
+            received = await csat.record_answer(session, answer, message, event.correlation_id)
+            if received is not None:
+                rated.append(received)
+        else:  # a rating is no work waiting for the team
+            conversation.unread_count += 1
         if (
             conversation.last_inbound_at is None
             or message.created_at > conversation.last_inbound_at
@@ -399,7 +422,15 @@ async def store_inbound_batch(
         contact = contact_by_id[conversation.contact_id]
         cid = event.correlation_id
         events.append(
-            _stored_event(channel, conversation, contact, message, history[message.id], cid)
+            _stored_event(
+                channel,
+                conversation,
+                contact,
+                message,
+                history[message.id],
+                cid,
+                csat_reply=message.id in answer_of,
+            )
         )
         updated[conversation.id] = (conversation, cid)
         if message.media and message.media.get("status") == "pending":
@@ -421,8 +452,26 @@ async def store_inbound_batch(
                 payload=conversation_summary(conversation, contact, settings.service_window_hours),
             )
         )
-    await add_events(session, outbox, events)
+    await add_events(session, outbox, events + rated)
     return [m for _, _, m in stored]
+
+
+async def _csat_answers(
+    session: AsyncSession,
+    items: list[tuple[Channel, WhatsAppMessageReceivedV1]],
+    contacts: dict[tuple[uuid.UUID, str], Contact],
+) -> dict[int, csat.Answer]:
+    """The items that answer a rating request (by their index), with the request."""
+    answers: dict[int, csat.Answer] = {}
+    for i, (channel, event) in enumerate(items):
+        score = csat.answer_score(event.payload.type, event.payload.message)
+        if score is None:
+            continue
+        contact = contacts[(channel.tenant_id, _sender(event.payload))]
+        answer = await csat.find_request(session, channel.id, contact.id, score)
+        if answer is not None:
+            answers[i] = answer
+    return answers
 
 
 def _sender(received: WhatsAppMessageReceivedPayload) -> str:
@@ -823,11 +872,12 @@ async def queue_outbound(
     sources: list[dict[str, Any]] | None = None,
     created_at: datetime | None = None,
     template: dict[str, Any] | None = None,
+    interactive: dict[str, Any] | None = None,
 ) -> Message:
     """Store an outbound text (or, with `template`, a template message whose `text` is its
     preview) as `queued` and hand it to delivery (through the outbox). Delivery sends a
     conversation's messages in `created_at` order. Free text needs the 24-hour window open;
-    a template does not."""
+    a template does not. `interactive` (Meta's object, `text` its body) needs the window too."""
     found = await repository.get_conversation(session, tenant_id, conversation_id, lock=True)
     if found is None:
         raise AppError(404, "conversation not found")
@@ -848,9 +898,10 @@ async def queue_outbound(
         channel_id=conversation.channel_id,
         direction="outbound",
         author=author,
-        type="template" if template is not None else "text",
+        type="template" if template is not None else "interactive" if interactive else "text",
         text=text,
         template=template,
+        interactive=interactive,
         status="queued",
         status_rank=0,
         # The customer message it quotes on WhatsApp (the AI answers a turn this way).
@@ -981,6 +1032,35 @@ async def accept_ai_reply(
         log.warning("reply.refused", reason=exc.detail, reply_id=str(reply.reply_id))
         raise PermanentReplyError(exc.detail) from exc
     return queued
+
+
+async def accept_auto_reply(
+    session: AsyncSession, settings: IngestSettings, event: AutoReplyV1
+) -> Message | None:
+    """The business's outside-hours auto-reply: queued like any outbound message (author
+    `ai`), whoever is in charge of the conversation: it is the business speaking, not the AI
+    answering. Dropped (logged) when the window has closed meanwhile: Meta would refuse it."""
+    reply = event.payload
+    if event.tenant_id is None:
+        return None
+    found = await repository.get_conversation(session, event.tenant_id, reply.conversation_id)
+    if found is None:
+        log.warning("auto_reply.unknown_conversation", reply_id=str(reply.reply_id))
+        return None
+    if window_closes_at(found[0].last_inbound_at, settings.service_window_hours) is None:
+        log.info("auto_reply.window_closed", reply_id=str(reply.reply_id))
+        return None
+    message = await queue_outbound(
+        session,
+        settings,
+        event.tenant_id,
+        reply.conversation_id,
+        text=reply.text[:4096],
+        author="ai",
+        reply_to=reply.in_reply_to_wamid,
+    )
+    log.info("auto_reply.queued", reply_id=str(reply.reply_id))
+    return message
 
 
 WINDOW_CLOSED_HANDOFF = "the 24-hour window closed; send a template"

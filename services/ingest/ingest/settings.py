@@ -18,7 +18,7 @@ class IngestSettings(CommonSettings):
     # Fernet key (urlsafe base64, 32 bytes) that encrypts channel access tokens at rest.
     channel_token_key: SecretStr = SecretStr(DEV_CHANNEL_TOKEN_KEY)
 
-    # A new conversation starts with the AI answering (API.md: a new business starts with it on).
+    # A new conversation starts with the AI answering (docs/api.md: a business starts with it on).
     ai_enabled_default: bool = True
     # A customer writing after `resolved` reopens that conversation (false: a new one starts).
     reopen_resolved_conversations: bool = True

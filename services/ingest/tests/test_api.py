@@ -1,4 +1,4 @@
-"""The inbox API (API.md, ingest): lists, search, pagination, the human takeover, the
+"""The inbox API (docs/api.md, ingest): lists, search, pagination, the human takeover, the
 simulator, tenant isolation on every route, and the live stream over real HTTP."""
 
 import asyncio
@@ -48,8 +48,8 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
     )
     items = await platform.conversations(owner)
     assert [c["contact"]["name"] for c in items] == ["Carla", "Bruno", "Ana Lima"]
-    # API.md's fields (`window_closes_at` included), plus the window's start and the handoff
-    # reason for the dashboard.
+    # The documented fields (`window_closes_at` and `csat` included), plus the window's start
+    # and the handoff reason for the dashboard.
     assert set(items[0]) == {
         "id",
         "channel_id",
@@ -64,6 +64,7 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
         "window_closes_at",
         "assignee_id",
         "labels",
+        "csat",  # the customer's rating after a resolution (null: none)
     }
     assert [c["contact"]["name"] for c in await platform.conversations(owner, q="ana")] == [
         "Ana Lima"

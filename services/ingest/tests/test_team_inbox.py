@@ -1,4 +1,4 @@
-"""The team inbox end to end (API.md, ingest: team inbox, contacts' data): assignment and
+"""The team inbox end to end (docs/api.md, ingest: team inbox, contacts' data): assignment and
 round-robin on handoff, private notes (listed, live, never sent), labels, canned replies,
 per-member read markers, a contact's export and erasure; another business's ids are 404s.
 The team comes from auth's events over the real broker, as in production."""

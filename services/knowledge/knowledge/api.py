@@ -49,7 +49,7 @@ async def upload_document(
 
     The same bytes uploaded again by the same business are recognised: 202 with the
     existing document (its id and current status), indexed once. The status code stays
-    the one API.md gives for every upload, so clients need one path."""
+    the one docs/api.md gives for every upload, so clients need one path."""
     settings = request.app.state.settings
     if file.size is not None and file.size > settings.max_upload_bytes:
         raise AppError(413, f"the file is larger than {settings.max_upload_bytes} bytes")

@@ -3,7 +3,19 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, LargeBinary, String, Text, func
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import REGCONFIG, TSVECTOR, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -25,6 +37,17 @@ class Document(Base):
     """One uploaded file. `status`: processing → indexed | failed (re-index: back to processing)."""
 
     __tablename__ = "documents"
+    __table_args__ = (
+        # The same file twice in one tenant is one document.
+        UniqueConstraint("tenant_id", "sha256", name="uq_documents_tenant_id_sha256"),
+        Index("ix_documents_tenant_created", "tenant_id", "created_at", "id"),
+        # Workers look for documents whose lease ran out.
+        Index(
+            "ix_documents_processing_lease",
+            "leased_until",
+            postgresql_where=sql("status = 'processing'"),
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -54,6 +77,17 @@ class Chunk(Base):
     """A passage of a document: what search returns and the AI cites."""
 
     __tablename__ = "chunks"
+    __table_args__ = (
+        Index("ix_chunks_document", "document_id", "position"),
+        # Full text within one tenant (btree_gin); fastupdate off (migration 0003).
+        Index(
+            "ix_chunks_tenant_tsv",
+            "tenant_id",
+            "tsv",
+            postgresql_using="gin",
+            postgresql_with={"fastupdate": "off"},
+        ),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
     tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
@@ -76,6 +110,11 @@ class ChunkEmbedding(Base):
     per row would halve the chunks per page that a full-text search reads."""
 
     __tablename__ = "chunk_embeddings"
+    __table_args__ = (
+        Index("ix_chunk_embeddings_tenant", "tenant_id"),
+        # What the e5 backfill has left to embed.
+        Index("ix_chunk_embeddings_e5_missing", "chunk_id", postgresql_where=sql("e5 IS NULL")),
+    )
 
     chunk_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("chunks.id", ondelete="CASCADE"), primary_key=True

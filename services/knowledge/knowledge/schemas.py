@@ -1,4 +1,4 @@
-"""HTTP bodies of the knowledge API (API.md § knowledge)."""
+"""HTTP bodies of the knowledge API (docs/api.md, knowledge)."""
 
 import uuid
 from datetime import datetime

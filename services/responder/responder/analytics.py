@@ -24,6 +24,9 @@ class Summary(BaseModel):
     # known, and 0 would be a lie. `unpriced_replies` says how many.
     cost_usd: float | None
     unpriced_replies: int = 0
+    # Ratings given in the period; the share rated Great (3) x 100, null when none.
+    csat_responses: int = 0
+    csat_percent: float | None = None
 
 
 class Day(BaseModel):
@@ -36,10 +39,27 @@ class Day(BaseModel):
     tokens_out: int
     cost_usd: float | None  # as in the summary
     unpriced_replies: int = 0
+    csat_responses: int = 0
+    csat_percent: float | None = None
 
 
 class Daily(BaseModel):
     items: list[Day]
+
+
+class CSATShare(BaseModel):
+    responses: int
+    percent: float | None  # rated Great (3) x 100 / responses; null when none
+
+
+class AgentCSAT(CSATShare):
+    agent_id: uuid.UUID
+
+
+class CSATFigures(CSATShare):
+    by_agent: list[AgentCSAT]
+    ai: CSATShare  # conversations the AI resolved alone (no agent message, no handoff)
+    human: CSATShare
 
 
 def instant(value: str | None) -> datetime | date | None:
@@ -148,6 +168,66 @@ _DAILY = text(
 )
 
 
+_CSAT = text(
+    """
+    select count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
+    """
+)
+
+_CSAT_DAILY = text(
+    """
+    select (responded_at at time zone 'UTC')::date, count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until group by 1
+    """
+)
+
+_CSAT_SPLIT = text(
+    """
+    select assignee_id, ai_resolved, count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
+    group by 1, 2
+    """
+)
+
+
+def _percent(great: int, responses: int) -> float | None:
+    return round(100.0 * great / responses, 1) if responses else None
+
+
+def _share(responses: int, great: int) -> CSATShare:
+    return CSATShare(responses=responses, percent=_percent(great, responses))
+
+
+async def csat(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> CSATFigures:
+    params = {"tenant": tenant_id, "since": since, "until": until}
+    agents: dict[uuid.UUID, list[int]] = {}
+    ai, human, total = [0, 0], [0, 0], [0, 0]
+    for assignee, ai_resolved, count, great in await session.execute(_CSAT_SPLIT, params):
+        for bucket in (total, ai if ai_resolved else human):
+            bucket[0] += count
+            bucket[1] += great
+        if assignee is not None:
+            agent = agents.setdefault(assignee, [0, 0])
+            agent[0] += count
+            agent[1] += great
+    return CSATFigures(
+        responses=total[0],
+        percent=_percent(total[1], total[0]),
+        by_agent=[
+            AgentCSAT(agent_id=agent, responses=n, percent=_percent(great, n))
+            for agent, (n, great) in sorted(agents.items(), key=lambda a: (-a[1][0], str(a[0])))
+        ],
+        ai=_share(*ai),
+        human=_share(*human),
+    )
+
+
 def _cost(priced_sum: float, unpriced: int) -> float | None:
     return None if unpriced else round(float(priced_sum), 6)
 
@@ -161,7 +241,10 @@ async def summary(
         await session.execute(_REPLIES, params)
     ).one()
     median, p95 = (await session.execute(_FIRST_RESPONSE, params)).one()
+    ratings, great = (await session.execute(_CSAT, params)).one()
     return Summary(
+        csat_responses=ratings,
+        csat_percent=_percent(great, ratings),
         messages_in=messages_in,
         messages_out=messages_out,
         ai_replies=replies,
@@ -179,7 +262,9 @@ async def summary(
 async def daily(
     session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
 ) -> Daily:
-    rows = await session.execute(_DAILY, {"tenant": tenant_id, "since": since, "until": until})
+    params = {"tenant": tenant_id, "since": since, "until": until}
+    rows = await session.execute(_DAILY, params)
+    ratings = {r[0]: (r[1], r[2]) for r in await session.execute(_CSAT_DAILY, params)}
     return Daily(
         items=[
             Day(
@@ -192,6 +277,8 @@ async def daily(
                 tokens_out=r[6],
                 cost_usd=_cost(r[7], r[8]),
                 unpriced_replies=r[8],
+                csat_responses=ratings.get(r[0], (0, 0))[0],
+                csat_percent=_percent(ratings.get(r[0], (0, 0))[1], ratings.get(r[0], (0, 0))[0]),
             )
             for r in rows
         ]

@@ -9,11 +9,15 @@ from common.auth import CurrentPrincipal, Principal, require_role
 from common.db import SessionDep
 from common.openapi import errors
 from common.pagination import Page, PageParams
-from responder import analytics, service
+from responder import analytics, business_hours, csat, service
 from responder.prompts import VARIABLES
 from responder.schemas import (
     AISettingsIn,
     AISettingsOut,
+    BusinessHoursIn,
+    BusinessHoursOut,
+    CSATSettingsIn,
+    CSATSettingsOut,
     ModelsOut,
     PreviewIn,
     PreviewOut,
@@ -27,6 +31,8 @@ from responder.spending import TenantLimits, offered_models
 settings_router = APIRouter(prefix="/api/ai", tags=["ai"])
 prompts_router = APIRouter(prefix="/api/prompts", tags=["prompts"])
 analytics_router = APIRouter(prefix="/api/analytics", tags=["analytics"])
+hours_router = APIRouter(prefix="/api/business-hours", tags=["business hours"])
+csat_router = APIRouter(prefix="/api/csat", tags=["csat"])
 
 Manager = Annotated[Principal, require_role("owner", "admin")]
 
@@ -99,6 +105,48 @@ async def analytics_daily(
     """The same figures per UTC day, for charts."""
     start, end = analytics.period(analytics.instant(since), analytics.instant(until))
     return await analytics.daily(session, principal.tenant_id, start, end)
+
+
+@analytics_router.get("/csat", response_model=analytics.CSATFigures)
+async def analytics_csat(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    since: Annotated[str | None, Query(alias="from", max_length=40)] = None,
+    until: Annotated[str | None, Query(alias="to", max_length=40)] = None,
+) -> analytics.CSATFigures:
+    """CSAT over [from, to): responses, % rated Great, by agent, AI-resolved versus people."""
+    start, end = analytics.period(analytics.instant(since), analytics.instant(until))
+    return await analytics.csat(session, principal.tenant_id, start, end)
+
+
+@hours_router.get("", response_model=BusinessHoursOut)
+async def get_business_hours(principal: CurrentPrincipal, session: SessionDep) -> BusinessHoursOut:
+    """The business's hours (never set: open all day every day, in UTC)."""
+    return business_hours.hours_out(await business_hours.get_hours(session, principal.tenant_id))
+
+
+@hours_router.put("", response_model=BusinessHoursOut)
+async def put_business_hours(
+    body: BusinessHoursIn, principal: Manager, session: SessionDep
+) -> BusinessHoursOut:
+    """Change any of them (owner/admin); `weekly`, when given, is the whole week. A bad time
+    zone, day, time, overlap or date is a 422 naming it."""
+    return await business_hours.update_hours(session, principal.tenant_id, body)
+
+
+@csat_router.get("", response_model=CSATSettingsOut)
+async def get_csat(principal: CurrentPrincipal, session: SessionDep) -> CSATSettingsOut:
+    """Whether resolving a conversation asks the customer for a rating (default: off)."""
+    return csat.csat_out(await csat.get_csat(session, principal.tenant_id))
+
+
+@csat_router.put("", response_model=CSATSettingsOut)
+async def put_csat(
+    body: CSATSettingsIn, principal: Manager, session: SessionDep
+) -> CSATSettingsOut:
+    """Change any of them (owner/admin); `template_name` is the approved template sent when
+    the 24-hour window is closed (null: then nothing is sent)."""
+    return await csat.update_csat(session, principal.tenant_id, body)
 
 
 @prompts_router.get("/variables")

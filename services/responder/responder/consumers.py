@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.bus import Subscription
 from common.events import (
     ContactErasedV1,
+    ConversationCSATReceivedV1,
     ConversationMessageStoredV1,
     ConversationUpdatedV1,
     Envelope,
@@ -18,6 +19,7 @@ from common.events import (
     TenantCreatedV1,
 )
 from common.idempotency import idempotent
+from responder import csat
 from responder.models import ConversationTurn, Reply, SentMark, TenantName, processed_events
 
 if TYPE_CHECKING:
@@ -40,7 +42,12 @@ async def on_bookkeeping(session: AsyncSession, event: Envelope) -> None:
                 index_elements=["tenant_id"], set_={"name": statement.excluded.name}
             )
         )
-    elif isinstance(event, ConversationUpdatedV1) and event.payload.status == "resolved":
+    elif isinstance(event, ConversationUpdatedV1) and event.tenant_id is not None:
+        await csat.on_conversation_updated(
+            session, event.tenant_id, event.payload, event.occurred_at
+        )
+        if event.payload.status != "resolved":
+            return
         # Resolved: when it reopens, the AI starts with a clean memory.
         statement = insert(ConversationTurn).values(
             conversation_id=event.payload.id, tenant_id=event.tenant_id,
@@ -67,6 +74,8 @@ async def on_bookkeeping(session: AsyncSession, event: Envelope) -> None:
                 ConversationTurn.conversation_id.in_(conversations),
             )
         )
+    elif isinstance(event, ConversationCSATReceivedV1) and event.tenant_id is not None:
+        await csat.on_csat_received(session, event.tenant_id, event.payload)
     elif isinstance(event, MessageStatusUpdatedV1) and event.payload.status in ACCEPTED:
         statement = insert(SentMark).values(
             message_id=event.payload.message_id, sent_at=event.occurred_at
@@ -97,6 +106,7 @@ def subscriptions(runtime: "ResponderRuntime") -> Sequence[Subscription]:
                 "conversation.updated.v1",
                 "message.status.updated.v1",
                 "contact.erased.v1",
+                "conversation.csat.received.v1",
             ),
             idempotent(runtime.db, processed_events, BOOKKEEPING, on_bookkeeping),
         ),

@@ -5,7 +5,13 @@ from fastapi import FastAPI
 from common.app import ServiceRuntime, create_service_app
 from common.retention import claims_kept, windows_kept
 from responder.answer import Answerer
-from responder.api import analytics_router, prompts_router, settings_router
+from responder.api import (
+    analytics_router,
+    csat_router,
+    hours_router,
+    prompts_router,
+    settings_router,
+)
 from responder.consumers import subscriptions
 from responder.knowledge import KnowledgeClient
 from responder.llm import ChatClient
@@ -91,5 +97,5 @@ def create_app(settings: ResponderSettings | None = None) -> FastAPI:
         runtime,
         title="WhatsApp AI responder",
         description="The AI: grounded answers, per-tenant persona and prompts, handoff, analytics.",
-        routers=[settings_router, prompts_router, analytics_router],
+        routers=[settings_router, prompts_router, analytics_router, hours_router, csat_router],
     )

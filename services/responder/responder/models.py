@@ -39,10 +39,14 @@ class Base(DeclarativeBase):
 
 class PromptTemplate(Base):
     __tablename__ = "prompt_templates"
-    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+    # Names as the migration gave them (the naming convention would add the schema).
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_prompt_templates_tenant_id"),
+        Index("ix_prompt_templates_tenant_id", "tenant_id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     name: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -79,9 +83,10 @@ class Reply(Base):
     """What the responder did for one customer turn: replied, handed off, or fell back."""
 
     __tablename__ = "replies"
+    __table_args__ = (Index("ix_replies_tenant_id", "tenant_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), index=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     # The latest customer message this turn answers (unique: one answer per message).
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
@@ -163,3 +168,76 @@ class SentMark(Base):
 
     message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
     sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class BusinessHours(Base):
+    """A business's opening hours (no row: open all day every day, the AI answers as ever)."""
+
+    __tablename__ = "business_hours"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # {"mon": [["09:00", "17:30"]], …}: wall-clock times in `timezone`; a day left out is closed.
+    weekly: Mapped[dict[str, list[list[str]]]] = mapped_column(JSONB)
+    holidays: Mapped[list[str]] = mapped_column(JSONB, default=list)
+    auto_reply: Mapped[str | None] = mapped_column(Text)
+    outside_hours: Mapped[str] = mapped_column(String(16), default="answer")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class AutoReplySent(Base):
+    """The outside-hours auto-reply of one conversation in one closed period: the primary key
+    makes it once, whatever the redeliveries or concurrent turns."""
+
+    __tablename__ = "auto_replies_sent"
+    __table_args__ = (Index("ix_auto_replies_sent_tenant_id", "tenant_id"),)
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    # The customer message that found the business closed.
+    message_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CSATSettings(Base):
+    """Whether a resolved conversation asks the customer for a rating (no row: it does not)."""
+
+    __tablename__ = "csat_settings"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=False)
+    question: Mapped[str] = mapped_column(Text)
+    template_name: Mapped[str | None] = mapped_column(String(512))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+class ConversationState(Base):
+    """The last status heard of each conversation: a resolution is a change *to* resolved,
+    so later updates of a resolved conversation (a label, its rating) ask nothing again."""
+
+    __tablename__ = "conversation_states"
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CSATResponse(Base):
+    """A customer's rating (from ingest's `conversation.csat.received.v1`), for analytics."""
+
+    __tablename__ = "csat_responses"
+    __table_args__ = (Index("ix_csat_responses_tenant_id", "tenant_id", "responded_at"),)
+
+    request_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    conversation_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
+    score: Mapped[int] = mapped_column(Integer)
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    ai_resolved: Mapped[bool] = mapped_column()
+    responded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

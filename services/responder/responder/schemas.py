@@ -1,4 +1,4 @@
-"""HTTP bodies of the responder (API.md's responder section)."""
+"""HTTP bodies of the responder (docs/api.md, responder)."""
 
 import uuid
 from datetime import datetime
@@ -115,3 +115,54 @@ class PreviewOut(BaseModel):
     tokens_out: int
     latency_ms: int
     cost_usd: float | None = None  # None: no LLM call, or its price is unknown
+
+
+# --- business hours and CSAT (docs/api.md, responder) ------------------------------------
+
+Interval = Annotated[list[str], Field(min_length=2, max_length=2)]
+
+
+class BusinessHoursIn(InputModel):
+    """Any subset; what is left out keeps its value. `weekly`, when given, is the whole week:
+    a day left out (or with no intervals) is closed all day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)] | None
+    ) = None
+    weekly: dict[str, Annotated[list[Interval], Field(max_length=12)]] | None = None
+    holidays: Annotated[list[str], Field(max_length=400)] | None = None
+    auto_reply: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1024)] | None = (
+        None
+    )
+    outside_hours: Literal["answer", "handoff"] | None = None
+
+
+class BusinessHoursOut(BaseModel):
+    timezone: str
+    weekly: dict[str, list[list[str]]]
+    holidays: list[str]
+    auto_reply: str | None
+    outside_hours: Literal["answer", "handoff"]
+
+
+# Meta's template names: lowercase letters, digits and underscores, at most 512 characters.
+TemplateNameRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,512}$")]
+
+
+class CSATSettingsIn(InputModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool | None = None
+    question: (
+        Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1024)]
+        | None
+    ) = None
+    template_name: TemplateNameRef | None = None
+
+
+class CSATSettingsOut(BaseModel):
+    enabled: bool
+    question: str
+    template_name: str | None

@@ -32,6 +32,7 @@ from common.events import (
     ReplySource,
 )
 from common.outbox import add_event
+from responder import business_hours
 from responder.answer import Answerer, Outcome, TurnInput
 from responder.models import AISettings, ConversationTurn, Reply, TrackedMessage, outbox
 from responder.prompts import Turn
@@ -41,7 +42,7 @@ from responder.spending import TenantLimits, add_spend, budget_exhausted
 
 log = structlog.get_logger(__name__)
 
-# Messages that never prompt an answer (WHATSAPP.md §4: non-prompting events).
+# Messages that never prompt an answer (docs/whatsapp.md: they never prompt an answer).
 SILENT_TYPES = frozenset({"reaction", "system", "unsupported", "order", "unknown", "ephemeral"})
 
 
@@ -63,15 +64,19 @@ async def track(
     )
 
 
-def wants_answer(p: ConversationMessageStoredPayload) -> bool:
+def prompting(p: ConversationMessageStoredPayload) -> bool:
+    """A customer message that expects an answer from the business (a rating tap does not)."""
     m = p.message
     return (
         m.direction == "inbound"
         and m.author == "customer"
-        and p.ai_enabled
-        and p.conversation_status != "handoff"
         and m.type not in SILENT_TYPES
+        and not p.csat_reply
     )
+
+
+def wants_answer(p: ConversationMessageStoredPayload) -> bool:
+    return prompting(p) and p.ai_enabled and p.conversation_status != "handoff"
 
 
 async def mark_latest(
@@ -287,7 +292,14 @@ class TurnHandler:
     async def __call__(self, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload) -> None:
         async with self.db.session() as session:
             await track(session, tenant_id, p)
+            if not prompting(p):
+                return
+            # Outside hours the auto-reply goes whoever is in charge (the AI or a person).
+            closed = await business_hours.outside_hours(session, tenant_id, p)
             if not wants_answer(p):
+                return
+            if closed is not None and closed.outside_hours == "handoff":
+                await business_hours.hand_off(session, tenant_id, p)
                 return
             await mark_latest(session, tenant_id, p)
         if self.quiet_period_s > 0:

@@ -172,7 +172,7 @@ async def test_previews_are_rate_limited_per_business(
                 headers=owner(test_keys, who, role),
             )
 
-        # Agents may preview (API.md marks no role) but share their business's allowance.
+        # Agents may preview (the API requires no role) but share their business's allowance.
         codes = [(await preview(tenant, role)).status_code for role in ("owner", "agent", "admin")]
         assert codes == [200, 200, 200]
         refused = await preview(tenant, "agent")
