@@ -38,14 +38,15 @@ async function ok(response, status = 200) {
   return response.status() === 204 ? null : response.json();
 }
 
-/** A customer's message through the gateway, signed like Meta's webhooks. */
-async function customerWrites({ from, name, text, timestamp = Math.floor(Date.now() / 1000) }) {
+/** A customer's message through the gateway, signed like Meta's webhooks (text, or any
+ * `kind` with its `content`). */
+async function customerWrites({ from, name, text, timestamp = Math.floor(Date.now() / 1000), kind = "text", content = { body: text } }) {
   const id = `wamid.E2E.${randomUUID().replaceAll("-", "")}`;
   const value = {
     messaging_product: "whatsapp",
     metadata: { display_phone_number: "15550783999", phone_number_id: process.env.GRAPH_TEAM_PNID },
     contacts: [{ profile: { name }, wa_id: from }],
-    messages: [{ from, id, timestamp: String(timestamp), type: "text", text: { body: text } }],
+    messages: [{ from, id, timestamp: String(timestamp), type: kind, [kind]: content }],
   };
   const body = JSON.stringify({
     object: "whatsapp_business_account",
@@ -274,6 +275,34 @@ async function takeoverAssigns(page, baseURL, ctx) {
   assert.equal(after.ai_enabled, false);
 }
 
+/** CSAT on: resolving Sofia's conversation (her window is open) asks her with reply buttons;
+ * her tap on "Great" (`csat:3`) shows on the conversation. */
+async function csatCollected(page, baseURL, ctx) {
+  const settings = await ok(await page.request.put(`${baseURL}/api/csat`, { data: { enabled: true, question: "How did we do today?" } }));
+  assert.equal(settings.enabled, true);
+  await page.goto(`${baseURL}/inbox/${ctx.sofia}`);
+  const view = page.getByTestId("conversation-view");
+  await view.getByRole("button", { name: "Resolve", exact: true }).click();
+  await see(view.getByRole("button", { name: "Reopen" }), "the conversation resolved");
+  const asked = await waitFor(
+    async () => (await graphSends()).find((s) => s.json?.type === "interactive" && s.json.to === SOFIA && s.wamid),
+    "the rating question at the fake Graph API",
+  );
+  assert.equal(asked.json.interactive.type, "button");
+  assert.equal(asked.json.interactive.body.text, "How did we do today?");
+  assert.deepEqual(asked.json.interactive.action.buttons.map((b) => b.reply.id), ["csat:3", "csat:2", "csat:1"]);
+  await customerWrites({
+    from: SOFIA,
+    name: "Sofia",
+    kind: "interactive",
+    content: { type: "button_reply", button_reply: { id: "csat:3", title: "😀 Great" } },
+  });
+  await see(view.getByTestId("csat-rating").filter({ hasText: "Great" }), "the rating on the conversation", T);
+  const rated = await ok(await page.request.get(`${baseURL}/api/conversations/${ctx.sofia}`));
+  assert.equal(rated.csat.score, 3);
+  await ctx.shot("team-csat");
+}
+
 async function done(_page, _baseURL, ctx) {
   assert.deepEqual(ctx.agentErrors, [], "no uncaught errors in the agent's page");
   await ctx.agentContext.close();
@@ -286,5 +315,6 @@ export const SPECS = [
   ["team: a canned reply typed as /shortcut", cannedReplyByShortcut],
   ["team: a closed window answered with a template", closedWindowAnsweredWithTemplate],
   ["team: taking over assigns the agent", takeoverAssigns],
+  ["team: CSAT asked on resolve, the rating shown", csatCollected],
   ["team: the agent's browser closes cleanly", done],
 ];

@@ -41,4 +41,8 @@ export type InboxConversation = Conversation & {
   window_closes_at?: string | null;
   assignee_id?: string | null;
   labels?: LabelBrief[];
+  // The customer's answer to the satisfaction question after a resolve (3 Great, 2 OK, 1 Poor).
+  csat?: CSATRating | null;
 };
+
+export type CSATRating = { score: 1 | 2 | 3; label: "Great" | "OK" | "Poor"; responded_at: string };

@@ -117,6 +117,16 @@ export function TeamBar({
         {saving && <Spinner className="text-zinc-400" />}
       </div>
 
+      {conversation.csat && (
+        <span
+          data-testid="csat-rating"
+          title={`Rated ${new Date(conversation.csat.responded_at).toLocaleString()}`}
+          className="inline-flex items-center gap-1 rounded-md bg-sky-50 px-1.5 py-0.5 font-medium text-sky-800 ring-1 ring-inset ring-sky-200"
+        >
+          Customer rating: {{ 3: "😀", 2: "😐", 1: "🙁" }[conversation.csat.score]} {conversation.csat.label}
+        </span>
+      )}
+
       <Link
         href={`/contacts/${conversation.contact.id}`}
         className="ml-auto font-medium text-emerald-700 hover:underline"
