@@ -16,6 +16,7 @@ import {
   PhoneIcon,
   PlugIcon,
   RocketIcon,
+  SlidersIcon,
   SparkIcon,
   UsersIcon,
 } from "./icons";
@@ -25,6 +26,7 @@ export const NAV = [
   { href: "/simulator", label: "Simulator", icon: PhoneIcon },
   { href: "/knowledge", label: "Knowledge", icon: BookIcon },
   { href: "/ai", label: "AI settings", icon: SparkIcon },
+  { href: "/settings", label: "Inbox settings", icon: SlidersIcon },
   { href: "/analytics", label: "Analytics", icon: ChartIcon },
   { href: "/channels", label: "Channels", icon: PlugIcon },
   { href: "/team", label: "Team", icon: UsersIcon },

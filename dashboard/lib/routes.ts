@@ -11,11 +11,16 @@ const PREFIXES: [string, Service][] = [
   ["/api/contacts", "ingest"],
   ["/api/messages/", "ingest"],
   ["/api/events/", "ingest"],
+  ["/api/labels", "ingest"],
+  ["/api/canned-replies", "ingest"],
+  ["/api/inbox/", "ingest"],
   ["/api/documents", "knowledge"],
   ["/api/knowledge/", "knowledge"],
   ["/api/ai/", "responder"],
   ["/api/prompts", "responder"],
   ["/api/analytics/", "responder"],
+  ["/api/business-hours", "responder"],
+  ["/api/csat", "responder"],
 ];
 
 function base(service: Service): string {
