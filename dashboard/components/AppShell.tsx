@@ -18,11 +18,13 @@ import {
   RocketIcon,
   SlidersIcon,
   SparkIcon,
+  UserIcon,
   UsersIcon,
 } from "./icons";
 
 export const NAV = [
   { href: "/inbox", label: "Inbox", icon: InboxIcon },
+  { href: "/contacts", label: "Contacts", icon: UserIcon },
   { href: "/simulator", label: "Simulator", icon: PhoneIcon },
   { href: "/knowledge", label: "Knowledge", icon: BookIcon },
   { href: "/ai", label: "AI settings", icon: SparkIcon },
