@@ -28,10 +28,12 @@ export function RoundRobinSection({ manager }: { manager: boolean }) {
 
   async function toggle(round_robin: boolean) {
     setSaving(true);
+    setSettings({ round_robin }); // shown switched at once; switched back if not saved
     try {
       setSettings(await api<InboxSettings>("/api/inbox/settings", { method: "PUT", json: { round_robin } }));
       toast(round_robin ? "Round-robin assignment on" : "Round-robin assignment off");
     } catch (error) {
+      setSettings({ round_robin: !round_robin });
       toast(`Not saved: ${errorMessage(error)}`, "error");
     } finally {
       setSaving(false);
