@@ -340,7 +340,7 @@ export async function channelSandbox(page, baseURL, ctx) {
 
 /** Labels: create two (a swatch, then the colour picker), a duplicate is refused on its field,
  * one is deleted; the analytics page counts the one left. */
-export async function settingsLabels(page, baseURL, ctx) {
+export async function settingsLabels(page, baseURL) {
   await page.goto(`${baseURL}/settings`);
   await see(page.getByRole("heading", { name: "Inbox settings" }), "the settings page loads");
   const form = page.getByRole("form", { name: "New label" });
