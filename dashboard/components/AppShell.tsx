@@ -16,15 +16,19 @@ import {
   PhoneIcon,
   PlugIcon,
   RocketIcon,
+  SlidersIcon,
   SparkIcon,
+  UserIcon,
   UsersIcon,
 } from "./icons";
 
 export const NAV = [
   { href: "/inbox", label: "Inbox", icon: InboxIcon },
+  { href: "/contacts", label: "Contacts", icon: UserIcon },
   { href: "/simulator", label: "Simulator", icon: PhoneIcon },
   { href: "/knowledge", label: "Knowledge", icon: BookIcon },
   { href: "/ai", label: "AI settings", icon: SparkIcon },
+  { href: "/settings", label: "Inbox settings", icon: SlidersIcon },
   { href: "/analytics", label: "Analytics", icon: ChartIcon },
   { href: "/channels", label: "Channels", icon: PlugIcon },
   { href: "/team", label: "Team", icon: UsersIcon },

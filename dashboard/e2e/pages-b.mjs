@@ -1,4 +1,4 @@
-// Browser specs for the knowledge, AI, analytics, team and channel pages.
+// Browser specs for the knowledge, AI, analytics, team, channel, settings and contact pages.
 //
 // Each export is `async (page, baseURL, ctx) => void`: `page` is a playwright-core Page of a
 // signed-in owner (a fresh business), `baseURL` the dashboard's origin, `ctx` an object the
@@ -336,6 +336,195 @@ export async function channelSandbox(page, baseURL, ctx) {
   await row.waitFor({ state: "detached", timeout: TIMEOUT });
 }
 
+// --- issue 14: the support team's settings, channel templates, the contact page ----------
+
+/** Labels: create two (a swatch, then the colour picker), a duplicate is refused on its field,
+ * one is deleted; the analytics page counts the one left. */
+export async function settingsLabels(page, baseURL) {
+  await page.goto(`${baseURL}/settings`);
+  await see(page.getByRole("heading", { name: "Inbox settings" }), "the settings page loads");
+  const form = page.getByRole("form", { name: "New label" });
+  await form.getByLabel("Name").fill("Refund");
+  await form.getByRole("button", { name: "Colour #dc2626" }).click();
+  await form.getByRole("button", { name: "Create label" }).click();
+  const refund = page.getByTestId("label-row").filter({ hasText: "Refund" });
+  await see(refund, "the new label is listed");
+  assert.match(await refund.innerText(), /0 conversations/);
+  const swatch = await refund.locator("span[aria-hidden]").first().evaluate((el) => getComputedStyle(el).backgroundColor);
+  assert.equal(swatch, "rgb(220, 38, 38)", "the swatch has the chosen colour");
+  await form.getByLabel("Name").fill("VIP");
+  await form.getByLabel("Any colour").fill("#7c3aed");
+  await form.getByRole("button", { name: "Create label" }).click();
+  await see(page.getByTestId("label-row").filter({ hasText: "VIP" }), "the second label is listed");
+  await form.getByLabel("Name").fill("Refund");
+  await form.getByRole("button", { name: "Create label" }).click();
+  await see(form.getByRole("alert"), "a duplicate name is refused on its field (409)");
+  await refund.getByRole("button", { name: "Delete label Refund" }).click();
+  await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+  await refund.waitFor({ state: "detached", timeout: TIMEOUT });
+  const listed = await (await page.context().request.get(`${baseURL}/api/labels`)).json();
+  assert.deepEqual(listed.items.map((l) => [l.name, l.color]), [["VIP", "#7c3aed"]]);
+  await page.goto(`${baseURL}/analytics`);
+  const count = page.getByTestId("label-count-row").filter({ hasText: "VIP" });
+  await see(count, "analytics lists the label's count");
+  assert.match(await count.innerText(), /VIP\s+0/);
+  assert.equal(await page.getByTestId("label-count-row").count(), 1);
+  // No rating was collected: the CSAT figure is a dash (also while the responder has no route).
+  await see(page.getByTestId("fig-csat"), "the CSAT figure shows");
+  assert.equal(await page.getByTestId("fig-csat").innerText(), "—");
+}
+
+/** Canned replies: a bad shortcut shows its 422; create one with a variable button; edit it. */
+export async function settingsCanned(page, baseURL, ctx) {
+  await page.goto(`${baseURL}/settings`);
+  const form = page.getByRole("form", { name: "New canned reply" });
+  await see(form, "the canned-reply form shows");
+  await form.getByLabel("Shortcut").fill("opening hours");
+  await form.getByLabel("Text").fill("Hi ");
+  await form.getByRole("button", { name: "Create reply" }).click();
+  await see(form.getByText(/Lowercase letters, digits/), "a shortcut with a space is refused on its field");
+  await form.getByLabel("Shortcut").fill("hours");
+  await form.getByLabel("Text").click();
+  await page.keyboard.press("End");
+  await form.getByRole("button", { name: "{{customer_name}}" }).click();
+  await form.getByLabel("Text").press("End");
+  await form.getByLabel("Text").pressSequentially(", we open at 9.");
+  assert.equal(await form.getByLabel("Text").inputValue(), "Hi {{customer_name}}, we open at 9.");
+  await form.getByRole("button", { name: "Create reply" }).click();
+  const row = page.getByTestId("canned-row").filter({ hasText: "/hours" });
+  await see(row, "the reply is listed");
+  assert.match(await row.innerText(), /Hi \{\{customer_name\}\}, we open at 9\./);
+  await row.getByRole("button", { name: "Edit /hours" }).click();
+  const editing = page.getByRole("form", { name: "Edit canned reply" });
+  await see(editing, "the reply opens for editing");
+  assert.equal(await editing.getByLabel("Shortcut").inputValue(), "hours");
+  await editing.getByLabel("Text").fill("We open at 9, {{customer_name}}. — {{agent_name}}");
+  await editing.getByRole("button", { name: "Save reply" }).click();
+  await see(page.getByTestId("canned-row").filter({ hasText: "— {{agent_name}}" }), "the edited text is listed");
+  const listed = await (await page.context().request.get(`${baseURL}/api/canned-replies`)).json();
+  assert.deepEqual(
+    listed.items.map((r) => [r.shortcut, r.text]),
+    [["hours", "We open at 9, {{customer_name}}. — {{agent_name}}"]],
+  );
+  await shot(page, ctx, "inbox-settings");
+}
+
+/** Round-robin: switched on, saved, still on after a reload (and in the API). */
+export async function settingsRoundRobin(page, baseURL) {
+  await page.goto(`${baseURL}/settings`);
+  const toggle = page.getByRole("checkbox", { name: /Round-robin assignment/ });
+  await see(toggle, "the round-robin switch shows");
+  assert.equal(await toggle.isChecked(), false, "off by default");
+  await toggle.check();
+  await see(page.getByRole("status").filter({ hasText: "Round-robin assignment on" }), "the change is saved");
+  const saved = await (await page.context().request.get(`${baseURL}/api/inbox/settings`)).json();
+  assert.deepEqual(saved, { round_robin: true });
+  await page.reload();
+  await see(toggle, "the switch shows again");
+  await until(async () => toggle.isChecked(), "still on after a reload");
+}
+
+/** A live number's templates: listed when it connects (read from Meta), synced on demand,
+ * one chosen as the re-engagement template and sent automatically. */
+export async function channelTemplates(page, baseURL, ctx) {
+  const pnid = process.env.TEMPLATES_PNID;
+  const waba = process.env.TEMPLATES_WABA_ID;
+  const token = process.env.GRAPH_TOKEN;
+  if (!pnid || !waba || !token) {
+    throw new Error("needs TEMPLATES_PNID, TEMPLATES_WABA_ID and GRAPH_TOKEN (tests/e2e/test_dashboard.py sets them)");
+  }
+  await page.goto(`${baseURL}/channels`);
+  await page.getByRole("radio", { name: /WhatsApp Cloud API/ }).check();
+  await page.getByLabel("Phone number ID", { exact: true }).fill(pnid);
+  await page.getByLabel("Display number", { exact: true }).fill("+1 555 0177");
+  await page.getByLabel("WhatsApp Business Account ID", { exact: true }).fill(waba);
+  await page.getByLabel("Access token", { exact: true }).fill(token);
+  await page.getByRole("button", { name: "Connect number" }).click();
+  // Listed under the number Meta reports for it (the fake's), found by its id.
+  const row = page.getByTestId("channel-row").filter({ hasText: pnid });
+  await see(row, "the live number is listed");
+  const ready = row.getByTestId("template-row").filter({ hasText: "order_ready" });
+  await see(ready, "its templates were read from Meta on connect");
+  assert.match(await ready.innerText(), /en_US/);
+  assert.match(await ready.innerText(), /approved/);
+  assert.match(await ready.innerText(), /Hi \{\{1\}\}, your order \{\{2\}\} is ready for pickup\./);
+  const sale = row.getByTestId("template-row").filter({ hasText: "summer_sale" });
+  assert.match(await sale.innerText(), /pending/);
+  assert.match(await sale.innerText(), /marketing/);
+  await row.getByRole("button", { name: "Sync templates" }).click();
+  await see(page.getByRole("status").filter({ hasText: "2 templates synced from Meta" }), "a sync reads them again");
+  // Only approved templates can reopen a window.
+  const select = row.getByLabel("Re-engagement template");
+  const options = await select.locator("option").allInnerTexts();
+  assert.deepEqual(options, ["None", "order_ready · en_US"]);
+  await select.selectOption({ label: "order_ready · en_US" });
+  await row.getByRole("checkbox", { name: /Send it automatically/ }).check();
+  await row.getByRole("button", { name: "Save re-engagement" }).click();
+  await see(page.getByRole("status").filter({ hasText: "Re-engagement settings saved" }), "the choice is saved");
+  await shot(page, ctx, "channel-templates");
+  await page.reload();
+  await see(row.getByTestId("template-row").first(), "the templates show again");
+  await until(async () => (await row.getByRole("checkbox", { name: /Send it automatically/ }).isChecked()), "auto stays on");
+  assert.equal(await row.getByLabel("Re-engagement template").locator("option:checked").innerText(), "order_ready · en_US");
+  const channels = await (await page.context().request.get(`${baseURL}/api/channels`)).json();
+  const live = channels.items.find((c) => c.phone_number_id === pnid);
+  assert.deepEqual(live.reengagement_template, { name: "order_ready", language: "en_US" });
+  assert.equal(live.auto_reengage, true);
+}
+
+/** The contact page of a customer from the analytics spec: profile, their conversation,
+ * notes and attributes saved, the JSON export downloaded, then the contact erased. */
+export async function contactPage(page, baseURL, ctx) {
+  await page.goto(`${baseURL}/contacts`);
+  const entry = page.getByTestId("contact-row").filter({ hasText: "Customer 1" });
+  await see(entry, "the contacts list shows the customer");
+  await entry.click();
+  await see(page.getByTestId("contact-name").filter({ hasText: "Customer 1" }), "the contact page opens");
+  const profile = page.getByTestId("contact-profile");
+  assert.match(await profile.innerText(), /\+31612345671/);
+  const conversation = page.getByTestId("contact-conversation");
+  await see(conversation, "the contact's conversation is listed");
+  assert.equal(await conversation.count(), 1, "only this contact's conversations");
+  const id = page.url().split("/contacts/")[1];
+
+  const form = page.getByRole("form", { name: "Contact notes" });
+  await form.getByLabel("Notes").fill("Asked about returns twice.");
+  await form.getByRole("button", { name: "Add attribute" }).click();
+  await form.getByLabel("Attribute 1 name").fill("plan");
+  await form.getByLabel("Attribute 1 value").fill("gold");
+  await form.getByRole("button", { name: "Save" }).click();
+  await see(page.getByRole("status").filter({ hasText: "Contact saved" }), "notes and attributes are saved");
+  await page.reload();
+  await see(form.getByLabel("Attribute 1 value"), "the attribute shows again");
+  assert.equal(await form.getByLabel("Notes").inputValue(), "Asked about returns twice.");
+  assert.equal(await form.getByLabel("Attribute 1 name").inputValue(), "plan");
+  await shot(page, ctx, "contact");
+
+  const [download] = await Promise.all([
+    page.waitForEvent("download", { timeout: TIMEOUT }),
+    page.getByRole("button", { name: "Export JSON" }).click(),
+  ]);
+  assert.equal(download.suggestedFilename(), "contact-31612345671.json");
+  const { readFile } = await import("node:fs/promises");
+  const exported = JSON.parse(await readFile(await download.path(), "utf8"));
+  assert.equal(exported.contact.wa_id, "31612345671");
+  assert.deepEqual(exported.contact.attributes, { plan: "gold" });
+  assert.equal(exported.conversations.length, 1);
+  assert.ok(exported.messages.some((m) => m.text === "Can I return a bike?"), "the export has their messages");
+
+  await page.getByRole("button", { name: "Erase contact" }).click();
+  const dialog = page.getByRole("dialog");
+  await see(dialog.getByText(/cannot be undone/), "erasure asks first");
+  await dialog.getByRole("button", { name: "Erase for good" }).click();
+  await page.waitForURL(`${baseURL}/contacts`, { timeout: TIMEOUT });
+  await see(page.getByTestId("contact-row").first(), "the list shows the other contacts");
+  assert.equal(await page.getByTestId("contact-row").filter({ hasText: "Customer 1" }).count(), 0);
+  const gone = await page.context().request.get(`${baseURL}/api/contacts/${id}`);
+  assert.equal(gone.status(), 404);
+  await page.goto(`${baseURL}/contacts/${id}`);
+  await see(page.getByText("No such contact"), "an erased contact's page says so");
+}
+
 /** A failing service shows the error and a retry on each page; the retry recovers. */
 export async function errorStatesRecover(page, baseURL) {
   const pages = [
@@ -376,5 +565,10 @@ export const SPECS = [
   ["analytics: figures and charts", analyticsFigures],
   ["team: add and remove a member", teamAddRemove],
   ["channels: connect a sandbox number", channelSandbox],
+  ["settings: labels created, refused twice, deleted, counted", settingsLabels],
+  ["settings: a canned reply created with a variable and edited", settingsCanned],
+  ["settings: round-robin switched on stays on", settingsRoundRobin],
+  ["channels: a live number's templates, sync, re-engagement", channelTemplates],
+  ["contacts: profile, conversations, notes, export, erase", contactPage],
   ["errors: each page shows a failing service and recovers", errorStatesRecover],
 ];

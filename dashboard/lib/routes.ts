@@ -20,6 +20,7 @@ const PREFIXES: [string, Service][] = [
   ["/api/ai/", "responder"],
   ["/api/prompts", "responder"],
   ["/api/analytics/", "responder"],
+  ["/api/business-hours", "responder"],
   ["/api/csat", "responder"],
 ];
 

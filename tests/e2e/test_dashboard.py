@@ -110,6 +110,22 @@ async def platform(
     number = graph.add_number(str(10**11 + secrets.randbelow(9 * 10**11)))
     team = graph.add_number(str(10**11 + secrets.randbelow(9 * 10**11)), waba_id=TEAM_WABA_ID)
     team_templates(graph)
+    # A second live number whose account has templates: the pages group connects it on the
+    # Channels page (templates listed, synced, one chosen for re-engagement).
+    templated = graph.add_number(
+        str(10**11 + secrets.randbelow(9 * 10**11)),
+        waba_id=str(10**14 + secrets.randbelow(9 * 10**14)),
+    )
+    graph.add_template(
+        templated.waba_id, "order_ready", body="Hi {{1}}, your order {{2}} is ready for pickup."
+    )
+    graph.add_template(
+        templated.waba_id,
+        "summer_sale",
+        status="PENDING",
+        category="MARKETING",
+        body="Our summer sale starts Monday.",
+    )
     graph.fail_next(
         131047,
         details="Message failed to send because more than 24 hours have passed since the "
@@ -157,6 +173,8 @@ async def platform(
                 "GRAPH_TEAM_PNID": team.phone_number_id,
                 "GRAPH_TEAM_WABA_ID": team.waba_id,
                 "GRAPH_INSPECT_URL": inspect_url,
+                "TEMPLATES_PNID": templated.phone_number_id,
+                "TEMPLATES_WABA_ID": templated.waba_id,
             }
         finally:
             for process in started:  # shown by pytest when the test fails
@@ -215,6 +233,8 @@ async def test_dashboard_in_a_real_browser(
         "GRAPH_TEAM_PNID": platform["GRAPH_TEAM_PNID"],
         "GRAPH_TEAM_WABA_ID": platform["GRAPH_TEAM_WABA_ID"],
         "GRAPH_INSPECT_URL": platform["GRAPH_INSPECT_URL"],
+        "TEMPLATES_PNID": platform["TEMPLATES_PNID"],
+        "TEMPLATES_WABA_ID": platform["TEMPLATES_WABA_ID"],
         "WHATSAPP_APP_SECRET": SECRET,
         "MEDIA_IMAGE_ID": MEDIA_IMAGE_ID,
         "BASE_URL": dashboard_url,

@@ -23,6 +23,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/conversations/{conversation_id}/notes"): {"text": "a note from B"},
     ("PUT", "/api/conversations/{conversation_id}/labels"): {"label_ids": []},
     ("PUT", "/api/canned-replies/{reply_id}"): {"shortcut": "b", "text": "from B"},
+    ("PATCH", "/api/contacts/{contact_id}"): {"notes": "a note from B"},
     ("PUT", "/api/prompts/{template_id}"): {"name": "renamed by B"},
 }
 

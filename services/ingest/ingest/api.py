@@ -32,6 +32,7 @@ from ingest.schemas import (
     ChannelPatch,
     ContactBrief,
     ContactOut,
+    ContactPatch,
     ConversationOut,
     ConversationPatch,
     LabelBrief,
@@ -157,6 +158,8 @@ def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
         first_seen_at=contact.first_seen_at,
         last_seen_at=contact.last_seen_at,
         conversation_count=conversation_count,
+        notes=contact.notes,
+        attributes=contact.attributes or {},
     )
 
 
@@ -358,10 +361,15 @@ async def list_conversations(
         Query(pattern=ASSIGNEE_PATTERN, description="`me`, `none` (unassigned) or a user id"),
     ] = None,
     label: Annotated[uuid.UUID | None, Query(description="a label id")] = None,
+    contact_id: Annotated[
+        uuid.UUID | None, Query(description="one contact's conversations (the contact page)")
+    ] = None,
 ) -> Page[ConversationOut]:
     """Newest activity first; `q` searches the contact's name and number and message text;
-    `assignee` and `label` narrow it. `unread_count` is the caller's own."""
+    `assignee`, `label` and `contact_id` narrow it. `unread_count` is the caller's own."""
     filters = []
+    if contact_id:
+        filters.append(Conversation.contact_id == contact_id)
     if assignee:
         filters.append(inbox.assignee_filter(assignee, principal))
     if label:
@@ -487,6 +495,24 @@ async def get_contact(
     if found is None:
         raise AppError(404, "contact not found")
     return contact_out(*found)
+
+
+@contacts.patch("/{contact_id}", responses=errors(404))
+async def patch_contact(
+    contact_id: uuid.UUID, body: ContactPatch, principal: CurrentPrincipal, session: SessionDep
+) -> ContactOut:
+    """The team's `notes` (null clears them) and custom `attributes` (replaced whole; null or
+    `{}` clears them) of the contact; any member may edit them. Absent fields are unchanged."""
+    found = await repository.get_contact(session, principal.tenant_id, contact_id)
+    if found is None:
+        raise AppError(404, "contact not found")
+    contact, count = found
+    if "notes" in body.model_fields_set:
+        contact.notes = body.notes
+    if "attributes" in body.model_fields_set:
+        contact.attributes = dict(body.attributes or {})
+    await session.flush()
+    return contact_out(contact, count)
 
 
 # --- media and live stream -------------------------------------------------------------------

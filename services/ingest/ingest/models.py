@@ -95,6 +95,12 @@ class Contact(Base):
     name: Mapped[str | None] = mapped_column(String(256))
     first_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The team's own: free notes and custom attributes (PATCH /api/contacts/{id}); WhatsApp
+    # never writes them, unlike `name` (the profile name each inbound message refreshes).
+    notes: Mapped[str | None] = mapped_column(Text)
+    attributes: Mapped[dict[str, str]] = mapped_column(
+        JSONB, default=dict, server_default=sql("'{}'::jsonb")
+    )
 
 
 class Conversation(Base):

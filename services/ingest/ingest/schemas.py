@@ -2,9 +2,16 @@
 
 import uuid
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from common.events import CSATRating
 from common.text import InputModel
@@ -178,6 +185,25 @@ class ContactOut(BaseModel):
     first_seen_at: datetime
     last_seen_at: datetime
     conversation_count: int
+    # The team's notes and custom attributes (PATCH /api/contacts/{id}).
+    notes: str | None = None
+    attributes: dict[str, str] = {}
+
+
+# Custom attributes: a short key (a CRM-ish field name) and a value of at most a line or two.
+AttributeKey = Annotated[str, StringConstraints(min_length=1, max_length=64, strip_whitespace=True)]
+AttributeValue = Annotated[str, StringConstraints(max_length=1024)]
+
+
+class ContactPatch(InputModel):
+    """Only what the team owns: the name stays WhatsApp's (each message refreshes it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # null clears them.
+    notes: str | None = Field(default=None, max_length=8192)
+    # Replaces every attribute (send them all); {} clears them.
+    attributes: dict[AttributeKey, AttributeValue] | None = Field(default=None, max_length=50)
 
 
 class SimulatedMessage(InputModel):

@@ -130,8 +130,12 @@ async def test_contacts_list_and_item(platform: Any) -> None:
         "first_seen_at",
         "last_seen_at",
         "conversation_count",
+        # The team's own (PATCH /api/contacts/{id}): empty until written.
+        "notes",
+        "attributes",
     }
     assert one["conversation_count"] == 1
+    assert one["notes"] is None and one["attributes"] == {}
 
 
 async def test_every_route_is_tenant_isolated(platform: Any) -> None:

@@ -8,6 +8,7 @@ import { useLiveEvents } from "@/lib/events";
 import { PageContainer } from "@/components/AppShell";
 import { TimeSeriesChart } from "@/components/TimeSeriesChart";
 import { Button, Card, CardBody, ErrorState, Input, Skeleton } from "@/components/ui";
+import { CsatPanel } from "./csat-panel";
 
 type Summary = {
   messages_in: number;
@@ -22,6 +23,9 @@ type Summary = {
   // null: some replies of the period used a model whose price is unknown.
   cost_usd: number | null;
   unpriced_replies?: number;
+  // Ratings collected on resolve (the responder's CSAT); absent before it reports them.
+  csat_responses?: number | null;
+  csat_percent?: number | null;
 };
 
 type Day = {
@@ -374,6 +378,10 @@ export function AnalyticsView() {
                 )}
               </ChartCard>
             </div>
+            <CsatPanel
+              query={new URLSearchParams({ from: instant(range.from), to: instant(addDays(range.to, 1)) }).toString()}
+              summary={summary}
+            />
           </>
         )}
       </div>

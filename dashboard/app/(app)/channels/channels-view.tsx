@@ -6,10 +6,12 @@ import { splitDetail, type FieldErrors } from "@/lib/form-errors";
 import { keepAdded } from "@/lib/lists";
 import { formatWhen } from "@/lib/figures";
 import type { Channel } from "@/lib/types";
+import type { ChannelSettings } from "@/lib/settings-types";
 import { cn } from "@/lib/cn";
 import { PageContainer } from "@/components/AppShell";
 import { useSession } from "@/components/session";
 import { Badge, Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, useToast } from "@/components/ui";
+import { ChannelTemplates } from "./channel-templates";
 
 const FIELDS = ["phone_number_id", "display_phone_number", "waba_id", "access_token"] as const;
 const EMPTY_LIVE = { phone_number_id: "", display_phone_number: "", waba_id: "", access_token: "" };
@@ -133,7 +135,11 @@ export function ChannelsView() {
           ) : (
             <ul className="divide-y divide-zinc-100" aria-label="Channels">
               {channels.map((c) => (
-                <li key={c.id} className="flex flex-col gap-2 px-4 py-3 sm:flex-row sm:items-center" data-testid="channel-row">
+                <li
+                  key={c.id}
+                  className={cn("flex flex-col gap-2 px-4 py-3 sm:flex-row", c.mode === "live" ? "sm:items-start" : "sm:items-center")}
+                  data-testid="channel-row"
+                >
                   <div className="min-w-0 flex-1">
                     <p className="flex flex-wrap items-center gap-2 text-sm font-medium text-zinc-900">
                       {c.display_phone_number || c.phone_number_id}
@@ -151,6 +157,13 @@ export function ChannelsView() {
                     )}
                     {c.mode === "sandbox" && (
                       <p className="mt-1 text-xs text-zinc-500">Nothing is sent to WhatsApp: write as a customer in the Simulator.</p>
+                    )}
+                    {c.mode === "live" && (
+                      <ChannelTemplates
+                        channel={c as Channel & ChannelSettings}
+                        manager={manager}
+                        onChanged={(next) => setChannels((list) => (list ?? []).map((x) => (x.id === next.id ? next : x)))}
+                      />
                     )}
                   </div>
                   {manager && (
