@@ -1,5 +1,5 @@
-// Shapes of the team inbox's JSON (API.md "Templates" and "Team inbox"; ingest's schemas.py and
-// auth's team members). Kept apart from lib/types.ts so the inbox and the settings screens can
+// Shapes of the team inbox's JSON (docs/api.md "Channels" and "The team inbox"; ingest's
+// schemas.py and auth's team members). Kept apart from lib/types.ts so the inbox and the settings screens can
 // grow in parallel.
 
 import type { Conversation } from "./types";

@@ -1,4 +1,4 @@
-"""The contact page's API (API.md, ingest: contacts): one contact's conversations
+"""The contact page's API (docs/api.md, ingest: contacts): one contact's conversations
 (`GET /api/conversations?contact_id=`) and the team's notes and custom attributes
 (`PATCH /api/contacts/{id}`), which WhatsApp's profile updates never overwrite."""
 
