@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from common.testing import TestKeyPair, service_settings
+from wa_testing.plugin import TestKeyPair, service_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

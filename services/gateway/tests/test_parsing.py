@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.events import WhatsAppMessageReceivedV1, WhatsAppWebhookUnhandledV1
-from common.testing import messages_change, notification, text_message
 from gateway.service import parse_notification
+from wa_testing.plugin import messages_change, notification, text_message
 
 DEPTH = 64
 PNID = "106540352242922"
