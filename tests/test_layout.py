@@ -57,3 +57,14 @@ def test_shared_code_imports_no_service() -> None:
     files = [f for f in files if "egg-info" not in str(f)]
     assert any(f.name == "plugin.py" for f in files)  # libs/testing is looked at too
     assert foreign_imports(files, allowed=set()) == {}
+
+
+def test_images_install_no_test_code() -> None:
+    # An image installs libs/common and its own service; libs/testing (pytest, the fakes) is
+    # for the dev venv (the Makefile) alone.
+    for service in SERVICES:
+        dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+        steps = [line for line in dockerfile.splitlines() if line.startswith(("COPY", "RUN"))]
+        assert any("libs/common" in step for step in steps), service
+        assert not [s for s in steps if "libs/testing" in s or "[test]" in s or "pytest" in s]
+    assert "-e libs/testing" in (ROOT / "Makefile").read_text()

@@ -35,12 +35,17 @@ APP_SECRET = "ingest-test-app-secret"
 TOKEN = "EAAG-test-token"
 
 
+@pytest.fixture(scope="session")
+def ingest_database_url(database_url: str) -> str:
+    # Outside any event loop: migrating runs one of its own.
+    return migrated_database(database_url, SERVICE_DIR)
+
+
 @pytest.fixture
 async def platform(
-    database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
+    ingest_database_url: str, amqp_url: str, bus_prefix: str, test_keys: TestKeyPair
 ) -> AsyncIterator[Inbox]:
     """The gateway and ingest running together; helpers that speak as Meta and as a business."""
-    ingest_database_url = migrated_database(database_url, SERVICE_DIR)
     shared = {
         "database_url": ingest_database_url,
         "amqp_url": amqp_url,
