@@ -32,7 +32,7 @@ import uuid
 
 from common.bus import Bus, Subscription
 from common.events import Envelope
-from common.testing import (
+from wa_testing.plugin import (
     ServiceProcess,
     messages_change,
     meta_json,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from common.testing import TestKeyPair, service_settings
+from wa_testing.plugin import TestKeyPair, service_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

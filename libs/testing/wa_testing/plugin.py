@@ -1,4 +1,4 @@
-"""pytest plugin for every service's tests (`-p common.testing`).
+"""pytest plugin for every service's tests (`-p wa_testing.plugin`).
 
 - The database and broker come from `DATABASE_URL` / `AMQP_URL`; without them, from
   testcontainers when a Docker engine answers; otherwise the run fails and names the
