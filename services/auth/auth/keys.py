@@ -160,6 +160,8 @@ class KeyRing:
 
     async def sign(self, claims: dict[str, Any]) -> str:
         await self._fresh()
+        if self._private_key is None:  # load() was never awaited: nothing to sign with
+            raise RuntimeError("signing keys not loaded")
         return jwt.encode(
             claims, self._private_key, algorithm=ALGORITHM, headers={"kid": self._kid}
         )

@@ -3,9 +3,9 @@ rate limits."""
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, func, text
+from sqlalchemy import DateTime, ForeignKey, Index, String, Table, Text, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -24,6 +24,10 @@ rate_limit_buckets = rate_limit_buckets_table(metadata)
 
 class Base(DeclarativeBase):
     metadata = metadata
+    if TYPE_CHECKING:
+        # Every model here maps a Table (SQLAlchemy types `__table__` as any FromClause):
+        # lets `insert(Model.__table__)` and `Retention(Model.__table__, …)` type-check.
+        __table__: ClassVar[Table]
 
 
 class Tenant(Base):

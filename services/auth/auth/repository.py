@@ -18,7 +18,7 @@ async def tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant | None:
     return await session.get(Tenant, tenant_id)
 
 
-def _members(tenant_id: uuid.UUID) -> Select[tuple[User]]:
+def _members(tenant_id: uuid.UUID) -> Select[User]:
     return select(User).where(User.tenant_id == tenant_id)
 
 

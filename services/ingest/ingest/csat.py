@@ -46,8 +46,8 @@ def rating(conversation: Conversation) -> CSATRating | None:
     if conversation.csat_score is None or conversation.csat_responded_at is None:
         return None
     return CSATRating(
-        score=conversation.csat_score,  # type: ignore[arg-type]
-        label=LABELS[conversation.csat_score],  # type: ignore[arg-type]
+        score=conversation.csat_score,
+        label=LABELS[conversation.csat_score],
         responded_at=conversation.csat_responded_at,
     )
 
@@ -257,7 +257,7 @@ async def record_answer(
             request_id=answer.request.id,
             conversation_id=conversation.id,
             message_id=message.id,
-            score=answer.score,  # type: ignore[arg-type]
+            score=answer.score,
             assignee_id=answer.request.assignee_id,
             ai_resolved=answer.request.ai_resolved,
             responded_at=responded_at,

@@ -669,7 +669,7 @@ class MediaFetcher:
             await self._failed(message, media, str(exc))
 
     async def _download(
-        self, message: Message, media: dict[str, object], phone_number_id: str, token: bytes
+        self, message: Message, media: dict[str, object], phone_number_id: str, token: str
     ) -> None:
         async with self.db.session() as session:
             # The file's row first: a concurrent fetch of the same message waits here until

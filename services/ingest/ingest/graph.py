@@ -87,7 +87,8 @@ def _error_from(response: httpx.Response) -> GraphError:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict) and isinstance(error.get("code"), int):
-        data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+        error_data = error.get("error_data")
+        data = error_data if isinstance(error_data, dict) else {}
         details = data.get("details") or error.get("message") or "Graph API error"
         return GraphError(
             str(details)[:500], error["code"], response.status_code, retry_after_s=retry_after

@@ -1,6 +1,6 @@
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import (
     Boolean,
@@ -11,6 +11,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -44,6 +45,10 @@ def _now_column() -> Mapped[datetime]:
 
 class Base(DeclarativeBase):
     metadata = metadata
+    if TYPE_CHECKING:
+        # Every model here maps a Table (SQLAlchemy types `__table__` as any FromClause):
+        # lets `insert(Model.__table__)` and `Retention(Model.__table__, …)` type-check.
+        __table__: ClassVar[Table]
 
 
 class Channel(Base):

@@ -31,7 +31,8 @@ def message_text(kind: str, message: dict[str, Any]) -> str | None:
         named = ", ".join(p for p in parts if p)
         return named or f"{content.get('latitude')}, {content.get('longitude')}"
     if kind == "contacts":
-        cards = message.get("contacts") if isinstance(message.get("contacts"), list) else []
+        found = message.get("contacts")
+        cards = found if isinstance(found, list) else []
         names = []
         for card in cards:
             name = card.get("name") if isinstance(card, dict) else None
@@ -45,7 +46,8 @@ def message_text(kind: str, message: dict[str, Any]) -> str | None:
         return "; ".join(names) or None
     if kind == "interactive":
         sub = _s(content.get("type")) or ""
-        reply = content.get(sub) if isinstance(content.get(sub), dict) else {}
+        chosen = content.get(sub)
+        reply = chosen if isinstance(chosen, dict) else {}
         if sub == "nfm_reply":
             return _s(reply.get("body")) or _s(reply.get("name"))
         return _s(reply.get("title")) or _s(reply.get("description")) or _s(reply.get("id"))
@@ -54,9 +56,8 @@ def message_text(kind: str, message: dict[str, Any]) -> str | None:
     if kind == "reaction":
         return _s(content.get("emoji"))  # None: the reaction was removed
     if kind == "order":
-        items = (
-            content.get("product_items") if isinstance(content.get("product_items"), list) else []
-        )
+        products = content.get("product_items")
+        items = products if isinstance(products, list) else []
         return _s(content.get("text")) or f"order of {len(items)} item(s)"
     if kind == "system":
         return _s(content.get("body"))
@@ -75,7 +76,7 @@ def media_summary(kind: str, message: dict[str, Any]) -> dict[str, Any] | None:
     if kind not in MEDIA_TYPES:
         return None
     content = _content(message, kind)
-    summary = {
+    summary: dict[str, Any] = {
         key: content[key]
         for key in ("id", "mime_type", "sha256", "filename", "caption", "voice", "animated")
         if key in content

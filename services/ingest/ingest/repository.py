@@ -13,11 +13,11 @@ from common.pagination import PageQuery, decode_cursor, trim_page
 from ingest.models import Channel, Contact, Conversation, MediaChunk, MediaFile, Message
 
 
-def channels(tenant_id: uuid.UUID) -> Select[tuple[Channel]]:
+def channels(tenant_id: uuid.UUID) -> Select[Channel]:
     return select(Channel).where(Channel.tenant_id == tenant_id, Channel.deleted_at.is_(None))
 
 
-def conversations(tenant_id: uuid.UUID) -> Select[tuple[Conversation, Contact]]:
+def conversations(tenant_id: uuid.UUID) -> Select[Conversation, Contact]:
     return (
         select(Conversation, Contact)
         .join(Contact, Contact.id == Conversation.contact_id)
@@ -25,11 +25,11 @@ def conversations(tenant_id: uuid.UUID) -> Select[tuple[Conversation, Contact]]:
     )
 
 
-def contacts(tenant_id: uuid.UUID) -> Select[tuple[Contact]]:
+def contacts(tenant_id: uuid.UUID) -> Select[Contact]:
     return select(Contact).where(Contact.tenant_id == tenant_id)
 
 
-def messages(tenant_id: uuid.UUID) -> Select[tuple[Message]]:
+def messages(tenant_id: uuid.UUID) -> Select[Message]:
     return select(Message).where(Message.tenant_id == tenant_id)
 
 

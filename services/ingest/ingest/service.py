@@ -279,7 +279,7 @@ async def store_inbound_message(
     return stored[0] if stored else None
 
 
-def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[tuple[uuid.UUID, str]]:
+def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[uuid.UUID, str | None]:
     """Which of these (tenant, wamid) are stored already. Tenant first, so the lookup is an
     index search on the unique (tenant_id, wamid) index, not a scan of every tenant's
     messages; the caller keeps only exact pairs."""
@@ -333,7 +333,7 @@ async def store_inbound_batch(
     plain = [item for i, item in enumerate(items) if i not in answers]
     conversations = await _active_conversations(session, settings, plain, contacts) if plain else {}
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     answer_of: dict[uuid.UUID, csat.Answer] = {}
     for i, (channel, event) in enumerate(items):
         r = event.payload
@@ -681,7 +681,8 @@ def _status_error(status: dict[str, Any]) -> tuple[str | None, int | None]:
         return None, None
     error = errors[0]
     code = error.get("code") if isinstance(error.get("code"), int) else None
-    data = error.get("error_data") if isinstance(error.get("error_data"), dict) else {}
+    error_data = error.get("error_data")
+    data = error_data if isinstance(error_data, dict) else {}
     text = error.get("title") or error.get("message") or "failed"
     if data.get("details"):
         text = f"{text}: {data['details']}"

@@ -53,7 +53,7 @@ def to_stream_item(event: Envelope) -> StreamItem | None:
     if isinstance(event, ConversationNoteCreatedV1):
         # A note is a thread item like a message (the API's shape), for the team only.
         p = event.payload
-        note = {
+        note: dict[str, Any] = {
             "id": str(p.id),
             "conversation_id": str(p.conversation_id),
             "wamid": None,
@@ -72,13 +72,13 @@ def to_stream_item(event: Envelope) -> StreamItem | None:
         }
         return StreamItem(str(event.event_id), "message.created", note)
     if isinstance(event, MessageStatusUpdatedV1):
-        p = event.payload
+        update = event.payload
         data = {
-            "id": str(p.message_id),
-            "conversation_id": str(p.conversation_id),
-            "wamid": p.wamid,
-            "status": p.status,
-            "error": p.error,
+            "id": str(update.message_id),
+            "conversation_id": str(update.conversation_id),
+            "wamid": update.wamid,
+            "status": update.status,
+            "error": update.error,
         }
         return StreamItem(str(event.event_id), "message.updated", data)
     if isinstance(event, ConversationUpdatedV1):
@@ -186,8 +186,8 @@ class EventHub:
                 backlog = recent[ids.index(last_event_id) + 1 :]
         try:
             yield "retry: 3000\n: connected\n\n"
-            for item in backlog:
-                yield item.encode()
+            for missed in backlog:
+                yield missed.encode()
             while True:
                 try:
                     item = await asyncio.wait_for(queue.get(), timeout=heartbeat_s)

@@ -14,7 +14,7 @@ from knowledge import e5
 from knowledge.models import Chunk, ChunkEmbedding, CorpusVersion, Document
 
 
-def documents(tenant_id: uuid.UUID) -> Select[tuple[Document]]:
+def documents(tenant_id: uuid.UUID) -> Select[Document]:
     return select(Document).where(Document.tenant_id == tenant_id)
 
 

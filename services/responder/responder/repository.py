@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from responder.models import AISettings, PromptTemplate
 
 
-def _templates(tenant_id: uuid.UUID) -> Select[tuple[PromptTemplate]]:
+def _templates(tenant_id: uuid.UUID) -> Select[PromptTemplate]:
     return select(PromptTemplate).where(PromptTemplate.tenant_id == tenant_id)
 
 
