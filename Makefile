@@ -48,7 +48,7 @@ test: install  ## the whole suite against real Postgres and RabbitMQ
 lint: install
 	$(BIN)/ruff check libs services tests scripts bench
 	$(BIN)/ruff format --check libs services tests scripts bench
-	$(BIN)/mypy libs/common/common libs/testing/wa_testing
+	$(BIN)/mypy  # libs/common, libs/testing and every service: see [tool.mypy] in pyproject.toml
 	cd dashboard && npm run --silent typecheck && npm run --silent lint
 	$(BIN)/python scripts/audit.py  # known vulnerabilities: pip-audit, npm audit --omit=dev
 

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import structlog
 
@@ -61,6 +61,17 @@ class Outcome:
         return "\n\n".join(self.parts)
 
 
+class LLMUsage(TypedDict, total=False):
+    """What an LLM call adds to an Outcome (some of Outcome's fields, by name)."""
+
+    prompt: str
+    model: str | None
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+    cost_usd: float | None
+
+
 class Answerer:
     def __init__(
         self, settings: ResponderSettings, knowledge: KnowledgeClient, chat: ChatClient | None
@@ -82,9 +93,9 @@ class Answerer:
         outcome.latency_ms = outcome.latency_ms or int((time.perf_counter() - started) * 1000)
         return outcome
 
-    def _fallback(self, ai: AISettings, reason: str, **extra: object) -> Outcome:
+    def _fallback(self, ai: AISettings, reason: str, **extra: Unpack[LLMUsage]) -> Outcome:
         log.info("responder.handoff", reason=reason)
-        return Outcome(kind="fallback", parts=[ai.fallback_message], handoff_reason=reason, **extra)  # type: ignore[arg-type]
+        return Outcome(kind="fallback", parts=[ai.fallback_message], handoff_reason=reason, **extra)
 
     async def _decide(self, ai: AISettings, template: str, turn: TurnInput) -> Outcome:
         question = " ".join(t.strip() for t in turn.unanswered if t and t.strip())
@@ -152,7 +163,7 @@ class Answerer:
             )
         except LLMUnavailable as exc:
             return self._fallback(ai, f"the AI is unavailable ({str(exc)[:300]})", prompt=prompt)
-        usage = {
+        usage: LLMUsage = {
             "model": completion.model,
             "tokens_in": completion.tokens_in,
             "tokens_out": completion.tokens_out,
@@ -174,4 +185,4 @@ class Answerer:
             parts=split_message(to_whatsapp(completion.text)),
             sources=relevant,
             **usage,
-        )  # type: ignore[arg-type]
+        )

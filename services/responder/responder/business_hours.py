@@ -52,7 +52,7 @@ def hours_out(row: BusinessHours) -> BusinessHoursOut:
         weekly={day: row.weekly.get(day, []) for day in DAYS},
         holidays=list(row.holidays),
         auto_reply=row.auto_reply,
-        outside_hours=row.outside_hours,  # type: ignore[arg-type]
+        outside_hours=row.outside_hours,
     )
 
 

@@ -1,8 +1,10 @@
+from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.bus import Subscription
 from common.retention import claims_kept, windows_kept
 from responder.answer import Answerer
 from responder.api import (
@@ -82,6 +84,12 @@ class ResponderRuntime(ServiceRuntime):
         return self._turns
 
 
+def _subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
+    # ServiceRuntime calls back with itself, typed as the base class.
+    assert isinstance(runtime, ResponderRuntime)
+    return subscriptions(runtime)
+
+
 def create_app(settings: ResponderSettings | None = None) -> FastAPI:
     """responder: answers customers from their business's knowledge, or hands over."""
     settings = settings or ResponderSettings()
@@ -89,7 +97,7 @@ def create_app(settings: ResponderSettings | None = None) -> FastAPI:
         settings,
         service_dir=SERVICE_DIR,
         outbox=outbox,
-        subscriptions=subscriptions,
+        subscriptions=_subscriptions,
         retention=[claims_kept(processed_events, settings), windows_kept(rate_limit_buckets)],
     )
     return create_service_app(

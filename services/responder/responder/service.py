@@ -63,7 +63,7 @@ def settings_out(row: AISettings, settings: ResponderSettings) -> AISettingsOut:
         handoff_keywords=list(row.handoff_keywords),
         fallback_message=row.fallback_message,
         prompt_template_id=row.prompt_template_id,
-        media_without_text=row.media_without_text,  # type: ignore[arg-type]
+        media_without_text=row.media_without_text,
     )
 
 
