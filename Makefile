@@ -4,14 +4,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SERVICES := gateway auth ingest knowledge responder
-PACKAGES := -e libs/common $(addprefix -e services/,$(SERVICES))
+# libs/testing (wa_testing: the pytest plugin and fakes) goes into the dev venv only; the
+# images install libs/common and their service (services/*/Dockerfile).
+PACKAGES := -e libs/common -e libs/testing $(addprefix -e services/,$(SERVICES))
 
 export DATABASE_URL ?= postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai
 export AMQP_URL ?= amqp://guest:guest@localhost:5672/
 
 .PHONY: run test lint fmt migrate bench dlq-list dlq-replay install system-deps dashboard-deps screenshots clean
 
-$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml $(wildcard services/*/pyproject.toml)
+$(VENV)/.installed: requirements/constraints.txt requirements/dev.txt libs/common/pyproject.toml libs/testing/pyproject.toml $(wildcard services/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt $(PACKAGES) -r requirements/dev.txt
 # (knowledge: unstructured's PDF module imports unstructured-inference; its torch stack is not
@@ -46,7 +48,7 @@ test: install  ## the whole suite against real Postgres and RabbitMQ
 lint: install
 	$(BIN)/ruff check libs services tests scripts bench
 	$(BIN)/ruff format --check libs services tests scripts bench
-	$(BIN)/mypy libs/common/common
+	$(BIN)/mypy libs/common/common libs/testing/wa_testing
 	cd dashboard && npm run --silent typecheck && npm run --silent lint
 	$(BIN)/python scripts/audit.py  # known vulnerabilities: pip-audit, npm audit --omit=dev
 

@@ -21,7 +21,7 @@ from auth.main import SERVICE_DIR
 from common.auth import CurrentPrincipal, JWKSVerifier
 from common.db import Database, ensure_database
 from common.migrations import upgrade
-from common.testing import ServiceProcess, asgi_client
+from wa_testing.plugin import ServiceProcess, asgi_client
 
 SERVER_URL = os.environ.get(
     "DATABASE_URL", "postgresql+asyncpg://postgres@localhost:5432/whatsapp_ai"

@@ -4,6 +4,12 @@ confirmed by the broker before the 200) and p50/p99 latency at a fixed 1,000 req
 make bench   (uses AMQP_URL; isolated by a queue prefix)
 BENCH_SECONDS=10 BENCH_RATE=1000 BENCH_CONCURRENCY=64 to change the run.
 
+Side by side in the same run, the gateway and `bench/minimal_gateway.py` (the least a correct
+receiver does: raw-body HMAC, one confirmed persistent publish) take the same sustained load in
+turns (`BENCH_ROUNDS`, default 2 each), and the bench prints each one's requests/s and CPU per
+webhook, and the gateway's ratio to the baseline (target: >= 1.0x, i.e. no more CPU per
+webhook than the baseline).
+
 The load comes from `wrk` when it is installed (`apt-get install wrk`; C, it leaves the cores
 to the gateway and the broker), else from an open-loop asyncio generator in this process,
 which costs more CPU than the gateway on a small machine: figures from it are a lower bound.
@@ -26,7 +32,7 @@ import uuid
 
 from common.bus import Bus, Subscription
 from common.events import Envelope
-from common.testing import (
+from wa_testing.plugin import (
     ServiceProcess,
     messages_change,
     meta_json,
@@ -42,6 +48,8 @@ RATE = int(os.environ.get("BENCH_RATE", "1000"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "64"))
 SECRET = "bench-app-secret"
 CONSUMER = "bench.gateway-sink"
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def request(i: int, run: str) -> tuple[bytes, dict[str, str]]:
@@ -229,6 +237,56 @@ def wrk(
     }
 
 
+async def side_by_side(prefix: str, run: str) -> None:
+    """The gateway and the minimal baseline under the same sustained load, in turns."""
+    env = {
+        "AMQP_URL": AMQP_URL,
+        "BUS_PREFIX": prefix,
+        "WHATSAPP_APP_SECRET": SECRET,
+        "ENVIRONMENT": "test",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": os.pathsep.join(filter(None, [BENCH_DIR, os.environ.get("PYTHONPATH")])),
+    }
+    targets = {"gateway": "gateway.main:create_app", "minimal": "minimal_gateway:create_app"}
+    figures: dict[str, list[tuple[float, float]]] = {name: [] for name in targets}
+    for round_ in range(ROUNDS):
+        for name, factory in targets.items():
+            process = ServiceProcess(factory, env).start()
+            assert process.process is not None
+            host = process.url.removeprefix("http://")
+            hostname, port = host.split(":")
+            pool = [await Connection.open(hostname, int(port)) for _ in range(CONCURRENCY)]
+            try:
+                raws = [raw_request(i, f"{run}{name}{round_}", host) for i in range(2000)]
+                await sustained(pool, raws[:200])  # warm-up
+                cpu = cpu_seconds(process.process.pid)
+                ok, elapsed, errors = await sustained(pool, raws)
+                assert errors == 0, f"{name}: {errors} errors"
+                cpu_ms = (cpu_seconds(process.process.pid) - cpu) / ok * 1000
+                figures[name].append((ok / elapsed, cpu_ms))
+            finally:
+                for conn in pool:
+                    conn.close()
+                process.stop()
+    medians = {
+        name: (
+            statistics.median(r for r, _ in runs),
+            statistics.median(c for _, c in runs),
+        )
+        for name, runs in figures.items()
+    }
+    for name, (rps, cpu_ms) in medians.items():
+        print(
+            f"{name:8s} sustained: {rps:,.0f} webhook requests/s, {cpu_ms:.3f} ms CPU per webhook "
+            f"(median of {ROUNDS} turns, {CONCURRENCY} connections)"
+        )
+    ratio = medians["minimal"][1] / medians["gateway"][1]
+    print(
+        f"gateway vs minimal baseline, CPU per webhook: {ratio:.2f}x the baseline's efficiency "
+        f"(requests/s {medians['gateway'][0] / medians['minimal'][0]:.2f}x; target >= 1.0x)"
+    )
+
+
 async def main() -> None:
     prefix = f"bench.{uuid.uuid4().hex[:8]}."
     run = uuid.uuid4().hex[:6]
@@ -237,6 +295,7 @@ async def main() -> None:
     bus = Bus(AMQP_URL, prefix=prefix, service="bench", quorum_queues=False)
     await bus.connect()
     await bus.declare(Subscription(CONSUMER, ("whatsapp.message.received.v1",), _unused))
+    await side_by_side(prefix, run)
     gateway = ServiceProcess(
         "gateway.main:create_app",
         {

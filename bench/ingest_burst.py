@@ -29,7 +29,7 @@ from common.events import (
     whatsapp_message_event_id,
 )
 from common.migrations import upgrade
-from common.testing import ServiceProcess, remove_topology, text_message
+from wa_testing.plugin import ServiceProcess, remove_topology, text_message
 
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "10000"))
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "1000"))

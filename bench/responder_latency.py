@@ -29,8 +29,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from common.db import Database, ensure_database
-from common.fakes import FakeLLM, serve_app
-from common.testing import (
+from wa_testing.fakes import FakeLLM, serve_app
+from wa_testing.plugin import (
     ServiceProcess,
     TestKeyPair,
     bearer,

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 
 from common.logging import configure_logging
-from common.testing_platform import Platform, running_platform, tally, wait_settled
-from common.testing_servers import PrivatePostgres, PrivateRabbitMQ
+from wa_testing.platform import Platform, running_platform, tally, wait_settled
+from wa_testing.servers import PrivatePostgres, PrivateRabbitMQ
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "600"))
 RATE = float(os.environ.get("SOAK_RATE", "2"))

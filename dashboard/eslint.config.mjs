@@ -12,6 +12,8 @@ const eslintConfig = defineConfig([
     "out/**",
     "build/**",
     "next-env.d.ts",
+    // Generated from the services' OpenAPI (npm run gen:types).
+    "lib/api/**",
   ]),
 ]);
 

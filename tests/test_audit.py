@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from common.testing import free_port
+from wa_testing.plugin import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "audit.py"
 

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from common.testing import TestKeyPair, running_app, service_settings
+from wa_testing.plugin import TestKeyPair, running_app, service_settings
 
 MiB = 1024 * 1024
 # service -> (a route it parses a body on, its cap there); no credentials are sent.

@@ -17,3 +17,23 @@ def test_the_dashboard_unit_tests_pass() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "# fail 0" in run.stdout and "# pass 0" not in run.stdout
+
+
+def test_the_dashboards_api_types_are_generated_from_the_current_openapi() -> None:
+    """lib/api/*.ts must be what openapi-typescript makes of docs/openapi/*.json (which
+    tests/test_docs.py holds to the services): a service's contract that changed without
+    `npm run gen:types` fails here, and `tsc` then shows the screens that disagree."""
+    if not (DASHBOARD / "node_modules" / ".bin" / "openapi-typescript").exists():
+        pytest.fail("dashboard/node_modules is missing: run `make install`", pytrace=False)
+    run = subprocess.run(
+        ["npm", "run", "--silent", "check:types"],
+        cwd=DASHBOARD,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, (
+        "dashboard/lib/api is out of date: run `npm run gen:types` in dashboard/\n"
+        + run.stdout
+        + run.stderr
+    )

@@ -1,18 +1,23 @@
 """The repository's own docs stay true: docs/api.md names every public route of every
-service and no route that does not exist; comments and docs point into docs/, not at
-design files that are not in the repository.
+service and no route that does not exist; each service's OpenAPI document is kept as a
+snapshot (`docs/openapi/<service>.json`), so a change to the public contract shows in review
+as a diff (`UPDATE_GOLDEN=1` rewrites them: review and commit); comments and docs point into
+docs/, not at design files that are not in the repository.
 
 Routes come from each service's OpenAPI, built in-process (no database or broker needed).
 """
 
 import importlib
+import json
+import os
 import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from common.testing import TestKeyPair, service_settings
+from wa_testing.plugin import TestKeyPair, service_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -30,19 +35,25 @@ OPERATION = re.compile(rf"`((?:{METHODS})(?:/(?:{METHODS}))*) (/[^\s`?]*)")
 PRIVATE = re.compile(r"^/(health|internal/)")
 
 
+def openapi_of(service: str) -> dict[str, Any]:
+    """The service's OpenAPI document, from its app built in-process (nothing started)."""
+    main_module, settings_module, settings_class = SERVICES[service]
+    settings_cls = getattr(importlib.import_module(settings_module), settings_class)
+    settings = service_settings(
+        settings_cls,
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/unused",
+        amqp_url="amqp://guest:guest@127.0.0.1:1/",
+        bus_prefix="docs",
+        keys=TestKeyPair(),
+    )
+    spec: dict[str, Any] = importlib.import_module(main_module).create_app(settings).openapi()
+    return spec
+
+
 def public_operations() -> set[tuple[str, str]]:
-    keys = TestKeyPair()
     found: set[tuple[str, str]] = set()
-    for main_module, settings_module, settings_class in SERVICES.values():
-        settings_cls = getattr(importlib.import_module(settings_module), settings_class)
-        settings = service_settings(
-            settings_cls,
-            database_url="postgresql+asyncpg://postgres@127.0.0.1:1/unused",
-            amqp_url="amqp://guest:guest@127.0.0.1:1/",
-            bus_prefix="docs",
-            keys=keys,
-        )
-        spec = importlib.import_module(main_module).create_app(settings).openapi()
+    for service in SERVICES:
+        spec = openapi_of(service)
         for path, item in spec["paths"].items():
             if PRIVATE.match(path):
                 continue
@@ -100,3 +111,17 @@ def test_every_event_type_is_in_the_architecture_page() -> None:
     text = (DOCS / "architecture.md").read_text()
     missing = sorted(event for event in EVENT_TYPES if f"`{event}`" not in text)
     assert not missing, f"events missing from docs/architecture.md's table: {missing}"
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+def test_the_openapi_document_matches_its_snapshot(service: str) -> None:
+    current = json.dumps(openapi_of(service), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    path = DOCS / "openapi" / f"{service}.json"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(current)
+    assert path.exists(), f"no snapshot of {service}'s OpenAPI: run with UPDATE_GOLDEN=1"
+    assert path.read_text() == current, (
+        f"{service}'s OpenAPI changed: review it, then accept it with UPDATE_GOLDEN=1 "
+        f"(docs/openapi/{service}.json)"
+    )

@@ -18,7 +18,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from common.testing import migrated_database
+from wa_testing.plugin import migrated_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ["auth", "ingest", "knowledge", "responder"]

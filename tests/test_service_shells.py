@@ -5,7 +5,7 @@ import importlib
 import pytest
 from sqlalchemy import text
 
-from common.testing import TestKeyPair, running_app, service_settings
+from wa_testing.plugin import TestKeyPair, running_app, service_settings
 
 SERVICES = {
     "gateway": ("gateway.main", "gateway.settings", "GatewaySettings", None),

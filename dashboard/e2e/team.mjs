@@ -1,6 +1,6 @@
 // A two-agent support team through the team inbox: the owner (the group's signed-up business)
 // adds an agent, a label, a canned reply, turns round-robin on and connects a live number whose
-// Graph API is common.fakes.FakeGraphAPI (tests/e2e/test_dashboard.py passes GRAPH_TEAM_PNID and
+// Graph API is wa_testing.fakes.FakeGraphAPI (tests/e2e/test_dashboard.py passes GRAPH_TEAM_PNID and
 // GRAPH_TEAM_WABA_ID, an account with the templates `order_ready` (approved) and `spring_sale`
 // (pending), and GRAPH_INSPECT_URL, which lists what the fake received). Then, in two browser
 // contexts (one per agent): a handoff assigned round-robin, a private note seen live by the

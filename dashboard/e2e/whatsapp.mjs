@@ -1,5 +1,5 @@
 // Every kind of customer message, through the real gateway: Meta-signed webhooks for a live
-// number whose Graph API is common.fakes.FakeGraphAPI (started by tests/e2e/test_dashboard.py,
+// number whose Graph API is wa_testing.fakes.FakeGraphAPI (started by tests/e2e/test_dashboard.py,
 // which passes GATEWAY_URL, WHATSAPP_APP_SECRET, GRAPH_TOKEN, GRAPH_PNID and GRAPH_WABA_ID (a
 // number the fake confirms for that token), MEDIA_IMAGE_ID, and scripts the first send to fail
 // with Meta's error 131047).

@@ -102,3 +102,18 @@ export async function api<T>(
 }
 
 export type Page<T> = { items: T[]; next_cursor: string | null };
+
+/** Every item of a paged list: pages of 200 (the most the API gives), following `next_cursor`
+ * to the end. Lists are never cut at one page. */
+export async function listAll<T>(path: string): Promise<T[]> {
+  const all: T[] = [];
+  let cursor: string | null = null;
+  const sep = path.includes("?") ? "&" : "?";
+  do {
+    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
+    const page: Page<T> = await api<Page<T>>(`${path}${sep}limit=200${query}`);
+    all.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return all;
+}

@@ -1,8 +1,8 @@
-import { api, type Page } from "./api";
+import { api, listAll } from "./api";
 import type { Channel } from "./types";
 
 export async function listChannels(): Promise<Channel[]> {
-  return (await api<Page<Channel>>("/api/channels?limit=200")).items;
+  return listAll<Channel>("/api/channels");
 }
 
 /** A sandbox number: no Meta account needed; customers are played from the simulator.

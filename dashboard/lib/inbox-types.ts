@@ -1,17 +1,19 @@
-// Shapes of the team inbox's JSON (docs/api.md "Channels" and "The team inbox"; ingest's
-// schemas.py and auth's team members). Kept apart from lib/types.ts so the inbox and the settings screens can
-// grow in parallel.
+// Shapes of the team inbox's JSON, from the services' generated OpenAPI types (lib/api/*.ts; see
+// lib/types.ts). Template components are narrowed to the fields the screens read.
 
+import type { components as Auth } from "./api/auth";
+import type { components as Ingest } from "./api/ingest";
 import type { Conversation } from "./types";
 
-export type LabelBrief = { id: string; name: string; color: string };
+type IngestSchemas = Ingest["schemas"];
 
-export type Label = LabelBrief & { conversation_count: number; created_at: string };
+export type LabelBrief = IngestSchemas["LabelBrief"];
+export type Label = IngestSchemas["LabelOut"];
 
 /** `text` may hold {{customer_name}} and {{agent_name}}, filled in when the reply is picked. */
-export type CannedReply = { id: string; shortcut: string; text: string; created_at: string; updated_at: string };
+export type CannedReply = IngestSchemas["CannedReplyOut"];
 
-export type TeamMember = { id: string; email: string; name: string; role: string; created_at: string };
+export type TeamMember = Auth["schemas"]["MemberOut"];
 
 /** One of Meta's template components, as synced (`type` HEADER | BODY | FOOTER | BUTTONS). */
 export type TemplateComponent = {
@@ -21,12 +23,7 @@ export type TemplateComponent = {
   [key: string]: unknown;
 };
 
-export type Template = {
-  id: string;
-  name: string;
-  language: string;
-  status: string;
-  category: string | null;
+export type Template = Omit<IngestSchemas["TemplateOut"], "components"> & {
   components: TemplateComponent[];
 };
 
@@ -36,13 +33,7 @@ export type TemplateParameters = {
   header?: { text?: string[] | Record<string, string>; link?: string; filename?: string };
 };
 
-/** A conversation with the inbox's fields (all optional in lib/types.ts). */
-export type InboxConversation = Conversation & {
-  window_closes_at?: string | null;
-  assignee_id?: string | null;
-  labels?: LabelBrief[];
-  // The customer's answer to the satisfaction question after a resolve (3 Great, 2 OK, 1 Poor).
-  csat?: CSATRating | null;
-};
+/** The inbox reads the conversation as the API gives it. */
+export type InboxConversation = Conversation;
 
-export type CSATRating = { score: 1 | 2 | 3; label: "Great" | "OK" | "Poor"; responded_at: string };
+export type CSATRating = IngestSchemas["CSATRating"];

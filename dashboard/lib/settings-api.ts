@@ -1,21 +1,10 @@
 // Calls shared by the settings, channel, contact and analytics screens (issue 14).
-import { ApiError, api, type Page } from "./api";
+import { ApiError, api, listAll } from "./api";
+
+export { listAll };
 import type { Channel } from "./types";
 import type { MessageTemplate } from "./settings-types";
 
-/** Every item of a paged list (`?limit=200`, following `next_cursor`). */
-export async function listAll<T>(path: string): Promise<T[]> {
-  const all: T[] = [];
-  let cursor: string | null = null;
-  const sep = path.includes("?") ? "&" : "?";
-  do {
-    const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-    const page: Page<T> = await api<Page<T>>(`${path}${sep}limit=200${query}`);
-    all.push(...page.items);
-    cursor = page.next_cursor;
-  } while (cursor);
-  return all;
-}
 
 /** The answer, or null when the route does not exist (404): a service that does not offer
  * it yet (the responder's business hours and CSAT land separately). */

@@ -1,65 +1,23 @@
-// Shapes of the settings, channel-template, contact and CSAT screens (issue 14): ingest's
-// schemas.py and the responder's business-hours/CSAT contract. Kept apart from types.ts.
+// Shapes of the settings, channel-template, contact and CSAT screens, from the services'
+// generated OpenAPI types (lib/api/*.ts; see lib/types.ts). The business-hours and CSAT forms
+// keep their own form-state types in business-hours.mjs.
+import type { components as Ingest } from "./api/ingest";
+import type { components as Responder } from "./api/responder";
+
 export type { BusinessHours, Csat, Day, Interval } from "./business-hours.mjs";
+export type { CannedReply, Label, Template as MessageTemplate, TemplateComponent } from "./inbox-types";
 
-export type Label = {
-  id: string;
-  name: string;
-  color: string; // "#rrggbb"
-  conversation_count: number;
-  created_at: string;
-};
+type IngestSchemas = Ingest["schemas"];
 
-export type CannedReply = {
-  id: string;
-  shortcut: string;
-  // May hold {{customer_name}} and {{agent_name}}, filled in by the composer.
-  text: string;
-  created_at: string;
-  updated_at: string;
-};
+export type InboxSettings = IngestSchemas["InboxSettingsOut"];
+export type TemplateRef = IngestSchemas["TemplateRef"];
 
-export type InboxSettings = { round_robin: boolean };
+/** A channel's re-engagement settings (part of ChannelOut). */
+export type ChannelSettings = Partial<
+  Pick<IngestSchemas["ChannelOut"], "reengagement_template" | "auto_reengage">
+>;
 
-export type TemplateComponent = {
-  type: string; // HEADER, BODY, FOOTER, BUTTONS
-  format?: string;
-  text?: string;
-  [key: string]: unknown;
-};
+export type ContactProfile = IngestSchemas["ContactOut"];
 
-export type MessageTemplate = {
-  id: string;
-  name: string;
-  language: string;
-  status: string; // APPROVED, PENDING, REJECTED, PAUSED, DISABLED…
-  category: string | null;
-  components: TemplateComponent[];
-};
-
-export type TemplateRef = { name: string; language: string };
-
-/** A channel with its re-engagement settings (ingest's ChannelOut). */
-export type ChannelSettings = {
-  reengagement_template?: TemplateRef | null;
-  auto_reengage?: boolean;
-};
-
-export type ContactProfile = {
-  id: string;
-  wa_id: string;
-  name: string | null;
-  first_seen_at: string;
-  last_seen_at: string;
-  conversation_count: number;
-  notes?: string | null;
-  attributes?: Record<string, string>;
-};
-
-export type CsatFigure = { responses: number; percent: number | null };
-
-export type CsatReport = CsatFigure & {
-  by_agent: ({ agent_id: string } & CsatFigure)[];
-  ai: CsatFigure;
-  human: CsatFigure;
-};
+export type CsatFigure = Responder["schemas"]["CSATShare"];
+export type CsatReport = Responder["schemas"]["CSATFigures"];

@@ -1,37 +1,24 @@
-// Shapes of the services' JSON (docs/api.md); extra fields the services add are optional here.
+// Shapes of the services' JSON (docs/api.md), generated from their OpenAPI documents: lib/api/*.ts
+// is written by `npm run gen:types` from the snapshots in docs/openapi/, and
+// tests/test_dashboard_unit.py fails when the two drift. Only what the API declares loosely (a
+// JSON object) is narrowed here, to the fields the screens read.
+import type { components as Auth } from "./api/auth";
+import type { components as Ingest } from "./api/ingest";
+import type { components as Knowledge } from "./api/knowledge";
+
+type IngestSchemas = Ingest["schemas"];
 
 export type Role = "owner" | "admin" | "agent" | string;
-export type User = { id: string; email: string; name: string; role: Role };
-export type Tenant = { id: string; name: string };
-export type Me = { user: User; tenant: Tenant };
+export type User = Auth["schemas"]["UserOut"];
+export type Tenant = Auth["schemas"]["TenantOut"];
+export type Me = Auth["schemas"]["MeOut"];
 
-export type Channel = {
-  id: string;
-  phone_number_id: string;
-  display_phone_number: string | null;
-  mode: "live" | "sandbox";
-  needs_reauth?: boolean;
-  created_at: string;
-};
+export type Channel = IngestSchemas["ChannelOut"];
 
-export type ConversationStatus = "open" | "handoff" | "resolved";
+export type Conversation = IngestSchemas["ConversationOut"];
+export type ConversationStatus = Conversation["status"];
 
-export type Conversation = {
-  id: string;
-  channel_id: string;
-  contact: { id: string; wa_id: string; name: string | null };
-  status: ConversationStatus;
-  ai_enabled: boolean;
-  last_message_at: string | null;
-  last_message_preview: string | null;
-  unread_count: number;
-  last_inbound_at?: string | null;
-  handoff_reason?: string | null;
-  // The team member working on it (a user id); null: unassigned.
-  assignee_id?: string | null;
-  labels?: { id: string; name: string; color: string }[];
-};
-
+// An AI reply's passage (the API declares `sources` as a list of objects).
 export type MessageSource = {
   document_id: string;
   chunk_id: string;
@@ -42,32 +29,11 @@ export type MessageSource = {
   text?: string | null;
 };
 
-export type Message = {
-  id: string;
+export type Message = Omit<IngestSchemas["MessageOut"], "context" | "sources"> & {
   conversation_id?: string;
-  wamid: string | null;
-  // "internal": a private note of the team (type "note"), never sent to the customer.
-  direction: "inbound" | "outbound" | "internal";
-  author: "customer" | "ai" | "agent";
-  author_id?: string | null;
-  type: string;
-  text: string | null;
-  media: Record<string, unknown> | null;
-  status: string;
-  error: string | null;
-  created_at: string;
+  // WhatsApp's context: `id` is the wamid this message quotes or reacts to.
   context?: { id?: string; from?: string; [key: string]: unknown } | null;
-  reaction?: string | null;
   sources?: MessageSource[] | null;
 };
 
-export type Document = {
-  id: string;
-  filename: string;
-  content_type: string;
-  size_bytes: number;
-  status: "processing" | "indexed" | "failed";
-  chunk_count?: number | null;
-  error?: string | null;
-  created_at: string;
-};
+export type Document = Knowledge["schemas"]["DocumentOut"];

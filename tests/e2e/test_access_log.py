@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from common.testing import ServiceProcess, TestKeyPair
+from wa_testing.plugin import ServiceProcess, TestKeyPair
 
 pytestmark = pytest.mark.e2e
 SECRET = "eyJhbGciOiJFZERTQSJ9.c2VjcmV0LXRva2Vu.c2lnbmF0dXJl"

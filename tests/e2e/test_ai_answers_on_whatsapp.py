@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from common.fakes import FakeGraphAPI, FakeLLM, serve_app
-from common.testing import (
+from wa_testing.fakes import FakeGraphAPI, FakeLLM, serve_app
+from wa_testing.plugin import (
     ServiceProcess,
     bearer,
     eventually,

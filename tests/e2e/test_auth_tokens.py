@@ -11,7 +11,7 @@ from auth.main import SERVICE_DIR as AUTH_DIR
 from common.app import ServiceRuntime
 from common.auth import TokenError
 from common.settings import CommonSettings
-from common.testing import ServiceProcess, migrated_database
+from wa_testing.plugin import ServiceProcess, migrated_database
 
 pytestmark = pytest.mark.e2e
 INTERNAL = "e2e-internal-token"

@@ -3,7 +3,7 @@
 
 The services (gateway included) run on the run's throwaway database and broker with the
 offline responder (no LLM key: it answers from the knowledge base). Meta's Graph API is
-common.fakes.FakeGraphAPI, for the specs that send signed webhooks (e2e/whatsapp.mjs).
+wa_testing.fakes.FakeGraphAPI, for the specs that send signed webhooks (e2e/whatsapp.mjs).
 The dashboard is built when its sources changed (scripts/dashboard.py), then served by
 `next start` on a free port. Screenshots go to $SCREENSHOTS when set (`make screenshots`
 refreshes docs/screenshots/), else to a temp folder.
@@ -27,8 +27,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from common.fakes import FakeGraphAPI, serve_app
-from common.testing import ServiceProcess, free_port, remove_topology
+from wa_testing.fakes import FakeGraphAPI, serve_app
+from wa_testing.plugin import ServiceProcess, free_port, remove_topology
 
 pytestmark = pytest.mark.e2e
 

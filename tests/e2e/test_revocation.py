@@ -16,8 +16,6 @@ import pytest
 from auth.main import SERVICE_DIR as AUTH_DIR
 from auth.main import create_app as create_auth
 from auth.settings import AuthSettings
-from common.fakes import serve_app
-from common.testing import TestKeyPair, bearer, eventually, migrated_database, service_settings
 from ingest.main import SERVICE_DIR as INGEST_DIR
 from ingest.main import create_app as create_ingest
 from ingest.settings import IngestSettings
@@ -27,6 +25,8 @@ from knowledge.settings import KnowledgeSettings
 from responder.main import SERVICE_DIR as RESPONDER_DIR
 from responder.main import create_app as create_responder
 from responder.settings import ResponderSettings
+from wa_testing.fakes import serve_app
+from wa_testing.plugin import TestKeyPair, bearer, eventually, migrated_database, service_settings
 
 pytestmark = pytest.mark.e2e
 INTERNAL = "e2e-revocation-internal"

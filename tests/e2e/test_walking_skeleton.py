@@ -10,7 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from common.db import Database
-from common.testing import (
+from ingest.consumers import CONSUMERS
+from ingest.main import SERVICE_DIR as INGEST_DIR
+from ingest.models import Message
+from wa_testing.plugin import (
     ServiceProcess,
     TestKeyPair,
     bearer,
@@ -23,9 +26,6 @@ from common.testing import (
     remove_topology,
     text_message,
 )
-from ingest.consumers import CONSUMERS
-from ingest.main import SERVICE_DIR as INGEST_DIR
-from ingest.models import Message
 
 pytestmark = pytest.mark.e2e
 

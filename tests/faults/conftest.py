@@ -1,13 +1,13 @@
 """The fault suite's fixtures: a RabbitMQ node and a Postgres cluster of the suite's own, and
-one platform (common.testing_platform) on them shared by every case."""
+one platform (wa_testing.platform) on them shared by every case."""
 
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 import pytest_asyncio
 
-from common.testing_platform import Platform, running_platform
-from common.testing_servers import PrivatePostgres, PrivateRabbitMQ
+from wa_testing.platform import Platform, running_platform
+from wa_testing.servers import PrivatePostgres, PrivateRabbitMQ
 
 
 @pytest.fixture(scope="package")

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from common.dlq import known_consumers
-from common.testing import eventually
+from wa_testing.plugin import eventually
 
 Platform = Any  # tests/faults/conftest.py's Platform (test modules cannot import conftest)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from common.testing import eventually
+from wa_testing.plugin import eventually
 
 # The shared platform (conftest.py) serves its fakes on the package's event loop.
 pytestmark = [pytest.mark.faults, pytest.mark.asyncio(loop_scope="package")]

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from common.fakes import FakeGraphAPI, serve_app
-from common.testing import (
+from wa_testing.fakes import FakeGraphAPI, serve_app
+from wa_testing.plugin import (
     TestKeyPair,
     bearer,
     eventually,

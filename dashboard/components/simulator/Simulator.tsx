@@ -1,7 +1,7 @@
 "use client";
 
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
-import { api, errorMessage, type Page } from "@/lib/api";
+import { api, errorMessage, listAll, type Page } from "@/lib/api";
 import { channelLabel, createSandboxChannel, listChannels } from "@/lib/channels";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
@@ -170,12 +170,12 @@ function Phone({
   useEffect(() => {
     if (!conversationId) return;
     let stop = false;
-    api<Page<Message>>(`/api/conversations/${conversationId}/messages?limit=200`)
+    listAll<Message>(`/api/conversations/${conversationId}/messages`)
       // Merged, not replaced: a message that arrived live during the fetch stays.
-      .then((page) => {
+      .then((items) => {
         if (stop) return;
         setMessages((live) => {
-          const byId = new Map(page.items.map((m) => [m.id, m]));
+          const byId = new Map(items.map((m) => [m.id, m]));
           for (const m of live) if (!byId.has(m.id)) byId.set(m.id, m);
           return [...byId.values()].sort(compareMessages); // the API's order: lib/message-order.mjs
         });

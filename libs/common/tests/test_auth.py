@@ -27,7 +27,7 @@ from common.auth import (
 )
 from common.errors import install_error_handlers
 from common.settings import CommonSettings
-from common.testing import TestKeyPair
+from wa_testing.plugin import TestKeyPair
 
 ISS, AUD = "whatsapp-ai-auth", "whatsapp-ai"
 

@@ -14,7 +14,7 @@ from common.events import (
     WhatsAppWebhookUnhandledPayload,
     WhatsAppWebhookUnhandledV1,
 )
-from common.testing import eventually
+from wa_testing.plugin import eventually
 
 TYPE = "whatsapp.webhook.unhandled.v1"
 

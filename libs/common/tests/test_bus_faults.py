@@ -11,8 +11,8 @@ import pytest
 
 from common.bus import BrokerUnavailable, Bus, Subscription
 from common.events import Envelope, WhatsAppWebhookUnhandledPayload, WhatsAppWebhookUnhandledV1
-from common.testing import eventually
-from common.testing_servers import PrivateRabbitMQ
+from wa_testing.plugin import eventually
+from wa_testing.servers import PrivateRabbitMQ
 
 TYPE = "whatsapp.webhook.unhandled.v1"
 

@@ -9,7 +9,7 @@ from common.bus import Subscription
 from common.db import Database
 from common.events import Envelope
 from common.settings import CommonSettings
-from common.testing import TcpProxy, TestKeyPair, eventually, running_app, service_settings
+from wa_testing.plugin import TcpProxy, TestKeyPair, eventually, running_app, service_settings
 
 
 async def noop(event: Envelope) -> None:

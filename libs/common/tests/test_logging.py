@@ -17,7 +17,7 @@ from common.logging import (
     get_correlation_id,
     redact_query_secrets,
 )
-from common.testing import eventually
+from wa_testing.plugin import eventually
 
 
 def an_event() -> WhatsAppWebhookUnhandledV1:

@@ -12,7 +12,7 @@ from common.auth import CurrentPrincipal, InternalCaller, Principal, require_rol
 from common.openapi import ERROR_BODY, VALIDATION_BODY, errors
 from common.pagination import PageParams
 from common.settings import CommonSettings
-from common.testing import TestKeyPair, service_settings
+from wa_testing.plugin import TestKeyPair, service_settings
 
 router = APIRouter(prefix="/api/things")
 Manager = Annotated[Principal, require_role("owner")]

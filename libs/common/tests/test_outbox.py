@@ -12,7 +12,7 @@ from common.db import Database
 from common.events import Envelope, WhatsAppWebhookUnhandledPayload, WhatsAppWebhookUnhandledV1
 from common.idempotency import claim, idempotent
 from common.outbox import OutboxRelay, add_event
-from common.testing import TcpProxy, eventually
+from wa_testing.plugin import TcpProxy, eventually
 
 TYPE = "whatsapp.webhook.unhandled.v1"
 

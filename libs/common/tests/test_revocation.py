@@ -10,7 +10,7 @@ from common.auth import CurrentPrincipal, JWKSVerifier
 from common.errors import install_error_handlers
 from common.events import UserRemovedPayload, UserRemovedV1
 from common.revocation import Revocations
-from common.testing import TestKeyPair, bearer
+from wa_testing.plugin import TestKeyPair, bearer
 
 
 def removed(user_id: uuid.UUID) -> UserRemovedV1:

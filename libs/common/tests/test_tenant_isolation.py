@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from common.auth import CurrentPrincipal, JWKSVerifier
 from common.errors import AppError, install_error_handlers
-from common.testing import TestKeyPair, assert_tenant_isolation
+from wa_testing.plugin import TestKeyPair, assert_tenant_isolation
 
 
 def notes_app(keys: TestKeyPair, *, leaky: bool) -> FastAPI:

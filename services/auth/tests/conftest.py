@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from auth.main import SERVICE_DIR, create_app
 from auth.settings import AuthSettings
-from common.testing import (
+from wa_testing.plugin import (
     TestKeyPair,
     asgi_client,
     migrated_database,

@@ -10,7 +10,7 @@ import pytest
 from fastapi import FastAPI
 
 from common.auth import JWKSVerifier, TokenError
-from common.testing import bearer
+from wa_testing.plugin import bearer
 
 PASSWORD = "correct horse battery"
 

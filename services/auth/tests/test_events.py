@@ -8,7 +8,7 @@ import httpx
 
 from common.bus import Bus, Subscription
 from common.events import Envelope, TenantCreatedV1, UserCreatedV1, UserRemovedV1
-from common.testing import bearer, eventually
+from wa_testing.plugin import bearer, eventually
 
 TYPES = ("tenant.created.v1", "user.created.v1", "user.removed.v1")
 

@@ -13,7 +13,7 @@ from auth.main import create_app
 from auth.models import SigningKey
 from auth.settings import AuthSettings
 from common.db import Database
-from common.testing import asgi_client
+from wa_testing.plugin import asgi_client
 
 
 async def active_kids(db: Database) -> list[str]:

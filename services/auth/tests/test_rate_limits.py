@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from auth.main import create_app
 from auth.settings import AuthSettings
-from common.testing import asgi_client, eventually, remove_topology
+from wa_testing.plugin import asgi_client, eventually, remove_topology
 
 PASSWORD = "correct horse battery"
 

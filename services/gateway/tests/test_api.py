@@ -18,8 +18,10 @@ from common.events import (
     WhatsAppWebhookUnhandledV1,
     whatsapp_message_event_id,
 )
-from common.fakes import inbound_examples
-from common.testing import (
+from gateway.main import create_app
+from gateway.settings import GatewaySettings
+from wa_testing.fakes import inbound_examples
+from wa_testing.plugin import (
     TcpProxy,
     TestKeyPair,
     eventually,
@@ -31,8 +33,6 @@ from common.testing import (
     service_settings,
     text_message,
 )
-from gateway.main import create_app
-from gateway.settings import GatewaySettings
 
 APP_SECRET = "test-app-secret"
 VERIFY_TOKEN = "test-verify-token"

@@ -8,8 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from common.events import WhatsAppMessageReceivedV1, WhatsAppWebhookUnhandledV1
-from common.testing import messages_change, notification, text_message
-from gateway.service import parse_notification
+from gateway.service import KNOWN_MESSAGE_TYPES, parse_notification
+from wa_testing import gateway_events as stand_in
+from wa_testing.fakes import inbound_examples
+from wa_testing.plugin import messages_change, notification, text_message
 
 DEPTH = 64
 PNID = "106540352242922"
@@ -136,3 +138,53 @@ def test_a_lone_surrogate_is_replaced_not_fatal() -> None:
     assert event.payload.wamid == "wamid.\ufffd"
     assert event.payload.message["text"]["body"] == "a\ufffd"
     _publishable([event])
+
+
+# --- the stand-in other suites use (wa_testing.gateway_events) ------------------------------
+# ingest's suite publishes what wa_testing says the gateway publishes, without running the
+# gateway: these pin that stand-in to the real split, so the two cannot drift apart.
+
+
+def _wire(events: list[Any]) -> list[dict[str, Any]]:
+    # occurred_at and correlation_id are the moment's and the request's, not the split's.
+    return [e.model_dump(mode="json", exclude={"occurred_at", "correlation_id"}) for e in events]
+
+
+def test_the_stand_in_knows_the_gateway_s_message_types() -> None:
+    assert stand_in.KNOWN_MESSAGE_TYPES == KNOWN_MESSAGE_TYPES
+
+
+def test_the_stand_in_publishes_what_the_gateway_publishes() -> None:
+    examples = list(inbound_examples("351910000000", prefix="wamid.PIN").values())
+    status = {"id": "wamid.OUT", "status": "read", "timestamp": "1767268801", "recipient_id": "9"}
+    body = notification(
+        (
+            "WABA1",
+            [
+                messages_change(
+                    PNID,
+                    # In another order than the messages: matched by wa_id.
+                    contacts=[
+                        {"profile": {"name": "Bob"}, "wa_id": "222"},
+                        {"profile": {"name": "Inês"}, "wa_id": "351910000000"},
+                    ],
+                    messages=[*examples, text_message("wamid.BOB", "222", "hi")],
+                    statuses=[status],
+                ),
+                {"field": "message_template_status_update", "value": {"event": "PAUSED"}},
+            ],
+        ),
+        (
+            "WABA2",
+            [
+                messages_change(PNID, messages=[text_message("wamid.X", "7", "no contact")])
+                | {"value": {"errors": [{"code": 131051}], "metadata": {}}},
+                messages_change("2", messages=[text_message("wamid.Y", "8", "y")]),
+            ],
+        ),
+    )
+    required, other = stand_in.gateway_events(body)
+    real_required, real_other = parse_notification(json.dumps(body).encode(), DEPTH)
+    assert len(required) == len(examples) + 3 and len(other) == 3
+    assert _wire(required) == _wire(real_required)
+    assert _wire(other) == _wire(real_other)

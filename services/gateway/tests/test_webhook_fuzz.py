@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from common.bus import Bus, Subscription
-from common.fakes import serve_app
-from common.testing import TestKeyPair, eventually, meta_signature, service_settings
 from gateway.main import create_app
 from gateway.settings import GatewaySettings
+from wa_testing.fakes import serve_app
+from wa_testing.plugin import TestKeyPair, eventually, meta_signature, service_settings
 
 pytestmark = pytest.mark.fuzz
 

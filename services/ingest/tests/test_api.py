@@ -9,10 +9,10 @@ from typing import Any
 
 import httpx
 
-from common.fakes import serve_app
-from common.testing import assert_tenant_isolation, text_message
 from ingest.main import create_app
 from ingest.settings import IngestSettings
+from wa_testing.fakes import serve_app
+from wa_testing.plugin import assert_tenant_isolation, text_message
 
 
 def now_ts() -> int:

@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 
 from common.db import Database
 from common.migrations import upgrade
-from common.testing import _admin, free_port, text_message
 from ingest.main import SERVICE_DIR
+from wa_testing.plugin import _admin, free_port, text_message
 
 
 def meta_id() -> str:

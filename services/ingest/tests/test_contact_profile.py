@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from common.testing import bearer, eventually, text_message
+from wa_testing.plugin import bearer, eventually, text_message
 
 
 async def write(platform: Any, pnid: str, wa_id: str, text: str, name: str) -> None:

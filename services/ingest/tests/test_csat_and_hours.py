@@ -17,8 +17,8 @@ from common.events import (
     CSATRequestedPayload,
     CSATRequestedV1,
 )
-from common.fakes import interactive_error
-from common.testing import eventually, text_message
+from wa_testing.fakes import interactive_error
+from wa_testing.plugin import eventually, text_message
 
 TOKEN = "EAAG-test-token"
 CUSTOMER = "16505551234"

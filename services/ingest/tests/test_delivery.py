@@ -24,7 +24,7 @@ from common.events import (
     ReplyGeneratedV1,
     ReplySource,
 )
-from common.testing import TcpProxy, eventually, text_message
+from wa_testing.plugin import TcpProxy, eventually, text_message
 
 TOKEN = "EAAG-test-token"
 

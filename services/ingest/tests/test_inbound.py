@@ -1,5 +1,6 @@
-"""Meta → gateway (HTTP) → RabbitMQ → ingest → Postgres: every inbound type, batches,
-redelivery, unknown numbers, statuses in any order. (`platform`: see conftest.py.)"""
+"""The gateway's events → RabbitMQ → ingest → Postgres: every inbound type, redelivery,
+unknown numbers, statuses in any order. (`platform`: see conftest.py; the same through the
+real gateway, batches of entries and NUL characters: tests/e2e/test_webhooks_into_ingest.py.)"""
 
 import asyncio
 import time
@@ -19,10 +20,10 @@ from common.events import (
     WhatsAppMessageReceivedV1,
     whatsapp_message_event_id,
 )
-from common.fakes import inbound_examples
-from common.testing import eventually, messages_change, notification, text_message
 from ingest.service import stored_wamids
 from ingest.settings import IngestSettings
+from wa_testing.fakes import inbound_examples
+from wa_testing.plugin import eventually, text_message
 
 
 def now_ts() -> int:
@@ -119,71 +120,6 @@ async def test_every_inbound_type_is_stored_once_with_readable_text(platform: An
     assert conversation["status"] == "open"
     # The newest message decides the preview.
     assert conversation["last_message_preview"] == "from the future"
-
-
-async def test_a_batch_of_entries_customers_messages_and_statuses(platform: Any) -> None:
-    owner = platform.tenant()
-    a = await platform.channel(owner)
-    b = await platform.channel(owner)
-    ts = now_ts()
-    tag = uuid.uuid4().hex[:6]
-    payload = notification(
-        (
-            "WABA1",
-            [
-                messages_change(
-                    a["phone_number_id"],
-                    # Contacts in another order than the messages: matched by wa_id.
-                    contacts=[
-                        {"profile": {"name": "Bob"}, "wa_id": "222"},
-                        {"profile": {"name": "Ann"}, "wa_id": "111"},
-                    ],
-                    messages=[
-                        text_message(f"w.{tag}.a1", "111", "Ann 1", timestamp=ts),
-                        text_message(f"w.{tag}.b1", "222", "Bob 1", timestamp=ts + 1),
-                        text_message(f"w.{tag}.a2", "111", "Ann 2", timestamp=ts + 2),
-                    ],
-                    statuses=[
-                        {"id": f"w.{tag}.unknown", "status": "delivered", "timestamp": str(ts)}
-                    ],
-                ),
-            ],
-        ),
-        (
-            "WABA2",
-            [
-                messages_change(
-                    b["phone_number_id"],
-                    contacts=[{"profile": {"name": "Ann B"}, "wa_id": "111"}],
-                    messages=[text_message(f"w.{tag}.c1", "111", "on b", timestamp=ts)],
-                )
-            ],
-        ),
-    )
-    r = await platform.webhook(payload)
-    assert r.status_code == 200
-    conversations = await platform.wait_conversation(owner, 3)
-    unread = {
-        (c["channel_id"] == a["id"], c["contact"]["wa_id"]): c["unread_count"]
-        for c in conversations
-    }
-    # Ann (111) has one conversation per channel, Bob (222) one.
-    assert unread == {(True, "111"): 2, (True, "222"): 1, (False, "111"): 1}
-    ann_on_a = next(
-        c for c in conversations if c["channel_id"] == a["id"] and c["contact"]["wa_id"] == "111"
-    )
-    texts = [m["text"] for m in await platform.wait_messages(owner, ann_on_a["id"], 2)]
-    assert texts == ["Ann 1", "Ann 2"]
-    contacts = (await platform.ingest.get("/api/contacts", headers=owner)).json()["items"]
-    assert sorted((c["wa_id"], c["conversation_count"]) for c in contacts) == [
-        ("111", 2),
-        ("222", 1),
-    ]
-    # The status of a wamid nobody stored yet is kept for later.
-    pending = await platform.sql(
-        "select status from ingest.pending_statuses where wamid = :w", w=f"w.{tag}.unknown"
-    )
-    assert [p.status for p in pending] == ["delivered"]
 
 
 async def test_an_unknown_number_is_acknowledged_counted_and_stored_nowhere(platform: Any) -> None:
@@ -304,28 +240,3 @@ def _index_scans(node: dict[str, Any]) -> Any:
         yield node
     for child in node.get("Plans", []):
         yield from _index_scans(child)
-
-
-async def test_a_nul_in_a_customers_text_or_name_is_stored_as_a_replacement_character(
-    platform: Any,
-) -> None:
-    """JSON may escape NUL (`\\u0000`), Postgres cannot store it: the message must not fail at
-    every retry and end dead-lettered, but arrive with U+FFFD in its place."""
-    owner = platform.tenant()
-    channel = await platform.channel(owner)
-    sender = "351910000000"
-    message = stamped(
-        {
-            "from": sender,
-            "id": f"wamid.{uuid.uuid4().hex}",
-            "type": "text",
-            "text": {"body": "Olá\x00mundo"},
-        },
-        now_ts(),
-    )
-    contacts = [{"profile": {"name": "Ana\x00"}, "wa_id": sender}]
-    await platform.inbound(channel["phone_number_id"], [message], contacts)
-    [conversation] = await platform.wait_conversation(owner)
-    [stored] = await platform.wait_messages(owner, conversation["id"], 1)
-    assert stored["text"] == "Olá\ufffdmundo"
-    assert conversation["contact"]["name"] == "Ana\ufffd"

@@ -7,8 +7,8 @@ import tracemalloc
 import uuid
 from typing import Any
 
-from common.fakes import GeneratedMedia
-from common.testing import eventually
+from wa_testing.fakes import GeneratedMedia
+from wa_testing.plugin import eventually
 
 TOKEN = "EAAG-test-token"
 MIB = 1024 * 1024

@@ -21,10 +21,10 @@ from common.events import (
     UserRemovedPayload,
     UserRemovedV1,
 )
-from common.fakes import serve_app
-from common.testing import bearer, eventually, text_message
 from ingest.main import create_app
 from ingest.settings import IngestSettings
+from wa_testing.fakes import serve_app
+from wa_testing.plugin import bearer, eventually, text_message
 
 
 def now_ts() -> int:

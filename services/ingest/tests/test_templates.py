@@ -1,7 +1,8 @@
 """Message templates and the 24-hour window, against the fake Graph API (a real HTTP server):
-sync (with paging) and list, Meta's status webhook through the gateway, sending a template
+sync (with paging) and list, sending a template
 outside the window with its parameters checked, Meta's 132xxx errors on the message,
-`window_closes_at`, and an AI answer that comes after the window closed."""
+`window_closes_at`, and an AI answer that comes after the window closed. (Meta's template status
+webhook through the gateway: tests/e2e/test_webhooks_into_ingest.py.)"""
 
 import time
 import uuid
@@ -12,8 +13,7 @@ import jwt
 
 from common.bus import Bus
 from common.events import ReplyGeneratedPayload, ReplyGeneratedV1
-from common.fakes import FakeTemplate
-from common.testing import eventually, notification, text_message
+from wa_testing.plugin import eventually, text_message
 
 TOKEN = "EAAG-test-token"
 ORDER_BODY = "Hi {{1}}, your order {{2}} is on its way."
@@ -135,46 +135,6 @@ async def test_a_failed_sync_does_not_fail_the_connect(platform: Any) -> None:
     # On demand, once Meta answers again.
     r = await platform.ingest.post(f"/api/channels/{channel_id}/templates/sync", headers=owner)
     assert r.status_code == 200 and [t["name"] for t in r.json()["items"]] == ["order_update"]
-
-
-def status_change(template: FakeTemplate, event: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "field": "message_template_status_update",
-        "value": {
-            "event": event,
-            "message_template_id": int(template.id),
-            "message_template_name": template.name,
-            "message_template_language": template.language,
-            "reason": extra.get("reason", "NONE"),
-        },
-    }
-
-
-async def test_meta_status_webhook_updates_the_template_and_an_unknown_one_syncs(
-    platform: Any,
-) -> None:
-    owner = platform.tenant()
-    channel, waba = await live_channel(platform, owner, {"name": "order_update"})
-    [template] = platform.graph.templates
-    r = await platform.webhook(notification((waba, [status_change(template, "PAUSED")])))
-    assert r.status_code == 200, r.text
-
-    async def paused() -> bool:
-        items = await templates_of(platform, owner, channel["id"])
-        return items[0]["status"] == "PAUSED"
-
-    await eventually(paused)
-
-    # A template created at Meta after the last sync: its first status makes the channel sync.
-    late = platform.graph.add_template(waba, "welcome_back", status="APPROVED")
-    r = await platform.webhook(notification((waba, [status_change(late, "APPROVED")])))
-    assert r.status_code == 200
-
-    async def synced() -> list[str]:
-        names = [t["name"] for t in await templates_of(platform, owner, channel["id"])]
-        return names if "welcome_back" in names else []
-
-    assert await eventually(synced) == ["order_update", "welcome_back"]
 
 
 async def test_a_template_goes_out_outside_the_window_with_its_components(

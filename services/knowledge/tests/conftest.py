@@ -14,7 +14,10 @@ import pytest
 from sqlalchemy import text
 
 from common.db import Database
-from common.testing import (
+from knowledge.main import SERVICE_DIR, create_app
+from knowledge.settings import KnowledgeSettings
+from knowledge.worker import ParserPool
+from wa_testing.plugin import (
     TestKeyPair,
     bearer,
     eventually,
@@ -22,9 +25,6 @@ from common.testing import (
     running_app,
     service_settings,
 )
-from knowledge.main import SERVICE_DIR, create_app
-from knowledge.settings import KnowledgeSettings
-from knowledge.worker import ParserPool
 
 
 @pytest.fixture(scope="session")

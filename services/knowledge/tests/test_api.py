@@ -8,10 +8,10 @@ import httpx
 from sqlalchemy import select
 
 from common.db import Database
-from common.testing import TestKeyPair, assert_tenant_isolation, bearer, running_app
 from knowledge.main import create_app
 from knowledge.models import outbox
 from knowledge.settings import KnowledgeSettings
+from wa_testing.plugin import TestKeyPair, assert_tenant_isolation, bearer, running_app
 
 RETURNS = [
     (

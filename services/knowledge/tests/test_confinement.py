@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from common.testing import eventually, running_app
 from knowledge.main import create_app
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
+from wa_testing.plugin import eventually, running_app
 
 
 def zip_bomb_docx(real_docx: bytes, inflated_mb: int = 50) -> bytes:

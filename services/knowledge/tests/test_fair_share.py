@@ -6,11 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from common.testing import TestKeyPair, bearer, running_app
 from knowledge.fairness import FairSlots, TenantQueueFull
 from knowledge.main import create_app
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
+from wa_testing.plugin import TestKeyPair, bearer, running_app
 
 
 async def test_uploads_beyond_the_business_quota_get_413_and_nothing_is_lost(

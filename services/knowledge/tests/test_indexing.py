@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import select, text, update
 
 from common.db import Database
-from common.testing import eventually, running_app
 from knowledge.main import create_app
 from knowledge.models import Document
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
+from wa_testing.plugin import eventually, running_app
 
 LONG = [
     (f"Chapter {i}", "Our policies explained in plain words, one more time. " * 40)

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 
 from common.db import Database
-from common.testing import TestKeyPair, bearer
 from knowledge import evaluation
 from knowledge.embeddings import MatrixCache
 from knowledge.service import Searcher
 from knowledge.settings import KnowledgeSettings
+from wa_testing.plugin import TestKeyPair, bearer
 
 FLOORS = {"hit@3": 0.75, "mrr": 0.67, "hit@1": 0.58}
 SOURCE_FLOORS = {"shipping-and-delivery.docx": 0.70, "warranty-and-returns.pdf": 0.68}

@@ -9,13 +9,13 @@ import numpy as np
 from sqlalchemy import text as sql
 
 from common.db import Database
-from common.testing import TestKeyPair, bearer
 from knowledge import e5, embeddings, ranking, repository
 from knowledge.embeddings import MatrixCache
 from knowledge.fairness import FairSlots
 from knowledge.service import E5Backfill, Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
+from wa_testing.plugin import TestKeyPair, bearer
 
 PASSAGES = {
     "returns": "Returns: you can send back any unworn item within 30 days of delivery and we "

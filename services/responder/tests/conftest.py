@@ -2,10 +2,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from common.fakes import FakeLLM, serve_app
-from common.testing import TestKeyPair, migrated_database, service_settings
 from responder.main import SERVICE_DIR
 from responder.settings import ResponderSettings
+from wa_testing.fakes import FakeLLM, serve_app
+from wa_testing.plugin import TestKeyPair, migrated_database, service_settings
 
 
 @pytest.fixture(scope="session")

@@ -35,8 +35,10 @@ from common.events import (
     TenantCreatedPayload,
     TenantCreatedV1,
 )
-from common.fakes import FakeLLM
-from common.testing import (
+from responder.main import create_app
+from responder.settings import ResponderSettings
+from wa_testing.fakes import FakeLLM
+from wa_testing.plugin import (
     ServiceProcess,
     TestKeyPair,
     asgi_client,
@@ -44,8 +46,6 @@ from common.testing import (
     eventually,
     running_app,
 )
-from responder.main import create_app
-from responder.settings import ResponderSettings
 
 INTERNAL = "responder-test-internal"
 POLICY = (

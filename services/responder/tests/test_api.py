@@ -6,10 +6,10 @@ from typing import Any
 import httpx
 import pytest
 
-from common.testing import TestKeyPair, assert_tenant_isolation, bearer, running_app
 from responder.handoff import DEFAULT_HANDOFF_KEYWORDS
 from responder.main import create_app
 from responder.settings import ResponderSettings
+from wa_testing.plugin import TestKeyPair, assert_tenant_isolation, bearer, running_app
 
 
 @pytest.fixture

@@ -6,9 +6,9 @@ from typing import Any
 import httpx
 import pytest
 
-from common.testing import TestKeyPair, bearer, running_app
 from responder.main import create_app
 from responder.settings import ResponderSettings
+from wa_testing.plugin import TestKeyPair, bearer, running_app
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

@@ -5,9 +5,9 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from common.fakes import FakeLLM
 from responder.llm import ChatClient, LLMUnavailable
 from responder.settings import ResponderSettings
+from wa_testing.fakes import FakeLLM
 
 MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
 

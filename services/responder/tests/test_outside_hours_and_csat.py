@@ -27,10 +27,10 @@ from common.events import (
     MessageSummary,
     ReplyGeneratedV1,
 )
-from common.fakes import FakeLLM
-from common.testing import TestKeyPair, bearer, eventually, free_port, running_app
 from responder.main import create_app
 from responder.settings import ResponderSettings
+from wa_testing.fakes import FakeLLM
+from wa_testing.plugin import TestKeyPair, bearer, eventually, free_port, running_app
 
 CLOSED_NOW = "We are closed today; we answer tomorrow from 9:00."
 

@@ -12,11 +12,11 @@ from pydantic import SecretStr, ValidationError
 from sqlalchemy import text
 
 from common.db import Database
-from common.fakes import FakeLLM
-from common.testing import TestKeyPair, bearer, running_app
 from responder.main import create_app
 from responder.settings import ResponderSettings
 from responder.spending import offered_models, price
+from wa_testing.fakes import FakeLLM
+from wa_testing.plugin import TestKeyPair, bearer, running_app
 
 # Nothing listens here: the knowledge search fails at once (the preview falls back).
 NO_KNOWLEDGE = "http://127.0.0.1:9"

@@ -1,7 +1,7 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
-import { api, type Page } from "@/lib/api";
+import { api, listAll } from "@/lib/api";
 import { cn } from "@/lib/cn";
 import { PageContainer } from "@/components/AppShell";
 import { useSession } from "@/components/session";
@@ -41,8 +41,7 @@ export function AIView() {
   const loadTemplates = useCallback(async () => {
     setTemplatesError(null);
     try {
-      const page = await api<Page<PromptTemplate>>("/api/prompts?limit=200");
-      setTemplates(page.items);
+      setTemplates(await listAll<PromptTemplate>("/api/prompts"));
     } catch (error) {
       setTemplatesError(error);
     }

@@ -1,7 +1,7 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage, type Page } from "@/lib/api";
+import { ApiError, api, errorMessage, listAll } from "@/lib/api";
 import { splitDetail, type FieldErrors } from "@/lib/form-errors";
 import { keepAdded } from "@/lib/lists";
 import { formatWhen } from "@/lib/figures";
@@ -36,8 +36,8 @@ export function ChannelsView() {
   const load = useCallback(async () => {
     setLoadError(null);
     try {
-      const page = await api<Page<Channel>>("/api/channels?limit=200");
-      setChannels((current) => keepAdded(current, page.items, added.current));
+      const all = await listAll<Channel>("/api/channels");
+      setChannels((current) => keepAdded(current, all, added.current));
     } catch (error) {
       setLoadError(error);
     }

@@ -1,7 +1,7 @@
 "use client";
 
 import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage, type Page } from "@/lib/api";
+import { ApiError, api, errorMessage, listAll } from "@/lib/api";
 import { splitDetail, type FieldErrors } from "@/lib/form-errors";
 import { keepAdded } from "@/lib/lists";
 import { formatWhen } from "@/lib/figures";
@@ -48,14 +48,7 @@ export function TeamView() {
   const load = useCallback(async () => {
     setLoadError(null);
     try {
-      const all: Member[] = [];
-      let cursor: string | null = null;
-      do {
-        const query: string = cursor ? `&cursor=${encodeURIComponent(cursor)}` : "";
-        const page: Page<Member> = await api<Page<Member>>(`/api/team/members?limit=200${query}`);
-        all.push(...page.items);
-        cursor = page.next_cursor;
-      } while (cursor);
+      const all = await listAll<Member>("/api/team/members");
       setMembers((current) => keepAdded(current, all, added.current));
     } catch (error) {
       setLoadError(error);

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from common.testing import free_port
+from wa_testing.plugin import free_port
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
 

@@ -1,4 +1,4 @@
-"""pytest plugin for every service's tests (`-p common.testing`).
+"""pytest plugin for every service's tests (`-p wa_testing.plugin`).
 
 - The database and broker come from `DATABASE_URL` / `AMQP_URL`; without them, from
   testcontainers when a Docker engine answers; otherwise the run fails and names the
@@ -171,11 +171,21 @@ async def remove_topology(
         CommonSettings.model_fields["bus_retry_delays_ms"].default
     ),
 ) -> None:
-    """Delete the queues of `consumers` (and the exchange) under `prefix`."""
-    cleaner = Bus(amqp_url, prefix=prefix, service="test-cleanup", retry_delays_ms=retry_delays_ms)
+    """Delete the queues of `consumers` and of every registered consumer (`make dlq-list`'s
+    registry: services started as processes declare those), their retry and dead-letter
+    queues, and the exchange under `prefix`.
+
+    Why every consumer: a quorum queue is a heavy process on the broker and a retry queue
+    outlives the test by an hour (`bus.RETRY_QUEUE_EXPIRY_FACTOR`); a test that left them to
+    expire piled up hundreds, and the shared broker stopped answering handshakes."""
+    from common.dlq import known_consumers
+
+    default_delays = CommonSettings.model_fields["bus_retry_delays_ms"].default
+    delays = sorted({*retry_delays_ms, *default_delays})
+    cleaner = Bus(amqp_url, prefix=prefix, service="test-cleanup", retry_delays_ms=delays)
     await cleaner.connect()
     try:
-        await cleaner.delete_topology(sorted(consumers))
+        await cleaner.delete_topology(sorted(set(consumers) | set(known_consumers())))
     finally:
         await cleaner.close()
 

@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 
 from common.dlq import known_consumers
-from common.fakes import FakeGraphAPI, FakeLLM, GraphRequest, serve_app
-from common.testing import (
+from wa_testing.fakes import FakeGraphAPI, FakeLLM, GraphRequest, serve_app
+from wa_testing.plugin import (
     ServiceProcess,
     bearer,
     eventually,
@@ -30,7 +30,7 @@ from common.testing import (
     notification,
     text_message,
 )
-from common.testing_servers import PrivatePostgres, PrivateRabbitMQ
+from wa_testing.servers import PrivatePostgres, PrivateRabbitMQ
 
 SECRET = "fault-app-secret"
 SERVICES = ("auth", "ingest", "knowledge", "responder", "gateway")

@@ -1,0 +1,70 @@
+"""Who may import whom (docs/architecture.md): a service's own suite (services/<name>/tests)
+imports that service only, so it runs, and fails, for that service's reasons alone; flows
+across services live in tests/e2e. Shared code (libs/common, libs/testing) imports no service."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SERVICES = sorted(p.parent.name for p in (ROOT / "services").glob("*/pyproject.toml"))
+
+
+def imported_roots(source: str) -> set[str]:
+    """The top-level packages a module imports, wherever the import statement sits."""
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            roots |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def foreign_imports(files: list[Path], allowed: set[str]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in files:
+        others = (imported_roots(path.read_text()) & set(SERVICES)) - allowed
+        if others:
+            found[str(path.relative_to(ROOT))] = sorted(others)
+    return found
+
+
+def test_the_services_are_found() -> None:
+    assert {"gateway", "auth", "ingest", "knowledge", "responder"} <= set(SERVICES)
+
+
+def test_the_parser_sees_every_import_form() -> None:
+    source = (
+        "import gateway.main\n"
+        "from ingest.main import create_app\n"
+        "def f():\n"
+        "    from responder import llm\n"
+        "from . import sibling\n"
+    )
+    assert imported_roots(source) == {"gateway", "ingest", "responder"}
+
+
+def test_a_service_suite_imports_no_other_service() -> None:
+    found: dict[str, list[str]] = {}
+    for service in SERVICES:
+        files = sorted((ROOT / "services" / service / "tests").rglob("*.py"))
+        found |= foreign_imports(files, allowed={service})
+    assert found == {}, f"move these to tests/e2e: {found}"
+
+
+def test_shared_code_imports_no_service() -> None:
+    files = sorted((ROOT / "libs").glob("*/*/**/*.py"))
+    files = [f for f in files if "egg-info" not in str(f)]
+    assert any(f.name == "plugin.py" for f in files)  # libs/testing is looked at too
+    assert foreign_imports(files, allowed=set()) == {}
+
+
+def test_images_install_no_test_code() -> None:
+    # An image installs libs/common and its own service; libs/testing (pytest, the fakes) is
+    # for the dev venv (the Makefile) alone.
+    for service in SERVICES:
+        dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
+        steps = [line for line in dockerfile.splitlines() if line.startswith(("COPY", "RUN"))]
+        assert any("libs/common" in step for step in steps), service
+        assert not [s for s in steps if "libs/testing" in s or "[test]" in s or "pytest" in s]
+    assert "-e libs/testing" in (ROOT / "Makefile").read_text()
