@@ -3,7 +3,7 @@
 period, then hands off or lets the AI answer as it chose; a resolved conversation asks for a
 rating with reply buttons and the customer's tap is the conversation's CSAT, in analytics.
 
-Meta's Graph API and the LLM are real HTTP servers (common.fakes); auth, gateway, ingest,
+Meta's Graph API and the LLM are real HTTP servers (wa_testing.fakes); auth, gateway, ingest,
 knowledge and responder are real uvicorn processes on the run's database and broker, and
 every customer message is a signed webhook through the gateway.
 """
@@ -19,8 +19,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from common.fakes import FakeGraphAPI, FakeLLM, GraphRequest, serve_app
-from common.testing import (
+from wa_testing.fakes import FakeGraphAPI, FakeLLM, GraphRequest, serve_app
+from wa_testing.plugin import (
     ServiceProcess,
     bearer,
     eventually,
