@@ -567,8 +567,18 @@ export async function settingsCsat(page, baseURL, ctx) {
   });
   await form.evaluate((el) => el.scrollIntoView({ block: "center" }));
   await shot(page, ctx, "settings-csat");
+  // What failed while the page loads again, named in the error should the form not show.
+  const failed = [];
+  const onResponse = (r) => {
+    if (r.status() >= 400) failed.push(`${r.request().method()} ${new URL(r.url()).pathname} → ${r.status()}`);
+  };
+  page.on("response", onResponse);
   await page.reload();
-  await see(form, "the form shows again");
+  await see(form, "the form shows again").catch(async (error) => {
+    const card = await page.locator("main").innerText().catch(() => "");
+    throw new Error(`${error.message}; failed calls: ${failed.join(", ") || "none"}; page: ${card.slice(-600)}`);
+  });
+  page.off("response", onResponse);
   await until(async () => enabled.isChecked(), "still on after a reload");
   assert.equal(await question.inputValue(), "How did Lumen Bikes do today?");
   assert.equal(await template.inputValue(), "order_ready");
