@@ -424,6 +424,166 @@ export async function settingsRoundRobin(page, baseURL) {
   await until(async () => toggle.isChecked(), "still on after a reload");
 }
 
+/** Business hours: a time zone, Monday's two intervals, Sunday closed, a holiday, the
+ * auto-reply and the handoff choice, saved and shown again after a reload (and in the API).
+ * A bad interval is refused next to its day: by the form's own check, and with the
+ * responder's 422 when one gets past it. */
+export async function settingsBusinessHours(page, baseURL, ctx) {
+  const request = page.context().request;
+  // A new business is open all day every day (the responder's default).
+  const initial = await (await request.get(`${baseURL}/api/business-hours`)).json();
+  assert.deepEqual(initial.weekly.tue, [["00:00", "24:00"]]);
+  assert.equal(initial.outside_hours, "answer");
+  await page.goto(`${baseURL}/settings`);
+  const form = page.getByRole("form", { name: "Business hours" });
+  await see(form, "the business-hours form shows");
+  await form.getByLabel("Time zone").selectOption("Europe/Lisbon");
+  const monday = form.getByTestId("hours-mon");
+  await monday.getByRole("button", { name: /^Remove Monday / }).click();
+  await see(monday.getByText("Closed"), "Monday has no hours left");
+  await form.getByRole("button", { name: "Add hours on Monday" }).click();
+  assert.equal(await monday.getByLabel("Monday opens (interval 1)").inputValue(), "09:00");
+  await monday.getByLabel("Monday closes (interval 1)").fill("12:30");
+  await form.getByRole("button", { name: "Add hours on Monday" }).click();
+  const opens2 = monday.getByLabel("Monday opens (interval 2)");
+  const closes2 = monday.getByLabel("Monday closes (interval 2)");
+  await opens2.fill("14:00");
+  await closes2.fill("13:00");
+  const sunday = form.getByTestId("hours-sun");
+  await sunday.getByRole("button", { name: /^Remove Sunday / }).click();
+  await see(sunday.getByText("Closed"), "Sunday is closed");
+  await form.getByLabel("Add a holiday").fill("2026-12-25");
+  await form.getByRole("button", { name: "Add", exact: true }).click();
+  await see(form.getByRole("list", { name: "Holidays" }).getByText("2026-12-25"), "the holiday is listed");
+  await form.getByLabel("Auto-reply outside business hours").fill("We are closed now. We answer from 9:00, Lisbon time.");
+  await form.getByRole("radio", { name: /Hands off to the team/ }).check();
+
+  // 14:00–13:00 is refused next to Monday before anything is sent.
+  const puts = [];
+  const onRequest = (r) => {
+    if (r.method() === "PUT" && new URL(r.url()).pathname === "/api/business-hours") puts.push(r);
+  };
+  page.on("request", onRequest);
+  await form.getByRole("button", { name: "Save business hours" }).click();
+  await see(monday.getByRole("alert").filter({ hasText: "the start must be before the end" }), "the form refuses 14:00–13:00 on Monday");
+  assert.equal(await closes2.getAttribute("aria-invalid"), "true");
+  assert.equal(puts.length, 0, "nothing is sent while the form knows it is wrong");
+  await closes2.fill("18:00");
+
+  // The responder's own 422 goes next to its day too: the request is rewritten on its way
+  // (Wednesday's hours made to overlap) so the real API refuses what the form let through.
+  const rewrite = async (route) => {
+    const body = JSON.parse(route.request().postData() ?? "{}");
+    body.weekly.wed = [["09:00", "13:00"], ["12:00", "17:00"]];
+    await route.continue({ postData: JSON.stringify(body) });
+  };
+  const isHours = (url) => url.pathname === "/api/business-hours";
+  await page.route(isHours, (route) => (route.request().method() === "PUT" ? rewrite(route) : route.continue()));
+  await form.getByRole("button", { name: "Save business hours" }).click();
+  const wednesday = form.getByTestId("hours-wed");
+  const refused = wednesday.getByRole("alert");
+  await see(refused, "the API's 422 shows next to Wednesday");
+  assert.match(await refused.innerText(), /09:00-13:00 and 12:00-17:00 overlap/);
+  assert.equal(await monday.getByRole("alert").count(), 0, "only Wednesday is marked");
+  await page.unroute(isHours);
+  const unchanged = await (await request.get(`${baseURL}/api/business-hours`)).json();
+  assert.deepEqual(unchanged, initial, "a refused save changes nothing");
+  assert.equal(puts.length, 1);
+  page.off("request", onRequest);
+
+  await form.getByRole("button", { name: "Save business hours" }).click();
+  await see(page.getByText("Business hours saved"), "the hours are saved");
+  await form.evaluate((el) => el.scrollIntoView({ block: "start" })); // the week in the picture
+  await shot(page, ctx, "settings-business-hours");
+  const expected = {
+    timezone: "Europe/Lisbon",
+    weekly: {
+      mon: [["09:00", "12:30"], ["14:00", "18:00"]],
+      tue: [["00:00", "24:00"]],
+      wed: [["00:00", "24:00"]],
+      thu: [["00:00", "24:00"]],
+      fri: [["00:00", "24:00"]],
+      sat: [["00:00", "24:00"]],
+      sun: [],
+    },
+    holidays: ["2026-12-25"],
+    auto_reply: "We are closed now. We answer from 9:00, Lisbon time.",
+    outside_hours: "handoff",
+  };
+  assert.deepEqual(await (await request.get(`${baseURL}/api/business-hours`)).json(), expected);
+
+  await page.reload();
+  await see(form, "the form shows again");
+  assert.equal(await form.getByLabel("Time zone").inputValue(), "Europe/Lisbon");
+  assert.equal(await monday.getByLabel("Monday closes (interval 1)").inputValue(), "12:30");
+  assert.equal(await monday.getByLabel("Monday opens (interval 2)").inputValue(), "14:00");
+  assert.equal(await monday.getByLabel("Monday closes (interval 2)").inputValue(), "18:00");
+  await see(sunday.getByText("Closed"), "Sunday is still closed");
+  await see(form.getByRole("list", { name: "Holidays" }).getByText("2026-12-25"), "the holiday is still listed");
+  assert.equal(await form.getByLabel("Auto-reply outside business hours").inputValue(), expected.auto_reply);
+  assert.equal(await form.getByRole("radio", { name: /Hands off to the team/ }).isChecked(), true);
+}
+
+/** CSAT: switched on with a question (an empty one is refused on its field), the template
+ * picked from the live number's APPROVED templates, saved, shown again after a reload. */
+export async function settingsCsat(page, baseURL, ctx) {
+  const pnid = process.env.TEMPLATES_PNID;
+  const waba = process.env.TEMPLATES_WABA_ID;
+  const token = process.env.GRAPH_TOKEN;
+  if (!pnid || !waba || !token) {
+    throw new Error("needs TEMPLATES_PNID, TEMPLATES_WABA_ID and GRAPH_TOKEN (tests/e2e/test_dashboard.py sets them)");
+  }
+  const request = page.context().request;
+  // The live number the channel spec connected; run alone (ONLY=csat), connected here.
+  const channels = await (await request.get(`${baseURL}/api/channels`)).json();
+  if (!channels.items.some((c) => c.phone_number_id === pnid)) {
+    const r = await request.post(`${baseURL}/api/channels/whatsapp`, {
+      data: { phone_number_id: pnid, waba_id: waba, access_token: token, display_phone_number: "+1 555 0177" },
+    });
+    assert.equal(r.status(), 201, await r.text());
+  }
+  await page.goto(`${baseURL}/settings`);
+  const form = page.getByRole("form", { name: "CSAT" });
+  await see(form, "the CSAT form shows");
+  const enabled = form.getByRole("checkbox", { name: /Ask for a rating on resolve/ });
+  assert.equal(await enabled.isChecked(), false, "off for a new business");
+  await enabled.check();
+  const question = form.getByLabel("Question");
+  await question.fill("");
+  await form.getByRole("button", { name: "Save CSAT" }).click();
+  await see(form.getByText("Write the question customers are asked."), "an empty question is refused on its field");
+  await question.fill("How did Lumen Bikes do today?");
+  const template = form.getByLabel("Template outside the 24-hour window");
+  // order_ready is approved; summer_sale is pending and not offered.
+  await until(async () => (await template.locator("option").count()) === 2, "the approved template is offered");
+  assert.deepEqual(await template.locator("option").allInnerTexts(), ["No template (ask only inside the window)", "order_ready"]);
+  await template.selectOption("order_ready");
+  await form.getByRole("button", { name: "Save CSAT" }).click();
+  await see(page.getByText("CSAT settings saved"), "the CSAT settings are saved");
+  assert.deepEqual(await (await request.get(`${baseURL}/api/csat`)).json(), {
+    enabled: true,
+    question: "How did Lumen Bikes do today?",
+    template_name: "order_ready",
+  });
+  await form.evaluate((el) => el.scrollIntoView({ block: "center" }));
+  await shot(page, ctx, "settings-csat");
+  // What failed while the page loads again, named in the error should the form not show.
+  const failed = [];
+  const onResponse = (r) => {
+    if (r.status() >= 400) failed.push(`${r.request().method()} ${new URL(r.url()).pathname} → ${r.status()}`);
+  };
+  page.on("response", onResponse);
+  await page.reload();
+  await see(form, "the form shows again").catch(async (error) => {
+    const card = await page.locator("main").innerText().catch(() => "");
+    throw new Error(`${error.message}; failed calls: ${failed.join(", ") || "none"}; page: ${card.slice(-600)}`);
+  });
+  page.off("response", onResponse);
+  await until(async () => enabled.isChecked(), "still on after a reload");
+  assert.equal(await question.inputValue(), "How did Lumen Bikes do today?");
+  assert.equal(await template.inputValue(), "order_ready");
+}
+
 /** A live number's templates: listed when it connects (read from Meta), synced on demand,
  * one chosen as the re-engagement template and sent automatically. */
 export async function channelTemplates(page, baseURL, ctx) {
@@ -568,7 +728,9 @@ export const SPECS = [
   ["settings: labels created, refused twice, deleted, counted", settingsLabels],
   ["settings: a canned reply created with a variable and edited", settingsCanned],
   ["settings: round-robin switched on stays on", settingsRoundRobin],
+  ["settings: business hours edited, a bad interval refused on its day, saved", settingsBusinessHours],
   ["channels: a live number's templates, sync, re-engagement", channelTemplates],
+  ["settings: CSAT on, a question, an approved template, saved", settingsCsat],
   ["contacts: profile, conversations, notes, export, erase", contactPage],
   ["errors: each page shows a failing service and recovers", errorStatesRecover],
 ];

@@ -164,6 +164,12 @@ async function noteSeenLiveNeverSent(page, baseURL, ctx) {
   const live = theirs.locator('[data-type="note"]').filter({ hasText: NOTE });
   await see(live, "the note, live, in the agent's thread");
   await see(live.getByTestId("note-author").filter({ hasText: `Private note · ${ctx.team.owner.name}` }), "the note's author");
+  // The live note re-sorts the agent's thread: it still reads as it happened — Sofia's
+  // question (Meta's whole second), the AI's reply (our microseconds), then the note. (String
+  // order put a reply of the same second above its question; that case is pinned down in
+  // lib/message-order.test.mjs, as here the reply may land in the next second.)
+  const authors = await theirs.getByTestId("message").evaluateAll((els) => els.map((el) => `${el.dataset.author}:${el.dataset.type}`));
+  assert.deepEqual(authors, ["customer:text", "ai:text", "agent:note"], "the agent's thread in the API's order");
   // The agent's header follows the assignment live too.
   await waitFor(async () => (await theirs.getByLabel("Assignee").inputValue()) === ctx.team.owner.id, "the assignee, live, for the agent");
   await ctx.shot("team-private-note", bruno);

@@ -33,6 +33,10 @@ export const DAY_NAMES = {
 };
 
 const TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
+// An interval may END at "24:00" (the responder's midnight, its default day is
+// 00:00–24:00); it may not start there.
+const END = /^(([01]\d|2[0-3]):[0-5]\d|24:00)$/;
+export const MIDNIGHT_END = "24:00";
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /** @param {string} t "HH:MM" @returns {number} minutes since midnight */
@@ -75,7 +79,7 @@ export function fromApi(value) {
  */
 export function addInterval(intervals) {
   if (intervals.length === 0) return [["09:00", "17:00"]];
-  const ends = intervals.filter(([, to]) => TIME.test(to)).map(([, to]) => minutes(to));
+  const ends = intervals.filter(([, to]) => END.test(to)).map(([, to]) => minutes(to));
   const last = ends.length ? Math.max(...ends) : minutes("17:00");
   const start = Math.min(last + 60, 23 * 60);
   const end = Math.min(start + 60, 23 * 60 + 59);
@@ -93,6 +97,26 @@ export function removeInterval(intervals, index) {
 }
 
 /**
+ * What a "closes" <input type="time"> shows for an interval's end. Browsers have no 24:00
+ * (they blank the field), so midnight at the end of the day shows as 00:00.
+ * @param {string} to
+ * @returns {string}
+ */
+export function endInput(to) {
+  return to === MIDNIGHT_END ? "00:00" : to;
+}
+
+/**
+ * An interval's end from its "closes" input: 00:00 can only end a day (an interval starts
+ * before it ends), so it is the responder's 24:00.
+ * @param {string} value
+ * @returns {string}
+ */
+export function endFromInput(value) {
+  return value === "00:00" ? MIDNIGHT_END : value;
+}
+
+/**
  * What is wrong with one day's intervals, or null: each "HH:MM" (00:00–23:59), its start
  * before its end, none overlapping another.
  * @param {Interval[]} intervals
@@ -100,7 +124,7 @@ export function removeInterval(intervals, index) {
  */
 export function intervalError(intervals) {
   for (const [from, to] of intervals) {
-    if (!TIME.test(from) || !TIME.test(to)) return "Use 24-hour times like 09:00.";
+    if (!TIME.test(from) || !END.test(to)) return "Use 24-hour times like 09:00.";
     if (minutes(from) >= minutes(to)) return `${from}–${to}: the start must be before the end.`;
   }
   const sorted = [...intervals].sort((a, b) => minutes(a[0]) - minutes(b[0]));

@@ -9,6 +9,8 @@ import {
   approvedTemplateNames,
   csatBody,
   csatByAgent,
+  endFromInput,
+  endInput,
   formatPercent,
   fromApi,
   hoursBody,
@@ -47,6 +49,21 @@ test("adding intervals: 09:00–17:00 first, then after the last, never past the
   assert.equal(addInterval([["09:00", "23:00"]]), null, "a day that ends at 23:00 has no room");
   assert.deepEqual(removeInterval([["09:00", "12:00"], ["13:00", "17:00"]], 0), [["13:00", "17:00"]]);
   assert.deepEqual(removeInterval([["09:00", "12:00"]], 0), [], "a closed day is an empty list");
+});
+
+test("midnight: the responder's 00:00–24:00 day is valid, shown and edited as 00:00", () => {
+  // A new business's hours as the responder sends them: every day 00:00–24:00.
+  const fresh = fromApi({ timezone: "UTC", weekly: { mon: [["00:00", "24:00"]], tue: [["20:00", "24:00"]] } });
+  assert.deepEqual(validateHours(fresh), {}, "the API's own default saves as it is");
+  assert.equal(intervalError([["00:00", "24:00"]]), null);
+  assert.match(intervalError([["24:00", "24:00"]]) ?? "", /24-hour times/, "24:00 only ends a day");
+  assert.equal(addInterval([["09:00", "24:00"]]), null, "a day open until midnight has no room");
+  assert.deepEqual(hoursBody(fresh).weekly.tue, [["20:00", "24:00"]]);
+  // <input type="time"> has no 24:00: it shows 00:00, and 00:00 typed as an end is midnight.
+  assert.equal(endInput("24:00"), "00:00");
+  assert.equal(endInput("17:30"), "17:30");
+  assert.equal(endFromInput("00:00"), "24:00");
+  assert.equal(endFromInput("17:30"), "17:30");
 });
 
 test("intervals: bad times, reversed and overlapping ones are named", () => {

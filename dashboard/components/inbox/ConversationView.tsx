@@ -6,6 +6,7 @@ import { api, errorMessage, type Page } from "@/lib/api";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { contactName, dayLabel } from "@/lib/format";
+import { upsertMessage } from "@/lib/message-order.mjs";
 import type { Message } from "@/lib/types";
 import type { InboxConversation } from "@/lib/inbox-types";
 import { AlertIcon, BackIcon } from "@/components/icons";
@@ -31,14 +32,6 @@ async function allMessages(id: string): Promise<Message[]> {
     cursor = page.next_cursor;
   } while (cursor);
   return out;
-}
-
-function upsert(list: Message[], m: Message): Message[] {
-  const i = list.findIndex((x) => x.id === m.id);
-  if (i === -1) return [...list, m].sort((a, b) => a.created_at.localeCompare(b.created_at));
-  const next = list.slice();
-  next[i] = { ...list[i], ...m };
-  return next;
 }
 
 export function ConversationView({ id }: { id: string }) {
@@ -116,7 +109,8 @@ export function ConversationView({ id }: { id: string }) {
       }, 500);
     } else if (event.name === "message.created" && event.data.conversation_id === id) {
       const data = event.data;
-      setMessages((list) => (list ? upsert(list, data) : list));
+      // In the API's order (created_at as an instant, then id): see lib/message-order.mjs.
+      setMessages((list) => (list ? upsertMessage(list, data) : list));
       if (data.direction === "inbound") markRead();
     } else if (event.name === "message.updated" && event.data.conversation_id === id) {
       const data = event.data;
@@ -357,7 +351,7 @@ export function ConversationView({ id }: { id: string }) {
         agentName={me?.user.name ?? ""}
         onSent={(m) => {
           stickToBottom.current = true;
-          setMessages((list) => (list ? upsert(list, m) : [m]));
+          setMessages((list) => (list ? upsertMessage(list, m) : [m]));
         }}
       />
       <SourcesModal

@@ -6,6 +6,7 @@ import { channelLabel, createSandboxChannel, listChannels } from "@/lib/channels
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { timeOfDay } from "@/lib/format";
+import { compareMessages } from "@/lib/message-order.mjs";
 import type { Channel, Conversation, Message } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
 import { ConversationView } from "@/components/inbox/ConversationView";
@@ -176,7 +177,7 @@ function Phone({
         setMessages((live) => {
           const byId = new Map(items.map((m) => [m.id, m]));
           for (const m of live) if (!byId.has(m.id)) byId.set(m.id, m);
-          return [...byId.values()].sort((a, b) => a.created_at.localeCompare(b.created_at));
+          return [...byId.values()].sort(compareMessages); // the API's order: lib/message-order.mjs
         });
       })
       .catch(() => undefined);

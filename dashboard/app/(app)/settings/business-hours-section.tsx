@@ -7,6 +7,8 @@ import {
   DAY_NAMES,
   addHoliday,
   addInterval,
+  endFromInput,
+  endInput,
   fromApi,
   hoursBody,
   hoursErrors,
@@ -169,10 +171,11 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
                             <input
                               type="time"
                               aria-label={`${DAY_NAMES[day]} closes (interval ${i + 1})`}
-                              value={to}
+                              // Midnight (the API's 24:00) shows as 00:00: lib/business-hours.mjs.
+                              value={endInput(to)}
                               disabled={disabled}
                               aria-invalid={error ? true : undefined}
-                              onChange={(e) => setDay(day, intervals.map((x, j) => (j === i ? [x[0], e.target.value] : x)))}
+                              onChange={(e) => setDay(day, intervals.map((x, j) => (j === i ? [x[0], endFromInput(e.target.value)] : x)))}
                               className="h-9 rounded-lg border border-zinc-300 px-2 text-sm aria-[invalid=true]:border-red-500"
                             />
                             {manager && (
