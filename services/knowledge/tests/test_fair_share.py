@@ -76,8 +76,11 @@ async def test_another_business_is_indexed_before_one_business_backlog_finishes(
         assert b_done["status"] == "indexed"
         a_done = [await api.wait_settled(client, tenant_a, d, timeout=90) for d in backlog]
         assert all(d["status"] == "indexed" for d in a_done)
+        b_from = datetime.fromisoformat(b_done["created_at"])
         b_at = datetime.fromisoformat(b_done["indexed_at"])
-        before_b = sum(datetime.fromisoformat(d["indexed_at"]) < b_at for d in a_done)
+        # A's documents indexed while B waited (those done before B arrived are not a wait:
+        # a fast machine indexes several in the 0.2 s before B's upload).
+        before_b = sum(b_from < datetime.fromisoformat(d["indexed_at"]) < b_at for d in a_done)
         # B waited for at most the document being parsed and the next one, not for 20.
         assert before_b <= 3, before_b
 
