@@ -21,7 +21,6 @@ import pytest
 
 from wa_testing.fakes import FakeGraphAPI, FakeLLM, GraphRequest, serve_app
 from wa_testing.plugin import (
-    ServiceProcess,
     bearer,
     eventually,
     messages_change,
@@ -29,6 +28,7 @@ from wa_testing.plugin import (
     meta_signature,
     notification,
     remove_topology,
+    running_services,
     text_message,
 )
 
@@ -62,39 +62,15 @@ async def platform(
             "INTERNAL_TOKEN": "e2e-internal",
             "OUTBOX_POLL_INTERVAL_S": "0.1",
         }
-        auth = ServiceProcess("auth.main:create_app", base).start()
-        env = {
-            **base,
-            "AUTH_JWKS_URL": f"{auth.url}/.well-known/jwks.json",
+        extra = {
             "WHATSAPP_APP_SECRET": SECRET,
             "WHATSAPP_GRAPH_URL": graph.base_url,
             "LLM_BASE_URL": f"{llm_url}/v1",
             "LLM_API_KEY": "sk-e2e",
             "QUIET_PERIOD_S": "0",
         }
-        started = [auth]
-        try:
-            for name in ("ingest", "knowledge"):
-                started.append(ServiceProcess(f"{name}.main:create_app", env).start(timeout=90))
-            started.append(
-                ServiceProcess(
-                    "responder.main:create_app", {**env, "KNOWLEDGE_URL": started[-1].url}
-                ).start()
-            )
-            started.append(ServiceProcess("gateway.main:create_app", env).start())
-            auth, ingest, knowledge, responder, gateway = started
-            yield {
-                "auth": auth.url,
-                "ingest": ingest.url,
-                "knowledge": knowledge.url,
-                "responder": responder.url,
-                "gateway": gateway.url,
-                "graph": graph,
-                "llm": llm,
-            }
-        finally:
-            for process in started:  # shown by pytest when the test fails
-                print(f"--- {process.factory}\n{process.stop()[-6000:]}")
+        async with running_services(base, extra) as urls:
+            yield {**urls, "graph": graph, "llm": llm}
     await remove_topology(amqp_url, bus_prefix, set())
 
 

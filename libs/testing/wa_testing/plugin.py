@@ -373,6 +373,31 @@ class ServiceProcess:
 # --- cutting a connection on purpose -----------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def running_services(
+    base: Mapping[str, str], extra: Mapping[str, str]
+) -> AsyncIterator[dict[str, str]]:
+    """The five services as processes on the test's database and broker, for flows across
+    them: auth first (the others verify its tokens), the responder pointed at knowledge.
+    `base` goes to every service, `extra` (Meta's secret and URL, the LLM…) to all but auth.
+    Yields each service's URL by name; on exit stops them and prints their output (pytest
+    shows it when the test fails)."""
+    auth = ServiceProcess("auth.main:create_app", base).start()
+    env = {**base, "AUTH_JWKS_URL": f"{auth.url}/.well-known/jwks.json", **extra}
+    started = [auth]
+    try:
+        for name in ("ingest", "knowledge"):
+            started.append(ServiceProcess(f"{name}.main:create_app", env).start(timeout=90))
+        responder_env = {**env, "KNOWLEDGE_URL": started[-1].url}
+        started.append(ServiceProcess("responder.main:create_app", responder_env).start())
+        started.append(ServiceProcess("gateway.main:create_app", env).start())
+        names = ("auth", "ingest", "knowledge", "responder", "gateway")
+        yield {name: process.url for name, process in zip(names, started, strict=True)}
+    finally:
+        for process in started:
+            print(f"--- {process.factory}\n{process.stop()[-6000:]}")
+
+
 class TcpProxy:
     """Forwards 127.0.0.1:<port> to a target; `stop()` drops every connection (a dead broker)."""
 
