@@ -214,7 +214,9 @@ async def test_resolve_asks_with_three_buttons_and_the_tap_rates_without_reopeni
     # The live stream's conversation.updated carries the rating.
     updates = await platform.sql(
         "select body->'payload'->'csat' from ingest.outbox where event_type = "
-        "'conversation.updated.v1' and body->'payload'->>'id' = :c",
+        "'conversation.updated.v1' and body->'payload'->>'id' = :c"
+        # In the order they were written (a select without one has none).
+        " order by created_at, body->>'occurred_at'",
         c=conversation["id"],
     )
     assert updates[-1][0]["score"] == 3
