@@ -157,8 +157,11 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every passage for the (corrected) query; 0 where no term occurs."""
+        return self._scores(self.query_terms(query))
+
+    def _scores(self, terms: list[str]) -> np.ndarray:
         total = np.zeros(self.size, dtype=np.float32)
-        for term in self.query_terms(query):
+        for term in terms:
             column = self.terms.get(term)
             if column is None:
                 continue
@@ -167,6 +170,19 @@ class LexicalIndex:
             tf = self.frequencies[start:end].astype(np.float32)
             total[rows] += tf * (K1 + 1) / (tf + self.norm[rows]) * self.idf[column]
         return total
+
+    def coverage(self, query: str) -> np.ndarray:
+        """BM25 of every passage as a share of the query's weight: the IDF of each of its
+        (corrected) words, a word no passage uses counting as the rarest. A passage with all
+        the words, each once, at the average length scores about 1; one that shares only a
+        name with a question in another language scores little, however it compares with
+        the other passages."""
+        terms = self.query_terms(query)
+        unknown = float(np.log1p((self.size + 0.5) / 0.5))
+        weight = sum(float(self.idf[self.terms[t]]) if t in self.terms else unknown for t in terms)
+        if weight <= 0.0:
+            return np.zeros(self.size, dtype=np.float32)
+        return self._scores(terms) / np.float32(weight)
 
     def top_k(self, query: str, k: int) -> list[tuple[int, float]]:
         """(passage row, BM25) of the k best passages with at least one query term."""

@@ -325,20 +325,37 @@ def _partition(data: bytes, filename: str, file_type: str) -> list["Element"]:
 
 # Running headers and footers repeat on every page: noise in every chunk of a long PDF.
 _NOISE = {"Header", "Footer", "PageNumber", "PageBreak"}
-_NUMBERED_HEADING = re.compile(r"^\d+(\.\d+)*\.?\s+\S")
+_NUMBERED_HEADING = re.compile(r"^[A-Z]?\d+(\.\d+)*\.?\s+\S")
 
 
 def _is_heading(element: Any) -> bool:
-    """A Title, or a short numbered / capitalised line ("2. Return windows", "3. BRAKES ---")."""
+    """A Title, or a short numbered / capitalised line ("2. Return windows", "A7. Where you
+    can ride", "3. BRAKES ---"); not a line that continues a sentence, which a PDF's fast
+    strategy also calls a Title ("the same day.", "your order number or receipt;")."""
     text = element.text.strip()
+    if not text or text[0].islower() or text.startswith("(cid:") or text.endswith((".", ";", ",")):
+        return False
     if element.category == "Title":
         return True
     words = text.split()
-    if not words or len(words) > 12 or text.endswith((".", ":", "?", "!")):
+    if len(words) > 12 or text.endswith((":", "?", "!")):
         return False
     letters = [c for c in text if c.isalpha()]
     shouting = len(letters) > 3 and all(c.isupper() for c in letters)
     return bool(_NUMBERED_HEADING.match(text)) or shouting
+
+
+def _sections(elements: list[Any]) -> list[list[Any]]:
+    """The elements split before every heading, so that a chunk never holds the end of one
+    section and the start of the next (unstructured only breaks at its own `Title`s, and a
+    PDF's "11. E-bike batteries" is narrative text to it): each chunk then starts at its
+    heading and is labelled with its own section."""
+    runs: list[list[Any]] = []
+    for element in elements:
+        if not runs or _is_heading(element):
+            runs.append([])
+        runs[-1].append(element)
+    return runs
 
 
 def _heading(text: str) -> str:
@@ -430,7 +447,7 @@ def parse_document(
     its context (document title and section heading), which is embedded and indexed with
     it. Raises ParseError with a readable reason."""
     configure_offline()
-    from unstructured.chunking.title import chunk_by_title
+    from unstructured.chunking.basic import chunk_elements
 
     if _is_encrypted_office(data):
         raise ParseError("The document is password-protected: upload a copy without a password.")
@@ -467,40 +484,42 @@ def parse_document(
     result: list[ParsedChunk] = []
     section: str | None = None
     language_of: Counter[str | None] = Counter()
+    headings_alone: list[tuple[int | None, Any]] = []
 
     def context() -> str:
         return f"{title}: {section}" if section and section != title else title
 
     def flush(buffer: list[Any]) -> None:
-        # Chunk page by page, so that no chunk spans two pages and each one cites one page
-        # (chunk_by_title's combining of small sections would otherwise cross page breaks).
+        # Chunk page by page, so that no chunk spans two pages and each one cites one page,
+        # and section by section, so that each chunk is labelled with its own heading.
         nonlocal section
         pages: dict[int | None, list[Any]] = {}
         for element in buffer:
             pages.setdefault(element.metadata.page_number, []).append(element)
         for page_number, page_elements in pages.items():
-            chunks = chunk_by_title(
-                page_elements,
-                max_characters=options.max_chars,
-                new_after_n_chars=options.soft_chars,
-                overlap=options.overlap_chars,
-                combine_text_under_n_chars=min(options.soft_chars, 500),
-            )
-            for chunk in chunks:
-                originals = chunk.metadata.orig_elements or [chunk]
-                headings = [_heading(e.text) for e in originals if _is_heading(e)]
-                if headings:
-                    section = headings[0]
-                languages = Counter(
-                    lang for e in originals for lang in (e.metadata.languages or [])[:1]
-                )
-                language = languages.most_common(1)[0][0] if languages else None
-                language_of[language] += 1
-                result.append(
-                    ParsedChunk(len(result), chunk.text, page_number, section, language, context())
-                )
-                if headings:
-                    section = headings[-1]
+            for run in _sections(page_elements):
+                if _is_heading(run[0]):
+                    section = _heading(run[0].text)
+                    if len(run) == 1:  # a heading over a table: its rows carry it
+                        headings_alone.append((page_number, run[0]))
+                        continue
+                for chunk in chunk_elements(
+                    run,
+                    max_characters=options.max_chars,
+                    new_after_n_chars=options.soft_chars,
+                    overlap=options.overlap_chars,
+                ):
+                    originals = chunk.metadata.orig_elements or [chunk]
+                    languages = Counter(
+                        lang for e in originals for lang in (e.metadata.languages or [])[:1]
+                    )
+                    language = languages.most_common(1)[0][0] if languages else None
+                    language_of[language] += 1
+                    result.append(
+                        ParsedChunk(
+                            len(result), chunk.text, page_number, section, language, context()
+                        )
+                    )
 
     buffer: list[Any] = []
     for item in _items(elements, file_type):
@@ -515,4 +534,8 @@ def parse_document(
                 ParsedChunk(len(result), passage, item.page_number, section, language, context())
             )
     flush(buffer)
+    if not result:  # a document of headings only: they are its text
+        for page_number, element in headings_alone:
+            text = element.text.strip()
+            result.append(ParsedChunk(len(result), text, page_number, _heading(text), None, title))
     return result

@@ -2,6 +2,7 @@
 
 import io
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -181,3 +182,34 @@ def test_a_nul_in_a_document_s_text_is_dropped() -> None:
     assert chunks, "the text is kept"
     assert all("\x00" not in c.text and "\x00" not in (c.context or "") for c in chunks)
     assert "Bikes can be returned within 30 days." in " ".join(c.text for c in chunks)
+
+
+def test_a_chunk_holds_one_section_and_is_labelled_with_its_own_heading() -> None:
+    """A PDF's numbered headings are narrative text to unstructured: chunking by its titles
+    put the end of one section and the start of the next in one chunk, labelled with the
+    next. Sections are cut at every heading, and the end of a list item that the PDF calls
+    a title ("the same day.") is not taken for one."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.styles import getSampleStyleSheet
+    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer
+
+    body = getSampleStyleSheet()["BodyText"]
+    sections = [
+        ("10. What the warranty does not cover", "The warranty does not cover normal wear."),
+        ("11. E-bike batteries", "Lithium-ion batteries lose some capacity as they age."),
+        ("12. Crash replacement programme", "After a crash we give you 40% off a new frame."),
+    ]
+    story: list[Any] = [Paragraph("Warranty terms", getSampleStyleSheet()["Heading1"])]
+    for heading, text in sections:
+        story += [Spacer(1, 12), Paragraph(heading, body), Paragraph(text, body)]
+    story += [Paragraph("Refunds reach your card", body), Paragraph("the same day.", body)]
+    buffer = io.BytesIO()
+    SimpleDocTemplate(buffer, pagesize=A4).build(story)
+
+    chunks = parse_document(buffer.getvalue(), "terms.pdf", "pdf", ChunkingOptions())
+    for heading, text in sections:
+        [chunk] = [c for c in chunks if text in c.text]
+        assert chunk.section == heading and chunk.text.startswith(heading), chunks
+        assert all(other not in chunk.text for other, _ in sections if other != heading)
+        assert chunk.context == f"Warranty terms: {heading}"
+    assert all(c.section != "the same day." for c in chunks), chunks

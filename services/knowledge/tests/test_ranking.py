@@ -6,6 +6,7 @@ import numpy as np
 
 from knowledge import e5, embeddings, ranking
 from knowledge.embeddings import build_matrix
+from knowledge.lexical import LexicalIndex
 
 
 def unit(vector: np.ndarray) -> np.ndarray:
@@ -67,3 +68,21 @@ def test_a_chunk_without_e5_yet_ranks_and_scores_by_use_in_its_place() -> None:
     )
     assert complete.e5_missing == 0 and complete.e5_present.shape == (0,)
     assert np.argmax(ranking.fused(complete, "gamma", e5_query, use_q)) == 2
+
+
+def test_keyword_coverage_is_a_share_of_the_query_not_of_the_best_match() -> None:
+    """BM25 over the query's own weight: a passage with every word of the question scores
+    about 1, and a question in another language that shares one name with a passage scores
+    little, where min-max scaling made its best match 1 whatever it held."""
+    index = LexicalIndex.build(
+        [
+            "express repair service costs 26 euros",
+            "the e-bike battery warranty lasts two years",
+            "opening hours of the amsterdam shop",
+        ]
+    )
+    full = index.coverage("express repair service")
+    assert np.argmax(full) == 0 and 0.8 < full[0] <= 1.2 and full[1] == full[2] == 0
+    foreign = index.coverage("Gibt es bei euch einen Express-Service für Reparaturen?")
+    assert np.argmax(foreign) == 0 and foreign[0] < 0.5 * full[0]
+    assert not index.coverage("zzz qqq").any() and not index.coverage("").any()

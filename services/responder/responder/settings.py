@@ -56,9 +56,9 @@ class ResponderSettings(CommonSettings):
     knowledge_timeout_s: float = 5.0
     # Below this calibrated score a passage is "nothing relevant": fallback + handoff. The
     # score is knowledge's calibrated e5 cosine; on its dev set (bench/knowledge_dev_eval.py)
-    # 0.40 keeps 92 % of the answerable questions and refuses unrelated ones (weather,
-    # football), but only 19 % of in-domain questions the documents do not answer (AUC
-    # 0.71): knowledge README, "Retrieval quality".
+    # 0.40 keeps 94 % of the answerable questions and refuses unrelated ones (weather,
+    # football), but only 6 % of in-domain questions the documents do not answer (AUC
+    # 0.72): knowledge README, "Retrieval quality".
     relevance_threshold: float = 0.40
     knowledge_passages: int = 4
 
