@@ -67,10 +67,19 @@ def _fold(text: str) -> str:
 # Shared by every tenant, outside the cache's byte bound: ~170 bytes per word, ~9 MB full.
 @functools.lru_cache(maxsize=50_000)
 def _stem(word: str) -> str:
-    """Plural and possessive endings only: conservative, and harmless in other languages."""
-    for suffix in ("'s", "ies", "es", "s"):
-        if len(word) > 4 and word.endswith(suffix) and not word.endswith("ss"):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
+    """Plural and possessive endings only: conservative, and harmless in other languages.
+    "-es" is a plural ending after s, x, z, ch and sh only (boxes, watches): "bikes" is
+    "bike" + "s", as "prices" and "tyres" are."""
+    if len(word) <= 4 or word.endswith("ss"):
+        return word
+    if word.endswith("'s"):
+        return word[:-2]
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    if word.endswith("es") and word[:-2].endswith(("s", "x", "z", "ch", "sh")):
+        return word[:-2]
+    if word.endswith("s"):
+        return word[:-1]
     return word
 
 
@@ -152,8 +161,33 @@ class LexicalIndex:
         best = min(matches, key=lambda m: (m[1], -self.document_frequency[self.terms[m[0]]]))
         return str(best[0])
 
+    def split(self, word: str) -> list[str]:
+        """Two of the tenant's words run together ("kingsday", "ebikeshop"), when the word
+        itself is none of them and no typo of one: the split whose rarer half is most
+        common, each half at least 3 letters."""
+        if word in self.terms or len(word) < 6 or not word.isalpha():
+            return [word]
+        best: tuple[int, list[str]] | None = None
+        for i in range(3, len(word) - 2):
+            halves = [_stem(word[:i]), word[i:]]
+            if all(h in self.terms for h in halves):
+                common = min(int(self.document_frequency[self.terms[h]]) for h in halves)
+                if best is None or common > best[0]:
+                    best = (common, halves)
+        return best[1] if best else [word]
+
     def query_terms(self, query: str) -> list[str]:
-        return [self.correct(w) for w in dict.fromkeys(tokens(query))]
+        """The query's words, each corrected or split when the tenant never uses it; not when
+        most of them are unknown: a question in another language ("Gibt es bei euch…") has
+        no typos to fix, only false friends to make ("gibt" into "gift")."""
+        words = list(dict.fromkeys(tokens(query)))
+        if sum(1 for w in words if w not in self.terms) * 2 > len(words):
+            return words
+        terms: list[str] = []
+        for word in words:
+            corrected = self.correct(word)
+            terms.extend(self.split(corrected) if corrected == word else [corrected])
+        return list(dict.fromkeys(terms))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 of every passage for the (corrected) query; 0 where no term occurs."""

@@ -86,3 +86,26 @@ def test_keyword_coverage_is_a_share_of_the_query_not_of_the_best_match() -> Non
     foreign = index.coverage("Gibt es bei euch einen Express-Service für Reparaturen?")
     assert np.argmax(foreign) == 0 and foreign[0] < 0.5 * full[0]
     assert not index.coverage("zzz qqq").any() and not index.coverage("").any()
+
+
+def test_query_words_are_stemmed_split_and_corrected_as_the_passages_are() -> None:
+    index = LexicalIndex.build(
+        [
+            "Bikes and e-bikes: boxes, batteries and prices",
+            "On King's Day the Amsterdam shop opens late",
+            "A gift card is valid for three years",
+        ]
+    )
+    # "bikes" is "bike" + "s" (not "bik" + "es"); "boxes" and "batteries" lose their plural.
+    assert index.query_terms("bike box battery price") == ["bike", "box", "battery", "price"]
+    # Two of the tenant's words run together, and a typo of one.
+    assert index.query_terms("open on kingsday?") == ["open", "king", "day"]
+    assert index.query_terms("amsterdan shop") == ["amsterdam", "shop"]
+    # Mostly unknown words: another language, whose words are not typos of English ones.
+    assert index.query_terms("Gibt es einen Laden in Amsterdam?") == [
+        "gibt",
+        "es",
+        "einen",
+        "laden",
+        "amsterdam",
+    ]
