@@ -117,7 +117,7 @@ async def main() -> None:
         "ENVIRONMENT": "test",
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
     }
-    from ingest.consumers import CONSUMERS
+    from ingest.main import consumer_names
 
     try:
         # First start declares the queues; the burst then waits in them while ingest is down.
@@ -206,7 +206,7 @@ async def main() -> None:
         )
     finally:
         await db.dispose()
-        await remove_topology(AMQP_URL, prefix, set(CONSUMERS))
+        await remove_topology(AMQP_URL, prefix, set(consumer_names()))
         import asyncpg
 
         # The server's maintenance database: the one in DATABASE_URL may not exist.

@@ -1,6 +1,8 @@
 """Who may import whom (docs/architecture.md): a service's own suite (services/<name>/tests)
 imports that service only, so it runs, and fails, for that service's reasons alone; flows
-across services live in tests/e2e. Shared code (libs/common, libs/testing) imports no service."""
+across services live in tests/e2e. Shared code (libs/common, libs/testing) imports no service.
+A service's main.py is its composition root: no other module of the service imports it (its
+consumers get their collaborators as parameters), so there is no cycle through it."""
 
 import ast
 from pathlib import Path
@@ -18,6 +20,19 @@ def imported_roots(source: str) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             roots.add(node.module.split(".")[0])
     return roots
+
+
+def imported_modules(source: str) -> set[str]:
+    """Every module a module imports by absolute name, `from a import b` counted as both `a`
+    and `a.b` (b may be a module), wherever the import statement sits (TYPE_CHECKING too)."""
+    modules: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
 
 
 def foreign_imports(files: list[Path], allowed: set[str]) -> dict[str, list[str]]:
@@ -68,3 +83,30 @@ def test_images_install_no_test_code() -> None:
         assert any("libs/common" in step for step in steps), service
         assert not [s for s in steps if "libs/testing" in s or "[test]" in s or "pytest" in s]
     assert "-e libs/testing" in (ROOT / "Makefile").read_text()
+
+
+def test_the_module_parser_sees_every_import_form() -> None:
+    source = (
+        "import ingest.main\n"
+        "from responder import main\n"
+        "if TYPE_CHECKING:\n"
+        "    from knowledge.main import KnowledgeRuntime\n"
+    )
+    found = imported_modules(source)
+    assert {"ingest.main", "responder.main", "knowledge.main"} <= found
+
+
+def test_no_module_of_a_service_imports_its_composition_root() -> None:
+    found: dict[str, str] = {}
+    consumers_modules = 0
+    for service in SERVICES:
+        package = ROOT / "services" / service / service
+        root = f"{service}.main"
+        for path in sorted(package.rglob("*.py")):
+            if path.name == "main.py" and path.parent == package:
+                continue
+            consumers_modules += path.name == "consumers.py"
+            if root in imported_modules(path.read_text()):
+                found[str(path.relative_to(ROOT))] = root
+    assert consumers_modules >= 3  # ingest, knowledge, responder: the parser saw them
+    assert found == {}, f"pass collaborators in from main.py instead: {found}"

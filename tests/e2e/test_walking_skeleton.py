@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from common.db import Database
-from ingest.consumers import CONSUMERS
 from ingest.main import SERVICE_DIR as INGEST_DIR
+from ingest.main import consumer_names
 from ingest.models import Message
 from wa_testing.plugin import (
     ServiceProcess,
@@ -57,7 +57,7 @@ def platform(
     finally:
         gateway.stop()
         ingest.stop()
-        asyncio.run(remove_topology(amqp_url, bus_prefix, set(CONSUMERS)))
+        asyncio.run(remove_topology(amqp_url, bus_prefix, set(consumer_names())))
 
 
 async def test_a_signed_webhook_is_stored_once_through_real_http_broker_and_database(

@@ -92,8 +92,8 @@ class ServiceRuntime:
         if self.retention and self.db is not None:
             self.purger = Purger(self.db, self.retention, interval_s=s.purge_interval_s)
             self.purger.start()
-        if self.subscriptions is not None and self.bus is not None:
-            for subscription in self.subscriptions(self):
+        if self.bus is not None:
+            for subscription in self.consumer_subscriptions():
                 await self.bus.subscribe(subscription)
         if self.revocations is not None:
             # Listening before the first sync: a removal in between is not missed.
@@ -103,6 +103,12 @@ class ServiceRuntime:
                 )
                 self.bus.on_reconnect(self.revocations.wake)
             await self.revocations.start()
+
+    def consumer_subscriptions(self) -> Sequence[Subscription]:
+        """What this process consumes, built once the database and the bus exist. A service's
+        composition root (its main.py) overrides this to hand its consumers their
+        collaborators; `subscriptions=` is the short form for a runtime without a subclass."""
+        return self.subscriptions(self) if self.subscriptions is not None else ()
 
     async def stop(self) -> None:
         if self.revocations is not None:

@@ -87,9 +87,16 @@ class RetryAfter(Exception):
         self.delay_s = max(0.0, delay_s)
 
 
+# A handler of one event model (it takes that model; `Subscription.of` sees to it).
+ModelHandler = Callable[[Any], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Subscription:
-    """A consumer: its queue name (unique per consumer), the events it wants, its handler."""
+    """A consumer: its queue name (unique per consumer), the events it wants, its handler.
+
+    Services build theirs with `Subscription.of`, from event models; the plain constructor
+    (event type strings, one handler for all) is the bus's own form."""
 
     consumer: str
     event_types: tuple[str, ...]
@@ -97,6 +104,32 @@ class Subscription:
     # Unacked deliveries this consumer holds at once; None: the bus's prefetch. A consumer
     # whose jobs are big (media downloads) takes fewer, so its memory fits its payloads.
     prefetch: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        consumer: str,
+        handlers: Mapping[type[Envelope], ModelHandler],
+        *,
+        prefetch: int | None = None,
+    ) -> "Subscription":
+        """Subscribe `consumer` to each model's event type; a delivered event (already parsed
+        into its model by the bus) goes to its model's handler.
+
+        An event of a type not in `handlers` (a stale binding, a hand-published message) is a
+        `PermanentError`: dead-lettered at once with the type named, as an event the bus cannot
+        decode is."""
+        by_type = {model.EVENT_TYPE: handler for model, handler in handlers.items()}
+        if not by_type:
+            raise ValueError(f"consumer {consumer!r} handles no event")
+
+        async def dispatch(event: Envelope) -> None:
+            handler = by_type.get(event.event_type)
+            if handler is None:
+                raise PermanentError(f"{consumer} does not handle {event.event_type}")
+            await handler(event)
+
+        return cls(consumer, tuple(by_type), dispatch, prefetch)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@
     python -m common.dlq replay ingest.whatsapp-messages --limit 10
 
 Consumers are found through the `whatsapp_ai.consumers` entry points of the installed
-services; the broker and prefix come from AMQP_URL and BUS_PREFIX.
+services (each names a function of the service's composition root that returns the consumer
+names of the subscriptions its runtime makes); the broker and prefix come from AMQP_URL and
+BUS_PREFIX.
 """
 
 import argparse
@@ -20,7 +22,9 @@ from common.settings import CommonSettings
 def known_consumers() -> list[str]:
     names: list[str] = []
     for entry in entry_points(group="whatsapp_ai.consumers"):
-        names.extend(entry.load())
+        declared = entry.load()
+        # A function (the composition root's `consumer_names`), or a plain list of names.
+        names.extend(declared() if callable(declared) else declared)
     return sorted(set(names))
 
 

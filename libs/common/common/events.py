@@ -7,7 +7,7 @@ with `extra="ignore"`. Golden files in libs/common/tests/golden pin the wire sha
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -40,12 +40,23 @@ class Envelope(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
+    # The model's own event type (its `event_type` literal), read once when the class is made:
+    # subscriptions bind and dispatch by it (`Subscription.of`) instead of repeating the string.
+    EVENT_TYPE: ClassVar[str]
+
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     event_type: str
     occurred_at: AwareDatetime = Field(default_factory=_now)
     tenant_id: uuid.UUID | None = None
     correlation_id: str | None = Field(default_factory=get_correlation_id)
     payload: Payload
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        declared = cls.model_fields["event_type"].default
+        if isinstance(declared, str):
+            cls.EVENT_TYPE = declared
 
 
 # --- gateway: whatsapp.* -------------------------------------------------------------------
@@ -496,9 +507,7 @@ EVENT_MODELS: tuple[type[Envelope], ...] = (
 AnyEvent = Annotated[Union[EVENT_MODELS], Field(discriminator="event_type")]  # type: ignore[valid-type]  # noqa: UP007
 _any_event: TypeAdapter[Any] = TypeAdapter(AnyEvent)
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    model.model_fields["event_type"].default for model in EVENT_MODELS
-)
+EVENT_TYPES: frozenset[str] = frozenset(model.EVENT_TYPE for model in EVENT_MODELS)
 
 
 def parse_event(body: bytes | str) -> Envelope:

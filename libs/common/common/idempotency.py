@@ -2,6 +2,7 @@
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import structlog
 from sqlalchemy import (
@@ -55,15 +56,15 @@ async def claim(session: AsyncSession, table: Table, consumer: str, event_id: uu
     return result.scalar_one_or_none() is not None
 
 
-EventHandler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+E = TypeVar("E", bound=Envelope)
 
 
 def idempotent(
-    db: Database, table: Table, consumer: str, handler: EventHandler
-) -> Callable[[Envelope], Awaitable[None]]:
+    db: Database, table: Table, consumer: str, handler: Callable[[AsyncSession, E], Awaitable[None]]
+) -> Callable[[E], Awaitable[None]]:
     """Wrap a handler: one transaction per message, claim first, commit before the ack."""
 
-    async def run(event: Envelope) -> None:
+    async def run(event: E) -> None:
         async with db.session() as session:
             if not await claim(session, table, consumer, event.event_id):
                 log.info("event.duplicate_skipped")

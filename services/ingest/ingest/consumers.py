@@ -3,13 +3,13 @@ inbound messages, the hot path, are gathered into small batches of one transacti
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import structlog
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.app import ServiceRuntime
 from common.bus import PermanentError, Subscription
 from common.db import Database
 from common.events import (
@@ -29,6 +29,9 @@ from common.events import (
 )
 from common.idempotency import idempotent
 from ingest import csat, inbox
+from ingest.crypto import TokenCipher
+from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
+from ingest.graph import GraphClient
 from ingest.models import processed_events
 from ingest.service import (
     PermanentReplyError,
@@ -43,10 +46,10 @@ from ingest.templates import apply_status_update
 
 log = structlog.get_logger(__name__)
 
-BatchHandler = Callable[[AsyncSession, list[Envelope]], Awaitable[None]]
+E = TypeVar("E", bound=Envelope)
 
 
-class Batcher:
+class Batcher(Generic[E]):
     """Gathers events the bus delivers concurrently (up to its prefetch) and handles them in
     one transaction: claim all, handle the new ones, commit, then every handler call returns
     and the bus acks. If the batch fails, each event is retried alone, so one bad event only
@@ -60,7 +63,7 @@ class Batcher:
         self,
         db: Database,
         consumer: str,
-        handle: BatchHandler,
+        handle: Callable[[AsyncSession, list[E]], Awaitable[None]],
         *,
         max_size: int = 200,
         max_in_flight: int = 2,
@@ -70,11 +73,11 @@ class Batcher:
         self.handle = handle
         self.max_size = max_size
         self.max_in_flight = max_in_flight
-        self._pending: list[tuple[Envelope, asyncio.Future[None]]] = []
+        self._pending: list[tuple[E, asyncio.Future[None]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, event: Envelope) -> None:
+    async def __call__(self, event: E) -> None:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((event, done))
@@ -98,7 +101,7 @@ class Batcher:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._flush)
 
-    async def _run(self, batch: list[tuple[Envelope, asyncio.Future[None]]]) -> None:
+    async def _run(self, batch: list[tuple[E, asyncio.Future[None]]]) -> None:
         try:
             await self._transaction([event for event, _ in batch])
         except Exception as exc:
@@ -117,7 +120,7 @@ class Batcher:
         for _, done in batch:
             _settle(done, None)
 
-    async def _transaction(self, events: list[Envelope]) -> None:
+    async def _transaction(self, events: list[E]) -> None:
         async with self.db.session() as session:
             unique = list({e.event_id: e for e in events}.values())
             claimed = set(
@@ -158,138 +161,116 @@ MEDIA = "ingest.media"
 TEMPLATE_STATUSES = "ingest.template-statuses"
 TEAM = "ingest.team"
 CSAT = "ingest.csat"
-# Every consumer name of this service (the dead-letter replay CLI finds them here).
-CONSUMERS = [
-    WHATSAPP_MESSAGES,
-    WHATSAPP_STATUSES,
-    AI_REPLIES,
-    DELIVERY,
-    MEDIA,
-    TEMPLATE_STATUSES,
-    TEAM,
-    CSAT,
-]
 # The webhook field whose changes (published by the gateway as unhandled) ingest acts on.
 TEMPLATE_STATUS_FIELD = "message_template_status_update"
 
 
-def subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
-    from ingest.main import IngestRuntime  # the runtime that owns the Graph API workers
+def subscriptions(
+    db: Database,
+    settings: IngestSettings,
+    *,
+    graph: GraphClient,
+    cipher: TokenCipher,
+    deliverer: Deliverer,
+    fetcher: MediaFetcher,
+    receipts: ReadReceipts,
+) -> list[Subscription]:
+    """ingest's consumers, given what they work with (built by ingest.main, the composition
+    root). The consumer names are the queue names: operations and dead letters know them."""
 
-    assert isinstance(runtime, IngestRuntime) and runtime.db is not None
-    settings = runtime.settings
-    assert isinstance(settings, IngestSettings)
-    deliverer, fetcher, receipts = runtime.workers()
+    def claimed(
+        consumer: str, handler: Callable[[AsyncSession, E], Awaitable[None]]
+    ) -> Callable[[E], Awaitable[None]]:
+        return idempotent(db, processed_events, consumer, handler)
 
-    async def on_messages_received(session: AsyncSession, events: list[Envelope]) -> None:
-        received = [e for e in events if isinstance(e, WhatsAppMessageReceivedV1)]
-        await store_inbound_batch(session, settings, received)
+    async def on_messages_received(
+        session: AsyncSession, events: list[WhatsAppMessageReceivedV1]
+    ) -> None:
+        await store_inbound_batch(session, settings, events)
 
-    async def on_status_updated(session: AsyncSession, event: Envelope) -> None:
-        assert isinstance(event, WhatsAppStatusUpdatedV1)
+    async def on_status_updated(session: AsyncSession, event: WhatsAppStatusUpdatedV1) -> None:
         await apply_status(session, event.payload)
 
-    async def on_template_status(session: AsyncSession, event: Envelope) -> None:
-        assert isinstance(event, WhatsAppWebhookUnhandledV1)
+    async def on_template_status(session: AsyncSession, event: WhatsAppWebhookUnhandledV1) -> None:
         if event.payload.field != TEMPLATE_STATUS_FIELD:
             return  # other unhandled changes (account updates, `value.errors`…): not ours
-        assert runtime.graph is not None
         await apply_status_update(
-            session, runtime.graph, runtime.cipher, event.payload.waba_id, event.payload.value
+            session, graph, cipher, event.payload.waba_id, event.payload.value
         )
 
-    async def on_reply_or_handoff(session: AsyncSession, event: Envelope) -> None:
-        if isinstance(event, ReplyGeneratedV1):
-            try:
-                await accept_ai_reply(session, settings, event)
-            except PermanentReplyError as exc:
-                raise PermanentError(str(exc)) from exc
-        elif isinstance(event, HandoffRequestedV1):
-            await request_handoff(session, settings, event)
-        elif isinstance(event, AutoReplyV1):
-            await accept_auto_reply(session, settings, event)
+    async def on_reply_generated(session: AsyncSession, event: ReplyGeneratedV1) -> None:
+        try:
+            await accept_ai_reply(session, settings, event)
+        except PermanentReplyError as exc:
+            raise PermanentError(str(exc)) from exc
+
+    async def on_handoff_requested(session: AsyncSession, event: HandoffRequestedV1) -> None:
+        await request_handoff(session, settings, event)
+
+    async def on_auto_reply(session: AsyncSession, event: AutoReplyV1) -> None:
+        await accept_auto_reply(session, settings, event)
 
     # Delivery and media are not wrapped in `idempotent`: their attempts must commit even when
     # the job fails and is retried. They are idempotent by the message's own state instead.
-    async def on_outbound_queued(event: Envelope) -> None:
-        assert isinstance(event, MessageOutboundQueuedV1)
+    async def on_outbound_queued(event: MessageOutboundQueuedV1) -> None:
         await deliverer.deliver(event.payload.message_id)
 
-    async def on_media_pending(event: Envelope) -> None:
-        assert isinstance(event, MessageMediaPendingV1)
+    async def on_media_pending(event: MessageMediaPendingV1) -> None:
         await fetcher.fetch(event.payload.message_id)
 
-    async def on_team_member(session: AsyncSession, event: Envelope) -> None:
-        if isinstance(event, UserCreatedV1):
-            await inbox.member_created(session, event)
-        elif isinstance(event, UserRemovedV1):
-            await inbox.member_removed(session, event, window_hours=settings.service_window_hours)
+    async def on_member_removed(session: AsyncSession, event: UserRemovedV1) -> None:
+        await inbox.member_removed(session, event, window_hours=settings.service_window_hours)
 
-    async def on_csat_requested(session: AsyncSession, event: Envelope) -> None:
-        assert isinstance(event, CSATRequestedV1)
+    async def on_csat_requested(session: AsyncSession, event: CSATRequestedV1) -> None:
         await csat.send_request(session, settings, event)
 
-    db = runtime.db
-    replies = idempotent(db, processed_events, AI_REPLIES, on_reply_or_handoff)
-
-    # The hint shares the replies' queue: it arrives before the reply it announces, and its
-    # read receipt is registered as in flight before that reply can reach delivery. It claims
-    # itself (at most once) and never raises: a read receipt is not retried.
-    async def on_reply_event(event: Envelope) -> None:
-        if isinstance(event, ReplyPreparingV1):
-            await receipts.mark(event)
-        else:
-            await replies(event)
-
     return [
-        Subscription(
+        Subscription.of(
             WHATSAPP_MESSAGES,
-            ("whatsapp.message.received.v1",),
-            Batcher(
-                db,
-                WHATSAPP_MESSAGES,
-                on_messages_received,
-                max_size=max(1, settings.bus_prefetch),
-            ),
+            {
+                WhatsAppMessageReceivedV1: Batcher(
+                    db,
+                    WHATSAPP_MESSAGES,
+                    on_messages_received,
+                    max_size=max(1, settings.bus_prefetch),
+                )
+            },
         ),
-        Subscription(
+        Subscription.of(
             WHATSAPP_STATUSES,
-            ("whatsapp.status.updated.v1",),
-            idempotent(db, processed_events, WHATSAPP_STATUSES, on_status_updated),
+            {WhatsAppStatusUpdatedV1: claimed(WHATSAPP_STATUSES, on_status_updated)},
         ),
-        Subscription(
+        # The hint shares the replies' queue: it arrives before the reply it announces, and its
+        # read receipt is registered as in flight before that reply can reach delivery. It
+        # claims itself (at most once) and never raises: a read receipt is not retried.
+        Subscription.of(
             AI_REPLIES,
-            (
-                "reply.preparing.v1",
-                "reply.generated.v1",
-                "conversation.handoff.requested.v1",
-                "reply.auto.v1",
-            ),
-            on_reply_event,
+            {
+                ReplyPreparingV1: receipts.mark,
+                ReplyGeneratedV1: claimed(AI_REPLIES, on_reply_generated),
+                HandoffRequestedV1: claimed(AI_REPLIES, on_handoff_requested),
+                AutoReplyV1: claimed(AI_REPLIES, on_auto_reply),
+            },
         ),
-        Subscription(
+        Subscription.of(
             TEMPLATE_STATUSES,
-            ("whatsapp.webhook.unhandled.v1",),
-            idempotent(db, processed_events, TEMPLATE_STATUSES, on_template_status),
+            {WhatsAppWebhookUnhandledV1: claimed(TEMPLATE_STATUSES, on_template_status)},
         ),
-        Subscription(DELIVERY, ("message.outbound.queued.v1",), on_outbound_queued),
+        Subscription.of(DELIVERY, {MessageOutboundQueuedV1: on_outbound_queued}),
         # The team, learned from auth: assignees and round-robin candidates.
-        Subscription(
+        Subscription.of(
             TEAM,
-            ("user.created.v1", "user.removed.v1"),
-            idempotent(db, processed_events, TEAM, on_team_member),
+            {
+                UserCreatedV1: claimed(TEAM, inbox.member_created),
+                UserRemovedV1: claimed(TEAM, on_member_removed),
+            },
         ),
         # The responder asks for a rating on a resolution; ingest sends what the window allows.
-        Subscription(
-            CSAT,
-            ("csat.requested.v1",),
-            idempotent(db, processed_events, CSAT, on_csat_requested),
-        ),
+        Subscription.of(CSAT, {CSATRequestedV1: claimed(CSAT, on_csat_requested)}),
         # Few downloads at a time: the rest wait in the broker, not in this process's memory.
-        Subscription(
+        Subscription.of(
             MEDIA,
-            ("message.media.pending.v1",),
-            on_media_pending,
+            {MessageMediaPendingV1: on_media_pending},
             prefetch=max(1, settings.media_prefetch),
         ),
     ]

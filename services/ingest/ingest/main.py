@@ -4,6 +4,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.bus import Subscription
+from common.db import Database
 from common.ratelimit import FixedWindowLimiter
 from common.retention import Retention, claims_kept, windows_kept
 from ingest.api import routers
@@ -18,6 +20,49 @@ from ingest.sse import STREAMED_EVENTS, EventHub
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 
 
+def graph_client(settings: IngestSettings) -> GraphClient:
+    return GraphClient(
+        settings.whatsapp_graph_url,
+        timeout_s=settings.graph_timeout_s,
+        max_connections=settings.graph_max_connections,
+    )
+
+
+def consumer_subscriptions(
+    settings: IngestSettings, db: Database, graph: GraphClient, cipher: TokenCipher
+) -> list[Subscription]:
+    """ingest's consumers with their collaborators: the Graph API workers are built here,
+    for the consumers alone (nothing here connects; the bus subscribes what it returns)."""
+    limiter = RateLimiter(settings.send_rate_per_number)
+    receipts = ReadReceipts(db, settings, graph, cipher)
+    return subscriptions(
+        db,
+        settings,
+        graph=graph,
+        cipher=cipher,
+        deliverer=Deliverer(db, settings, graph, cipher, limiter, receipts),
+        fetcher=MediaFetcher(db, settings, graph, cipher),
+        receipts=receipts,
+    )
+
+
+def consumer_names() -> list[str]:
+    """ingest's consumer names for `make dlq-list` / `dlq-replay` (the `whatsapp_ai.consumers`
+    entry point): read off the same subscriptions the runtime makes, so the two cannot drift.
+    Built, never started: nothing connects, and the settings only size the subscriptions, so
+    development defaults do (listing queues needs no production secrets)."""
+    settings = IngestSettings(environment="development")
+    return [
+        s.consumer
+        for s in consumer_subscriptions(
+            settings,
+            Database(settings.database_url, pool_size=1),
+            graph_client(settings),
+            TokenCipher(settings.channel_token_key.get_secret_value()),
+        )
+    ]
+
+
 class IngestRuntime(ServiceRuntime):
     """The shared runtime plus what ingest adds: the Graph API client and the live stream."""
 
@@ -26,7 +71,6 @@ class IngestRuntime(ServiceRuntime):
             settings,
             service_dir=SERVICE_DIR,
             outbox=outbox,
-            subscriptions=subscriptions,
             retention=[
                 claims_kept(processed_events, settings),
                 # A status waits for its message for seconds; one still waiting after days
@@ -44,28 +88,14 @@ class IngestRuntime(ServiceRuntime):
             revocations=self.revocations,
         )
         self.graph: GraphClient | None = None
-        self.deliverer: Deliverer | None = None
-        self.media_fetcher: MediaFetcher | None = None
-        self.receipts: ReadReceipts | None = None
 
-    def workers(self) -> tuple[Deliverer, MediaFetcher, ReadReceipts]:
-        """The Graph API workers; built when the consumers start (the database exists then)."""
-        if self.deliverer is None or self.media_fetcher is None or self.receipts is None:
-            assert self.db is not None and self.graph is not None
-            s = self.ingest_settings
-            limiter = RateLimiter(s.send_rate_per_number)
-            self.receipts = ReadReceipts(self.db, s, self.graph, self.cipher)
-            self.deliverer = Deliverer(self.db, s, self.graph, self.cipher, limiter, self.receipts)
-            self.media_fetcher = MediaFetcher(self.db, s, self.graph, self.cipher)
-        return self.deliverer, self.media_fetcher, self.receipts
+    def consumer_subscriptions(self) -> list[Subscription]:
+        assert self.db is not None and self.graph is not None
+        return consumer_subscriptions(self.ingest_settings, self.db, self.graph, self.cipher)
 
     async def start(self) -> None:
         s = self.ingest_settings
-        self.graph = GraphClient(
-            s.whatsapp_graph_url,
-            timeout_s=s.graph_timeout_s,
-            max_connections=s.graph_max_connections,
-        )
+        self.graph = graph_client(s)
         await super().start()
         assert self.bus is not None
         await self.bus.listen(STREAMED_EVENTS, self.hub.publish, name="sse")

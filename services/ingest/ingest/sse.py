@@ -28,11 +28,15 @@ from common.revocation import Revocations
 
 log = structlog.get_logger(__name__)
 
-STREAMED_EVENTS = (
-    "conversation.message.stored.v1",
-    "message.status.updated.v1",
-    "conversation.updated.v1",
-    "conversation.note.created.v1",
+# What the dashboard's stream shows; `to_stream_item` turns each into its SSE item.
+STREAMED_EVENTS = tuple(
+    model.EVENT_TYPE
+    for model in (
+        ConversationMessageStoredV1,
+        MessageStatusUpdatedV1,
+        ConversationUpdatedV1,
+        ConversationNoteCreatedV1,
+    )
 )
 
 

@@ -8,6 +8,8 @@ import structlog
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
+from common.bus import Subscription
+from common.db import Database
 from common.retention import claims_kept
 from knowledge import e5, embeddings
 from knowledge.api import internal, router
@@ -20,6 +22,18 @@ from knowledge.worker import ParserPool
 SERVICE_DIR = Path(__file__).resolve().parent.parent
 MULTIPART_HEADROOM_BYTES = 64 * 1024
 log = structlog.get_logger(__name__)
+
+
+def consumer_names() -> list[str]:
+    """knowledge's consumer names for `make dlq-list` / `dlq-replay` (the
+    `whatsapp_ai.consumers` entry point): read off the same subscriptions the runtime makes,
+    so the two cannot drift. Built, never started: nothing connects and no parser starts (the
+    pool spawns workers on first use); development defaults size them, so listing queues needs
+    no production secrets."""
+    settings = KnowledgeSettings(environment="development")
+    db = Database(settings.database_url, pool_size=1)
+    indexer = Indexer(db, ParserPool(settings.parse_workers), settings)
+    return [s.consumer for s in subscriptions(indexer)]
 
 
 class KnowledgeRuntime(ServiceRuntime):
@@ -39,9 +53,11 @@ class KnowledgeRuntime(ServiceRuntime):
             settings,
             service_dir=SERVICE_DIR,
             outbox=outbox,
-            subscriptions=lambda runtime: subscriptions(self._require_indexer()),
             retention=[claims_kept(processed_events, settings)],
         )
+
+    def consumer_subscriptions(self) -> list[Subscription]:
+        return subscriptions(self._require_indexer())
 
     def _require_indexer(self) -> Indexer:
         assert self.db is not None

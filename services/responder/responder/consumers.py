@@ -1,14 +1,15 @@
 """The responder's subscriptions: answering customer turns, and the bookkeeping (business
 names, memory resets, delivery times) that analytics and prompts need."""
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from sqlalchemy import delete, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import Subscription
+from common.db import Database
 from common.events import (
     ContactErasedV1,
     ConversationCSATReceivedV1,
@@ -21,93 +22,110 @@ from common.events import (
 from common.idempotency import idempotent
 from responder import csat
 from responder.models import ConversationTurn, Reply, SentMark, TenantName, processed_events
+from responder.turns import TurnHandler
 
-if TYPE_CHECKING:
-    from responder.main import ResponderRuntime
+E = TypeVar("E", bound=Envelope)
 
 ANSWERS = "responder.answers"
 BOOKKEEPING = "responder.bookkeeping"
-CONSUMERS = [ANSWERS, BOOKKEEPING]
 
 ACCEPTED = frozenset({"sent", "delivered", "read", "played"})
 
 
-async def on_bookkeeping(session: AsyncSession, event: Envelope) -> None:
-    if isinstance(event, TenantCreatedV1):
-        statement = insert(TenantName).values(
-            tenant_id=event.payload.tenant_id, name=event.payload.name
+async def on_tenant_created(session: AsyncSession, event: TenantCreatedV1) -> None:
+    statement = insert(TenantName).values(
+        tenant_id=event.payload.tenant_id, name=event.payload.name
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["tenant_id"], set_={"name": statement.excluded.name}
         )
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["tenant_id"], set_={"name": statement.excluded.name}
-            )
+    )
+
+
+async def on_conversation_updated(session: AsyncSession, event: ConversationUpdatedV1) -> None:
+    if event.tenant_id is None:
+        return
+    await csat.on_conversation_updated(session, event.tenant_id, event.payload, event.occurred_at)
+    if event.payload.status != "resolved":
+        return
+    # Resolved: when it reopens, the AI starts with a clean memory.
+    statement = insert(ConversationTurn).values(
+        conversation_id=event.payload.id, tenant_id=event.tenant_id,
+        memory_reset_at=event.occurred_at,
+    )  # fmt: skip
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={"memory_reset_at": statement.excluded.memory_reset_at},
         )
-    elif isinstance(event, ConversationUpdatedV1) and event.tenant_id is not None:
-        await csat.on_conversation_updated(
-            session, event.tenant_id, event.payload, event.occurred_at
+    )
+
+
+async def on_contact_erased(session: AsyncSession, event: ContactErasedV1) -> None:
+    if event.tenant_id is None:
+        return
+    # The customer's words go (answers, reasons, quoted passages); ids and timestamps
+    # stay, so past analytics keep their counts and response times.
+    conversations = event.payload.conversation_ids
+    await session.execute(
+        update(Reply)
+        .where(Reply.tenant_id == event.tenant_id, Reply.conversation_id.in_(conversations))
+        .values(text=None, handoff_reason=None, sources=[])
+    )
+    await session.execute(
+        delete(ConversationTurn).where(
+            ConversationTurn.tenant_id == event.tenant_id,
+            ConversationTurn.conversation_id.in_(conversations),
         )
-        if event.payload.status != "resolved":
-            return
-        # Resolved: when it reopens, the AI starts with a clean memory.
-        statement = insert(ConversationTurn).values(
-            conversation_id=event.payload.id, tenant_id=event.tenant_id,
-            memory_reset_at=event.occurred_at,
-        )  # fmt: skip
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["conversation_id"],
-                set_={"memory_reset_at": statement.excluded.memory_reset_at},
-            )
-        )
-    elif isinstance(event, ContactErasedV1) and event.tenant_id is not None:
-        # The customer's words go (answers, reasons, quoted passages); ids and timestamps
-        # stay, so past analytics keep their counts and response times.
-        conversations = event.payload.conversation_ids
-        await session.execute(
-            update(Reply)
-            .where(Reply.tenant_id == event.tenant_id, Reply.conversation_id.in_(conversations))
-            .values(text=None, handoff_reason=None, sources=[])
-        )
-        await session.execute(
-            delete(ConversationTurn).where(
-                ConversationTurn.tenant_id == event.tenant_id,
-                ConversationTurn.conversation_id.in_(conversations),
-            )
-        )
-    elif isinstance(event, ConversationCSATReceivedV1) and event.tenant_id is not None:
+    )
+
+
+async def on_csat_received(session: AsyncSession, event: ConversationCSATReceivedV1) -> None:
+    if event.tenant_id is not None:
         await csat.on_csat_received(session, event.tenant_id, event.payload)
-    elif isinstance(event, MessageStatusUpdatedV1) and event.payload.status in ACCEPTED:
-        statement = insert(SentMark).values(
-            message_id=event.payload.message_id, sent_at=event.occurred_at
+
+
+async def on_message_status(session: AsyncSession, event: MessageStatusUpdatedV1) -> None:
+    if event.payload.status not in ACCEPTED:
+        return
+    statement = insert(SentMark).values(
+        message_id=event.payload.message_id, sent_at=event.occurred_at
+    )
+    # The earliest acceptance counts, whatever order the statuses arrive in.
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["message_id"],
+            set_={"sent_at": statement.excluded.sent_at},
+            where=SentMark.__table__.c.sent_at > statement.excluded.sent_at,
         )
-        # The earliest acceptance counts, whatever order the statuses arrive in.
-        await session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["message_id"],
-                set_={"sent_at": statement.excluded.sent_at},
-                where=SentMark.__table__.c.sent_at > statement.excluded.sent_at,
-            )
-        )
+    )
 
 
-def subscriptions(runtime: "ResponderRuntime") -> Sequence[Subscription]:
-    assert runtime.db is not None
+def subscriptions(db: Database, turns: TurnHandler) -> list[Subscription]:
+    """The responder's consumers, given what they work with (built by responder.main, the
+    composition root). The consumer names are the queue names: operations and dead letters
+    know them."""
 
-    async def on_message_stored(event: Envelope) -> None:
-        assert isinstance(event, ConversationMessageStoredV1) and event.tenant_id is not None
-        await runtime.turns(event.tenant_id, event.payload)
+    async def on_message_stored(event: ConversationMessageStoredV1) -> None:
+        assert event.tenant_id is not None
+        await turns(event.tenant_id, event.payload)
+
+    def bookkeeping(
+        handler: Callable[[AsyncSession, E], Awaitable[None]],
+    ) -> Callable[[E], Awaitable[None]]:
+        return idempotent(db, processed_events, BOOKKEEPING, handler)
 
     return [
-        Subscription(ANSWERS, ("conversation.message.stored.v1",), on_message_stored),
-        Subscription(
+        Subscription.of(ANSWERS, {ConversationMessageStoredV1: on_message_stored}),
+        Subscription.of(
             BOOKKEEPING,
-            (
-                "tenant.created.v1",
-                "conversation.updated.v1",
-                "message.status.updated.v1",
-                "contact.erased.v1",
-                "conversation.csat.received.v1",
-            ),
-            idempotent(runtime.db, processed_events, BOOKKEEPING, on_bookkeeping),
+            {
+                TenantCreatedV1: bookkeeping(on_tenant_created),
+                ConversationUpdatedV1: bookkeeping(on_conversation_updated),
+                MessageStatusUpdatedV1: bookkeeping(on_message_status),
+                ContactErasedV1: bookkeeping(on_contact_erased),
+                ConversationCSATReceivedV1: bookkeeping(on_csat_received),
+            },
         ),
     ]

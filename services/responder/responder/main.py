@@ -1,10 +1,10 @@
-from collections.abc import Sequence
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from common.app import ServiceRuntime, create_service_app
-from common.bus import Subscription
+from common.bus import Bus, Subscription
+from common.db import Database
 from common.retention import claims_kept, windows_kept
 from responder.answer import Answerer
 from responder.api import (
@@ -71,23 +71,44 @@ class ResponderRuntime(ServiceRuntime):
     def turns(self) -> TurnHandler:
         assert self.db is not None
         if not hasattr(self, "_turns"):
-            bus = self.bus
-            self._turns = TurnHandler(
-                self.db,
-                self.answerer,
-                self.settings.quiet_period_s,
-                announce=bus.publish if bus is not None else None,
-                lease_s=self.settings.turn_lease_s,
-                settings=self.settings,
-                limits=self.limits,
-            )
+            self._turns = turn_handler(self.settings, self.db, self.answerer, self.bus, self.limits)
         return self._turns
 
+    def consumer_subscriptions(self) -> list[Subscription]:
+        assert self.db is not None
+        return subscriptions(self.db, self.turns)
 
-def _subscriptions(runtime: ServiceRuntime) -> Sequence[Subscription]:
-    # ServiceRuntime calls back with itself, typed as the base class.
-    assert isinstance(runtime, ResponderRuntime)
-    return subscriptions(runtime)
+
+def turn_handler(
+    settings: ResponderSettings,
+    db: Database,
+    answerer: Answerer,
+    bus: Bus | None,
+    limits: TenantLimits,
+) -> TurnHandler:
+    return TurnHandler(
+        db,
+        answerer,
+        settings.quiet_period_s,
+        announce=bus.publish if bus is not None else None,
+        lease_s=settings.turn_lease_s,
+        settings=settings,
+        limits=limits,
+    )
+
+
+def consumer_names() -> list[str]:
+    """The responder's consumer names for `make dlq-list` / `dlq-replay` (the
+    `whatsapp_ai.consumers` entry point): read off the same subscriptions the runtime makes,
+    so the two cannot drift. Built, never started: nothing connects (no LLM client: the
+    offline answerer), and development defaults size them, so listing queues needs no
+    production secrets."""
+    settings = ResponderSettings(environment="development")
+    db = Database(settings.database_url, pool_size=1)
+    knowledge = KnowledgeClient(settings.knowledge_url, "", settings.knowledge_timeout_s)
+    answerer = Answerer(settings, knowledge, None)
+    turns = turn_handler(settings, db, answerer, None, TenantLimits(db, settings))
+    return [s.consumer for s in subscriptions(db, turns)]
 
 
 def create_app(settings: ResponderSettings | None = None) -> FastAPI:
@@ -97,7 +118,6 @@ def create_app(settings: ResponderSettings | None = None) -> FastAPI:
         settings,
         service_dir=SERVICE_DIR,
         outbox=outbox,
-        subscriptions=_subscriptions,
         retention=[claims_kept(processed_events, settings), windows_kept(rate_limit_buckets)],
     )
     return create_service_app(

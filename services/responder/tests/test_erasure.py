@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from common.db import Database
 from common.events import ContactErasedPayload, ContactErasedV1
-from responder.consumers import on_bookkeeping
+from responder.consumers import on_contact_erased
 from responder.models import ConversationTurn, Reply
 
 
@@ -40,7 +40,7 @@ async def test_an_erased_contact_s_replies_lose_their_text_and_keep_their_counts
             ),
         )
         async with db.session() as session:
-            await on_bookkeeping(session, event)
+            await on_contact_erased(session, event)
         async with db.session() as session:
             replies = {
                 r.conversation_id: r
