@@ -25,9 +25,11 @@ from sqlalchemy import text
 from common.db import Database, ensure_database
 from common.migrations import upgrade
 from knowledge import evaluation
+from knowledge.documents import upload_document
 from knowledge.embeddings import MatrixCache
+from knowledge.indexing import E5Backfill, Indexer
 from knowledge.main import SERVICE_DIR
-from knowledge.service import E5Backfill, Indexer, Searcher, upload_document
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 from responder.settings import ResponderSettings

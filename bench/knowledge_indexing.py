@@ -25,8 +25,8 @@ from sqlalchemy.engine import make_url
 
 from common.db import Database, async_url, ensure_database
 from common.migrations import upgrade
+from knowledge.indexing import Indexer
 from knowledge.main import SERVICE_DIR
-from knowledge.service import Indexer
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import IndexedFile, ParserPool
 

@@ -28,7 +28,7 @@ from common.migrations import upgrade
 from knowledge import e5, embeddings
 from knowledge.embeddings import MatrixCache
 from knowledge.main import SERVICE_DIR
-from knowledge.service import Searcher
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 
 SERVER_URL = os.environ.get(

@@ -12,8 +12,9 @@ from common.errors import AppError
 from common.openapi import errors
 from common.pagination import Page, PageParams
 from common.text import PgStr, check_text
-from knowledge import service
+from knowledge import documents
 from knowledge.schemas import DocumentOut, SearchResponse
+from knowledge.search import Searcher
 
 router = APIRouter(tags=["knowledge"])
 internal = APIRouter(tags=["internal"], dependencies=[InternalCaller])
@@ -24,8 +25,8 @@ SearchQuery = Annotated[PgStr, Query(min_length=1, max_length=1000, description=
 SearchLimit = Annotated[int, Query(ge=1, le=50)]
 
 
-def _searcher(request: Request) -> service.Searcher:
-    searcher: service.Searcher = request.app.state.searcher
+def _searcher(request: Request) -> Searcher:
+    searcher: Searcher = request.app.state.searcher
     return searcher
 
 
@@ -59,7 +60,7 @@ async def upload_document(
     except ValueError as exc:  # the title is stored: Postgres refuses NUL
         raise AppError(422, f"filename: {exc}") from exc
     data = await file.read(settings.max_upload_bytes + 1)
-    document, _created = await service.upload_document(
+    document, _created = await documents.upload_document(
         session, principal.tenant_id, filename, data, settings
     )
     body = DocumentOut.model_validate(document).model_dump(mode="json")
@@ -71,7 +72,7 @@ async def list_documents(
     session: SessionDep, principal: CurrentPrincipal, page: PageParams
 ) -> Page[DocumentOut]:
     """The business's documents, newest first."""
-    return await service.list_documents(session, principal.tenant_id, page)
+    return await documents.list_documents(session, principal.tenant_id, page)
 
 
 @router.get("/api/documents/{document_id}", response_model=DocumentOut, responses=errors(404))
@@ -79,7 +80,7 @@ async def get_document(
     document_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> DocumentOut:
     """One document with its status, chunk count and error."""
-    document = await service.get_document(session, principal.tenant_id, document_id)
+    document = await documents.get_document(session, principal.tenant_id, document_id)
     return DocumentOut.model_validate(document)
 
 
@@ -88,7 +89,7 @@ async def delete_document(
     document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> Response:
     """Delete a document; its passages are unsearchable from this response on."""
-    await service.delete_document(session, principal.tenant_id, document_id)
+    await documents.delete_document(session, principal.tenant_id, document_id)
     return Response(status_code=204)
 
 
@@ -102,7 +103,7 @@ async def reindex_document(
     document_id: uuid.UUID, session: SessionDep, principal: Manager
 ) -> DocumentOut:
     """Index the stored file again (409 while it is being indexed)."""
-    document = await service.reindex_document(session, principal.tenant_id, document_id)
+    document = await documents.reindex_document(session, principal.tenant_id, document_id)
     return DocumentOut.model_validate(document)
 
 

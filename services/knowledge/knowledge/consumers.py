@@ -2,7 +2,7 @@
 
 from common.bus import PermanentError, Subscription
 from common.events import DocumentUploadedV1
-from knowledge.service import Indexer
+from knowledge.indexing import Indexer
 
 INDEX_DOCUMENTS = "knowledge.index-documents"
 # Jobs are ids (the bytes stay in the database), so holding many is cheap, and it lets

@@ -4,7 +4,7 @@ wheel, numpy + ctypes, nothing downloaded).
 It ranks passages better than USE on customer questions and its cosine is the relevance
 score, but it is ~15x slower: a query takes ~30 ms, a 1,000-character passage ~0.5 s on one
 core. Passages are therefore embedded after a document is indexed, in the background (see
-service.E5Backfill), and a query's vector is cached. Vectors are unit-norm, 384 floats,
+indexing.E5Backfill), and a query's vector is cached. Vectors are unit-norm, 384 floats,
 stored as float16 bytes beside the USE vector. The library adds e5's "query: " and
 "passage: " prefixes itself.
 """

@@ -14,8 +14,9 @@ from common.retention import claims_kept
 from knowledge import e5, embeddings
 from knowledge.api import internal, router
 from knowledge.consumers import subscriptions
+from knowledge.indexing import E5Backfill, Indexer
 from knowledge.models import outbox, processed_events
-from knowledge.service import E5Backfill, Indexer, Searcher
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 

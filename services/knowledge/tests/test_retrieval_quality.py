@@ -19,7 +19,7 @@ import httpx
 from common.db import Database
 from knowledge import evaluation
 from knowledge.embeddings import MatrixCache
-from knowledge.service import Searcher
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 from wa_testing.plugin import TestKeyPair, bearer
 

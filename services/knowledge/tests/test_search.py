@@ -12,7 +12,8 @@ from common.db import Database
 from knowledge import e5, embeddings, ranking, repository
 from knowledge.embeddings import MatrixCache
 from knowledge.fairness import FairSlots
-from knowledge.service import E5Backfill, Searcher
+from knowledge.indexing import E5Backfill
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import ParserPool
 from wa_testing.plugin import TestKeyPair, bearer

@@ -19,7 +19,7 @@ from common.db import Database
 from knowledge import e5, embeddings, lexical
 from knowledge.embeddings import DIMENSIONS, MatrixCache, TenantMatrix, build_matrix
 from knowledge.lexical import LexicalIndex
-from knowledge.service import Searcher
+from knowledge.search import Searcher
 from knowledge.settings import KnowledgeSettings
 
 MIB = 1024 * 1024

@@ -1,189 +1,41 @@
-"""Business functions of knowledge. Request-scoped ones flush (the caller commits); the
-indexing ones own their short transactions because a parse outlives any sensible one."""
+"""Indexing, the consumer of document.uploaded.v1: parse, chunk and embed a document in the
+parser pool, then store its chunks (`Indexer`), and the e5 vectors that come after
+(`E5Backfill`). These own their short transactions, because a parse outlives any sensible
+one."""
 
 import asyncio
 import contextlib
-import hashlib
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-import numpy as np
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import RetryAfter
 from common.db import Database
-from common.errors import AppError
 from common.events import (
     DocumentFailedPayload,
     DocumentFailedV1,
     DocumentIndexedPayload,
     DocumentIndexedV1,
-    DocumentUploadedPayload,
-    DocumentUploadedV1,
 )
 from common.outbox import add_event
-from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
-from knowledge import e5, embeddings, ranking, repository
+from knowledge import repository
 from knowledge.confinement import ParseLimits
+from knowledge.documents import uploaded_event
 from knowledge.fairness import FairSlots, TenantQueueFull
 from knowledge.models import Document, outbox
 from knowledge.parsing import (
     ChunkingOptions,
     ParseError,
-    UnsupportedFileType,
-    detect_kind,
     ts_config,
 )
-from knowledge.schemas import DocumentOut, SearchResult
 from knowledge.settings import KnowledgeSettings
 from knowledge.worker import IndexedFile, ParserPool
 
 log = structlog.get_logger(__name__)
-
-
-# --- upload and manage -----------------------------------------------------------------------
-
-
-def _uploaded_event(document: Document) -> DocumentUploadedV1:
-    return DocumentUploadedV1(
-        tenant_id=document.tenant_id,
-        payload=DocumentUploadedPayload(
-            document_id=document.id,
-            filename=document.filename,
-            content_type=document.content_type,
-            size_bytes=document.size_bytes,
-            sha256=document.sha256,
-        ),
-    )
-
-
-async def upload_document(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    filename: str,
-    data: bytes,
-    settings: KnowledgeSettings,
-) -> tuple[Document, bool]:
-    """Store the bytes and queue indexing; (document, False) when the tenant has them already."""
-    if len(data) > settings.max_upload_bytes:
-        raise AppError(413, f"the file is larger than {settings.max_upload_bytes} bytes")
-    try:
-        kind = await asyncio.to_thread(detect_kind, data, filename)
-    except UnsupportedFileType as exc:
-        raise AppError(415, str(exc)) from exc
-    sha256 = hashlib.sha256(data).hexdigest()
-    await repository.lock_tenant_documents(session, tenant_id)
-    existing = await repository.find_by_sha256(session, tenant_id, sha256)
-    if existing is not None:  # the same bytes again: no new document, so no quota used
-        log.info("document.duplicate", document_id=str(existing.id))
-        return existing, False
-    await check_quota(session, tenant_id, len(data), settings)
-    document = await repository.insert_document(
-        session,
-        {
-            "id": uuid.uuid4(),
-            "tenant_id": tenant_id,
-            "filename": filename[:255],
-            "content_type": kind.content_type,
-            "file_type": kind.file_type,
-            "size_bytes": len(data),
-            "sha256": sha256,
-            "content": data,
-            "status": "processing",
-        },
-    )
-    if document is None:
-        existing = await repository.get_by_sha256(session, tenant_id, sha256)
-        log.info("document.duplicate", document_id=str(existing.id))
-        return existing, False
-    await add_event(session, outbox, _uploaded_event(document))
-    log.info("document.uploaded", document_id=str(document.id), file_type=kind.file_type)
-    return document, True
-
-
-async def check_quota(
-    session: AsyncSession, tenant_id: uuid.UUID, size: int, settings: KnowledgeSettings
-) -> None:
-    """413 when one more document of `size` bytes would exceed the business's quota."""
-    count, stored = await repository.tenant_usage(session, tenant_id)
-    if count + 1 > settings.tenant_max_documents:
-        raise AppError(
-            413,
-            f"the business has {count} documents, the most it may store "
-            f"({settings.tenant_max_documents}): delete some before uploading more",
-        )
-    if stored + size > settings.tenant_max_document_bytes:
-        raise AppError(
-            413,
-            f"the business's documents would take {stored + size} bytes, more than its "
-            f"quota of {settings.tenant_max_document_bytes}: delete some before uploading more",
-        )
-
-
-async def list_documents(
-    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
-) -> Page[DocumentOut]:
-    after = None
-    if page.cursor:
-        created_at, doc_id = decode_cursor(page.cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(doc_id))
-        except (TypeError, ValueError) as exc:
-            raise AppError(400, "invalid cursor") from exc
-    rows = await repository.list_documents(session, tenant_id, limit=page.limit + 1, after=after)
-    items = [DocumentOut.model_validate(d) for d in rows[: page.limit]]
-    next_cursor = None
-    if len(rows) > page.limit:
-        last = rows[page.limit - 1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
-    return Page[DocumentOut](items=items, next_cursor=next_cursor)
-
-
-async def get_document(
-    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
-) -> Document:
-    document = await repository.get_document(session, tenant_id, document_id)
-    if document is None:
-        raise AppError(404, "document not found")
-    return document
-
-
-async def delete_document(
-    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
-) -> None:
-    """The document and its chunks go in one statement: unsearchable at commit."""
-    document = await get_document(session, tenant_id, document_id)
-    await session.delete(document)
-    await repository.bump_corpus_version(session, tenant_id)
-    await session.flush()
-    log.info("document.deleted", document_id=str(document_id))
-
-
-async def reindex_document(
-    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
-) -> Document:
-    """Index the stored bytes again (after a parser upgrade or a settings change)."""
-    document = await repository.get_document(session, tenant_id, document_id, for_update=True)
-    if document is None:
-        raise AppError(404, "document not found")
-    if document.status == "processing":
-        raise AppError(409, "the document is being indexed already")
-    document.status = "processing"
-    document.error = None
-    document.attempts = 0
-    document.lease_id = None
-    document.leased_until = None
-    await add_event(session, outbox, _uploaded_event(document))
-    await session.flush()
-    log.info("document.reindex_requested", document_id=str(document_id))
-    return document
-
-
-# --- indexing (the consumer of document.uploaded.v1) -----------------------------------------
 
 
 @dataclass(frozen=True)
@@ -381,7 +233,7 @@ class Indexer:
                     continue
                 document.lease_id = None
                 document.leased_until = None
-                await add_event(session, outbox, _uploaded_event(document))
+                await add_event(session, outbox, uploaded_event(document))
                 log.warning("document.requeued_after_expired_lease", document_id=str(document.id))
         return handled
 
@@ -458,148 +310,3 @@ async def fail_document(session: AsyncSession, document: Document, error: str) -
         ),
     )
     log.warning("document.failed", document_id=str(document.id), error=error)
-
-
-# --- search ----------------------------------------------------------------------------------
-
-
-def keyword_relevance(rank: float, complete: bool) -> float:
-    """Every query term in the passage: at least 0.5; only some of them: at most 0.4."""
-    density = rank / (rank + 0.1)
-    return 0.5 + 0.5 * density if complete else 0.4 * density
-
-
-def _ranked(
-    matrix: embeddings.TenantMatrix,
-    query: str,
-    e5_vector: np.ndarray,
-    use_vector: np.ndarray,
-    limit: int,
-) -> tuple[list[int], list[float]]:
-    """The rows of the `limit` best passages and their relevance (CPU work: in a thread).
-
-    The scores never rise down the list: a passage ranked below another is not called more
-    relevant than it (each is capped at the one above), so results stay sorted by score."""
-    top = embeddings.best_rows(ranking.fused(matrix, query, e5_vector, use_vector), limit)
-    scores = [ranking.relevance(matrix, i, e5_vector, use_vector) for i in top]
-    return top, [float(s) for s in np.minimum.accumulate(scores)] if scores else []
-
-
-def _result(row: Any, score: float) -> SearchResult:
-    return SearchResult(
-        chunk_id=row.id,
-        document_id=row.document_id,
-        filename=row.filename,
-        text=row.text,
-        score=round(score, 4),
-        page_number=row.page_number,
-        section=row.section,
-        position=row.position,
-    )
-
-
-@dataclass
-class Searcher:
-    """Search with per-process caches keyed by the tenant's corpus version, so every replica
-    sees a change at once: the embedding matrix and the languages of the documents."""
-
-    settings: KnowledgeSettings
-    cache: embeddings.MatrixCache
-    _languages: dict[uuid.UUID, tuple[int, list[str]]] = field(default_factory=dict)
-
-    async def search(
-        self,
-        session: AsyncSession,
-        tenant_id: uuid.UUID,
-        query: str,
-        limit: int,
-        *,
-        fused: bool = True,
-    ) -> list[SearchResult]:
-        """Keywords (BM25, typo-tolerant) + e5 and USE embeddings, fused by weighted scores
-        (see knowledge.ranking).
-
-        The order is the fused score; the score returned is a calibrated relevance: the
-        passage's e5 similarity mapped to [0, 1] (ranking.relevance). `fused=False`, or
-        embeddings disabled, is Postgres full text alone (language-aware stemming).
-        """
-        query = query.strip()
-        if not query:
-            return []
-        if not (fused and self.settings.embeddings_enabled):
-            return await self._keyword_only(session, tenant_id, query, limit)
-        # The query's vectors need no database: they are computed in threads (e5's C engine
-        # and numpy release the GIL; e5's ~30 ms is the search's largest cost) while the
-        # corpus is read.
-        e5_task = asyncio.create_task(asyncio.to_thread(e5.encode_query, query))
-        use_task = asyncio.create_task(asyncio.to_thread(embeddings.encode_query, query))
-        try:
-            version = await repository.corpus_version(session, tenant_id)
-            matrix = await self._matrix(session, tenant_id, version)
-            use_vector = await use_task
-            e5_vector = await e5_task
-        finally:
-            for task in (e5_task, use_task):
-                if not task.done():
-                    task.cancel()
-        top, scores = await asyncio.to_thread(_ranked, matrix, query, e5_vector, use_vector, limit)
-        rows = await repository.chunks_with_documents(
-            session, tenant_id, [matrix.chunk_id(i) for i in top]
-        )
-        return [
-            _result(rows[matrix.chunk_id(i)], score)
-            for i, score in zip(top, scores, strict=True)
-            if matrix.chunk_id(i) in rows
-        ]
-
-    async def _keyword_only(
-        self, session: AsyncSession, tenant_id: uuid.UUID, query: str, limit: int
-    ) -> list[SearchResult]:
-        """Postgres full text: every-term passages first, then some-term ones."""
-        version = await repository.corpus_version(session, tenant_id)
-        configs = await self._configs(session, tenant_id, version)
-        if not configs:
-            return []
-        full_text, _ = await repository.full_text_candidates(
-            session,
-            tenant_id,
-            query,
-            configs,
-            max(self.settings.search_candidates, limit),
-            relaxed=True,
-            cap=self.settings.search_match_cap,
-            candidates=[],
-        )
-        top = [chunk_id for chunk_id, _, _ in full_text][:limit]
-        keyword = {chunk_id: (rank, complete) for chunk_id, rank, complete in full_text}
-        rows = await repository.chunks_with_documents(session, tenant_id, top)
-        return [
-            _result(rows[chunk_id], keyword_relevance(*keyword[chunk_id]))
-            for chunk_id in top
-            if chunk_id in rows
-        ]
-
-    async def _configs(
-        self, session: AsyncSession, tenant_id: uuid.UUID, version: int
-    ) -> list[str]:
-        """The text search configurations of the tenant's documents, cached per version."""
-        cached = self._languages.get(tenant_id)
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        languages = await repository.tenant_languages(session, tenant_id)
-        configs = sorted({ts_config(language) for language in languages})
-        if len(self._languages) > 10_000:
-            self._languages.clear()
-        self._languages[tenant_id] = (version, configs)
-        return configs
-
-    async def _matrix(
-        self, session: AsyncSession, tenant_id: uuid.UUID, version: int
-    ) -> embeddings.TenantMatrix:
-        async def load() -> embeddings.TenantMatrix:
-            parts = await repository.tenant_passages(session, tenant_id)
-            # Matrix and keyword index are built off the event loop.
-            return await asyncio.to_thread(embeddings.build_matrix, version, parts)
-
-        # Concurrent searches of a cold tenant share one load (see MatrixCache).
-        return await self.cache.get_or_load(tenant_id, version, load)
