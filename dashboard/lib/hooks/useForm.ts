@@ -11,6 +11,8 @@ import { splitDetail, type FieldErrors } from "@/lib/form-errors";
 export type SubmitOptions<V> = {
   /** Checked before anything is sent: field messages, or null to go on. */
   validate?: (values: V) => FieldErrors | null;
+  /** Rewords the API's field messages (a pattern the reader cannot read, say). */
+  explain?: (fields: FieldErrors) => FieldErrors;
   /** The field a 409 (already taken) is about; else a 409 is a general message. */
   conflictField?: keyof V & string;
   /** After the error is shown (a toast, say). */
@@ -26,6 +28,8 @@ export type Form<V> = {
   errors: FieldErrors;
   general: string | null;
   setErrors: (errors: FieldErrors) => void;
+  /** No field errors and no general message. */
+  clearErrors: () => void;
   submitting: boolean;
   /** A form's onSubmit: runs `action` with the values; true when it went through. */
   submit: (action: (values: V) => Promise<void>, options?: SubmitOptions<V>) => (event?: FormEvent) => Promise<boolean>;
@@ -47,6 +51,10 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
     });
   }, []);
   const reset = useCallback(() => setValues(initial), [initial]);
+  const clearErrors = useCallback(() => {
+    setErrors({});
+    setGeneral(null);
+  }, []);
 
   const submit = useCallback(
     (action: (values: V) => Promise<void>, options: SubmitOptions<V> = {}) =>
@@ -66,7 +74,7 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
         } catch (error) {
           if (error instanceof ApiError && error.status === 422) {
             const split = splitDetail(error.detail, fields);
-            setErrors(split.fields);
+            setErrors(options.explain ? options.explain(split.fields) : split.fields);
             setGeneral(split.general);
           } else if (error instanceof ApiError && error.status === 409 && options.conflictField) {
             setErrors({ [options.conflictField]: errorMessage(error) });
@@ -82,5 +90,5 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
     [values, fields],
   );
 
-  return { values, set, setValues, reset, errors, general, setErrors, submitting, submit };
+  return { values, set, setValues, reset, errors, general, setErrors, clearErrors, submitting, submit };
 }
