@@ -63,13 +63,15 @@ function release() {
   }
 }
 
-/** Calls `handler` for every live event while the component is mounted. */
-export function useLiveEvents(handler: (event: LiveEvent) => void) {
+/** Calls `handler` for every live event while the component is mounted (and `enabled`: a
+ * component that needs no live events opens no stream). */
+export function useLiveEvents(handler: (event: LiveEvent) => void, enabled = true) {
   const ref = useRef(handler);
   useEffect(() => {
     ref.current = handler;
   });
   useEffect(() => {
+    if (!enabled) return;
     const listener: Listener = (event) => ref.current(event);
     listeners.add(listener);
     ensureSource();
@@ -78,7 +80,7 @@ export function useLiveEvents(handler: (event: LiveEvent) => void) {
       // Let a page switch re-subscribe before closing the shared connection.
       setTimeout(release, 1000);
     };
-  }, []);
+  }, [enabled]);
 }
 
 /** "open" | "connecting" | "closed", for a small live indicator. */

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { api, type Page } from "@/lib/api";
 import { cn } from "@/lib/cn";
+import { isNewer, recordIfNewer } from "@/lib/conversation-version.mjs";
 import { useLiveEvents } from "@/lib/events";
 import { contactName, initials, shortWhen } from "@/lib/format";
 import type { Conversation, ConversationStatus } from "@/lib/types";
@@ -98,6 +99,8 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
   const [error, setError] = useState<unknown>(null);
   const sentinel = useRef<HTMLDivElement>(null);
   const generation = useRef(0);
+  // The highest version met per conversation, listed or not (lib/conversation-version.mjs).
+  const versions = useRef(new Map<string, number>());
 
   useEffect(() => {
     const t = setTimeout(() => setQ(query.trim()), 300);
@@ -130,6 +133,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
           missed.current = false;
           const page = await api<Page<InboxConversation>>(`/api/conversations?${params(null)}`);
           if (mine !== generation.current) return;
+          for (const c of page.items) recordIfNewer(versions.current, c, { orSame: true });
           setItems(page.items);
           setCursor(page.next_cursor);
           setError(null);
@@ -163,6 +167,7 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
     try {
       const page = await api<Page<InboxConversation>>(`/api/conversations?${params(cursor)}`);
       if (mine !== generation.current) return;
+      for (const c of page.items) recordIfNewer(versions.current, c, { orSame: true });
       setItems((list) => {
         const seen = new Set(list.map((c) => c.id));
         return [...list, ...page.items.filter((c) => !seen.has(c.id))];
@@ -204,12 +209,14 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
     if (f.label && c.labels && !c.labels.some((l) => l.id === f.label)) return false;
     return true;
   }, []);
-  // The server's state of a conversation already listed replaces what the events said; one
-  // the current list does not show is left to the list's own loading.
+  // The server's state of a conversation already listed replaces what the events said (unless
+  // a newer update came meanwhile); one the current list does not show is left to the list's
+  // own loading.
   const settled = useCallback(
     (c: InboxConversation) => {
       setItems((list) => {
         if (filter.current.q || !list.some((x) => x.id === c.id)) return list;
+        if (!isNewer({ id: c.id, version: versions.current.get(c.id) }, c, { orSame: true })) return list;
         const rest = list.filter((x) => x.id !== c.id);
         if (!fits(c)) return rest;
         return [{ ...list.find((x) => x.id === c.id), ...c }, ...rest].sort(newestFirst);
@@ -227,6 +234,9 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
         refetchSoon.current = setTimeout(() => void loadFirst(true), 400);
         return;
       }
+      // Updates can arrive out of order (a reply's "open" after the handoff that followed
+      // it): one not newer than any met before is dropped, shown or filtered out.
+      if (!recordIfNewer(versions.current, c)) return;
       const apply = (c: Conversation) =>
         setItems((list) => {
           const rest = list.filter((x) => x.id !== c.id);
@@ -235,8 +245,8 @@ export function ConversationList({ selectedId }: { selectedId: string | null }) 
           return [merged, ...rest].sort(newestFirst);
         });
       apply(c);
-      // Updates can arrive out of order (a reply's "open" after the handoff that followed
-      // it): the server's state of that conversation settles it.
+      // The event carries the conversation's own unread count, not this member's
+      // (docs/api.md): the member's comes from the API.
       clearTimeout(settle.current.get(c.id));
       settle.current.set(
         c.id,

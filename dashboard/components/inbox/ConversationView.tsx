@@ -6,6 +6,7 @@ import { api, errorMessage, type Page } from "@/lib/api";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { contactName, dayLabel } from "@/lib/format";
+import { applyFetched, applyLive } from "@/lib/conversation-version.mjs";
 import { upsertMessage } from "@/lib/message-order.mjs";
 import type { Message } from "@/lib/types";
 import type { InboxConversation } from "@/lib/inbox-types";
@@ -51,10 +52,6 @@ export function ConversationView({ id }: { id: string }) {
   // then the snapshot is taken again, so a handoff or a message is never lost in between.
   const loading = useRef(false);
   const missed = useRef(false);
-  const settle = useRef<ReturnType<typeof setTimeout> | null>(null);
-  useEffect(() => () => {
-    if (settle.current) clearTimeout(settle.current);
-  }, []);
   const load = useCallback(async () => {
     setError(null);
     loading.current = true;
@@ -100,13 +97,9 @@ export function ConversationView({ id }: { id: string }) {
     if (mine && loading.current) missed.current = true;
     if (event.name === "conversation.updated" && event.data.id === id) {
       const data = event.data;
-      setConversation((c) => ({ ...(c ?? {}), ...data }));
-      // Updates from different services' paths can arrive out of order (a reply's
-      // "open" after the handoff that followed it): the server's state settles it.
-      if (settle.current) clearTimeout(settle.current);
-      settle.current = setTimeout(() => {
-        api<InboxConversation>(`/api/conversations/${id}`).then(setConversation, () => undefined);
-      }, 500);
+      // Updates can arrive out of order (a reply's "open" after the handoff that followed
+      // it): one not newer than what is shown is dropped (lib/conversation-version.mjs).
+      setConversation((c) => applyLive(c, data));
     } else if (event.name === "message.created" && event.data.conversation_id === id) {
       const data = event.data;
       // In the API's order (created_at as an instant, then id): see lib/message-order.mjs.
@@ -167,7 +160,9 @@ export function ConversationView({ id }: { id: string }) {
   ) {
     setBusy(what);
     try {
-      setConversation(await api<InboxConversation>(`/api/conversations/${id}`, { method: "PATCH", json: body }));
+      const changed = await api<InboxConversation>(`/api/conversations/${id}`, { method: "PATCH", json: body });
+      // A live update of a later change may have come first.
+      setConversation((c) => applyFetched(c, changed));
       toast(done);
     } catch (e) {
       toast(errorMessage(e), "error");
@@ -281,7 +276,7 @@ export function ConversationView({ id }: { id: string }) {
             assignee_id ? `Assigned to ${assignee_id === me?.user.id ? "you" : memberName(members, assignee_id)}` : "Unassigned",
           )
         }
-        onChanged={setConversation}
+        onChanged={(changed) => setConversation((c) => applyFetched(c, changed))}
       />
 
       {conversation.status === "handoff" && (

@@ -23,7 +23,7 @@ export function TemplatePicker({
   channelId: string;
   onSent: (m: Message) => void;
 }) {
-  const { items, error: loadError, reload } = useTemplates(channelId);
+  const { items, error: loadError, refresh: reload } = useTemplates(channelId);
   const approved = useMemo(() => (items ?? []).filter((t) => t.status === "APPROVED"), [items]);
   const [chosenId, setChosenId] = useState("");
   const [values, setValues] = useState<Record<string, string>>({});

@@ -3,31 +3,9 @@
 // The team's shared lists the inbox reads (members, labels, canned replies, a channel's
 // templates): loaded once per mounted component, every page of them.
 
-import { useCallback, useEffect, useState } from "react";
-import { api, listAll } from "@/lib/api";
+import { api } from "@/lib/api";
+import { useList } from "@/lib/hooks/useList";
 import type { CannedReply, Label, TeamMember, Template } from "@/lib/inbox-types";
-
-function useList<T>(
-  path: string | null,
-  load: (path: string) => Promise<T[]> = listAll,
-): { items: T[] | null; error: unknown; reload: () => Promise<void> } {
-  const [items, setItems] = useState<T[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const reload = useCallback(async () => {
-    if (!path) return;
-    try {
-      setItems(await load(path));
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, [path, load]);
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- fetch on mount
-    void reload();
-  }, [reload]);
-  return { items, error, reload };
-}
 
 export const useMembers = () => useList<TeamMember>("/api/team/members");
 export const useLabels = () => useList<Label>("/api/labels");
@@ -36,7 +14,7 @@ export const useCanned = () => useList<CannedReply>("/api/canned-replies");
 const unpaged = async <T,>(path: string): Promise<T[]> => (await api<{ items: T[] }>(path)).items;
 /** The channel's templates (not paged: `{items}`). */
 export const useTemplates = (channelId: string | null) =>
-  useList<Template>(channelId ? `/api/channels/${channelId}/templates` : null, unpaged);
+  useList<Template>(channelId ? `/api/channels/${channelId}/templates` : null, { load: unpaged });
 
 /** A member's display name, or a short fallback while the team loads. */
 export function memberName(members: TeamMember[] | null, id: string | null | undefined): string | null {

@@ -703,6 +703,8 @@ export interface components {
             status: "open" | "handoff" | "resolved";
             /** Unread Count */
             unread_count: number;
+            /** Version */
+            version: number;
             /** Window Closes At */
             window_closes_at?: string | null;
         };

@@ -184,6 +184,9 @@ class ConversationSummary(Payload):
     assignee_id: uuid.UUID | None = None
     # The customer's rating after the last resolution; null: none asked or none given.
     csat: CSATRating | None = None
+    # The conversation's version (one more with every change): consumers apply an update only
+    # when it is newer than what they hold. Null: sent before the field existed.
+    version: int | None = None
 
 
 class ConversationMessageStoredPayload(Payload):

@@ -172,6 +172,7 @@ EXAMPLES: list[Envelope] = [
             unread_count=2,
             assignee_id=uuid.UUID("99999999-9999-4999-8999-999999999979"),
             csat=CSATRating(score=3, label="Great", responded_at=AT),
+            version=7,
         ),
         **COMMON,
     ),
@@ -394,6 +395,16 @@ def test_consumers_ignore_fields_they_do_not_know() -> None:
     wire["added_later"] = 1
     wire["payload"]["also_added_later"] = "x"
     assert parse_event(json.dumps(wire)) == EXAMPLES[3]
+
+
+def test_a_conversation_update_from_before_version_still_reads() -> None:
+    # `version` was added to conversation.updated.v1 as an optional field: a producer that
+    # predates it sends none, which reads as null (the dashboard then applies the update).
+    wire = json.loads((GOLDEN / "conversation.updated.v1.json").read_text())
+    del wire["payload"]["version"]
+    event = parse_event(json.dumps(wire))
+    assert isinstance(event, ConversationUpdatedV1)
+    assert event.payload.version is None
 
 
 def test_unknown_event_type_is_refused() -> None:

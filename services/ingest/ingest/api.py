@@ -128,6 +128,7 @@ def conversation_out(
         assignee_id=conversation.assignee_id,
         csat=csat.rating(conversation),
         labels=[LabelBrief(id=x.id, name=x.name, color=x.color) for x in labels or []],
+        version=conversation.version,
     )
 
 

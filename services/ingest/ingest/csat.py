@@ -248,6 +248,7 @@ async def record_answer(
     conversation = answer.conversation
     conversation.csat_score = answer.score
     conversation.csat_responded_at = message.created_at
+    repository.touch(conversation)
     responded_at: datetime = message.created_at
     log.info("csat.received", score=answer.score, conversation_id=str(conversation.id))
     return ConversationCSATReceivedV1(

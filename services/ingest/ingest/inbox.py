@@ -97,11 +97,11 @@ async def member_removed(
         )
     ).all()
     for row in rows:
-        conversation, contact = row[0], row[1]
-        conversation.assignee_id = None
-        conversation.updated_at = _now()
-        await _emit_updated(session, conversation, contact, window_hours)
-    await session.flush()
+        row[0].assignee_id = None
+        repository.touch(row[0])
+    await session.flush()  # the events carry each conversation's new version
+    for row in rows:
+        await _emit_updated(session, row[0], row[1], window_hours)
 
 
 async def touch_presence(session: AsyncSession, principal: Principal) -> None:
@@ -194,7 +194,7 @@ async def _assign(
     session: AsyncSession, conversation: Conversation, user_id: uuid.UUID | None
 ) -> None:
     conversation.assignee_id = user_id
-    conversation.updated_at = _now()
+    repository.touch(conversation)
     if user_id is not None:
         await session.execute(
             update(TeamMember)
@@ -464,7 +464,7 @@ async def set_labels(
             insert(ConversationLabel),
             [{"conversation_id": conversation_id, "label_id": i} for i in wanted],
         )
-    found[0].updated_at = _now()
+    repository.touch(found[0])
     await session.flush()
     return found
 

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from sqlalchemy import (
     Boolean,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     Integer,
@@ -110,6 +111,9 @@ class Contact(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    # An UPDATE reads `version` back by RETURNING (else it is expired after the flush, and an
+    # async session cannot load it lazily).
+    __mapper_args__ = {"eager_defaults": True}
     __table_args__ = (
         # One open (or handed-off) conversation per contact and channel.
         Index(
@@ -145,6 +149,12 @@ class Conversation(Base):
     # The customer's rating after the last resolution (1 Poor, 2 OK, 3 Great); null: none.
     csat_score: Mapped[int | None] = mapped_column(SmallInteger)
     csat_responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Goes up by one with every change to the row (repository.touch: `version + 1` in the
+    # UPDATE, read back by RETURNING), so a screen applies live updates in order: it drops one
+    # not newer than what it shows.
+    version: Mapped[int] = mapped_column(
+        Integer, server_default=sql("1"), server_onupdate=FetchedValue()
+    )
     created_at: Mapped[datetime] = _now_column()
     updated_at: Mapped[datetime] = _now_column()
 

@@ -2,11 +2,12 @@
 
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_attribute
 
 from common.db import Database
 from common.pagination import PageQuery, decode_cursor, trim_page
@@ -23,6 +24,15 @@ def conversations(tenant_id: uuid.UUID) -> Select[Conversation, Contact]:
         .join(Contact, Contact.id == Conversation.contact_id)
         .where(Conversation.tenant_id == tenant_id)
     )
+
+
+def touch(conversation: Conversation, now: datetime | None = None) -> None:
+    """Every change to a conversation goes through here: its `version` goes up by one in the
+    same UPDATE, counted by Postgres (`version + 1`: two writers never hand out one number),
+    and `updated_at` becomes now. Touching it again before the flush still counts one.
+    A bulk UPDATE of conversations must set `version=Conversation.version + 1` likewise."""
+    set_attribute(conversation, "version", Conversation.version + 1)
+    conversation.updated_at = now or datetime.now(UTC)
 
 
 def contacts(tenant_id: uuid.UUID) -> Select[Contact]:

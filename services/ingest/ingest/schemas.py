@@ -98,6 +98,9 @@ class ConversationOut(BaseModel):
     labels: list["LabelBrief"] = []
     # The customer's rating after the last resolution: {score, label, responded_at}; null: none.
     csat: CSATRating | None = None
+    # Starts at 1, one more with every change: a live update not newer than what a screen
+    # shows is older news (updates may arrive out of order).
+    version: int
 
 
 class ConversationPatch(InputModel):

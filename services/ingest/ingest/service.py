@@ -168,6 +168,7 @@ def conversation_summary(
         window_closes_at=window_closes_at(conversation.last_inbound_at, window_hours),
         assignee_id=conversation.assignee_id,
         csat=csat.rating(conversation),
+        version=conversation.version,
     )
 
 
@@ -410,7 +411,7 @@ async def store_inbound_batch(
             or message.created_at > conversation.last_inbound_at
         ):
             conversation.last_inbound_at = message.created_at
-        conversation.updated_at = now
+        repository.touch(conversation, now)
     await session.flush()
 
     history = await _histories(session, settings, [m for _, _, m in stored])
@@ -584,6 +585,7 @@ async def _active_conversations(
             if pair not in latest or c.last_message_at > latest[pair].last_message_at:
                 latest[pair] = c
         for pair, c in latest.items():
+            # Its version goes up with the message stored in it, in this transaction.
             c.status = "open"
             result[pair] = c
         await session.flush()
@@ -605,6 +607,9 @@ async def _active_conversations(
                     "status": "open",
                     "ai_enabled": settings.ai_enabled_default,
                     "last_message_at": first_at[p][1],
+                    # The message that opens it is stored in this transaction, whose touch
+                    # makes this version 1.
+                    "version": 0,
                 }
                 for p in missing
             ],
@@ -915,7 +920,7 @@ async def queue_outbound(
     conversation.last_message_preview = preview(message.type, text)
     if author == "agent":
         conversation.unread_count = 0  # a person answered: they have read the conversation
-    conversation.updated_at = now
+    repository.touch(conversation, now)
     await session.flush()
     await add_event(
         session,
@@ -974,7 +979,7 @@ async def update_conversation(
         )
         changed = True
     if changed:
-        conversation.updated_at = datetime.now(UTC)
+        repository.touch(conversation)
         await session.flush()
         await emit_conversation_updated(
             session, conversation, contact, settings.service_window_hours
@@ -1115,7 +1120,7 @@ async def _reengage_or_hand_off(
             return [message]
     if conversation.status == "handoff":  # the AI's own handoff: only the reason changes
         conversation.handoff_reason = reason
-        conversation.updated_at = datetime.now(UTC)
+        repository.touch(conversation)
         await session.flush()
         await emit_conversation_updated(
             session, conversation, contact, settings.service_window_hours
@@ -1162,7 +1167,9 @@ async def request_handoff(
     except AppError as exc:
         log.warning("handoff.ignored", reason=exc.detail)
         return
-    if ai_in_charge:  # not after a person took over: then the AI's fallback stays unsent
+    # Not after a person took over: then the AI's fallback stays unsent. (Internal, not in
+    # the payload; the handoff above gave this transaction its new version.)
+    if ai_in_charge:
         conversation.ai_handoff_message_id = event.payload.message_id
     await inbox.assign_on_handoff(
         session,

@@ -65,6 +65,7 @@ async def test_conversations_newest_first_searchable_and_paginated(platform: Any
         "assignee_id",
         "labels",
         "csat",  # the customer's rating after a resolution (null: none)
+        "version",  # one more with every change (live updates apply in order)
     }
     assert [c["contact"]["name"] for c in await platform.conversations(owner, q="ana")] == [
         "Ana Lima"

@@ -1,31 +1,15 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useEffect, useState } from "react";
 import { formatWhen } from "@/lib/figures";
-import { listAll } from "@/lib/settings-api";
+import { useList } from "@/lib/hooks/useList";
 import type { ContactProfile } from "@/lib/settings-types";
 import { PageContainer } from "@/components/AppShell";
 import { Card, EmptyState, ErrorState, Skeleton } from "@/components/ui";
 
 /** Everyone who wrote to the business, most recently seen first; each opens its page. */
 export function ContactsView() {
-  const [contacts, setContacts] = useState<ContactProfile[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      setContacts(await listAll<ContactProfile>("/api/contacts"));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
+  const { items: contacts, error: loadError, refresh: load } = useList<ContactProfile>("/api/contacts");
 
   return (
     <PageContainer title="Contacts" description="The customers who wrote to you: profile, notes, conversations, export and erasure.">

@@ -1,10 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
-import { keepAdded } from "@/lib/lists";
-import { listAll } from "@/lib/settings-api";
+import { useRef, useState } from "react";
+import { api, errorMessage } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
+import { useList } from "@/lib/hooks/useList";
 import type { CannedReply } from "@/lib/settings-types";
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, Textarea, useToast } from "@/components/ui";
 
@@ -16,6 +15,7 @@ const VARIABLES = [
 ] as const;
 
 const EMPTY = { shortcut: "", text: "" };
+const FIELDS = ["shortcut", "text"] as const;
 
 function byShortcut(a: CannedReply, b: CannedReply) {
   return a.shortcut.localeCompare(b.shortcut);
@@ -23,41 +23,18 @@ function byShortcut(a: CannedReply, b: CannedReply) {
 
 export function CannedRepliesSection({ manager }: { manager: boolean }) {
   const toast = useToast();
-  const [replies, setReplies] = useState<CannedReply[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [form, setForm] = useState(EMPTY);
+  const { items: replies, error: loadError, refresh: load, add: added, remove: removed } = useList<CannedReply>(
+    "/api/canned-replies",
+    { order: byShortcut },
+  );
+  const { values: form, set, setValues: setForm, errors, general, clearErrors, submitting: saving, submit } = useForm(
+    EMPTY,
+    FIELDS,
+  );
   const [editing, setEditing] = useState<CannedReply | null>(null);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
   const [confirm, setConfirm] = useState<CannedReply | null>(null);
   const [removing, setRemoving] = useState(false);
-  const added = useRef(new Set<string>());
   const textRef = useRef<HTMLTextAreaElement>(null);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const all = await listAll<CannedReply>("/api/canned-replies");
-      setReplies((current) => keepAdded(current, all, added.current));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  function set(key: keyof typeof EMPTY, value: string) {
-    setForm((f) => ({ ...f, [key]: value }));
-    setErrors((all) => {
-      const next = { ...all };
-      delete next[key];
-      return next;
-    });
-  }
 
   /** The variable at the caret (or at the end), so it is typed where the agent is writing. */
   function insert(variable: string) {
@@ -74,55 +51,40 @@ export function CannedRepliesSection({ manager }: { manager: boolean }) {
   function edit(reply: CannedReply) {
     setEditing(reply);
     setForm({ shortcut: reply.shortcut, text: reply.text });
-    setErrors({});
-    setGeneral(null);
+    clearErrors();
   }
 
   function cancel() {
     setEditing(null);
     setForm(EMPTY);
-    setErrors({});
-    setGeneral(null);
+    clearErrors();
   }
 
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    setErrors({});
-    setGeneral(null);
-    const body = { shortcut: form.shortcut.trim().replace(/^\//, ""), text: form.text };
-    setSaving(true);
-    try {
+  const save = submit(
+    async (values) => {
+      const body = { shortcut: values.shortcut.trim().replace(/^\//, ""), text: values.text };
       const reply = editing
         ? await api<CannedReply>(`/api/canned-replies/${editing.id}`, { method: "PUT", json: body })
         : await api<CannedReply>("/api/canned-replies", { method: "POST", json: body });
-      added.current.add(reply.id);
-      setReplies((list) => [...(list ?? []).filter((r) => r.id !== reply.id), reply].sort(byShortcut));
+      added(reply);
       toast(editing ? `/${reply.shortcut} saved` : `/${reply.shortcut} created`);
       setEditing(null);
       setForm(EMPTY);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = splitDetail(error.detail, ["shortcut", "text"]);
-        if (split.fields.shortcut?.includes("pattern")) {
-          split.fields.shortcut = "Lowercase letters, digits, - and _ (up to 32), starting with a letter or digit.";
-        }
-        setErrors(split.fields);
-        setGeneral(split.general);
-      } else if (error instanceof ApiError && error.status === 409) {
-        setErrors({ shortcut: errorMessage(error) });
-      } else {
-        setGeneral(errorMessage(error));
-      }
-    } finally {
-      setSaving(false);
-    }
-  }
+    },
+    {
+      explain: (fields) =>
+        fields.shortcut?.includes("pattern")
+          ? { ...fields, shortcut: "Lowercase letters, digits, - and _ (up to 32), starting with a letter or digit." }
+          : fields,
+      conflictField: "shortcut",
+    },
+  );
 
   async function remove(reply: CannedReply) {
     setRemoving(true);
     try {
       await api(`/api/canned-replies/${reply.id}`, { method: "DELETE" });
-      setReplies((list) => (list ?? []).filter((r) => r.id !== reply.id));
+      removed(reply.id);
       if (editing?.id === reply.id) cancel();
       toast(`/${reply.shortcut} deleted`);
       setConfirm(null);

@@ -1,78 +1,46 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
-import { keepAdded } from "@/lib/lists";
-import { listAll } from "@/lib/settings-api";
+import { useState } from "react";
+import { api, errorMessage } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
+import { useList } from "@/lib/hooks/useList";
 import type { Label } from "@/lib/settings-types";
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, useToast } from "@/components/ui";
 
 // A few distinct colours to start from; any #rrggbb goes through the colour picker.
+const LABEL_FIELDS = ["name", "color"] as const;
+const byName = (a: Label, b: Label) => a.name.localeCompare(b.name);
+
 export const SWATCHES = ["#16a34a", "#2563eb", "#dc2626", "#d97706", "#7c3aed", "#db2777", "#0891b2", "#52525b"];
 
 export function LabelsSection({ manager }: { manager: boolean }) {
   const toast = useToast();
-  const [labels, setLabels] = useState<Label[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [name, setName] = useState("");
-  const [color, setColor] = useState(SWATCHES[0]);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [adding, setAdding] = useState(false);
+  const { items: labels, error: loadError, refresh: load, add: added, remove: removed } = useList<Label>("/api/labels", {
+    order: byName,
+  });
+  const { values, set, setErrors, errors, general, submitting: adding, submit } = useForm(
+    { name: "", color: SWATCHES[0] },
+    LABEL_FIELDS,
+  );
+  const { name, color } = values;
   const [confirm, setConfirm] = useState<Label | null>(null);
   const [removing, setRemoving] = useState(false);
-  const added = useRef(new Set<string>());
 
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const all = await listAll<Label>("/api/labels");
-      setLabels((current) => keepAdded(current, all, added.current));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  async function add(event: FormEvent) {
-    event.preventDefault();
-    setErrors({});
-    setGeneral(null);
-    if (!name.trim()) return setErrors({ name: "Give the label a name." });
-    setAdding(true);
-    try {
+  const add = submit(
+    async () => {
       const label = await api<Label>("/api/labels", { method: "POST", json: { name: name.trim(), color } });
-      added.current.add(label.id);
-      setLabels((list) =>
-        [...(list ?? []).filter((l) => l.id !== label.id), label].sort((a, b) => a.name.localeCompare(b.name)),
-      );
-      setName("");
+      added(label);
+      set("name", "");
       toast(`Label “${label.name}” created`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = splitDetail(error.detail, ["name", "color"]);
-        setErrors(split.fields);
-        setGeneral(split.general);
-      } else if (error instanceof ApiError && error.status === 409) {
-        setErrors({ name: errorMessage(error) });
-      } else {
-        setGeneral(errorMessage(error));
-      }
-    } finally {
-      setAdding(false);
-    }
-  }
+    },
+    { validate: (v) => (v.name.trim() ? null : { name: "Give the label a name." }), conflictField: "name" },
+  );
 
   async function remove(label: Label) {
     setRemoving(true);
     try {
       await api(`/api/labels/${label.id}`, { method: "DELETE" });
-      setLabels((list) => (list ?? []).filter((l) => l.id !== label.id));
+      removed(label.id);
       toast(`Label “${label.name}” deleted`);
       setConfirm(null);
     } catch (error) {
@@ -133,7 +101,7 @@ export function LabelsSection({ manager }: { manager: boolean }) {
               value={name}
               maxLength={64}
               onChange={(e) => {
-                setName(e.target.value);
+                set("name", e.target.value);
                 setErrors({});
               }}
               error={errors.name}
@@ -146,7 +114,7 @@ export function LabelsSection({ manager }: { manager: boolean }) {
                   <button
                     key={swatch}
                     type="button"
-                    onClick={() => setColor(swatch)}
+                    onClick={() => set("color", swatch)}
                     aria-label={`Colour ${swatch}`}
                     aria-pressed={color === swatch}
                     className="h-7 w-7 rounded-full ring-offset-2 focus-visible:outline-2 focus-visible:outline-emerald-600 aria-pressed:ring-2 aria-pressed:ring-zinc-900"
@@ -157,7 +125,7 @@ export function LabelsSection({ manager }: { manager: boolean }) {
                   type="color"
                   aria-label="Any colour"
                   value={color}
-                  onChange={(e) => setColor(e.target.value)}
+                  onChange={(e) => set("color", e.target.value)}
                   className="h-8 w-10 cursor-pointer rounded border border-zinc-300 bg-white"
                 />
               </div>

@@ -1,30 +1,18 @@
 "use client";
 
-import { useCallback, useEffect, useState } from "react";
+import { useState } from "react";
 import { api, errorMessage } from "@/lib/api";
+import { useResource } from "@/lib/hooks/useResource";
 import type { InboxSettings } from "@/lib/settings-types";
 import { Card, CardBody, CardHeader, ErrorState, Skeleton, Spinner, useToast } from "@/components/ui";
 
 /** GET/PUT /api/inbox/settings: saved as soon as it is switched. */
 export function RoundRobinSection({ manager }: { manager: boolean }) {
   const toast = useToast();
-  const [settings, setSettings] = useState<InboxSettings | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const { data: settings, setData: setSettings, error: loadError, refresh: load } = useResource<InboxSettings>(
+    "/api/inbox/settings",
+  );
   const [saving, setSaving] = useState(false);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      setSettings(await api<InboxSettings>("/api/inbox/settings"));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
 
   async function toggle(round_robin: boolean) {
     setSaving(true);

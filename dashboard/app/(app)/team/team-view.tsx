@@ -1,9 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage, listAll } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
-import { keepAdded } from "@/lib/lists";
+import { useState } from "react";
+import { api, errorMessage } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
+import { useList } from "@/lib/hooks/useList";
 import { formatWhen } from "@/lib/figures";
 import type { User } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
@@ -34,73 +34,26 @@ export function TeamView() {
   const toast = useToast();
   const { me } = useSession();
   const manager = me ? me.user.role === "owner" || me.user.role === "admin" : false;
-  const [members, setMembers] = useState<Member[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [form, setForm] = useState(EMPTY);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [adding, setAdding] = useState(false);
+  const { items: members, error: loadError, refresh: load, add: added, remove: removed } = useList<Member>("/api/team/members");
+  const { values: form, set, reset, errors, general, submitting: adding, submit } = useForm(EMPTY, MEMBER_FIELDS);
   const [confirm, setConfirm] = useState<Member | null>(null);
   const [removing, setRemoving] = useState(false);
 
-  const added = useRef(new Set<string>()); // added while the list was loading
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const all = await listAll<Member>("/api/team/members");
-      setMembers((current) => keepAdded(current, all, added.current));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  function set(key: keyof typeof EMPTY, value: string) {
-    setForm((f) => ({ ...f, [key]: value }));
-    setErrors((all) => {
-      const next = { ...all };
-      delete next[key];
-      return next;
-    });
-  }
-
-  async function add(event: FormEvent) {
-    event.preventDefault();
-    setAdding(true);
-    setErrors({});
-    setGeneral(null);
-    try {
-      const member = await api<Member>("/api/team/members", { method: "POST", json: form });
-      added.current.add(member.id);
-      setMembers((list) => [...(list ?? []).filter((m) => m.id !== member.id), member]);
-      setForm(EMPTY);
+  const add = submit(
+    async (values) => {
+      const member = await api<Member>("/api/team/members", { method: "POST", json: values });
+      added(member);
+      reset();
       toast(`${member.name} added as ${member.role}`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = splitDetail(error.detail, MEMBER_FIELDS);
-        setErrors(split.fields);
-        setGeneral(split.general);
-      } else if (error instanceof ApiError && error.status === 409) {
-        setErrors({ email: errorMessage(error) });
-      } else {
-        setGeneral(errorMessage(error));
-      }
-      toast("The member was not added", "error");
-    } finally {
-      setAdding(false);
-    }
-  }
+    },
+    { conflictField: "email", onError: () => toast("The member was not added", "error") },
+  );
 
   async function remove(member: Member) {
     setRemoving(true);
     try {
       await api(`/api/team/members/${member.id}`, { method: "DELETE" });
-      setMembers((list) => (list ?? []).filter((m) => m.id !== member.id));
+      removed(member.id);
       toast(`${member.name} removed`);
       setConfirm(null);
     } catch (error) {
