@@ -110,3 +110,35 @@ def test_no_module_of_a_service_imports_its_composition_root() -> None:
                 found[str(path.relative_to(ROOT))] = root
     assert consumers_modules >= 3  # ingest, knowledge, responder: the parser saw them
     assert found == {}, f"pass collaborators in from main.py instead: {found}"
+
+
+# What a migration may import: alembic, SQLAlchemy and the frozen helpers of common.migrations.
+MIGRATION_IMPORTS = {"alembic", "sqlalchemy", "collections", "common.migrations", "typing"}
+
+
+def test_migrations_build_from_frozen_ddl_not_from_live_code() -> None:
+    """A migration that created tables from a service's models (or common's live table
+    definitions) would build something else once those change: a database built from
+    scratch and one upgraded over the years would differ."""
+    found: dict[str, list[str]] = {}
+    migrations = sorted((ROOT / "services").glob("*/migrations/versions/*.py"))
+    for path in migrations:
+        modules = {
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+            if not isinstance(node, ast.ImportFrom) or (node.module and node.level == 0)
+        }
+        live = {
+            m
+            for m in modules
+            if m and not any(m == ok or m.startswith(ok + ".") for ok in MIGRATION_IMPORTS)
+        }
+        if live:
+            found[str(path.relative_to(ROOT))] = sorted(live)
+    assert len(migrations) >= 20  # every service's history: the glob saw them
+    assert found == {}, found
+    helpers = (ROOT / "libs/common/common/migrations.py").read_text()
+    frozen = helpers[helpers.index("def create_messaging_tables") :]
+    assert "outbox_table" not in frozen and "processed_events_table" not in frozen

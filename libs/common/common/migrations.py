@@ -10,14 +10,12 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import MetaData, Table, text
+from sqlalchemy import MetaData, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from common.db import async_url, make_metadata
-from common.idempotency import processed_events_table
-from common.outbox import outbox_table
+from common.db import async_url
 
 
 def alembic_config(service_dir: Path, url: str) -> Config:
@@ -75,17 +73,52 @@ def run_env(target_metadata: MetaData) -> None:
 
 
 def create_messaging_tables(schema: str) -> None:
-    """In a migration: create the service's `outbox` and `processed_events` tables."""
+    """In a first migration: the service's `outbox` and `processed_events` tables as they were
+    when the first migrations were written. Frozen DDL, not the live definitions
+    (common.outbox, common.idempotency): a later change to those is a new migration of each
+    service, and never rewrites what an old one built. Never edit this function."""
+    import sqlalchemy as sa
     from alembic import op
+    from sqlalchemy.dialects.postgresql import JSONB, UUID
 
-    metadata = make_metadata(schema)
-    tables: list[Table] = [outbox_table(metadata), processed_events_table(metadata)]
-    metadata.create_all(op.get_bind(), tables=tables)
+    op.create_table(
+        "outbox",
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+        sa.Column("event_type", sa.String(200), nullable=False),
+        sa.Column("body", JSONB(), nullable=False),
+        sa.Column(
+            "created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+        ),
+        sa.Column("published_at", sa.DateTime(timezone=True)),
+        sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column("last_error", sa.Text()),
+        sa.PrimaryKeyConstraint("event_id", name="pk_outbox"),
+        schema=schema,
+    )
+    op.create_index(
+        "ix_outbox_unpublished",
+        "outbox",
+        ["created_at"],
+        schema=schema,
+        postgresql_where=sa.text("published_at IS NULL"),
+    )
+    op.create_table(
+        "processed_events",
+        sa.Column("consumer", sa.String(200), nullable=False),
+        sa.Column("event_id", UUID(as_uuid=True), nullable=False),
+        sa.Column(
+            "processed_at",
+            sa.DateTime(timezone=True),
+            nullable=False,
+            server_default=sa.func.now(),
+        ),
+        sa.PrimaryKeyConstraint("consumer", "event_id", name="pk_processed_events"),
+        schema=schema,
+    )
 
 
 def drop_messaging_tables(schema: str) -> None:
     from alembic import op
 
-    metadata = make_metadata(schema)
-    tables: list[Table] = [outbox_table(metadata), processed_events_table(metadata)]
-    metadata.drop_all(op.get_bind(), tables=tables)
+    op.drop_table("processed_events", schema=schema)
+    op.drop_table("outbox", schema=schema)

@@ -18,8 +18,9 @@ SCHEMA = "knowledge"
 
 
 def upgrade() -> None:
-    # A database built from scratch has it already: the first migration creates
-    # processed_events from the live table definition, which now holds the index.
+    # if_not_exists: databases built while the first migration still created
+    # processed_events from the live table definition got the index from it (its DDL is
+    # frozen now, without it).
     op.create_index(
         "ix_processed_events_processed_at",
         "processed_events",
