@@ -4,8 +4,6 @@ names, memory resets, delivery times) that analytics and prompts need."""
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import Subscription
@@ -20,8 +18,8 @@ from common.events import (
     TenantCreatedV1,
 )
 from common.idempotency import idempotent
-from responder import csat
-from responder.models import ConversationTurn, Reply, SentMark, TenantName, processed_events
+from responder import csat, repository
+from responder.models import processed_events
 from responder.turns import TurnHandler
 
 E = TypeVar("E", bound=Envelope)
@@ -33,52 +31,22 @@ ACCEPTED = frozenset({"sent", "delivered", "read", "played"})
 
 
 async def on_tenant_created(session: AsyncSession, event: TenantCreatedV1) -> None:
-    statement = insert(TenantName).values(
-        tenant_id=event.payload.tenant_id, name=event.payload.name
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["tenant_id"], set_={"name": statement.excluded.name}
-        )
-    )
+    await repository.save_tenant_name(session, event.payload.tenant_id, event.payload.name)
 
 
 async def on_conversation_updated(session: AsyncSession, event: ConversationUpdatedV1) -> None:
     if event.tenant_id is None:
         return
     await csat.on_conversation_updated(session, event.tenant_id, event.payload, event.occurred_at)
-    if event.payload.status != "resolved":
-        return
-    # Resolved: when it reopens, the AI starts with a clean memory.
-    statement = insert(ConversationTurn).values(
-        conversation_id=event.payload.id, tenant_id=event.tenant_id,
-        memory_reset_at=event.occurred_at,
-    )  # fmt: skip
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={"memory_reset_at": statement.excluded.memory_reset_at},
-        )
-    )
+    if event.payload.status == "resolved":  # when it reopens, the AI starts with a clean memory
+        await repository.reset_memory(session, event.tenant_id, event.payload.id, event.occurred_at)
 
 
 async def on_contact_erased(session: AsyncSession, event: ContactErasedV1) -> None:
-    if event.tenant_id is None:
-        return
-    # The customer's words go (answers, reasons, quoted passages); ids and timestamps
-    # stay, so past analytics keep their counts and response times.
-    conversations = event.payload.conversation_ids
-    await session.execute(
-        update(Reply)
-        .where(Reply.tenant_id == event.tenant_id, Reply.conversation_id.in_(conversations))
-        .values(text=None, handoff_reason=None, sources=[])
-    )
-    await session.execute(
-        delete(ConversationTurn).where(
-            ConversationTurn.tenant_id == event.tenant_id,
-            ConversationTurn.conversation_id.in_(conversations),
+    if event.tenant_id is not None:
+        await repository.erase_conversations_text(
+            session, event.tenant_id, event.payload.conversation_ids
         )
-    )
 
 
 async def on_csat_received(session: AsyncSession, event: ConversationCSATReceivedV1) -> None:
@@ -87,19 +55,8 @@ async def on_csat_received(session: AsyncSession, event: ConversationCSATReceive
 
 
 async def on_message_status(session: AsyncSession, event: MessageStatusUpdatedV1) -> None:
-    if event.payload.status not in ACCEPTED:
-        return
-    statement = insert(SentMark).values(
-        message_id=event.payload.message_id, sent_at=event.occurred_at
-    )
-    # The earliest acceptance counts, whatever order the statuses arrive in.
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["message_id"],
-            set_={"sent_at": statement.excluded.sent_at},
-            where=SentMark.__table__.c.sent_at > statement.excluded.sent_at,
-        )
-    )
+    if event.payload.status in ACCEPTED:
+        await repository.mark_sent(session, event.payload.message_id, event.occurred_at)
 
 
 def subscriptions(db: Database, turns: TurnHandler) -> list[Subscription]:

@@ -11,11 +11,9 @@ import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import RetryAfter
@@ -32,9 +30,9 @@ from common.events import (
     ReplySource,
 )
 from common.outbox import add_event
-from responder import business_hours
+from responder import business_hours, repository
 from responder.answer import Answerer, Outcome, TurnInput
-from responder.models import AISettings, ConversationTurn, Reply, TrackedMessage, outbox
+from responder.models import AISettings, ConversationTurn, Reply, outbox
 from responder.prompts import Turn
 from responder.service import business_name, effective_settings, template_for
 from responder.settings import ResponderSettings
@@ -50,18 +48,10 @@ async def track(
     session: AsyncSession, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload
 ) -> None:
     m = p.message
-    await session.execute(
-        insert(TrackedMessage)
-        .values(
-            message_id=m.id,
-            tenant_id=tenant_id,
-            conversation_id=p.conversation_id,
-            direction=m.direction,
-            author=m.author,
-            created_at=m.created_at,
-        )
-        .on_conflict_do_nothing()
-    )
+    await repository.track_message(
+        session, tenant_id, p.conversation_id, m.id,
+        direction=m.direction, author=m.author, created_at=m.created_at,
+    )  # fmt: skip
 
 
 def prompting(p: ConversationMessageStoredPayload) -> bool:
@@ -82,24 +72,8 @@ def wants_answer(p: ConversationMessageStoredPayload) -> bool:
 async def mark_latest(
     session: AsyncSession, tenant_id: uuid.UUID, p: ConversationMessageStoredPayload
 ) -> None:
-    """The latest customer message of the conversation wins (by time, then arrival)."""
-    table = ConversationTurn.__table__
-    statement = insert(ConversationTurn).values(
-        conversation_id=p.conversation_id,
-        tenant_id=tenant_id,
-        latest_message_id=p.message.id,
-        latest_at=p.message.created_at,
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={
-                "latest_message_id": statement.excluded.latest_message_id,
-                "latest_at": statement.excluded.latest_at,
-            },
-            where=(table.c.latest_at.is_(None))
-            | (table.c.latest_at <= statement.excluded.latest_at),
-        )
+    await repository.mark_latest(
+        session, tenant_id, p.conversation_id, p.message.id, p.message.created_at
     )
 
 
@@ -136,19 +110,11 @@ class Claim:
     turn: TurnInput
 
 
-async def _locked_turn(
-    session: AsyncSession, conversation_id: uuid.UUID
-) -> ConversationTurn | None:
-    return await session.scalar(
-        select(ConversationTurn)
-        .where(ConversationTurn.conversation_id == conversation_id)
-        .with_for_update()
-    )
-
-
-async def _answered(session: AsyncSession, turn: ConversationTurn, message_id: uuid.UUID) -> bool:
-    return turn.answered_message_id == message_id or bool(
-        await session.scalar(select(Reply.id).where(Reply.message_id == message_id))
+async def _answered(
+    session: AsyncSession, tenant_id: uuid.UUID, turn: ConversationTurn, message_id: uuid.UUID
+) -> bool:
+    return turn.answered_message_id == message_id or await repository.has_reply(
+        session, tenant_id, message_id
     )
 
 
@@ -163,14 +129,14 @@ async def claim(
 
     A `Claim`: ours, for `lease_s`. A number: another answer holds the turn (a replica, or
     this event's first delivery) for that many more seconds. None: nothing to answer."""
-    turn = await _locked_turn(session, p.conversation_id)
+    turn = await repository.locked_turn(session, tenant_id, p.conversation_id)
     if turn is None or turn.latest_message_id != p.message.id:
         log.info("responder.superseded")  # a later message of the burst answers
         return None
-    if await _answered(session, turn, p.message.id):
+    if await _answered(session, tenant_id, turn, p.message.id):
         log.info("responder.already_answered")
         return None
-    now: datetime = (await session.execute(select(func.clock_timestamp()))).scalar_one()
+    now = await repository.now(session)
     if turn.lease_id is not None and turn.leased_until is not None:
         if turn.leased_until > now:
             return (turn.leased_until - now).total_seconds()
@@ -210,27 +176,17 @@ async def finish(
     outcome: Outcome,
 ) -> bool:
     """Transaction 2: record the outcome, only while the claim is still ours."""
-    turn = await _locked_turn(session, p.conversation_id)
+    turn = await repository.locked_turn(session, tenant_id, p.conversation_id)
     if turn is None or turn.lease_id != lease_id:
         log.warning("responder.lease_lost")  # another replica took the turn over: it answers
         return False
     turn.lease_id = turn.leased_message_id = turn.leased_until = None
-    if await _answered(session, turn, p.message.id):
+    if await _answered(session, tenant_id, turn, p.message.id):
         log.info("responder.already_answered")
         return False
     turn.answered_message_id = p.message.id
     await record(session, tenant_id, p, outcome)
     return True
-
-
-async def release(session: AsyncSession, conversation_id: uuid.UUID, lease_id: uuid.UUID) -> None:
-    """Give the turn back (the answer failed): a retry need not wait for the lease to run out."""
-    await session.execute(
-        update(ConversationTurn)
-        .where(ConversationTurn.conversation_id == conversation_id)
-        .where(ConversationTurn.lease_id == lease_id)
-        .values(lease_id=None, leased_message_id=None, leased_until=None)
-    )
 
 
 # Publishes `reply.preparing.v1` (confirmed); see `TurnHandler.announce`.
@@ -314,7 +270,9 @@ class TurnHandler:
             outcome = await self.answerer.answer(claimed.ai, claimed.template, claimed.turn)
         except Exception:
             async with self.db.session() as session:
-                await release(session, p.conversation_id, claimed.lease_id)
+                await repository.release_turn(
+                    session, tenant_id, p.conversation_id, claimed.lease_id
+                )
             raise
         async with self.db.session() as session:
             await finish(session, tenant_id, p, claimed.lease_id, outcome)
@@ -332,7 +290,7 @@ class TurnHandler:
         if wait is None:
             return
         async with self.db.session() as session:
-            await release(session, p.conversation_id, claimed.lease_id)
+            await repository.release_turn(session, tenant_id, p.conversation_id, claimed.lease_id)
         log.info("responder.turn_rate_limited", retry_after_s=wait)
         raise RetryAfter(wait, f"over {tenant_id}'s AI turns per minute")
 
