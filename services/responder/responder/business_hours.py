@@ -12,7 +12,6 @@ from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import structlog
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -24,8 +23,9 @@ from common.events import (
     HandoffRequestedV1,
 )
 from common.outbox import add_event
+from responder import repository
 from responder.hours import ALL_DAY, DAYS, Hours, closed_since, minutes
-from responder.models import AutoReplySent, BusinessHours, Reply, outbox
+from responder.models import BusinessHours, outbox
 from responder.schemas import BusinessHoursIn, BusinessHoursOut
 
 log = structlog.get_logger(__name__)
@@ -158,16 +158,8 @@ async def outside_hours(
     if row.auto_reply:
         # The key row and the event in one transaction: a redelivery or a concurrent turn
         # of the same period finds the row and sends nothing.
-        inserted = await session.scalar(
-            insert(AutoReplySent)
-            .values(
-                conversation_id=p.conversation_id,
-                period_start=period_start,
-                tenant_id=tenant_id,
-                message_id=p.message.id,
-            )
-            .on_conflict_do_nothing()
-            .returning(AutoReplySent.message_id)
+        inserted = await repository.claim_auto_reply(
+            session, tenant_id, p.conversation_id, period_start, p.message.id
         )
         if inserted is not None:
             await add_event(
@@ -196,24 +188,13 @@ async def hand_off(
 ) -> None:
     """No AI answer outside hours: a person takes the conversation. Logged as the turn's
     outcome (`replies.message_id` is unique), so a redelivery hands off nothing twice."""
-    inserted = await session.scalar(
-        insert(Reply)
-        .values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            conversation_id=p.conversation_id,
-            message_id=p.message.id,
-            customer_message_at=p.message.created_at,
-            outcome="handoff",
-            handoff_reason=OUTSIDE_HOURS_REASON,
-            sources=[],
-            tokens_in=0,
-            tokens_out=0,
-            latency_ms=0,
-            cost_usd=0.0,
-        )
-        .on_conflict_do_nothing(index_elements=["message_id"])
-        .returning(Reply.id)
+    inserted = await repository.record_handoff_turn(
+        session,
+        tenant_id,
+        p.conversation_id,
+        p.message.id,
+        p.message.created_at,
+        OUTSIDE_HOURS_REASON,
     )
     if inserted is None:
         return

@@ -6,8 +6,6 @@ import uuid
 from datetime import datetime
 
 import structlog
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -18,7 +16,8 @@ from common.events import (
     CSATRequestedV1,
 )
 from common.outbox import add_event
-from responder.models import ConversationState, CSATResponse, CSATSettings, outbox
+from responder import repository
+from responder.models import CSATSettings, outbox
 from responder.schemas import CSATSettingsIn, CSATSettingsOut
 
 log = structlog.get_logger(__name__)
@@ -66,21 +65,11 @@ async def on_conversation_updated(
     """Remember the status; on a change *to* resolved, ask for a rating (when enabled and the
     customer ever wrote). Later updates of the resolved conversation (a label, the rating
     itself) and older updates arriving late change nothing."""
-    previous = await session.scalar(
-        select(ConversationState).where(ConversationState.conversation_id == c.id).with_for_update()
-    )
+    previous = await repository.locked_conversation_state(session, tenant_id, c.id)
     if previous is not None and previous.updated_at > at:
         return  # an older update, delivered late
     was = previous.status if previous is not None else None
-    statement = insert(ConversationState).values(
-        conversation_id=c.id, tenant_id=tenant_id, status=c.status, updated_at=at
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={"status": statement.excluded.status, "updated_at": statement.excluded.updated_at},
-        )
-    )
+    await repository.save_conversation_state(session, tenant_id, c.id, c.status, at)
     if c.status != "resolved" or was == "resolved" or c.last_inbound_at is None:
         return
     settings = await get_csat(session, tenant_id)
@@ -105,16 +94,4 @@ async def on_conversation_updated(
 async def on_csat_received(
     session: AsyncSession, tenant_id: uuid.UUID, r: ConversationCSATReceivedPayload
 ) -> None:
-    await session.execute(
-        insert(CSATResponse)
-        .values(
-            request_id=r.request_id,
-            tenant_id=tenant_id,
-            conversation_id=r.conversation_id,
-            score=r.score,
-            assignee_id=r.assignee_id,
-            ai_resolved=r.ai_resolved,
-            responded_at=r.responded_at,
-        )
-        .on_conflict_do_nothing()  # the first rating of a request is the one
-    )
+    await repository.save_csat_response(session, tenant_id, r)

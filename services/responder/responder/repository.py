@@ -1,20 +1,27 @@
 """The responder's queries, each scoped to the caller's tenant (a row keyed by a message id,
 which Meta or ingest made unique, is the one exception: its tenant is in the row).
 
-Request paths and the answering pipeline (responder.turns) and its bookkeeping consumers
-(responder.consumers) read and write through here."""
+Request paths, the answering pipeline (responder.turns), its bookkeeping consumers
+(responder.consumers), business hours, CSAT and spend read and write through here; the
+analytics reports (responder.analytics) are queries by nature and keep theirs, each
+filtered by the caller's tenant."""
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, select, tuple_, update
+from sqlalchemy import Select, delete, func, literal_column, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.events import ConversationCSATReceivedPayload
 from responder.models import (
     AISettings,
+    AutoReplySent,
+    ConversationState,
     ConversationTurn,
+    CSATResponse,
+    LLMSpend,
     PromptTemplate,
     Reply,
     SentMark,
@@ -211,3 +218,133 @@ async def mark_sent(session: AsyncSession, message_id: uuid.UUID, at: datetime) 
             where=SentMark.__table__.c.sent_at > statement.excluded.sent_at,
         )
     )
+
+
+# --- business hours, CSAT and spend ---------------------------------------------------------
+
+
+async def claim_auto_reply(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    period_start: datetime,
+    message_id: uuid.UUID,
+) -> uuid.UUID | None:
+    """The closed period's auto-reply key for the conversation: the message id when this call
+    took it, None when a redelivery or a concurrent turn had it already."""
+    return await session.scalar(
+        insert(AutoReplySent)
+        .values(
+            conversation_id=conversation_id,
+            period_start=period_start,
+            tenant_id=tenant_id,
+            message_id=message_id,
+        )
+        .on_conflict_do_nothing()
+        .returning(AutoReplySent.message_id)
+    )
+
+
+async def record_handoff_turn(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    customer_message_at: datetime,
+    reason: str,
+) -> uuid.UUID | None:
+    """A turn handed to a person without an AI call, logged as its outcome once
+    (`replies.message_id` is unique): its id, or None when it was logged already."""
+    return await session.scalar(
+        insert(Reply)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            customer_message_at=customer_message_at,
+            outcome="handoff",
+            handoff_reason=reason,
+            sources=[],
+            tokens_in=0,
+            tokens_out=0,
+            latency_ms=0,
+            cost_usd=0.0,
+        )
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(Reply.id)
+    )
+
+
+async def locked_conversation_state(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
+) -> ConversationState | None:
+    return await session.scalar(
+        select(ConversationState)
+        .where(
+            ConversationState.tenant_id == tenant_id,
+            ConversationState.conversation_id == conversation_id,
+        )
+        .with_for_update()
+    )
+
+
+async def save_conversation_state(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    status: str,
+    at: datetime,
+) -> None:
+    statement = insert(ConversationState).values(
+        conversation_id=conversation_id, tenant_id=tenant_id, status=status, updated_at=at
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["conversation_id"],
+            set_={"status": statement.excluded.status, "updated_at": statement.excluded.updated_at},
+        )
+    )
+
+
+async def save_csat_response(
+    session: AsyncSession, tenant_id: uuid.UUID, r: ConversationCSATReceivedPayload
+) -> None:
+    await session.execute(
+        insert(CSATResponse)
+        .values(
+            request_id=r.request_id,
+            tenant_id=tenant_id,
+            conversation_id=r.conversation_id,
+            score=r.score,
+            assignee_id=r.assignee_id,
+            ai_resolved=r.ai_resolved,
+            responded_at=r.responded_at,
+        )
+        .on_conflict_do_nothing()  # the first rating of a request is the one
+    )
+
+
+_THIS_MONTH = "date_trunc('month', now() at time zone 'UTC')::date"
+
+_ADD_SPEND = text(
+    f"""
+    insert into responder.llm_spend as s (tenant_id, month, cost_usd)
+    values (:tenant, {_THIS_MONTH}, :cost)
+    on conflict (tenant_id, month) do update set cost_usd = s.cost_usd + excluded.cost_usd
+    """
+)
+
+
+async def add_spend(session: AsyncSession, tenant_id: uuid.UUID, cost: float) -> None:
+    """Add a call's cost to this month's spend (one statement: concurrent turns add up)."""
+    await session.execute(_ADD_SPEND, {"tenant": tenant_id, "cost": cost})
+
+
+async def spent_this_month(session: AsyncSession, tenant_id: uuid.UUID) -> float:
+    found = await session.scalar(
+        select(LLMSpend.cost_usd).where(
+            LLMSpend.tenant_id == tenant_id, LLMSpend.month == literal_column(_THIS_MONTH)
+        )
+    )
+    return float(found or 0.0)

@@ -6,29 +6,19 @@ import uuid
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Database
 from common.errors import AppError
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
-from responder.models import LLMSpend, rate_limit_buckets
+from responder import repository
+from responder.models import rate_limit_buckets
 from responder.schemas import ModelOut, ModelsOut
 from responder.settings import ResponderSettings
 
 log = structlog.get_logger(__name__)
 
 MINUTE = 60
-
-_THIS_MONTH = "date_trunc('month', now() at time zone 'UTC')::date"
-
-_ADD_SPEND = text(
-    f"""
-    insert into responder.llm_spend as s (tenant_id, month, cost_usd)
-    values (:tenant, {_THIS_MONTH}, :cost)
-    on conflict (tenant_id, month) do update set cost_usd = s.cost_usd + excluded.cost_usd
-    """
-)
 
 
 def check_model(settings: ResponderSettings, model: str) -> None:
@@ -75,16 +65,7 @@ def price(settings: ResponderSettings, model: str, tokens_in: int, tokens_out: i
 async def add_spend(session: AsyncSession, tenant_id: uuid.UUID, cost: float | None) -> None:
     """Count a call's cost in this month's spend, in the caller's transaction."""
     if cost:
-        await session.execute(_ADD_SPEND, {"tenant": tenant_id, "cost": cost})
-
-
-async def spent_this_month(session: AsyncSession, tenant_id: uuid.UUID) -> float:
-    found = await session.scalar(
-        select(LLMSpend.cost_usd).where(
-            LLMSpend.tenant_id == tenant_id, LLMSpend.month == literal_column(_THIS_MONTH)
-        )
-    )
-    return float(found or 0.0)
+        await repository.add_spend(session, tenant_id, cost)
 
 
 async def budget_exhausted(
@@ -96,7 +77,7 @@ async def budget_exhausted(
     budget = settings.tenant_llm_budget_usd
     if budget <= 0:
         return None
-    used = await spent_this_month(session, tenant_id)
+    used = await repository.spent_this_month(session, tenant_id)
     if used < budget:
         return None
     return f"the AI budget is exhausted (${used:.2f} of ${budget:.2f} this month)"
