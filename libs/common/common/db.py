@@ -7,13 +7,13 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy import MetaData, event, exc, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import ConnectionPoolEntry
 
 # Predictable constraint names, so Alembic autogenerate and later migrations agree.
 NAMING_CONVENTION = {
