@@ -116,6 +116,9 @@ async def main() -> None:
         "BUS_PREFIX": prefix,
         "ENVIRONMENT": "test",
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        # No auth here: inline (empty) keys, so ingest has no revocation list to sync before
+        # it is healthy.
+        "AUTH_JWKS_JSON": '{"keys": []}',
     }
     from ingest.main import consumer_names
 

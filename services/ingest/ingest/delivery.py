@@ -17,7 +17,7 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, true, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -225,47 +225,42 @@ class Deliverer:
     async def deliver(self, message_id: uuid.UUID) -> None:
         """Deliver the message; then the next ones of its conversation that waited for it
         (their own jobs would only see it at their next look)."""
-        conversation_id = await self._deliver_one(message_id)
-        while conversation_id is not None:
-            successor = await self._next_in_line(conversation_id)
-            if successor is None:
-                return
+        successor = await self._deliver_one(message_id)
+        while successor is not None:
             try:
-                conversation_id = await self._deliver_one(successor)
+                successor = await self._deliver_one(successor)
             except Exception as exc:  # RetryAfter included: its own job carries it on
                 log.info("delivery.next_in_line_left", message_id=str(successor), why=str(exc))
                 return
 
     async def _deliver_one(self, message_id: uuid.UUID) -> uuid.UUID | None:
-        """The conversation's id once the message is settled (sent or failed); None when
-        there was nothing to do. Raises RetryAfter when it is to be tried again later."""
+        """Once the message is settled (sent or failed): the next one of its conversation
+        waiting behind it, found in the transaction that recorded the outcome (None when no
+        message waits, or there was nothing to do). Raises RetryAfter when it is to be tried
+        again later."""
         claim = await self._claim(message_id)
         if claim is None:
             return None
-        settled = claim.message.conversation_id
         if claim.unresolved is not None:
             reason = (
                 f"outcome unknown: attempt {claim.unresolved} called the Graph API and its "
                 f"result was never recorded (the worker stopped); {NOT_RESENT}"
             )
-            await self._record_durably(
+            return await self._record_durably(
                 claim, claim.unresolved, _Result("unknown", error=reason, reason=reason)
             )
-            return settled
         channel = claim.channel
         if channel.access_token_encrypted is None:
             recorded = f"wamid.SANDBOX.{uuid.uuid4().hex}"  # recorded, not sent
-            await self._record_durably(
+            return await self._record_durably(
                 claim, claim.attempt, _Result("sandbox", wamid=recorded, http_status=200)
             )
-            return settled
         try:
             token = self.cipher.decrypt(channel.access_token_encrypted)
         except ValueError as exc:  # the key rotated without re-encrypting: no retry helps
-            await self._record_durably(
+            return await self._record_durably(
                 claim, claim.attempt, _Result("failed", error=str(exc), reason=str(exc))
             )
-            return settled
         try:
             await self._before_call(claim)
         except RetryAfter:
@@ -273,10 +268,10 @@ class Deliverer:
         except Exception as exc:  # Graph not called yet: releasing and retrying is safe
             log.warning("delivery.before_call_failed", error=repr(exc))
             result = self._retry_or_fail(claim, f"before calling the Graph API: {exc!r}")
-            await self._record_durably(claim, claim.attempt, result)
+            successor = await self._record_durably(claim, claim.attempt, result)
             if result.outcome == "retry":
                 raise RetryAfter(result.retry_in_s, result.error or "") from exc
-            return settled
+            return successor
         started = time.perf_counter()
         wamid: str | None = None
         error: GraphError | None = None
@@ -291,10 +286,10 @@ class Deliverer:
         if error is not None and error.retry_after_s and error.code != PAIR_RATE_CODE:
             # Meta asked this number to wait: the other messages of this process wait too.
             self.limiter.pause(channel.phone_number_id, error.retry_after_s)
-        await self._record_durably(claim, claim.attempt, result)
+        successor = await self._record_durably(claim, claim.attempt, result)
         if result.outcome == "retry":
             raise RetryAfter(result.retry_in_s, result.error or "")
-        return settled
+        return successor
 
     async def _send(self, claim: _Claim, token: str) -> str:
         """One Graph call: a template message as its stored components, an interactive one as
@@ -404,7 +399,8 @@ class Deliverer:
                 )
                 .exists()
             )
-            claimed = await session.scalar(
+            # The lease and the message in one round trip (RETURNING the row, not a re-select).
+            message = await session.scalar(
                 update(Message)
                 .where(
                     Message.id == message_id,
@@ -416,33 +412,36 @@ class Deliverer:
                     ~ahead,
                 )
                 .values(sending_until=now + self.lease, next_attempt_at=None)
-                .returning(Message.id)
+                .returning(Message)
+                .execution_options(populate_existing=True, synchronize_session=False)
             )
-            if claimed is None:
+            if message is None:
                 wait = await self._why_wait(session, message_id)
                 if wait is None:
                     log.info("delivery.skipped", message_id=str(message_id))
                     return None
                 raise RetryAfter(*wait)
-            message = await session.get(Message, message_id, populate_existing=True)
-            assert message is not None
-            channel = await session.get(Channel, message.channel_id)
-            to = await session.scalar(
-                select(Contact.wa_id)
-                .join(Conversation, Conversation.contact_id == Contact.id)
-                .where(Conversation.id == message.conversation_id)
-            )
-            assert channel is not None and to is not None
+            # Its channel, its customer's number and its last attempt: one query.
             last = (
+                select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
+                .where(DeliveryAttempt.message_id == message_id)
+                .order_by(DeliveryAttempt.attempt.desc())
+                .limit(1)
+                .lateral()
+            )
+            row = (
                 await session.execute(
-                    select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
-                    .where(DeliveryAttempt.message_id == message_id)
-                    .order_by(DeliveryAttempt.attempt.desc())
-                    .limit(1)
+                    select(Channel, Contact.wa_id, last.c.attempt, last.c.outcome)
+                    .select_from(Conversation)
+                    .join(Contact, Conversation.contact_id == Contact.id)
+                    .join(Channel, Channel.id == message.channel_id)
+                    .outerjoin(last, true())
+                    .where(Conversation.id == message.conversation_id)
                 )
-            ).first()
-            unresolved = last.attempt if last is not None and last.outcome == "sending" else None
-            return _Claim(message, channel, to, (last.attempt if last else 0) + 1, unresolved)
+            ).one()
+            channel, to, attempt, outcome = row
+            unresolved = attempt if attempt is not None and outcome == "sending" else None
+            return _Claim(message, channel, to, (attempt or 0) + 1, unresolved)
 
     async def _why_wait(
         self, session: AsyncSession, message_id: uuid.UUID
@@ -484,23 +483,24 @@ class Deliverer:
         left = (due - row.now).total_seconds() if due is not None else 0.0
         return max(left, self.poll_s), "an earlier message of the conversation is unsent"
 
-    async def _next_in_line(self, conversation_id: uuid.UUID) -> uuid.UUID | None:
-        """The conversation's first queued message, if it is free and due now."""
-        async with self.db.sessionmaker() as session:
-            now = func.now()
-            first: uuid.UUID | None = await session.scalar(
-                select(Message.id)
-                .where(
-                    Message.conversation_id == conversation_id,
-                    Message.direction == "outbound",
-                    Message.status == "queued",
-                    Message.wamid.is_(None),
-                    Message.created_at > now - self.order_wait,
-                )
-                .order_by(Message.created_at, Message.id)
-                .limit(1)
+    async def _next_in_line(
+        self, session: AsyncSession, conversation_id: uuid.UUID
+    ) -> uuid.UUID | None:
+        """The conversation's first queued message (the one settled no longer is)."""
+        now = func.now()
+        first: uuid.UUID | None = await session.scalar(
+            select(Message.id)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.direction == "outbound",
+                Message.status == "queued",
+                Message.wamid.is_(None),
+                Message.created_at > now - self.order_wait,
             )
-            return first
+            .order_by(Message.created_at, Message.id)
+            .limit(1)
+        )
+        return first
 
     async def _release(self, message_id: uuid.UUID) -> None:
         async with self.db.session() as session:
@@ -508,15 +508,17 @@ class Deliverer:
                 update(Message).where(Message.id == message_id).values(sending_until=None)
             )
 
-    async def _record_durably(self, claim: _Claim, attempt: int, result: _Result) -> None:
+    async def _record_durably(
+        self, claim: _Claim, attempt: int, result: _Result
+    ) -> uuid.UUID | None:
         """Record the outcome; a database failure is retried in-process with backoff (above
-        all a send Meta accepted: its wamid must not be lost), then handed to the bus."""
+        all a send Meta accepted: its wamid must not be lost), then handed to the bus.
+        Returns the next message in line once this one is settled."""
         deadline = time.monotonic() + self.settings.delivery_record_retry_s
         delay = 0.05
         while True:
             try:
-                await self._record(claim, attempt, result)
-                return
+                return await self._record(claim, attempt, result)
             except Exception as exc:
                 if time.monotonic() + delay > deadline:
                     log.error(
@@ -536,9 +538,10 @@ class Deliverer:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
-    async def _record(self, claim: _Claim, attempt: int, result: _Result) -> None:
-        """One transaction: the attempt's outcome, the message's state and its event. Safe to
-        repeat: a message that already has a wamid (or left `queued`) is not changed again."""
+    async def _record(self, claim: _Claim, attempt: int, result: _Result) -> uuid.UUID | None:
+        """One transaction: the attempt's outcome, the message's state and its event, and
+        (once settled) the conversation's next queued message. Safe to repeat: a message that
+        already has a wamid (or left `queued`) is not changed again."""
         message, channel = claim.message, claim.channel
         async with self.db.session() as session:
             outcome = {
@@ -611,6 +614,11 @@ class Deliverer:
                 )
             if changed is not None and result.wamid is not None:
                 await apply_pending_statuses(session, message.tenant_id, result.wamid)
+            successor = (
+                None
+                if result.outcome == "retry"
+                else await self._next_in_line(session, message.conversation_id)
+            )
         DELIVERIES.labels(result.outcome).inc()
         log.info(
             "delivery.attempt",
@@ -619,6 +627,7 @@ class Deliverer:
             outcome=result.outcome,
             error_code=result.error_code,
         )
+        return successor
 
 
 class MediaFetcher:
