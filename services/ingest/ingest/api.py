@@ -23,7 +23,8 @@ from common.outbox import add_event
 from common.pagination import Page, PageParams
 from common.ratelimit import FixedWindowLimiter, Limit, too_many
 from common.text import PgStr
-from ingest import csat, inbox, inbox_api, repository, service, templates
+from ingest import channels as channel_setup
+from ingest import csat, inbox, inbox_api, outbound, repository, summaries, templates
 from ingest.graph import GraphClient
 from ingest.models import Channel, Contact, Conversation, Label, Message, Template, outbox
 from ingest.schemas import (
@@ -124,7 +125,7 @@ def conversation_out(
         unread_count=conversation.unread_count if unread_count is None else unread_count,
         last_inbound_at=conversation.last_inbound_at,
         handoff_reason=conversation.handoff_reason,
-        window_closes_at=service.window_closes_at(conversation.last_inbound_at, window_hours),
+        window_closes_at=summaries.window_closes_at(conversation.last_inbound_at, window_hours),
         assignee_id=conversation.assignee_id,
         csat=csat.rating(conversation),
         labels=[LabelBrief(id=x.id, name=x.name, color=x.color) for x in labels or []],
@@ -183,7 +184,7 @@ async def connect_whatsapp(
     reads `phone_number_id` and that the number belongs to `waba_id`: 422 when Meta says no,
     503 when Meta cannot be asked; nothing is stored then. Without a token it is a sandbox
     (nothing sent to Meta) and gets a `phone_number_id` of the platform's (`sandbox-…`)."""
-    channel = await service.connect_channel(
+    channel = await channel_setup.connect_channel(
         session,
         principal.tenant_id,
         request.app.state.cipher,
@@ -282,7 +283,7 @@ async def delete_channel(
     channel_id: uuid.UUID, principal: Manager, session: SessionDep
 ) -> Response:
     """Disconnect a number; its conversations and messages are kept."""
-    await service.delete_channel(session, principal.tenant_id, channel_id)
+    await channel_setup.delete_channel(session, principal.tenant_id, channel_id)
     return Response(status_code=204)
 
 
@@ -464,7 +465,7 @@ async def send_message(
             t.parameters.model_dump(exclude_none=True),
         )
     assert text is not None
-    message = await service.queue_outbound(
+    message = await outbound.queue_outbound(
         session,
         _settings(request),
         principal.tenant_id,

@@ -30,18 +30,20 @@ from common.events import (
 from common.idempotency import idempotent
 from ingest import csat, inbox
 from ingest.crypto import TokenCipher
-from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
+from ingest.delivery import Deliverer
 from ingest.graph import GraphClient
+from ingest.inbound import store_inbound_batch
+from ingest.media import MediaFetcher
 from ingest.models import processed_events
-from ingest.service import (
+from ingest.outbound import (
     PermanentReplyError,
     accept_ai_reply,
     accept_auto_reply,
-    apply_status,
     request_handoff,
-    store_inbound_batch,
 )
+from ingest.receipts import ReadReceipts
 from ingest.settings import IngestSettings
+from ingest.statuses import apply_status
 from ingest.templates import apply_status_update
 
 log = structlog.get_logger(__name__)

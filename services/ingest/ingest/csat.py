@@ -138,7 +138,8 @@ async def send_request(
     session: AsyncSession, settings: IngestSettings, event: CSATRequestedV1
 ) -> Message | None:
     """Ask the customer of a resolved conversation for a rating, once per request."""
-    from ingest.service import queue_outbound, window_closes_at  # service imports this module
+    from ingest.outbound import queue_outbound  # they import this module
+    from ingest.summaries import window_closes_at
 
     r = event.payload
     if event.tenant_id is None:

@@ -1,4 +1,4 @@
-"""Outbound delivery, read receipts and inbound media fetch through the Graph API.
+"""Outbound delivery through the Graph API.
 
 Each delivery job reloads its message by id and skips what is already done; a lease on the
 row keeps a redelivered job from sending the same message twice; an attempt row is committed
@@ -12,20 +12,17 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import structlog
 from prometheus_client import Counter
 from sqlalchemy import func, or_, select, true, tuple_, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from common.bus import RetryAfter
 from common.db import Database
-from common.events import ReplyPreparingV1
-from common.idempotency import claim
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient, GraphError, RateLimiter
 from ingest.models import (
@@ -33,126 +30,16 @@ from ingest.models import (
     Contact,
     Conversation,
     DeliveryAttempt,
-    MediaChunk,
-    MediaFetchAttempt,
-    MediaFile,
     Message,
-    processed_events,
 )
-from ingest.service import STATUS_RANK, apply_pending_statuses, emit_status_updated
+from ingest.receipts import ReadReceipts
 from ingest.settings import IngestSettings
+from ingest.statuses import STATUS_RANK, apply_pending_statuses
+from ingest.summaries import emit_status_updated
 
 log = structlog.get_logger(__name__)
 
 DELIVERIES = Counter("ingest_deliveries_total", "Outbound delivery attempts", ["outcome"])
-MEDIA_FETCHES = Counter("ingest_media_fetches_total", "Inbound media fetches", ["outcome"])
-READ_RECEIPTS = Counter(
-    "ingest_read_receipts_total", "Read receipts with the typing indicator", ["outcome"]
-)
-
-# The claim's consumer name (the hint travels on ingest.ai-replies' queue).
-READ_RECEIPTS_CONSUMER = "ingest.read-receipts"
-# WhatsApp drops the typing indicator after 25 s: an older hint is no longer worth showing.
-TYPING_LIFETIME = timedelta(seconds=25)
-
-
-async def _still_pending(session: AsyncSession, message_id: uuid.UUID) -> bool:
-    status = await session.scalar(
-        select(Message.media["status"].astext).where(Message.id == message_id)
-    )
-    return status == "pending"
-
-
-class ReadReceipts:
-    """While the AI prepares an answer, mark the customer's message read with the typing
-    indicator. A courtesy, never a duty: one try, a short timeout, failures logged. Delivery
-    waits (briefly) for a read receipt in flight in its conversation, so the indicator never
-    arrives after the answer it announces."""
-
-    def __init__(
-        self, db: Database, settings: IngestSettings, graph: GraphClient, cipher: TokenCipher
-    ) -> None:
-        self.db = db
-        self.graph = graph
-        self.cipher = cipher
-        self.timeout_s = settings.read_receipt_timeout_s
-        self._in_flight: dict[uuid.UUID, asyncio.Event] = {}
-
-    async def mark(self, event: ReplyPreparingV1) -> None:
-        p = event.payload
-        done = asyncio.Event()
-        self._in_flight[p.conversation_id] = done
-        try:
-            outcome = await self._mark(event)
-        except Exception as exc:  # a courtesy: never retried, never in the reply's way
-            outcome = "failed"
-            log.warning("read_receipt.failed", error=repr(exc))
-        finally:
-            done.set()
-            if self._in_flight.get(p.conversation_id) is done:
-                del self._in_flight[p.conversation_id]
-        READ_RECEIPTS.labels(outcome).inc()
-        log.info("read_receipt", outcome=outcome, message_id=str(p.message_id))
-
-    async def wait(self, conversation_id: uuid.UUID) -> None:
-        """Until the read receipt in flight for this conversation (in this process) is done."""
-        done = self._in_flight.get(conversation_id)
-        if done is not None:
-            try:
-                await asyncio.wait_for(done.wait(), timeout=self.timeout_s)
-            except TimeoutError:
-                log.warning("read_receipt.wait_timed_out", conversation_id=str(conversation_id))
-
-    async def _mark(self, event: ReplyPreparingV1) -> str:
-        p = event.payload
-        if event.tenant_id is None or not p.wamid:
-            return "skipped"
-        if datetime.now(UTC) - event.occurred_at > TYPING_LIFETIME:
-            return "stale"
-        async with self.db.session() as session:
-            # At most once: a redelivered hint is not shown again.
-            if not await claim(session, processed_events, READ_RECEIPTS_CONSUMER, event.event_id):
-                return "duplicate"
-            row = (
-                await session.execute(
-                    select(Channel.phone_number_id, Channel.access_token_encrypted)
-                    .join(Message, Message.channel_id == Channel.id)
-                    .where(
-                        Message.tenant_id == event.tenant_id,
-                        Message.id == p.message_id,
-                        Channel.deleted_at.is_(None),
-                    )
-                )
-            ).first()
-            if row is None:
-                return "unknown_message"
-            if row.access_token_encrypted is None:
-                return "sandbox"  # nothing to tell Meta: the simulator plays the customer
-            replied = await session.scalar(
-                select(Message.id)
-                .where(
-                    Message.tenant_id == event.tenant_id,
-                    Message.conversation_id == p.conversation_id,
-                    Message.direction == "outbound",
-                    Message.wamid.is_not(None),
-                    Message.created_at >= event.occurred_at,
-                )
-                .limit(1)
-            )
-        # Answered already (a late hint): read, but no typing indicator to outlive the answer.
-        typing = replied is None
-        await self.graph.mark_read(
-            phone_number_id=row.phone_number_id,
-            token=self.cipher.decrypt(row.access_token_encrypted),
-            wamid=p.wamid,
-            typing=typing,
-            timeout_s=self.timeout_s,
-        )
-        return "sent" if typing else "read_only"
-
-
-class RetryLater(Exception):
-    """A retryable failure, recorded: the bus re-delivers the job after its next delay tier."""
 
 
 # Meta's pair rate limit is per recipient: its Retry-After does not pause the whole number.
@@ -628,123 +515,3 @@ class Deliverer:
             error_code=result.error_code,
         )
         return successor
-
-
-class MediaFetcher:
-    """Fetches an inbound message's media into `media_files`/`media_chunks`.
-
-    The download streams into one transaction, a chunk (MEDIA_CHUNK_BYTES) per row: memory
-    holds a chunk, not the file, and a download that fails or crosses MEDIA_MAX_BYTES rolls
-    back, leaving nothing partial. The consumer's prefetch (MEDIA_PREFETCH) bounds how many
-    run at once. A redelivered job for a stored file does nothing: the message is no longer
-    `pending`, and a concurrent twin waits on the file's row and then skips."""
-
-    def __init__(
-        self, db: Database, settings: IngestSettings, graph: GraphClient, cipher: TokenCipher
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.graph = graph
-        self.cipher = cipher
-
-    async def fetch(self, message_id: uuid.UUID) -> None:
-        async with self.db.sessionmaker() as session:
-            message = await session.get(Message, message_id)
-            if message is None or not message.media or message.media.get("status") != "pending":
-                return
-            channel = await session.get(Channel, message.channel_id)
-            assert channel is not None
-            attempts = int(
-                await session.scalar(
-                    select(func.count()).where(MediaFetchAttempt.message_id == message_id)
-                )
-                or 0
-            )
-        media = dict(message.media)
-        if channel.access_token_encrypted is None:
-            await self._failed(message, media, "sandbox channel: no token to fetch media")
-            return
-        try:
-            await self._download(
-                message, media, channel.phone_number_id, channel.access_token_encrypted
-            )
-        except GraphError as exc:
-            last = attempts + 1 >= self.settings.media_max_attempts
-            if exc.retryable and not last:
-                async with self.db.session() as session:
-                    session.add(MediaFetchAttempt(message_id=message_id, error=str(exc)))
-                MEDIA_FETCHES.labels("retry").inc()
-                raise RetryLater(str(exc)) from exc
-            await self._failed(message, media, str(exc))
-
-    async def _download(
-        self, message: Message, media: dict[str, object], phone_number_id: str, token: str
-    ) -> None:
-        async with self.db.session() as session:
-            # The file's row first: a concurrent fetch of the same message waits here until
-            # this transaction ends, then finds the file stored (or takes over after a failure).
-            claimed = await session.scalar(
-                pg_insert(MediaFile)
-                .values(message_id=message.id, tenant_id=message.tenant_id, size_bytes=0)
-                .on_conflict_do_nothing()
-                .returning(MediaFile.message_id)
-            )
-            if claimed is None or not await _still_pending(session, message.id):
-                return
-            async with self.graph.open_media(
-                media_id=str(media.get("id")),
-                phone_number_id=phone_number_id,
-                token=self.cipher.decrypt(token),
-                max_bytes=self.settings.media_max_bytes,
-            ) as download:
-                seq = 0
-                async for chunk in download.chunks(self.settings.media_chunk_bytes):
-                    await session.execute(
-                        pg_insert(MediaChunk).values(message_id=message.id, seq=seq, content=chunk)
-                    )
-                    seq += 1
-            await session.execute(
-                update(MediaFile)
-                .where(MediaFile.message_id == message.id)
-                .values(size_bytes=download.size, mime_type=(download.mime or "")[:128] or None)
-            )
-            session.add(MediaFetchAttempt(message_id=message.id, error=None))
-            media |= {
-                "status": "stored",
-                "size_bytes": download.size,
-                "url": f"/api/messages/{message.id}/media",
-            }
-            await self._settle(session, message, media, None)
-        MEDIA_FETCHES.labels("stored").inc()
-        log.info("media.fetched", message_id=str(message.id), size_bytes=download.size)
-
-    async def _failed(self, message: Message, media: dict[str, object], error: str) -> None:
-        async with self.db.session() as session:
-            session.add(MediaFetchAttempt(message_id=message.id, error=error))
-            await self._settle(
-                session, message, media | {"status": "failed", "error": error}, error
-            )
-        MEDIA_FETCHES.labels("failed").inc()
-        log.info("media.failed", message_id=str(message.id), error=error)
-
-    @staticmethod
-    async def _settle(
-        session: AsyncSession, message: Message, media: dict[str, object], error: str | None
-    ) -> None:
-        settled = await session.scalar(
-            update(Message)
-            .where(Message.id == message.id, Message.media["status"].astext == "pending")
-            .values(media=media)
-            .returning(Message.id)
-        )
-        if settled is None:  # a twin settled it first: its event is the one
-            return
-        await emit_status_updated(
-            session,
-            message.tenant_id,
-            message_id=message.id,
-            conversation_id=message.conversation_id,
-            wamid=message.wamid,
-            status=message.status,
-            error=error,
-        )

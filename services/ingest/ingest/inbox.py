@@ -56,7 +56,7 @@ def _now() -> datetime:
 async def _emit_updated(
     session: AsyncSession, conversation: Conversation, contact: Contact, window_hours: float
 ) -> None:
-    from ingest.service import conversation_summary  # service imports this module
+    from ingest.summaries import conversation_summary  # it imports this module
 
     await add_event(
         session,
@@ -236,7 +236,7 @@ async def patch_conversation(
 ) -> tuple[Conversation, Contact]:
     """PATCH: `assignee_id` (null unassigns) beside `ai_enabled` and `status`. A member taking
     over (`ai_enabled: false`) an unassigned conversation is assigned to it."""
-    from ingest.service import update_conversation
+    from ingest.conversations import update_conversation
 
     found = await repository.get_conversation(
         session, principal.tenant_id, conversation_id, lock=True

@@ -11,9 +11,11 @@ from common.retention import Retention, claims_kept, windows_kept
 from ingest.api import routers
 from ingest.consumers import subscriptions
 from ingest.crypto import TokenCipher
-from ingest.delivery import Deliverer, MediaFetcher, ReadReceipts
+from ingest.delivery import Deliverer
 from ingest.graph import GraphClient, RateLimiter
+from ingest.media import MediaFetcher
 from ingest.models import PendingStatus, outbox, processed_events, rate_limit_buckets
+from ingest.receipts import ReadReceipts
 from ingest.settings import IngestSettings
 from ingest.sse import STREAMED_EVENTS, EventHub
 
