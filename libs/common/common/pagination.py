@@ -13,11 +13,14 @@ from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query
 from pydantic import BaseModel
+from sqlalchemy import Select, tuple_
+from sqlalchemy.orm import QueryableAttribute
 
 from common.errors import AppError
 from common.openapi import raises
 
 T = TypeVar("T")
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 class Page(BaseModel, Generic[T]):
@@ -60,17 +63,6 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     return values
 
 
-def decode_time_id_cursor(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    """The (timestamp, id) keyset position most lists sort by; 400 when it is not ours."""
-    if not cursor:
-        return None
-    at, row_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(str(at)), uuid.UUID(str(row_id))
-    except ValueError as exc:
-        raise AppError(400, "invalid cursor") from exc
-
-
 def trim_page(
     rows: Sequence[T], limit: int, key: Callable[[T], tuple[Any, ...]]
 ) -> tuple[list[T], str | None]:
@@ -79,3 +71,35 @@ def trim_page(
         return list(rows), None
     page = list(rows[:limit])
     return page, encode_cursor(*key(page[-1]))
+
+
+def _cursor_value(column: QueryableAttribute[Any], value: Any) -> Any:
+    """A cursor's value as its column's Python type (400 when it is not one)."""
+    kind = column.expression.type.python_type
+    try:
+        if kind is datetime:
+            return datetime.fromisoformat(str(value))
+        if kind is uuid.UUID:
+            return uuid.UUID(str(value))
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise AppError(400, "invalid cursor") from exc
+
+
+def keyset(
+    stmt: SelectT, page: PageQuery, *columns: QueryableAttribute[Any], descending: bool = False
+) -> SelectT:
+    """`stmt` as one page of a keyset list: the rows after `page.cursor` in the order of
+    `columns` (the sort values, a unique one last: usually the id), one more than the page
+    so that `trim_page` knows whether another follows. Every list of every service pages
+    this way: stable while rows are added, and one index range scan per page."""
+    if page.cursor:
+        values = [
+            _cursor_value(c, v)
+            for c, v in zip(columns, decode_cursor(page.cursor, len(columns)), strict=True)
+        ]
+        position = tuple_(*columns)
+        bound = tuple_(*values)
+        stmt = stmt.where(position < bound if descending else position > bound)
+    order = [c.desc() for c in columns] if descending else list(columns)
+    return stmt.order_by(*order).limit(page.limit + 1)

@@ -3,11 +3,12 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth.models import RevokedUser, Tenant, User
+from common.pagination import PageQuery, keyset
 
 
 async def user_by_email(session: AsyncSession, email: str) -> User | None:
@@ -40,19 +41,11 @@ async def member_with_tenant(
     return (row[0], row[1]) if row else None
 
 
-async def members_page(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
-) -> list[User]:
-    """Oldest first (the owner heads the list); keyset on (created_at, id)."""
+async def members_page(session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery) -> list[User]:
+    """Oldest first (the owner heads the list); one more than the page (see
+    common.pagination.keyset)."""
     query = _members(tenant_id).where(User.disabled_at.is_(None))
-    if after is not None:
-        query = query.where(tuple_(User.created_at, User.id) > after)
-    query = query.order_by(User.created_at, User.id).limit(limit + 1)
-    return list((await session.scalars(query)).all())
+    return list((await session.scalars(keyset(query, page, User.created_at, User.id))).all())
 
 
 async def lock_owners(session: AsyncSession, tenant_id: uuid.UUID) -> list[uuid.UUID]:

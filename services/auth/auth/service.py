@@ -33,7 +33,7 @@ from common.events import (
     UserRemovedV1,
 )
 from common.outbox import add_event
-from common.pagination import Page, PageQuery, decode_time_id_cursor, trim_page
+from common.pagination import Page, PageQuery, trim_page
 
 log = structlog.get_logger(__name__)
 
@@ -180,10 +180,7 @@ async def refresh(session: AsyncSession, tokens: Tokens, principal: Principal) -
 async def list_members(
     session: AsyncSession, principal: Principal, page: PageQuery
 ) -> Page[MemberOut]:
-    after = decode_time_id_cursor(page.cursor)
-    rows = await repository.members_page(
-        session, principal.tenant_id, limit=page.limit, after=after
-    )
+    rows = await repository.members_page(session, principal.tenant_id, page)
     users, cursor = trim_page(rows, page.limit, lambda u: (u.created_at.isoformat(), u.id))
     return Page(items=[_member_out(u) for u in users], next_cursor=cursor)
 

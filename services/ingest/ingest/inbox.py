@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from common.events import (
     UserRemovedV1,
 )
 from common.outbox import add_event
-from common.pagination import PageQuery, decode_cursor, trim_page
+from common.pagination import PageQuery, keyset, trim_page
 from ingest import repository
 from ingest.models import (
     CannedReply,
@@ -406,13 +406,9 @@ def _label_count() -> Any:
 async def list_labels(
     session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> tuple[list[tuple[Label, int]], str | None]:
-    stmt = select(Label, _label_count()).where(Label.tenant_id == tenant_id)
-    if page.cursor:
-        name, last_id = decode_cursor(page.cursor, 2)
-        stmt = stmt.where(
-            or_(Label.name > str(name), (Label.name == str(name)) & (Label.id > _uuid(last_id)))
-        )
-    rows = (await session.execute(stmt.order_by(Label.name, Label.id).limit(page.limit + 1))).all()
+    stmt = keyset(select(Label, _label_count()).where(Label.tenant_id == tenant_id), page,
+                  Label.name, Label.id)  # fmt: skip
+    rows = (await session.execute(stmt)).all()
     labels: list[tuple[Label, int]] = [(r[0], int(r[1])) for r in rows]
     return trim_page(labels, page.limit, lambda r: (r[0].name, r[0].id))
 
@@ -492,13 +488,10 @@ async def labels_of(
 async def list_canned(
     session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> tuple[list[CannedReply], str | None]:
-    stmt = select(CannedReply).where(CannedReply.tenant_id == tenant_id)
-    if page.cursor:
-        (shortcut,) = decode_cursor(page.cursor, 1)
-        stmt = stmt.where(CannedReply.shortcut > str(shortcut))
-    rows: list[CannedReply] = list(
-        await session.scalars(stmt.order_by(CannedReply.shortcut).limit(page.limit + 1))
+    stmt = keyset(
+        select(CannedReply).where(CannedReply.tenant_id == tenant_id), page, CannedReply.shortcut
     )
+    rows: list[CannedReply] = list(await session.scalars(stmt))
     return trim_page(rows, page.limit, lambda r: (r.shortcut,))
 
 

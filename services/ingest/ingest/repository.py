@@ -5,12 +5,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_attribute
 
 from common.db import Database
-from common.pagination import PageQuery, decode_cursor, trim_page
+from common.pagination import PageQuery, keyset, trim_page
 from ingest.models import Channel, Contact, Conversation, MediaChunk, MediaFile, Message
 
 
@@ -61,18 +61,8 @@ async def channel_by_number(session: AsyncSession, phone_number_id: str) -> Chan
 async def list_channels(
     session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> tuple[list[Channel], str | None]:
-    stmt = channels(tenant_id)
-    if page.cursor:
-        at, last_id = decode_cursor(page.cursor, 2)
-        stmt = stmt.where(
-            or_(
-                Channel.created_at > _dt(at),
-                and_(Channel.created_at == _dt(at), Channel.id > _uuid(last_id)),
-            )
-        )
-    rows = list(
-        await session.scalars(stmt.order_by(Channel.created_at, Channel.id).limit(page.limit + 1))
-    )
+    stmt = keyset(channels(tenant_id), page, Channel.created_at, Channel.id)
+    rows = list(await session.scalars(stmt))
     return trim_page(rows, page.limit, lambda c: (c.created_at.isoformat(), c.id))
 
 
@@ -111,16 +101,8 @@ async def list_conversations(
                 ),
             )
         )
-    if page.cursor:
-        at, last_id = decode_cursor(page.cursor, 2)
-        stmt = stmt.where(
-            or_(
-                Conversation.last_message_at < _dt(at),
-                and_(Conversation.last_message_at == _dt(at), Conversation.id < _uuid(last_id)),
-            )
-        )
-    stmt = stmt.order_by(Conversation.last_message_at.desc(), Conversation.id.desc())
-    rows = [(r[0], r[1]) for r in (await session.execute(stmt.limit(page.limit + 1))).all()]
+    stmt = keyset(stmt, page, Conversation.last_message_at, Conversation.id, descending=True)
+    rows = [(r[0], r[1]) for r in (await session.execute(stmt)).all()]
     return trim_page(rows, page.limit, lambda r: (r[0].last_message_at.isoformat(), r[0].id))
 
 
@@ -128,16 +110,7 @@ async def list_messages(
     session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, page: PageQuery
 ) -> tuple[list[Message], str | None]:
     stmt = messages(tenant_id).where(Message.conversation_id == conversation_id)
-    if page.cursor:
-        at, last_id = decode_cursor(page.cursor, 2)
-        stmt = stmt.where(
-            or_(
-                Message.created_at > _dt(at),
-                and_(Message.created_at == _dt(at), Message.id > _uuid(last_id)),
-            )
-        )
-    stmt = stmt.order_by(Message.created_at, Message.id).limit(page.limit + 1)
-    rows = list(await session.scalars(stmt))
+    rows = list(await session.scalars(keyset(stmt, page, Message.created_at, Message.id)))
     return trim_page(rows, page.limit, lambda m: (m.created_at.isoformat(), m.id))
 
 
@@ -192,15 +165,7 @@ async def list_contacts(
     session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> tuple[list[tuple[Contact, int]], str | None]:
     stmt = select(Contact, _conversation_count()).where(Contact.tenant_id == tenant_id)
-    if page.cursor:
-        at, last_id = decode_cursor(page.cursor, 2)
-        stmt = stmt.where(
-            or_(
-                Contact.last_seen_at < _dt(at),
-                and_(Contact.last_seen_at == _dt(at), Contact.id < _uuid(last_id)),
-            )
-        )
-    stmt = stmt.order_by(Contact.last_seen_at.desc(), Contact.id.desc()).limit(page.limit + 1)
+    stmt = keyset(stmt, page, Contact.last_seen_at, Contact.id, descending=True)
     rows = [(r[0], int(r[1])) for r in (await session.execute(stmt)).all()]
     return trim_page(rows, page.limit, lambda r: (r[0].last_seen_at.isoformat(), r[0].id))
 

@@ -5,7 +5,6 @@ writes to the outbox commits with it."""
 import asyncio
 import hashlib
 import uuid
-from datetime import datetime
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,7 +15,7 @@ from common.events import (
     DocumentUploadedV1,
 )
 from common.outbox import add_event
-from common.pagination import Page, PageQuery, decode_cursor, encode_cursor
+from common.pagination import Page, PageQuery, trim_page
 from knowledge import repository
 from knowledge.models import Document, outbox
 from knowledge.parsing import (
@@ -108,20 +107,9 @@ async def check_quota(
 async def list_documents(
     session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> Page[DocumentOut]:
-    after = None
-    if page.cursor:
-        created_at, doc_id = decode_cursor(page.cursor, 2)
-        try:
-            after = (datetime.fromisoformat(created_at), uuid.UUID(doc_id))
-        except (TypeError, ValueError) as exc:
-            raise AppError(400, "invalid cursor") from exc
-    rows = await repository.list_documents(session, tenant_id, limit=page.limit + 1, after=after)
-    items = [DocumentOut.model_validate(d) for d in rows[: page.limit]]
-    next_cursor = None
-    if len(rows) > page.limit:
-        last = rows[page.limit - 1]
-        next_cursor = encode_cursor(last.created_at.isoformat(), last.id)
-    return Page[DocumentOut](items=items, next_cursor=next_cursor)
+    rows = await repository.list_documents(session, tenant_id, page)
+    documents, cursor = trim_page(rows, page.limit, lambda d: (d.created_at.isoformat(), d.id))
+    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
 
 
 async def get_document(

@@ -3,13 +3,13 @@ which serves every tenant in turn)."""
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from common.pagination import PageQuery, keyset
 from knowledge import e5
 from knowledge.models import Chunk, ChunkEmbedding, CorpusVersion, Document
 
@@ -68,22 +68,10 @@ async def insert_document(session: AsyncSession, values: dict[str, Any]) -> Docu
 
 
 async def list_documents(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> list[Document]:
-    stmt = documents(tenant_id)
-    if after is not None:
-        created_at, doc_id = after
-        stmt = stmt.where(
-            or_(
-                Document.created_at < created_at,
-                and_(Document.created_at == created_at, Document.id < doc_id),
-            )
-        )
-    stmt = stmt.order_by(Document.created_at.desc(), Document.id.desc()).limit(limit)
+    """Newest first; one more than the page (see common.pagination.keyset)."""
+    stmt = keyset(documents(tenant_id), page, Document.created_at, Document.id, descending=True)
     return list((await session.execute(stmt)).scalars())
 
 

@@ -10,11 +10,12 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, delete, func, literal_column, select, text, tuple_, update
+from sqlalchemy import Select, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.events import ConversationCSATReceivedPayload
+from common.pagination import PageQuery, keyset
 from responder.models import (
     AISettings,
     AutoReplySent,
@@ -47,17 +48,11 @@ async def template_by_name(
 
 
 async def templates_page(
-    session: AsyncSession,
-    tenant_id: uuid.UUID,
-    *,
-    limit: int,
-    after: tuple[datetime, uuid.UUID] | None,
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
 ) -> list[PromptTemplate]:
-    query = _templates(tenant_id)
-    if after is not None:
-        query = query.where(tuple_(PromptTemplate.created_at, PromptTemplate.id) > after)
-    query = query.order_by(PromptTemplate.created_at, PromptTemplate.id).limit(limit + 1)
-    return list((await session.scalars(query)).all())
+    """Oldest first; one more than the page (see common.pagination.keyset)."""
+    stmt = keyset(_templates(tenant_id), page, PromptTemplate.created_at, PromptTemplate.id)
+    return list((await session.scalars(stmt)).all())
 
 
 async def settings(session: AsyncSession, tenant_id: uuid.UUID) -> AISettings | None:

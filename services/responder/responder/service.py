@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.auth import Principal
 from common.errors import AppError
-from common.pagination import Page, PageQuery, decode_time_id_cursor, trim_page
+from common.pagination import Page, PageQuery, trim_page
 from common.ratelimit import too_many
 from responder import prompts, repository, spending
 from responder.answer import Answerer, TurnInput
@@ -116,10 +116,7 @@ async def _get_template(
 async def list_prompts(
     session: AsyncSession, principal: Principal, page: PageQuery
 ) -> Page[PromptOut]:
-    after = decode_time_id_cursor(page.cursor)
-    found = await repository.templates_page(
-        session, principal.tenant_id, limit=page.limit, after=after
-    )
+    found = await repository.templates_page(session, principal.tenant_id, page)
     rows, cursor = trim_page(found, page.limit, lambda t: (t.created_at.isoformat(), t.id))
     return Page(items=[_prompt_out(r) for r in rows], next_cursor=cursor)
 
