@@ -3,15 +3,13 @@
 // The team's shared lists the inbox reads (members, labels, canned replies, a channel's
 // templates): loaded once per mounted component, every page of them.
 
-import { api } from "@/lib/api";
-import { useList } from "@/lib/hooks/useList";
+import { unpaged, useList } from "@/lib/hooks/useList";
 import type { CannedReply, Label, TeamMember, Template } from "@/lib/inbox-types";
 
 export const useMembers = () => useList<TeamMember>("/api/team/members");
 export const useLabels = () => useList<Label>("/api/labels");
 export const useCanned = () => useList<CannedReply>("/api/canned-replies");
 
-const unpaged = async <T,>(path: string): Promise<T[]> => (await api<{ items: T[] }>(path)).items;
 /** The channel's templates (not paged: `{items}`). */
 export const useTemplates = (channelId: string | null) =>
   useList<Template>(channelId ? `/api/channels/${channelId}/templates` : null, { load: unpaged });

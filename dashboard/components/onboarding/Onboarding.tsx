@@ -1,10 +1,11 @@
 "use client";
 
 import Link from "next/link";
-import { useCallback, useEffect, useRef, useState, type DragEvent, type FormEvent, type ReactNode } from "react";
+import { useRef, useState, type DragEvent, type FormEvent, type ReactNode } from "react";
 import { ApiError, api, errorMessage, type Page } from "@/lib/api";
-import { channelLabel, createSandboxChannel, listChannels } from "@/lib/channels";
+import { channelLabel, createSandboxChannel } from "@/lib/channels";
 import { cn } from "@/lib/cn";
+import { useList } from "@/lib/hooks/useList";
 import { bytes } from "@/lib/format";
 import type { Channel, Document } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
@@ -13,6 +14,8 @@ import { CheckIcon, FileIcon } from "@/components/icons";
 import { Badge, Button, Card, ErrorState, InlineError, Input, Skeleton, Spinner, useToast } from "@/components/ui";
 
 const ACCEPT = ".pdf,.docx,.doc,.txt,.md,.html,.htm,.csv";
+
+const firstPage = async <T,>(path: string): Promise<T[]> => (await api<Page<T>>(path)).items;
 
 function Step({
   n,
@@ -53,29 +56,19 @@ function Step({
 
 export function Onboarding() {
   const { me } = useSession();
-  const [channels, setChannels] = useState<Channel[] | null>(null);
-  const [documents, setDocuments] = useState<Document[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const channelList = useList<Channel>("/api/channels");
+  // The first documents are enough to know whether one is indexed; read again while processing.
+  const documentList = useList<Document>("/api/documents?limit=20", {
+    load: firstPage,
+    order: "start",
+    refreshEvery: 1500,
+    refreshWhile: (docs) => docs.some((d) => d.status === "processing"),
+  });
+  const channels = channelList.items;
+  const documents = documentList.items;
+  const error = channelList.error ?? documentList.error;
+  const load = () => Promise.all([channelList.refresh(), documentList.refresh()]);
 
-  const load = useCallback(async () => {
-    try {
-      const [c, d] = await Promise.all([listChannels(), api<Page<Document>>("/api/documents?limit=20")]);
-      setChannels(c);
-      setDocuments(d.items);
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- fetch on mount
-    void load();
-  }, [load]);
-
-  const upsertDocument = useCallback(
-    (d: Document) => setDocuments((list) => [d, ...(list ?? []).filter((x) => x.id !== d.id)]),
-    [],
-  );
   const hasChannel = (channels?.length ?? 0) > 0;
   const hasDocument = (documents ?? []).some((d) => d.status === "indexed");
   const sandbox = channels?.find((c) => c.mode === "sandbox");
@@ -104,7 +97,7 @@ export function Onboarding() {
             done={hasChannel}
             description="Your number from Meta's WhatsApp Business Platform, or a sandbox number to try everything first."
           >
-            <ConnectChannel channels={channels} onConnected={(c) => setChannels((list) => [...(list ?? []), c])} />
+            <ConnectChannel channels={channels} onConnected={channelList.add} />
           </Step>
           <Step
             n={2}
@@ -112,7 +105,7 @@ export function Onboarding() {
             done={hasDocument}
             description="Prices, opening hours, delivery and returns policy, FAQ… The AI answers from these."
           >
-            <FirstDocument documents={documents} onChange={upsertDocument} />
+            <FirstDocument documents={documents} onChange={documentList.add} />
           </Step>
           <Step
             n={3}
@@ -267,23 +260,6 @@ function FirstDocument({ documents, onChange }: { documents: Document[]; onChang
   const [error, setError] = useState<unknown>(null);
   const [dragging, setDragging] = useState(false);
   const input = useRef<HTMLInputElement>(null);
-
-  // Processing documents are polled until indexed or failed.
-  const processing = documents.filter((d) => d.status === "processing").map((d) => d.id).join(",");
-  useEffect(() => {
-    if (!processing) return;
-    const t = setInterval(async () => {
-      for (const id of processing.split(",")) {
-        try {
-          const d = await api<Document>(`/api/documents/${id}`);
-          if (d.status !== "processing") onChange(d);
-        } catch {
-          /* the next tick retries */
-        }
-      }
-    }, 1500);
-    return () => clearInterval(t);
-  }, [processing, onChange]);
 
   async function upload(files: FileList | null) {
     if (!files?.length) return;

@@ -2,7 +2,8 @@
 
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { api, errorMessage, listAll, type Page } from "@/lib/api";
-import { channelLabel, createSandboxChannel, listChannels } from "@/lib/channels";
+import { channelLabel, createSandboxChannel } from "@/lib/channels";
+import { useList } from "@/lib/hooks/useList";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { timeOfDay } from "@/lib/format";
@@ -16,36 +17,24 @@ import { Button, Card, EmptyState, ErrorState, Input, Select, Skeleton, useToast
 
 const DEFAULT_NUMBER = "15550001234";
 
+/** The sandbox numbers (the only ones the simulator writes to). */
+const sandboxes = async (path: string) => (await listAll<Channel>(path)).filter((c) => c.mode === "sandbox");
+
 /** Write as a customer on a sandbox number (left) and watch the inbox answer (right). */
 export function Simulator() {
-  const [channels, setChannels] = useState<Channel[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [channelId, setChannelId] = useState("");
+  const { items: channels, error, refresh: load, add } = useList<Channel>("/api/channels", { load: sandboxes });
+  const [picked, setChannelId] = useState("");
+  const channelId = picked || channels?.[0]?.id || "";
   const [from, setFrom] = useState(DEFAULT_NUMBER);
   const [name, setName] = useState("Test customer");
   const [creating, setCreating] = useState(false);
   const toast = useToast();
 
-  const load = useCallback(async () => {
-    try {
-      const list = (await listChannels()).filter((c) => c.mode === "sandbox");
-      setChannels(list);
-      setChannelId((current) => current || list[0]?.id || "");
-      setError(null);
-    } catch (e) {
-      setError(e);
-    }
-  }, []);
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- fetch on mount
-    void load();
-  }, [load]);
-
   async function createSandbox() {
     setCreating(true);
     try {
       const channel = await createSandboxChannel();
-      setChannels((list) => [...(list ?? []), channel]);
+      add(channel);
       setChannelId(channel.id);
       toast("Sandbox number created");
     } catch (e) {

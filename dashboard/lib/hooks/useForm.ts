@@ -4,15 +4,19 @@
 // `[{loc, msg}]` or a "field: message" string, docs/api.md) lands next to its field, the rest
 // in `general`.
 
-import { useCallback, useState, type FormEvent } from "react";
+import { useCallback, useState, type Dispatch, type FormEvent, type SetStateAction } from "react";
 import { ApiError, errorMessage } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
+import { splitDetail, type FieldErrors, type SplitErrors } from "@/lib/form-errors";
 
 export type SubmitOptions<V> = {
   /** Checked before anything is sent: field messages, or null to go on. */
   validate?: (values: V) => FieldErrors | null;
   /** Rewords the API's field messages (a pattern the reader cannot read, say). */
   explain?: (fields: FieldErrors) => FieldErrors;
+  /** How a 422's `detail` lands on the fields (default: splitDetail over the form's fields). */
+  split?: (detail: unknown) => SplitErrors;
+  /** Statuses read as bad input like a 422 (a 400, say). */
+  invalid?: readonly number[];
   /** The field a 409 (already taken) is about; else a 409 is a general message. */
   conflictField?: keyof V & string;
   /** After the error is shown (a toast, say). */
@@ -27,9 +31,11 @@ export type Form<V> = {
   reset: () => void;
   errors: FieldErrors;
   general: string | null;
-  setErrors: (errors: FieldErrors) => void;
+  setErrors: Dispatch<SetStateAction<FieldErrors>>;
   /** No field errors and no general message. */
   clearErrors: () => void;
+  /** Clears one error (a key that is not a value's: "weekly.mon", say). */
+  clearError: (key: string) => void;
   submitting: boolean;
   /** A form's onSubmit: runs `action` with the values; true when it went through. */
   submit: (action: (values: V) => Promise<void>, options?: SubmitOptions<V>) => (event?: FormEvent) => Promise<boolean>;
@@ -55,6 +61,14 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
     setErrors({});
     setGeneral(null);
   }, []);
+  const clearError = useCallback((key: string) => {
+    setErrors((all) => {
+      if (!(key in all)) return all;
+      const next = { ...all };
+      delete next[key];
+      return next;
+    });
+  }, []);
 
   const submit = useCallback(
     (action: (values: V) => Promise<void>, options: SubmitOptions<V> = {}) =>
@@ -72,10 +86,11 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
           await action(values);
           return true;
         } catch (error) {
-          if (error instanceof ApiError && error.status === 422) {
-            const split = splitDetail(error.detail, fields);
+          if (error instanceof ApiError && (error.status === 422 || options.invalid?.includes(error.status))) {
+            const split = options.split ? options.split(error.detail) : splitDetail(error.detail, fields);
             setErrors(options.explain ? options.explain(split.fields) : split.fields);
-            setGeneral(split.general);
+            // Nothing on a field and nothing general (no detail): the error's own message.
+            setGeneral(split.general ?? (Object.keys(split.fields).length ? null : errorMessage(error)));
           } else if (error instanceof ApiError && error.status === 409 && options.conflictField) {
             setErrors({ [options.conflictField]: errorMessage(error) });
           } else {
@@ -90,5 +105,5 @@ export function useForm<V extends Record<string, unknown>>(initial: V, fields: r
     [values, fields],
   );
 
-  return { values, set, setValues, reset, errors, general, setErrors, clearErrors, submitting, submit };
+  return { values, set, setValues, reset, errors, general, setErrors, clearErrors, clearError, submitting, submit };
 }

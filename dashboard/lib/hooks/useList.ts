@@ -1,67 +1,91 @@
 "use client";
 
 // Every item of a paged list (listAll: each page to the end), with its loading and error
-// state, refreshed on demand and, when asked, on live events. Local edits go through `add`
-// and `remove`: an item added while a refresh was in flight stays when that (older) list lands.
+// state, refreshed on demand, on live events and, while a condition holds, every few seconds.
+// Local edits go through `add` and `remove`: an item added while a refresh was in flight stays
+// when that (older) list lands.
 
 import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
-import { listAll } from "@/lib/api";
+import { api, listAll } from "@/lib/api";
 import { keepAdded } from "@/lib/lists";
 import type { LiveEventName } from "@/lib/events";
-import { useLiveRefresh } from "./useLiveRefresh";
+import { useLiveRefresh, useRefreshEvery } from "./useLiveRefresh";
 
 export type ListOptions<T> = {
   /** How to read the list at `path` (default: every page, listAll). */
   load?: (path: string) => Promise<T[]>;
-  /** Live events after which the list is read again. */
+  /** Live events after which the list is read again (quietly). */
   refreshOn?: readonly LiveEventName[];
-  /** Where `add` puts an item (default: at the end). */
-  order?: (a: T, b: T) => number;
+  /** Read the list again (quietly) every so many ms while `refreshWhile` holds. */
+  refreshEvery?: number;
+  refreshWhile?: (items: T[]) => boolean;
+  /** Where `add` puts a new item (default: at the end; "start": first). */
+  order?: ((a: T, b: T) => number) | "start";
 };
 
 export type List<T> = {
   items: T[] | null;
   error: unknown;
   loading: boolean;
-  refresh: () => Promise<void>;
+  /** Reads the list again; `quiet`: no loading state, and a failure keeps the list shown. */
+  refresh: (quiet?: boolean) => Promise<void>;
   setItems: Dispatch<SetStateAction<T[] | null>>;
-  /** A created or changed item, in its place. */
+  /** A created item, where `order` puts it; a changed one, in its place. */
   add: (item: T) => void;
   remove: (id: string) => void;
 };
 
+/** A list that is not paged: `{items}` (a channel's templates). */
+export const unpaged = async <T,>(path: string): Promise<T[]> => (await api<{ items: T[] }>(path)).items;
+
 export function useList<T extends { id: string }>(path: string | null, options: ListOptions<T> = {}): List<T> {
-  const { load = listAll, refreshOn, order } = options;
+  const { load = listAll, refreshOn, refreshEvery, refreshWhile, order } = options;
   const [items, setItems] = useState<T[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(path !== null);
   const added = useRef(new Set<string>());
 
-  const refresh = useCallback(async () => {
-    if (!path) return;
-    setError(null);
-    setLoading(true);
-    try {
-      const all = await load(path);
-      setItems((current) => keepAdded(current, all, added.current));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  }, [path, load]);
+  const refresh = useCallback(
+    async (quiet = false) => {
+      if (!path) return;
+      if (!quiet) {
+        setError(null);
+        setLoading(true);
+      }
+      try {
+        const all = await load(path);
+        const kept = new Set(added.current);
+        setItems((current) => keepAdded(current, all, kept));
+        for (const item of all) added.current.delete(item.id); // listed now: nothing to keep
+        setError(null);
+      } catch (e) {
+        if (!quiet) setError(e);
+      } finally {
+        if (!quiet) setLoading(false);
+      }
+    },
+    [path, load],
+  );
+  const quietly = useCallback(() => refresh(true), [refresh]);
 
   useEffect(() => {
     // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
     void refresh();
   }, [refresh]);
-  useLiveRefresh(refresh, refreshOn);
+  useLiveRefresh(quietly, refreshOn);
+  useRefreshEvery(quietly, refreshEvery, Boolean(items && refreshWhile?.(items)));
 
   const add = useCallback(
     (item: T) => {
       added.current.add(item.id);
       setItems((list) => {
-        const next = [...(list ?? []).filter((x) => x.id !== item.id), item];
+        const current = list ?? [];
+        if (current.some((x) => x.id === item.id) && typeof order !== "function") {
+          return current.map((x) => (x.id === item.id ? item : x));
+        }
+        const rest = current.filter((x) => x.id !== item.id);
+        if (order === "start") return [item, ...rest];
+        const next = [...rest, item];
         return order ? next.sort(order) : next;
       });
     },

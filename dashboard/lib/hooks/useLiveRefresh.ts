@@ -16,3 +16,27 @@ export function useLiveRefresh(refresh: () => unknown, events: readonly LiveEven
     timer.current = setTimeout(() => void refresh(), delayMs);
   }, events.length > 0);
 }
+
+/** Calls `refresh` every `everyMs` while `active` (null: never), one round at a time: the
+ * next round is timed from the end of the last, so a slow answer never overlaps the next.
+ * The one place the dashboard polls (a document while it is processing, say). */
+export function useRefreshEvery(refresh: () => Promise<unknown>, everyMs: number | null | undefined, active: boolean) {
+  const latest = useRef(refresh);
+  useEffect(() => {
+    latest.current = refresh;
+  }, [refresh]);
+  useEffect(() => {
+    if (!active || !everyMs) return;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout>;
+    const round = async () => {
+      await latest.current().catch(() => undefined);
+      if (!stopped) timer = setTimeout(round, everyMs);
+    };
+    timer = setTimeout(round, everyMs);
+    return () => {
+      stopped = true;
+      clearTimeout(timer);
+    };
+  }, [active, everyMs]);
+}

@@ -1,8 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type KeyboardEvent } from "react";
-import { api, listAll } from "@/lib/api";
+import { useEffect, useRef, useState, type KeyboardEvent } from "react";
 import { cn } from "@/lib/cn";
+import { useList } from "@/lib/hooks/useList";
+import { useResource } from "@/lib/hooks/useResource";
 import { PageContainer } from "@/components/AppShell";
 import { useSession } from "@/components/session";
 import { ErrorState, Skeleton } from "@/components/ui";
@@ -24,34 +25,14 @@ export function AIView() {
   const buttons = useRef<Record<string, HTMLButtonElement | null>>({});
   const { me } = useSession();
   const canEdit = me ? me.user.role === "owner" || me.user.role === "admin" : false;
-  const [settings, setSettings] = useState<AISettings | null>(null);
-  const [settingsError, setSettingsError] = useState<unknown>(null);
-  const [templates, setTemplates] = useState<PromptTemplate[] | null>(null);
-  const [templatesError, setTemplatesError] = useState<unknown>(null);
-
-  const loadSettings = useCallback(async () => {
-    setSettingsError(null);
-    try {
-      setSettings(await api<AISettings>("/api/ai/settings"));
-    } catch (error) {
-      setSettingsError(error);
-    }
-  }, []);
-
-  const loadTemplates = useCallback(async () => {
-    setTemplatesError(null);
-    try {
-      setTemplates(await listAll<PromptTemplate>("/api/prompts"));
-    } catch (error) {
-      setTemplatesError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void loadSettings();
-    void loadTemplates();
-  }, [loadSettings, loadTemplates]);
+  const { data: settings, setData: setSettings, error: settingsError, refresh: loadSettings } =
+    useResource<AISettings>("/api/ai/settings");
+  const {
+    items: templates,
+    setItems: setTemplates,
+    error: templatesError,
+    refresh: loadTemplates,
+  } = useList<PromptTemplate>("/api/prompts");
 
   useEffect(() => {
     // The hash is only known in the browser, and links to /ai#prompts change only the hash.

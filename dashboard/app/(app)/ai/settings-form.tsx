@@ -1,8 +1,8 @@
 "use client";
 
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { ApiError, api } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
+import { useForm } from "@/lib/hooks/useForm";
 import { Button, Card, CardBody, CardHeader, Input, Select, Textarea, useToast } from "@/components/ui";
 import { ChipsInput } from "@/components/ChipsInput";
 import { SETTINGS_FIELDS, type AISettings, type PromptTemplate } from "./types";
@@ -41,11 +41,11 @@ export function SettingsForm({
   onSaved: (next: AISettings) => void;
 }) {
   const toast = useToast();
-  const [draft, setDraft] = useState<Draft>(() => toDraft(settings));
+  const { values: draft, set, setValues: setDraft, errors, general, clearErrors, submitting: saving, submit } = useForm<Draft>(
+    toDraft(settings),
+    SETTINGS_FIELDS,
+  );
   const [base, setBase] = useState(settings);
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
 
   // When the settings change elsewhere (a template chosen on the prompts tab), start over.
   if (settings !== base) {
@@ -53,55 +53,34 @@ export function SettingsForm({
     setDraft(toDraft(settings));
   }
 
-  function set<K extends keyof Draft>(key: K, value: Draft[K]) {
-    setDraft((d) => ({ ...d, [key]: value }));
-    if (errors[key]) {
-      setErrors((all) => {
-        const next = { ...all };
-        delete next[key];
-        return next;
-      });
-    }
-  }
-
   const dirty = JSON.stringify(toDraft(settings)) !== JSON.stringify(draft);
 
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    setSaving(true);
-    setErrors({});
-    setGeneral(null);
-    try {
+  const save = submit(
+    async (values) => {
       const body = {
-        enabled: draft.enabled,
-        model: draft.model,
-        persona: draft.persona,
-        instructions: draft.instructions,
-        temperature: numberOrText(draft.temperature),
-        max_output_tokens: numberOrText(draft.max_output_tokens),
-        history_messages: numberOrText(draft.history_messages),
-        handoff_keywords: draft.handoff_keywords,
-        fallback_message: draft.fallback_message,
-        prompt_template_id: draft.prompt_template_id || null,
-        ...(draft.media_without_text ? { media_without_text: draft.media_without_text } : {}),
+        enabled: values.enabled,
+        model: values.model,
+        persona: values.persona,
+        instructions: values.instructions,
+        temperature: numberOrText(values.temperature),
+        max_output_tokens: numberOrText(values.max_output_tokens),
+        history_messages: numberOrText(values.history_messages),
+        handoff_keywords: values.handoff_keywords,
+        fallback_message: values.fallback_message,
+        prompt_template_id: values.prompt_template_id || null,
+        ...(values.media_without_text ? { media_without_text: values.media_without_text } : {}),
       };
-      const saved = await api<AISettings>("/api/ai/settings", { method: "PUT", json: body });
-      onSaved(saved);
+      onSaved(await api<AISettings>("/api/ai/settings", { method: "PUT", json: body }));
       toast("AI settings saved");
-    } catch (error) {
-      if (error instanceof ApiError && (error.status === 422 || error.status === 400)) {
-        const split = splitDetail(error.detail, SETTINGS_FIELDS);
-        setErrors(split.fields);
-        setGeneral(split.general ?? (Object.keys(split.fields).length ? null : error.message));
-        toast("Some settings need fixing", "error");
-      } else {
-        setGeneral(error instanceof Error ? error.message : "could not save");
-        toast("Could not save the settings", "error");
-      }
-    } finally {
-      setSaving(false);
-    }
-  }
+    },
+    {
+      invalid: [400],
+      onError: (error) =>
+        error instanceof ApiError && (error.status === 422 || error.status === 400)
+          ? toast("Some settings need fixing", "error")
+          : toast("Could not save the settings", "error"),
+    },
+  );
 
   return (
     <form onSubmit={save} noValidate aria-label="AI settings">
@@ -253,7 +232,7 @@ export function SettingsForm({
           )}
           {canEdit && (
             <div className="flex flex-wrap items-center justify-end gap-2">
-              <Button variant="ghost" disabled={!dirty || saving} onClick={() => { setDraft(toDraft(settings)); setErrors({}); setGeneral(null); }}>
+              <Button variant="ghost" disabled={!dirty || saving} onClick={() => { setDraft(toDraft(settings)); clearErrors(); }}>
                 Discard changes
               </Button>
               <Button type="submit" loading={saving} disabled={!dirty}>

@@ -1,10 +1,10 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
+import { useMemo, useState, type FormEvent, type ReactNode } from "react";
 import { ApiError, api, errorMessage } from "@/lib/api";
 import { addDays, formatCompact, formatCount, formatDuration, formatUsd, isoDay } from "@/lib/figures";
 import { cn } from "@/lib/cn";
-import { useLiveEvents } from "@/lib/events";
+import { useResource } from "@/lib/hooks/useResource";
 import { PageContainer } from "@/components/AppShell";
 import { TimeSeriesChart } from "@/components/TimeSeriesChart";
 import { Button, Card, CardBody, ErrorState, Input, Skeleton } from "@/components/ui";
@@ -101,79 +101,66 @@ function lastDays(days: number): Range {
   return { from: addDays(to, -(days - 1)), to };
 }
 
+/** The range a query is for (its `to` is the instant after the last day). */
+function rangeOf(query: string): Range {
+  const params = new URLSearchParams(query);
+  return { from: (params.get("from") ?? "").slice(0, 10), to: addDays((params.get("to") ?? "").slice(0, 10), -1) };
+}
+
+async function loadFigures(query: string): Promise<{ query: string; summary: Summary; days: Day[] }> {
+  const [summary, daily] = await Promise.all([
+    api<Summary>(`/api/analytics/summary?${query}`),
+    api<{ items: Day[] }>(`/api/analytics/daily?${query}`),
+  ]);
+  return { query, summary, days: daily.items };
+}
+
+/** Per-bucket first-response figures; none when they cannot be read. */
+const loadBuckets = (query: string) => firstResponseBuckets(rangeOf(query)).catch(() => [] as ResponseBucket[]);
+
+// Live: when messages come and go, the figures for a range that includes today are asked for
+// again once the burst settles (the responder counts them a moment after they happen).
+const LIVE = ["message.created", "message.updated"] as const;
+
 export function AnalyticsView() {
   const [range, setRange] = useState<Range>(() => lastDays(30));
   const [draft, setDraft] = useState<Range>(range);
   const [rangeError, setRangeError] = useState<string | null>(null);
-  const [summary, setSummary] = useState<Summary | null>(null);
-  const [days, setDays] = useState<Day[] | null>(null);
-  const [responses, setResponses] = useState<ResponseBucket[] | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-
-  const latest = useRef(0); // answers to an older range are dropped
-
-  const load = useCallback(async (r: Range, quiet = false) => {
-    const id = ++latest.current;
-    if (!quiet) setLoading(true);
-    setError(null);
-    try {
-      // Whole UTC days, `to` included: sent as explicit instants, because the API reads a bare
-      // date in `to` as that day's midnight (which would leave the day out).
-      const query = new URLSearchParams({ from: instant(r.from), to: instant(addDays(r.to, 1)) });
-      const [s, d] = await Promise.all([
-        api<Summary>(`/api/analytics/summary?${query}`),
-        api<{ items: Day[] }>(`/api/analytics/daily?${query}`),
-      ]);
-      if (id !== latest.current) return;
-      setSummary(s);
-      setDays(d.items);
-      setResponses(null);
-      if (d.items.some((day) => day.median_first_response_ms !== undefined)) {
-        setResponses(
-          d.items.map((day) => ({
-            date: day.date,
-            label: day.date,
-            median_first_response_ms: day.median_first_response_ms ?? null,
-            p95_first_response_ms: null,
-          })),
-        );
-      } else if (s.median_first_response_ms === null) {
-        setResponses([]); // nothing was answered in the range: no chart to ask for
-      } else {
-        firstResponseBuckets(r).then(
-          (buckets) => id === latest.current && setResponses(buckets),
-          () => id === latest.current && setResponses([]),
-        );
-      }
-    } catch (e) {
-      if (id !== latest.current) return;
-      if (e instanceof ApiError && e.status === 422) setRangeError(errorMessage(e));
-      setError(e);
-    } finally {
-      if (id === latest.current) setLoading(false);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading when the range changes
-    void load(range);
-  }, [load, range]);
-
-  // Live: when messages come and go, the figures for a range that includes today are asked for
-  // again once the burst settles (the responder counts them a moment after they happen).
-  const refresh = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
-  const current = useRef(range);
-  useEffect(() => {
-    current.current = range;
-  }, [range]);
-  useEffect(() => () => clearTimeout(refresh.current), []);
-  useLiveEvents((event) => {
-    if (event.name !== "message.created" && event.name !== "message.updated") return;
-    if (current.current.to < isoDay(new Date())) return;
-    clearTimeout(refresh.current);
-    refresh.current = setTimeout(() => void load(current.current, true), 3000);
+  // Whole UTC days, `to` included: sent as explicit instants, because the API reads a bare
+  // date in `to` as that day's midnight (which would leave the day out).
+  const query = useMemo(
+    () => new URLSearchParams({ from: instant(range.from), to: instant(addDays(range.to, 1)) }).toString(),
+    [range],
+  );
+  const live = range.to >= isoDay(new Date()) ? LIVE : undefined;
+  const figures = useResource(query, { load: loadFigures, refreshOn: live, refreshDelay: 3000 });
+  const { error, loading } = figures;
+  const summary = figures.data?.summary ?? null;
+  const days = figures.data?.days ?? null;
+  const current = figures.data?.query === query ? figures.data : null;
+  // /daily may carry each day's median; else, when anything was answered, /summary per bucket.
+  const daily = current?.days.some((day) => day.median_first_response_ms !== undefined) ?? false;
+  const buckets = useResource(current && !daily && current.summary.median_first_response_ms !== null ? query : null, {
+    load: loadBuckets,
+    refreshOn: live,
+    refreshDelay: 3000,
   });
+  const responses: ResponseBucket[] | null = !current
+    ? null
+    : daily
+      ? current.days.map((day) => ({
+          date: day.date,
+          label: day.date,
+          median_first_response_ms: day.median_first_response_ms ?? null,
+          p95_first_response_ms: null,
+        }))
+      : current.summary.median_first_response_ms === null
+        ? [] // nothing was answered in the range: no chart to ask for
+        : buckets.loading
+          ? null
+          : buckets.data;
+  const shownRangeError = rangeError ?? (error instanceof ApiError && error.status === 422 ? errorMessage(error) : null);
+  const load = () => figures.refresh();
 
   function apply(event: FormEvent) {
     event.preventDefault();
@@ -244,9 +231,9 @@ export function AnalyticsView() {
                 </Button>
               </div>
             </form>
-            {rangeError && (
+            {shownRangeError && (
               <p role="alert" className="mt-2 text-sm text-red-600">
-                {rangeError}
+                {shownRangeError}
               </p>
             )}
           </CardBody>
@@ -254,7 +241,7 @@ export function AnalyticsView() {
 
         {error && !summary ? (
           <Card>
-            <ErrorState error={error} title="Could not load the analytics" onRetry={() => void load(range)} />
+            <ErrorState error={error} title="Could not load the analytics" onRetry={() => void load()} />
           </Card>
         ) : (
           <>
@@ -378,10 +365,7 @@ export function AnalyticsView() {
                 )}
               </ChartCard>
             </div>
-            <CsatPanel
-              query={new URLSearchParams({ from: instant(range.from), to: instant(addDays(range.to, 1)) }).toString()}
-              summary={summary}
-            />
+            <CsatPanel query={query} summary={summary} />
           </>
         )}
       </div>

@@ -1,10 +1,11 @@
 "use client";
 
-import { useEffect, useState } from "react";
 import { errorMessage } from "@/lib/api";
 import { csatByAgent, formatPercent } from "@/lib/business-hours.mjs";
 import { formatCount } from "@/lib/figures";
-import { listAll, optional } from "@/lib/settings-api";
+import { useList } from "@/lib/hooks/useList";
+import { useResource } from "@/lib/hooks/useResource";
+import { optional } from "@/lib/settings-api";
 import type { CsatReport, Label } from "@/lib/settings-types";
 import type { User } from "@/lib/types";
 import { Card, CardBody, CardHeader, Skeleton } from "@/components/ui";
@@ -15,33 +16,13 @@ import { Card, CardBody, CardHeader, Skeleton } from "@/components/ui";
  * report route may not exist yet on the responder (404): its figures are then dashes.
  */
 export function CsatPanel({ query, summary }: { query: string; summary: { csat_responses?: number | null; csat_percent?: number | null } | null }) {
-  // undefined: loading; null: not offered (404).
-  const [report, setReport] = useState<CsatReport | null | undefined>(undefined);
-  const [members, setMembers] = useState<User[]>([]);
-  const [labels, setLabels] = useState<Label[] | null>(null);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    let live = true;
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading when the range changes
-    setReport(undefined);
-    optional<CsatReport>(`/api/analytics/csat?${query}`).then(
-      (found) => live && setReport(found),
-      (e) => {
-        if (!live) return;
-        setReport(null);
-        setError(errorMessage(e));
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [query]);
-
-  useEffect(() => {
-    listAll<User>("/api/team/members").then(setMembers, () => setMembers([]));
-    listAll<Label>("/api/labels").then(setLabels, () => setLabels([]));
-  }, []);
+  const csat = useResource(`/api/analytics/csat?${query}`, { load: optional<CsatReport> });
+  // undefined: loading; null: not offered (404), or not read.
+  const report = csat.loading ? undefined : csat.data;
+  const error = csat.error ? errorMessage(csat.error) : null;
+  const members = useList<User>("/api/team/members").items ?? [];
+  const labelList = useList<Label>("/api/labels");
+  const labels = labelList.error ? [] : labelList.items;
 
   const responses = summary?.csat_responses ?? report?.responses ?? null;
   const percent = summary?.csat_percent ?? report?.percent ?? null;

@@ -1,11 +1,14 @@
 "use client";
 
-import { useCallback, useEffect, useState } from "react";
-import { ApiError, api, errorMessage } from "@/lib/api";
+import { useState } from "react";
+import { api, errorMessage } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
+import { unpaged, useList } from "@/lib/hooks/useList";
 import type { Channel } from "@/lib/types";
 import type { ChannelSettings, MessageTemplate, TemplateRef } from "@/lib/settings-types";
 import { Badge, Button, ErrorState, Select, Skeleton, useToast, type Tone } from "@/components/ui";
 
+const SAVE_FIELDS = ["reengagement_template", "auto_reengage"] as const;
 const STATUS_TONE: Record<string, Tone> = { APPROVED: "green", PENDING: "amber", REJECTED: "red", PAUSED: "amber" };
 
 function bodyText(t: MessageTemplate): string {
@@ -29,27 +32,18 @@ export function ChannelTemplates({
   onChanged: (next: Channel & ChannelSettings) => void;
 }) {
   const toast = useToast();
-  const [templates, setTemplates] = useState<MessageTemplate[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const {
+    items: templates,
+    setItems: setTemplates,
+    error: loadError,
+    refresh: load,
+  } = useList<MessageTemplate>(`/api/channels/${channel.id}/templates`, { load: unpaged });
   const [syncing, setSyncing] = useState(false);
-  const [chosen, setChosen] = useState(refKey(channel.reengagement_template));
-  const [auto, setAuto] = useState(Boolean(channel.auto_reengage));
-  const [saveError, setSaveError] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      setTemplates((await api<{ items: MessageTemplate[] }>(`/api/channels/${channel.id}/templates`)).items);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [channel.id]);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
+  const { values, set, errors, general, submitting: saving, submit } = useForm(
+    { reengagement_template: refKey(channel.reengagement_template), auto_reengage: Boolean(channel.auto_reengage) },
+    SAVE_FIELDS,
+  );
+  const { reengagement_template: chosen, auto_reengage: auto } = values;
 
   async function sync() {
     setSyncing(true);
@@ -66,23 +60,16 @@ export function ChannelTemplates({
     }
   }
 
-  async function save() {
-    setSaving(true);
-    setSaveError(null);
+  const save = submit(async () => {
     const [name, language] = chosen ? chosen.split("\u0000") : [];
-    try {
-      const next = await api<Channel & ChannelSettings>(`/api/channels/${channel.id}`, {
-        method: "PATCH",
-        json: { reengagement_template: chosen ? { name, language } : null, auto_reengage: auto },
-      });
-      onChanged(next);
-      toast("Re-engagement settings saved");
-    } catch (error) {
-      setSaveError(error instanceof ApiError ? errorMessage(error).replace(/^reengagement_template: /, "") : errorMessage(error));
-    } finally {
-      setSaving(false);
-    }
-  }
+    const next = await api<Channel & ChannelSettings>(`/api/channels/${channel.id}`, {
+      method: "PATCH",
+      json: { reengagement_template: chosen ? { name, language } : null, auto_reengage: auto },
+    });
+    onChanged(next);
+    toast("Re-engagement settings saved");
+  });
+  const saveError = errors.reengagement_template ?? errors.auto_reengage ?? general;
 
   const approved = (templates ?? []).filter((t) => t.status === "APPROVED");
   const dirty = chosen !== refKey(channel.reengagement_template) || auto !== Boolean(channel.auto_reengage);
@@ -129,7 +116,7 @@ export function ChannelTemplates({
           name={`reengagement-${channel.id}`}
           value={chosen}
           disabled={!manager || saving}
-          onChange={(e) => setChosen(e.target.value)}
+          onChange={(e) => set("reengagement_template", e.target.value)}
           hint="Offered (or sent) when the AI or a handoff comes after the customer's 24-hour window has closed."
           error={saveError}
           className="sm:w-96"
@@ -150,7 +137,7 @@ export function ChannelTemplates({
             name={`auto-reengage-${channel.id}`}
             checked={auto}
             disabled={!manager || saving}
-            onChange={(e) => setAuto(e.target.checked)}
+            onChange={(e) => set("auto_reengage", e.target.checked)}
             className="mt-0.5 h-4 w-4 rounded border-zinc-300 accent-emerald-600"
           />
           <span>

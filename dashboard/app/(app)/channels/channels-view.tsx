@@ -1,9 +1,9 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage, listAll } from "@/lib/api";
-import { splitDetail, type FieldErrors } from "@/lib/form-errors";
-import { keepAdded } from "@/lib/lists";
+import { useState } from "react";
+import { api, errorMessage } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
+import { useList } from "@/lib/hooks/useList";
 import { formatWhen } from "@/lib/figures";
 import type { Channel } from "@/lib/types";
 import type { ChannelSettings } from "@/lib/settings-types";
@@ -14,95 +14,56 @@ import { Badge, Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Inpu
 import { ChannelTemplates } from "./channel-templates";
 
 const FIELDS = ["phone_number_id", "display_phone_number", "waba_id", "access_token"] as const;
-const EMPTY_LIVE = { phone_number_id: "", display_phone_number: "", waba_id: "", access_token: "" };
+const EMPTY = { phone_number_id: "", display_phone_number: "", waba_id: "", access_token: "", sandbox_number: "" };
 
 export function ChannelsView() {
   const toast = useToast();
   const { me } = useSession();
   const manager = me ? me.user.role === "owner" || me.user.role === "admin" : false;
-  const [channels, setChannels] = useState<Channel[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
+  const { items: channels, error: loadError, refresh: load, add: added, remove: removed } = useList<Channel>(
+    "/api/channels",
+    { order: "start" },
+  );
   const [mode, setMode] = useState<"sandbox" | "live">("sandbox");
-  const [live, setLive] = useState(EMPTY_LIVE);
-  const [sandboxNumber, setSandboxNumber] = useState("");
-  const [errors, setErrors] = useState<FieldErrors>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [connecting, setConnecting] = useState(false);
+  const { values: live, set: setField, reset, errors, general, clearErrors, submitting: connecting, submit } = useForm(
+    EMPTY,
+    FIELDS,
+  );
   const [confirm, setConfirm] = useState<Channel | null>(null);
   const [removing, setRemoving] = useState(false);
 
-  const added = useRef(new Set<string>()); // connected while the list was loading
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const all = await listAll<Channel>("/api/channels");
-      setChannels((current) => keepAdded(current, all, added.current));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  function setField(key: keyof typeof EMPTY_LIVE, value: string) {
-    setLive((f) => ({ ...f, [key]: value }));
-    setErrors((all) => {
-      const next = { ...all };
-      delete next[key];
-      return next;
-    });
-  }
-
-  async function connect(event: FormEvent) {
-    event.preventDefault();
-    setConnecting(true);
-    setErrors({});
-    setGeneral(null);
-    const body =
-      mode === "sandbox"
-        ? { display_phone_number: sandboxNumber.trim() || null } // the platform names a sandbox
-        : {
-            phone_number_id: live.phone_number_id.trim(),
-            display_phone_number: live.display_phone_number.trim() || null,
-            waba_id: live.waba_id.trim() || null,
-            access_token: live.access_token.trim(),
-          };
-    try {
+  const connect = submit(
+    async (v) => {
+      const body =
+        mode === "sandbox"
+          ? { display_phone_number: v.sandbox_number.trim() || null } // the platform names a sandbox
+          : {
+              phone_number_id: v.phone_number_id.trim(),
+              display_phone_number: v.display_phone_number.trim() || null,
+              waba_id: v.waba_id.trim() || null,
+              access_token: v.access_token.trim(),
+            };
       const channel = await api<Channel>("/api/channels/whatsapp", { method: "POST", json: body });
-      added.current.add(channel.id);
-      setChannels((list) => [channel, ...(list ?? []).filter((c) => c.id !== channel.id)]);
-      setLive(EMPTY_LIVE);
-      setSandboxNumber("");
+      added(channel);
+      reset();
       toast(channel.mode === "sandbox" ? "Sandbox number connected" : "WhatsApp number connected");
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = splitDetail(error.detail, FIELDS);
-        if (split.fields.phone_number_id?.includes("pattern")) {
-          split.fields.phone_number_id = "Use only digits, letters, dots, dashes and underscores (Meta's ID is digits).";
-        }
-        setErrors(split.fields);
-        setGeneral(split.general);
-      } else if (error instanceof ApiError && error.status === 409) {
-        setErrors({ phone_number_id: errorMessage(error) });
-        setGeneral(mode === "sandbox" ? errorMessage(error) : null);
-      } else {
-        setGeneral(errorMessage(error));
-      }
-      toast("The number was not connected", "error");
-    } finally {
-      setConnecting(false);
-    }
-  }
+    },
+    {
+      explain: (fields) =>
+        fields.phone_number_id?.includes("pattern")
+          ? { ...fields, phone_number_id: "Use only digits, letters, dots, dashes and underscores (Meta's ID is digits)." }
+          : fields,
+      // A sandbox has no ID field: its 409 is a general message.
+      conflictField: mode === "live" ? "phone_number_id" : undefined,
+      onError: () => toast("The number was not connected", "error"),
+    },
+  );
 
   async function remove(channel: Channel) {
     setRemoving(true);
     try {
       await api(`/api/channels/${channel.id}`, { method: "DELETE" });
-      setChannels((list) => (list ?? []).filter((c) => c.id !== channel.id));
+      removed(channel.id);
       toast("Number disconnected");
       setConfirm(null);
     } catch (error) {
@@ -162,7 +123,7 @@ export function ChannelsView() {
                       <ChannelTemplates
                         channel={c as Channel & ChannelSettings}
                         manager={manager}
-                        onChanged={(next) => setChannels((list) => (list ?? []).map((x) => (x.id === next.id ? next : x)))}
+                        onChanged={added}
                       />
                     )}
                   </div>
@@ -208,8 +169,7 @@ export function ChannelsView() {
                       checked={mode === value}
                       onChange={() => {
                         setMode(value);
-                        setErrors({});
-                        setGeneral(null);
+                        clearErrors();
                       }}
                       className="mt-1 accent-emerald-600"
                     />
@@ -225,10 +185,10 @@ export function ChannelsView() {
                   <Input
                     label="Display number (optional)"
                     name="sandbox_display"
-                    value={sandboxNumber}
+                    value={live.sandbox_number}
                     maxLength={32}
                     placeholder="+1 555 0100"
-                    onChange={(e) => setSandboxNumber(e.target.value)}
+                    onChange={(e) => setField("sandbox_number", e.target.value)}
                     error={errors.display_phone_number}
                     hint="Just a label for the list."
                   />

@@ -1,10 +1,10 @@
 "use client";
 
-import { useCallback, useEffect, useRef, useState } from "react";
-import { ApiError, api, errorMessage, type Page } from "@/lib/api";
+import { useEffect, useRef, useState } from "react";
+import { api, errorMessage } from "@/lib/api";
 import { formatWhen } from "@/lib/figures";
 import { bytes } from "@/lib/format";
-import { keepAdded } from "@/lib/lists";
+import { useList } from "@/lib/hooks/useList";
 import type { Document as BaseDocument } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
 import { Badge, Button, Card, CardHeader, EmptyState, ErrorState, Modal, Skeleton, useToast } from "@/components/ui";
@@ -15,100 +15,33 @@ import { SearchTester } from "./search-tester";
 type Document = BaseDocument & { indexed_at?: string | null; language?: string | null };
 
 const POLL_MS = 2000;
+const processing = (docs: Document[]) => docs.some((d) => d.status === "processing");
 
 export function KnowledgeView() {
   const toast = useToast();
-  const [docs, setDocs] = useState<Document[] | null>(null);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [loadingMore, setLoadingMore] = useState(false);
+  // Live status: while a document is processing, the list is read again every few seconds.
+  // Uploads answered while the list loads are newer than the list: they are kept in front.
+  const {
+    items: docs,
+    error: loadError,
+    refresh: load,
+    add: upsert,
+    remove: removed,
+  } = useList<Document>("/api/documents", { order: "start", refreshEvery: POLL_MS, refreshWhile: processing });
   const [busy, setBusy] = useState<Record<string, "delete" | "reindex">>({});
   const [confirm, setConfirm] = useState<Document | null>(null);
 
-  // Uploads answered while the list loads are newer than the list: they are kept in front.
-  const uploaded = useRef(new Set<string>());
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    uploaded.current.clear();
-    try {
-      const page = await api<Page<Document>>("/api/documents?limit=100");
-      setDocs((current) => keepAdded(current, page.items, uploaded.current));
-      setCursor(page.next_cursor);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
+  // A document that was processing and is no longer: say how it went, once.
+  const seen = useRef(new Map<string, Document["status"]>());
   useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  const upsert = useCallback((doc: Document) => {
-    setDocs((list) => {
-      const rest = (list ?? []).filter((d) => d.id !== doc.id);
-      const index = (list ?? []).findIndex((d) => d.id === doc.id);
-      if (index < 0) return [doc, ...rest];
-      const next = [...(list ?? [])];
-      next[index] = doc;
-      return next;
-    });
-  }, []);
-
-  // Live status: while documents are processing, ask for each again every few seconds (one
-  // round at a time, so a slow answer never overlaps the next round).
-  const announced = useRef(new Set<string>());
-  const processing = (docs ?? []).filter((d) => d.status === "processing").map((d) => d.id).join(",");
-  useEffect(() => {
-    if (!processing) return;
-    const ids = processing.split(",");
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout>;
-    const round = async () => {
-      const fresh = await Promise.all(
-        ids.map((id) =>
-          api<Document>(`/api/documents/${id}`).catch((error: unknown) =>
-            error instanceof ApiError && error.status === 404 ? id : null,
-          ),
-        ),
-      );
-      if (stopped) return;
-      for (const doc of fresh) {
-        if (typeof doc === "string") {
-          setDocs((list) => (list ?? []).filter((d) => d.id !== doc)); // deleted elsewhere
-          continue;
-        }
-        if (!doc) continue;
-        upsert(doc);
-        const key = `${doc.id}:${doc.indexed_at ?? doc.error}`;
-        if (doc.status === "processing" || announced.current.has(key)) continue;
-        announced.current.add(key);
+    for (const doc of docs ?? []) {
+      if (seen.current.get(doc.id) === "processing" && doc.status !== "processing") {
         if (doc.status === "indexed") toast(`${doc.filename} is indexed (${doc.chunk_count ?? 0} passages)`);
         if (doc.status === "failed") toast(`${doc.filename} failed: ${doc.error ?? "unknown error"}`, "error");
       }
-      timer = setTimeout(round, POLL_MS);
-    };
-    timer = setTimeout(round, POLL_MS);
-    return () => {
-      stopped = true;
-      clearTimeout(timer);
-    };
-  }, [processing, upsert, toast]);
-
-  async function loadMore() {
-    if (!cursor) return;
-    setLoadingMore(true);
-    try {
-      const page = await api<Page<Document>>(`/api/documents?limit=100&cursor=${encodeURIComponent(cursor)}`);
-      setDocs((list) => [...(list ?? []), ...page.items.filter((d) => !(list ?? []).some((x) => x.id === d.id))]);
-      setCursor(page.next_cursor);
-    } catch (error) {
-      toast(errorMessage(error), "error");
-    } finally {
-      setLoadingMore(false);
+      seen.current.set(doc.id, doc.status);
     }
-  }
+  }, [docs, toast]);
 
   async function reindex(doc: Document) {
     setBusy((b) => ({ ...b, [doc.id]: "reindex" }));
@@ -126,7 +59,7 @@ export function KnowledgeView() {
     setBusy((b) => ({ ...b, [doc.id]: "delete" }));
     try {
       await api(`/api/documents/${doc.id}`, { method: "DELETE" });
-      setDocs((list) => (list ?? []).filter((d) => d.id !== doc.id));
+      removed(doc.id);
       toast(`${doc.filename} deleted`);
       setConfirm(null);
     } catch (error) {
@@ -142,16 +75,11 @@ export function KnowledgeView() {
       description="The documents your AI answers from: PDF, Word, text, Markdown, HTML, CSV or Excel."
     >
       <div className="flex flex-col gap-6">
-        <Dropzone
-          onUploaded={(doc) => {
-            uploaded.current.add(doc.id);
-            upsert(doc);
-          }}
-        />
+        <Dropzone onUploaded={upsert} />
         <Card>
           <CardHeader
             title="Documents"
-            description={docs ? `${docs.length}${cursor ? "+" : ""} document${docs.length === 1 ? "" : "s"}` : undefined}
+            description={docs ? `${docs.length} document${docs.length === 1 ? "" : "s"}` : undefined}
             actions={
               <Button variant="ghost" size="sm" onClick={() => void load()} aria-label="Refresh the document list">
                 Refresh
@@ -218,13 +146,6 @@ export function KnowledgeView() {
                 </li>
               ))}
             </ul>
-          )}
-          {cursor && (
-            <div className="border-t border-zinc-100 p-3 text-center">
-              <Button variant="secondary" size="sm" loading={loadingMore} onClick={() => void loadMore()}>
-                Load more
-              </Button>
-            </div>
           )}
         </Card>
         <SearchTester />

@@ -1,7 +1,7 @@
 "use client";
 
-import { useCallback, useEffect, useMemo, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage } from "@/lib/api";
+import { useMemo, useState } from "react";
+import { api } from "@/lib/api";
 import {
   DAYS,
   DAY_NAMES,
@@ -16,54 +16,38 @@ import {
   timeZones,
   validateHours,
 } from "@/lib/business-hours.mjs";
+import { useForm } from "@/lib/hooks/useForm";
+import { useResource } from "@/lib/hooks/useResource";
 import { optional } from "@/lib/settings-api";
 import type { BusinessHours, Day, Interval } from "@/lib/settings-types";
 import { cn } from "@/lib/cn";
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Select, Skeleton, Textarea, useToast } from "@/components/ui";
 
 const PATH = "/api/business-hours"; // the responder's
+const FIELDS = ["timezone", "weekly", "holidays", "auto_reply", "outside_hours"] as const;
+
+async function loadHours(path: string): Promise<BusinessHours | null> {
+  const found = await optional<BusinessHours>(path);
+  return found ? fromApi(found) : null;
+}
 
 /** GET/PUT /api/business-hours. The form's rules are in lib/business-hours.mjs (unit-tested). */
 export function BusinessHoursSection({ manager }: { manager: boolean }) {
   const toast = useToast();
-  // undefined: loading; null: the responder does not offer business hours (404).
-  const [saved, setSaved] = useState<BusinessHours | null | undefined>(undefined);
-  const [draft, setDraft] = useState<BusinessHours>(() => fromApi(null));
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
+  const { values: draft, set, setValues: setDraft, errors, setErrors, clearError: clear, general, submitting: saving, submit } =
+    useForm<BusinessHours>(fromApi(null), FIELDS);
+  // data null once loaded: the responder does not offer business hours (404).
+  const { data: saved, setData: setSaved, error: loadError, loading, refresh: load } = useResource(PATH, {
+    load: loadHours,
+    onLoad: (found) => found && setDraft(found),
+  });
   const [holiday, setHoliday] = useState("");
-  const [saving, setSaving] = useState(false);
-
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const found = await optional<BusinessHours>(PATH);
-      setSaved(found ? fromApi(found) : null);
-      if (found) setDraft(fromApi(found));
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
 
   const zones = useMemo(() => timeZones(draft.timezone), [draft.timezone]);
   const dirty = saved ? JSON.stringify(hoursBody(saved)) !== JSON.stringify(hoursBody(draft)) : false;
 
-  function clear(key: string) {
-    setErrors((all) => {
-      const next = { ...all };
-      delete next[key];
-      return next;
-    });
-  }
-
   function setDay(day: Day, intervals: Interval[]) {
-    setDraft((d) => ({ ...d, weekly: { ...d.weekly, [day]: intervals } }));
+    set("weekly", { ...draft.weekly, [day]: intervals });
     clear(`weekly.${day}`);
   }
 
@@ -76,36 +60,23 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
   function addDate() {
     const result = addHoliday(draft.holidays, holiday);
     if ("error" in result) return setErrors((all) => ({ ...all, holidays: result.error }));
-    setDraft((d) => ({ ...d, holidays: result.holidays }));
+    set("holidays", result.holidays);
     setHoliday("");
-    clear("holidays");
   }
 
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    setGeneral(null);
-    const found = validateHours(draft);
-    setErrors(found);
-    if (Object.keys(found).length) return;
-    setSaving(true);
-    try {
-      const next = fromApi(await api<BusinessHours>(PATH, { method: "PUT", json: hoursBody(draft) }));
+  const save = submit(
+    async (values) => {
+      const next = fromApi(await api<BusinessHours>(PATH, { method: "PUT", json: hoursBody(values) }));
       setSaved(next);
       setDraft(next);
       toast("Business hours saved");
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = hoursErrors(error.detail);
-        setErrors(split.fields);
-        setGeneral(split.general ?? (Object.keys(split.fields).length ? null : errorMessage(error)));
-      } else {
-        setGeneral(errorMessage(error));
-      }
-      toast("The business hours were not saved", "error");
-    } finally {
-      setSaving(false);
-    }
-  }
+    },
+    {
+      validate: validateHours,
+      split: hoursErrors,
+      onError: () => toast("The business hours were not saved", "error"),
+    },
+  );
 
   const disabled = !manager || saving;
   return (
@@ -116,11 +87,11 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
       />
       {loadError ? (
         <ErrorState error={loadError} title="Could not load the business hours" onRetry={() => void load()} />
-      ) : saved === undefined ? (
+      ) : loading && !saved ? (
         <div className="p-4" aria-busy aria-label="Loading the business hours">
           <Skeleton className="h-5 w-2/3" />
         </div>
-      ) : saved === null ? (
+      ) : !saved ? (
         <EmptyState title="Business hours are not available yet" description="The AI service does not offer them on this installation." />
       ) : (
         <CardBody>
@@ -130,10 +101,7 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
               name="timezone"
               value={draft.timezone}
               disabled={disabled}
-              onChange={(e) => {
-                setDraft((d) => ({ ...d, timezone: e.target.value }));
-                clear("timezone");
-              }}
+              onChange={(e) => set("timezone", e.target.value)}
               error={errors.timezone}
               className="sm:w-80"
             >
@@ -220,7 +188,7 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
                         type="button"
                         aria-label={`Remove holiday ${date}`}
                         disabled={saving}
-                        onClick={() => setDraft((d) => ({ ...d, holidays: d.holidays.filter((h) => h !== date) }))}
+                        onClick={() => set("holidays", draft.holidays.filter((h) => h !== date))}
                         className="rounded px-1 text-zinc-500 hover:bg-zinc-200 hover:text-zinc-900"
                       >
                         ×
@@ -261,10 +229,7 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
               maxLength={4096}
               value={draft.auto_reply ?? ""}
               disabled={disabled}
-              onChange={(e) => {
-                setDraft((d) => ({ ...d, auto_reply: e.target.value }));
-                clear("auto_reply");
-              }}
+              onChange={(e) => set("auto_reply", e.target.value)}
               error={errors.auto_reply}
               hint="Sent once per conversation per closed period. Leave empty for no auto-reply."
             />
@@ -289,7 +254,7 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
                     value={value}
                     checked={draft.outside_hours === value}
                     disabled={disabled}
-                    onChange={() => setDraft((d) => ({ ...d, outside_hours: value }))}
+                    onChange={() => set("outside_hours", value)}
                     className="mt-1 accent-emerald-600"
                   />
                   <span>

@@ -1,69 +1,47 @@
 "use client";
 
-import { useCallback, useEffect, useState, type FormEvent } from "react";
-import { ApiError, api, errorMessage } from "@/lib/api";
+import { api } from "@/lib/api";
 import { approvedTemplateNames, csatBody } from "@/lib/business-hours.mjs";
-import { splitDetail } from "@/lib/form-errors";
+import { useForm } from "@/lib/hooks/useForm";
+import { useResource } from "@/lib/hooks/useResource";
 import { liveTemplates, optional } from "@/lib/settings-api";
 import type { Csat } from "@/lib/settings-types";
 import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Select, Skeleton, useToast } from "@/components/ui";
 
 const PATH = "/api/csat"; // the responder's
 const FIELDS = ["enabled", "question", "template_name"] as const;
+const EMPTY: Csat = { enabled: false, question: "", template_name: null };
+
+/** The settings (null: the responder does not offer CSAT, 404) and the approved template names. */
+async function loadCsat(path: string): Promise<{ csat: Csat | null; names: string[] }> {
+  const [csat, templates] = await Promise.all([optional<Csat>(path), liveTemplates().catch(() => [])]);
+  return { csat, names: approvedTemplateNames(templates) };
+}
+
+const draftOf = (csat: Csat): Csat => ({ ...csat, template_name: csat.template_name ?? null });
 
 /** GET/PUT /api/csat; the template is one of the live channels' approved templates. */
 export function CsatSection({ manager }: { manager: boolean }) {
   const toast = useToast();
-  const [saved, setSaved] = useState<Csat | null | undefined>(undefined);
-  const [draft, setDraft] = useState<Csat>({ enabled: false, question: "", template_name: null });
-  const [names, setNames] = useState<string[]>([]);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [errors, setErrors] = useState<Record<string, string>>({});
-  const [general, setGeneral] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
+  const { values: draft, set, setValues, errors, general, submitting: saving, submit } = useForm(EMPTY, FIELDS);
+  const { data, setData, error: loadError, loading, refresh: load } = useResource(PATH, {
+    load: loadCsat,
+    onLoad: ({ csat }) => csat && setValues(draftOf(csat)),
+  });
+  const names = data?.names ?? [];
 
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const [found, templates] = await Promise.all([optional<Csat>(PATH), liveTemplates().catch(() => [])]);
-      setNames(approvedTemplateNames(templates));
-      setSaved(found);
-      if (found) setDraft({ ...found, template_name: found.template_name ?? null });
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, []);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    setGeneral(null);
-    const { body, errors: found } = csatBody(draft);
-    setErrors(found);
-    if (Object.keys(found).length) return;
-    setSaving(true);
-    try {
-      const next = await api<Csat>(PATH, { method: "PUT", json: body });
-      setSaved(next);
-      setDraft({ ...next, template_name: next.template_name ?? null });
+  const save = submit(
+    async (values) => {
+      const next = await api<Csat>(PATH, { method: "PUT", json: csatBody(values).body });
+      setData({ csat: next, names });
+      setValues(draftOf(next));
       toast("CSAT settings saved");
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const split = splitDetail(error.detail, FIELDS);
-        setErrors(split.fields);
-        setGeneral(split.general ?? (Object.keys(split.fields).length ? null : errorMessage(error)));
-      } else {
-        setGeneral(errorMessage(error));
-      }
-      toast("The CSAT settings were not saved", "error");
-    } finally {
-      setSaving(false);
-    }
-  }
+    },
+    {
+      validate: (values) => csatBody(values).errors,
+      onError: () => toast("The CSAT settings were not saved", "error"),
+    },
+  );
 
   // The saved template stays choosable even when no live channel lists it any more.
   const options = draft.template_name && !names.includes(draft.template_name) ? [draft.template_name, ...names] : names;
@@ -76,11 +54,11 @@ export function CsatSection({ manager }: { manager: boolean }) {
       />
       {loadError ? (
         <ErrorState error={loadError} title="Could not load the CSAT settings" onRetry={() => void load()} />
-      ) : saved === undefined ? (
+      ) : loading && !data ? (
         <div className="p-4" aria-busy aria-label="Loading the CSAT settings">
           <Skeleton className="h-5 w-1/2" />
         </div>
-      ) : saved === null ? (
+      ) : !data?.csat ? (
         <EmptyState title="CSAT is not available yet" description="The AI service does not offer it on this installation." />
       ) : (
         <CardBody>
@@ -91,7 +69,7 @@ export function CsatSection({ manager }: { manager: boolean }) {
                 name="csat_enabled"
                 checked={draft.enabled}
                 disabled={disabled}
-                onChange={(e) => setDraft((d) => ({ ...d, enabled: e.target.checked }))}
+                onChange={(e) => set("enabled", e.target.checked)}
                 className="mt-0.5 h-4 w-4 rounded border-zinc-300 accent-emerald-600"
               />
               <span>
@@ -105,10 +83,7 @@ export function CsatSection({ manager }: { manager: boolean }) {
               value={draft.question}
               maxLength={1024}
               disabled={disabled}
-              onChange={(e) => {
-                setDraft((d) => ({ ...d, question: e.target.value }));
-                setErrors({});
-              }}
+              onChange={(e) => set("question", e.target.value)}
               error={errors.question}
               placeholder="How did we do today?"
             />
@@ -117,7 +92,7 @@ export function CsatSection({ manager }: { manager: boolean }) {
               name="csat_template"
               value={draft.template_name ?? ""}
               disabled={disabled}
-              onChange={(e) => setDraft((d) => ({ ...d, template_name: e.target.value || null }))}
+              onChange={(e) => set("template_name", e.target.value || null)}
               error={errors.template_name}
               hint={
                 names.length

@@ -2,10 +2,12 @@
 
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useState, type FormEvent } from "react";
+import { useState } from "react";
 import { ApiError, api, errorMessage } from "@/lib/api";
 import { formatWhen } from "@/lib/figures";
-import { listAll } from "@/lib/settings-api";
+import { useForm } from "@/lib/hooks/useForm";
+import { useList } from "@/lib/hooks/useList";
+import { useResource } from "@/lib/hooks/useResource";
 import type { ContactProfile } from "@/lib/settings-types";
 import type { Conversation, ConversationStatus } from "@/lib/types";
 import { PageContainer } from "@/components/AppShell";
@@ -32,6 +34,7 @@ const STATUS: Record<ConversationStatus, [string, Tone]> = {
 };
 
 type Row = { key: string; value: string };
+const FORM_FIELDS = ["notes", "attributes"] as const;
 
 function rowsOf(attributes: Record<string, string> | undefined): Row[] {
   return Object.entries(attributes ?? {}).map(([key, value]) => ({ key, value }));
@@ -56,59 +59,40 @@ export function ContactView({ id }: { id: string }) {
   const router = useRouter();
   const { me } = useSession();
   const manager = me ? me.user.role === "owner" || me.user.role === "admin" : false;
-  const [contact, setContact] = useState<ContactProfile | null>(null);
-  const [conversations, setConversations] = useState<Conversation[] | null>(null);
-  const [loadError, setLoadError] = useState<unknown>(null);
-  const [notes, setNotes] = useState("");
-  const [rows, setRows] = useState<Row[]>([]);
-  const [formError, setFormError] = useState<string | null>(null);
-  const [saving, setSaving] = useState(false);
+  const { values, set, setValues, errors, general, submitting: saving, submit } = useForm(
+    { notes: "", rows: [] as Row[] },
+    FORM_FIELDS,
+  );
+  const { notes, rows } = values;
+  const seed = (found: ContactProfile) => setValues({ notes: found.notes ?? "", rows: rowsOf(found.attributes) });
+  const profile = useResource<ContactProfile>(`/api/contacts/${id}`, { onLoad: seed });
+  const list = useList<Conversation>(`/api/conversations?contact_id=${encodeURIComponent(id)}`);
+  const contact = profile.data;
+  const conversations = list.items;
+  const loadError = profile.error ?? list.error;
+  const load = () => Promise.all([profile.refresh(), list.refresh()]);
+  const formError = errors.attributes ?? errors.notes ?? general;
   const [exporting, setExporting] = useState(false);
   const [confirm, setConfirm] = useState(false);
   const [erasing, setErasing] = useState(false);
 
-  const load = useCallback(async () => {
-    setLoadError(null);
-    try {
-      const [found, list] = await Promise.all([
-        api<ContactProfile>(`/api/contacts/${id}`),
-        listAll<Conversation>(`/api/conversations?contact_id=${encodeURIComponent(id)}`),
-      ]);
-      setContact(found);
-      setNotes(found.notes ?? "");
-      setRows(rowsOf(found.attributes));
-      setConversations(list);
-    } catch (error) {
-      setLoadError(error);
-    }
-  }, [id]);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- loading on mount
-    void load();
-  }, [load]);
-
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    const { attributes, error } = attributesOf(rows);
-    setFormError(error);
-    if (error) return;
-    setSaving(true);
-    try {
+  const save = submit(
+    async (v) => {
       const next = await api<ContactProfile>(`/api/contacts/${id}`, {
         method: "PATCH",
-        json: { notes: notes.trim() ? notes : null, attributes },
+        json: { notes: v.notes.trim() ? v.notes : null, attributes: attributesOf(v.rows).attributes },
       });
-      setContact(next);
-      setNotes(next.notes ?? "");
-      setRows(rowsOf(next.attributes));
+      profile.setData(next);
+      seed(next);
       toast("Contact saved");
-    } catch (e) {
-      setFormError(errorMessage(e));
-    } finally {
-      setSaving(false);
-    }
-  }
+    },
+    {
+      validate: (v) => {
+        const { error } = attributesOf(v.rows);
+        return error ? { attributes: error } : null;
+      },
+    },
+  );
 
   async function download() {
     setExporting(true);
@@ -224,7 +208,7 @@ export function ContactView({ id }: { id: string }) {
                     rows={4}
                     maxLength={8192}
                     value={notes}
-                    onChange={(e) => setNotes(e.target.value)}
+                    onChange={(e) => set("notes", e.target.value)}
                   />
                   <fieldset className="flex flex-col gap-2">
                     <legend className="mb-1 text-sm font-medium text-zinc-800">Attributes</legend>
@@ -236,7 +220,7 @@ export function ContactView({ id }: { id: string }) {
                           value={row.key}
                           maxLength={64}
                           placeholder="name"
-                          onChange={(e) => setRows(rows.map((r, j) => (j === i ? { ...r, key: e.target.value } : r)))}
+                          onChange={(e) => set("rows", rows.map((r, j) => (j === i ? { ...r, key: e.target.value } : r)))}
                           className="h-9 w-28 min-w-0 rounded-lg border border-zinc-300 px-2 text-sm"
                         />
                         <input
@@ -244,16 +228,16 @@ export function ContactView({ id }: { id: string }) {
                           value={row.value}
                           maxLength={1024}
                           placeholder="value"
-                          onChange={(e) => setRows(rows.map((r, j) => (j === i ? { ...r, value: e.target.value } : r)))}
+                          onChange={(e) => set("rows", rows.map((r, j) => (j === i ? { ...r, value: e.target.value } : r)))}
                           className="h-9 min-w-0 flex-1 rounded-lg border border-zinc-300 px-2 text-sm"
                         />
-                        <Button size="sm" variant="ghost" onClick={() => setRows(rows.filter((_, j) => j !== i))} aria-label={`Remove attribute ${row.key || i + 1}`}>
+                        <Button size="sm" variant="ghost" onClick={() => set("rows", rows.filter((_, j) => j !== i))} aria-label={`Remove attribute ${row.key || i + 1}`}>
                           ×
                         </Button>
                       </div>
                     ))}
                     <div>
-                      <Button size="sm" variant="secondary" disabled={rows.length >= 50} onClick={() => setRows([...rows, { key: "", value: "" }])}>
+                      <Button size="sm" variant="secondary" disabled={rows.length >= 50} onClick={() => set("rows", [...rows, { key: "", value: "" }])}>
                         Add attribute
                       </Button>
                     </div>
