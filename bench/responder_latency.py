@@ -42,6 +42,7 @@ from wa_testing.plugin import (
     meta_json,
     meta_signature,
     notification,
+    remove_topology,
     text_message,
 )
 
@@ -310,6 +311,8 @@ async def main() -> None:
                 await conn.execution_options(isolation_level="AUTOCOMMIT")
                 await conn.execute(text(f'drop database if exists "{name}" with (force)'))
             await admin.dispose()
+            # And its queues: quorum queues left on the shared broker pile up run after run.
+            await remove_topology(AMQP_URL, f"bench.{name}.", set())
 
 
 if __name__ == "__main__":
