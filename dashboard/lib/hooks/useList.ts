@@ -8,6 +8,7 @@
 import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
 import { api, listAll } from "@/lib/api";
 import { keepAdded } from "@/lib/lists";
+import { readOrder } from "@/lib/read-order.mjs";
 import type { LiveEventName } from "@/lib/events";
 import { useLiveRefresh, useRefreshEvery } from "./useLiveRefresh";
 
@@ -44,6 +45,8 @@ export function useList<T extends { id: string }>(path: string | null, options: 
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(path !== null);
   const added = useRef(new Set<string>());
+  // Overlapping reads: an older read's late answer is dropped (lib/read-order.mjs).
+  const reads = useRef(readOrder());
 
   const refresh = useCallback(
     async (quiet = false) => {
@@ -52,8 +55,10 @@ export function useList<T extends { id: string }>(path: string | null, options: 
         setError(null);
         setLoading(true);
       }
+      const read = reads.current.start();
       try {
         const all = await load(path);
+        if (!reads.current.accept(read)) return;
         const kept = new Set(added.current);
         setItems((current) => keepAdded(current, all, kept));
         for (const item of all) added.current.delete(item.id); // listed now: nothing to keep
