@@ -1,17 +1,44 @@
-"""Every query of ingest's tables; reads of tenant data start from a tenant-scoped statement."""
+"""Every query of ingest's tables: the SQL of the request paths (the API's reads) and of
+the hot paths, inbound (`inbound.py`), statuses (`statuses.py`), channels, conversations,
+outbound, read receipts (`receipts.py`) and inbound media (`media.py`). The team inbox
+(`inbox.py`), templates, erasure, delivery and CSAT still hold their own.
+
+Tenant scoping: a function that reads or writes tenant data takes the tenant id and filters
+by it (reads start from a tenant-scoped statement: `channels`, `conversations`, `contacts`,
+`messages`). The exceptions say so in their docstring: a routing lookup by Meta's
+`phone_number_id` (globally unique: it decides the tenant), and rows keyed by ids that are
+globally unique and were already resolved within one tenant in the same transaction (a
+message's, a conversation's, a (channel, contact) pair's); a batch across tenants carries
+each row's tenant id in its keys or its values.
+ORM unit-of-work calls (`session.get` by primary key, changed attributes flushed) stay with
+the modules that own the change.
+"""
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, exists, func, or_, select, tuple_, update
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, defer
 from sqlalchemy.orm.attributes import set_attribute
 
 from common.db import Database
 from common.pagination import PageQuery, keyset, trim_page
-from ingest.models import Channel, Contact, Conversation, MediaChunk, MediaFile, Message
+from ingest.models import (
+    Channel,
+    Contact,
+    Conversation,
+    DeliveryAttempt,
+    MediaChunk,
+    MediaFetchAttempt,
+    MediaFile,
+    Message,
+    PendingStatus,
+)
 
 
 def channels(tenant_id: uuid.UUID) -> Select[Channel]:
@@ -204,6 +231,507 @@ async def media_chunks(
         if len(rows) < per_query:
             return
         seq += per_query
+
+
+# --- Channels (channels.py) -------------------------------------------------------------
+
+
+async def insert_channel(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    phone_number_id: str,
+    display_phone_number: str | None,
+    waba_id: str | None,
+    access_token_encrypted: str | None,
+    verified_at: datetime | None,
+) -> uuid.UUID | None:
+    """A new channel of the tenant; None when the number is connected already (to any
+    tenant: a number routes to one business)."""
+    return await session.scalar(
+        insert(Channel)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            phone_number_id=phone_number_id,
+            display_phone_number=display_phone_number,
+            waba_id=waba_id,
+            access_token_encrypted=access_token_encrypted,
+            verified_at=verified_at,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["phone_number_id"], index_where=sql("deleted_at IS NULL")
+        )
+        .returning(Channel.id)
+    )
+
+
+# --- Inbound (inbound.py) -----------------------------------------------------------------
+
+# The hot path never needs Meta's raw object back (it is the largest column): not loaded.
+_WITHOUT_RAW = defer(Message.raw, raiseload=True)
+
+
+async def channels_by_numbers(
+    session: AsyncSession, phone_number_ids: Collection[str]
+) -> list[Channel]:
+    """Routing (the exception to tenant scoping, like `channel_by_number`): the connected
+    channels of these business numbers, whichever tenants own them."""
+    return list(
+        await session.scalars(
+            select(Channel).where(
+                Channel.phone_number_id.in_(phone_number_ids), Channel.deleted_at.is_(None)
+            )
+        )
+    )
+
+
+def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[uuid.UUID, str | None]:
+    """Which of these (tenant, wamid) are stored already. Tenant first, so the lookup is an
+    index search on the unique (tenant_id, wamid) index, not a scan of every tenant's
+    messages; the caller keeps only exact pairs."""
+    return select(Message.tenant_id, Message.wamid).where(
+        Message.tenant_id.in_(sorted({t for t, _ in keys})),
+        Message.wamid.in_(sorted({w for _, w in keys})),
+    )
+
+
+async def existing_wamids(
+    session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str | None]]:
+    """The (tenant, wamid) pairs of `stored_wamids` found (a superset of the exact pairs)."""
+    return {(row.tenant_id, row.wamid) for row in await session.execute(stored_wamids(keys))}
+
+
+async def upsert_contacts(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[uuid.UUID, str], Contact]:
+    """Contacts by (tenant, wa_id), each row carrying its tenant id: inserted, or their
+    profile and first/last seen merged in. The rows are locked in the order given: callers
+    pass them in key order, so concurrent batches lock contacts in the same order. Then the
+    rows themselves (by the ids just returned), fresh."""
+    # executemany ("insertmanyvalues"): one cached statement whatever the batch size.
+    table = Contact.__table__
+    stmt = insert(table)
+    excluded = stmt.excluded
+    ids = list(
+        (
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "wa_id"],
+                    set_={
+                        "name": func.coalesce(excluded.name, table.c.name),
+                        "user_id": func.coalesce(excluded.user_id, table.c.user_id),
+                        "username": func.coalesce(excluded.username, table.c.username),
+                        "first_seen_at": func.least(table.c.first_seen_at, excluded.first_seen_at),
+                        "last_seen_at": func.greatest(table.c.last_seen_at, excluded.last_seen_at),
+                    },
+                ).returning(table.c.id),
+                rows,
+            )
+        ).scalars()
+    )
+    contacts = await session.scalars(
+        select(Contact).where(Contact.id.in_(ids)).execution_options(populate_existing=True)
+    )
+    return {(c.tenant_id, c.wa_id): c for c in contacts}
+
+
+async def lock_active_conversations(
+    session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """The open or handed-off conversation of each (channel, contact), locked in id order.
+    Keyed by the pair (the exception to tenant scoping: a channel's and a contact's ids are
+    globally unique and the caller resolved both within their tenant)."""
+    found = await session.scalars(
+        select(Conversation)
+        .where(
+            tuple_(Conversation.channel_id, Conversation.contact_id).in_(pairs),
+            Conversation.status != "resolved",
+        )
+        .order_by(Conversation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(c.channel_id, c.contact_id): c for c in found}
+
+
+async def lock_conversations_of(
+    session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> list[Conversation]:
+    """Every conversation of each (channel, contact), locked in id order (keyed by the pair,
+    as `lock_active_conversations`)."""
+    return list(
+        await session.scalars(
+            select(Conversation)
+            .where(tuple_(Conversation.channel_id, Conversation.contact_id).in_(pairs))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+    )
+
+
+async def insert_conversations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """New active conversations, each row carrying its tenant id; a (channel, contact) that
+    has an active one already (a concurrent batch) keeps it: the partial unique index."""
+    await session.execute(
+        insert(Conversation.__table__).on_conflict_do_nothing(
+            index_elements=["channel_id", "contact_id"],
+            # Literal, as in the index: a bound parameter cannot prove the index applies
+            # once Postgres switches the prepared statement to a generic plan.
+            index_where=sql("status <> 'resolved'"),
+        ),
+        rows,
+    )
+
+
+async def insert_inbound_messages(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> set[uuid.UUID]:
+    """Inbound messages, each row carrying its tenant id, once per (tenant, wamid): the ids
+    of those inserted (a concurrent twin's wamid is skipped)."""
+    # executemany ("insertmanyvalues"): one compiled statement, whatever the batch size.
+    table = Message.__table__
+    return set(
+        (
+            await session.execute(
+                insert(table)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "wamid"])
+                .returning(table.c.id),
+                rows,
+            )
+        ).scalars()
+    )
+
+
+async def messages_by_ids(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Message]:
+    """Messages just inserted, by id (the exception to tenant scoping: the ids are this
+    transaction's), without their raw object."""
+    return {
+        m.id: m
+        for m in await session.scalars(
+            select(Message).where(Message.id.in_(ids)).options(_WITHOUT_RAW)
+        )
+    }
+
+
+async def recent_histories(
+    session: AsyncSession, conversation_ids: Collection[uuid.UUID], depth: int
+) -> list[Message]:
+    """The `depth` latest messages of each conversation, oldest first, without their raw
+    object (keyed by conversation ids the caller stored messages in, within their tenant)."""
+    ranked = (
+        select(
+            Message,
+            func.row_number()
+            .over(
+                partition_by=Message.conversation_id,
+                order_by=(Message.created_at.desc(), Message.id.desc()),
+            )
+            .label("rank"),
+        )
+        # A private note is the team's, never part of what the AI reads.
+        .where(Message.conversation_id.in_(conversation_ids), Message.direction != "internal")
+        .subquery()
+    )
+    recent = aliased(Message, ranked)
+    return list(
+        await session.scalars(
+            select(recent)
+            .where(ranked.c.rank <= depth)
+            .order_by(recent.created_at, recent.id)
+            .options(defer(recent.raw, raiseload=True))
+        )
+    )
+
+
+async def set_reaction(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str, emoji: str | None
+) -> None:
+    """The customer's reaction on the tenant's message `wamid` (None: removed)."""
+    await session.execute(
+        update(Message)
+        .where(Message.tenant_id == tenant_id, Message.wamid == wamid)
+        .values(reaction=emoji)
+    )
+
+
+# --- Statuses (statuses.py) ---------------------------------------------------------------
+
+
+async def advance_status(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    wamid: str,
+    rank: int,
+    values: dict[str, Any],
+) -> Row[uuid.UUID, uuid.UUID] | None:
+    """The tenant's outbound message `wamid` takes `values` if its status ranks below `rank`
+    (statuses only move forward): its (id, conversation_id), or None."""
+    return (
+        await session.execute(
+            update(Message)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.wamid == wamid,
+                Message.direction == "outbound",
+                Message.status_rank < rank,
+            )
+            .values(**values)
+            .returning(Message.id, Message.conversation_id)
+        )
+    ).first()
+
+
+async def message_id_by_wamid(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Message.id).where(Message.tenant_id == tenant_id, Message.wamid == wamid)
+    )
+
+
+async def adopt_wamid(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    message_id: uuid.UUID,
+    *,
+    wamid: str,
+    status: str,
+    rank: int,
+    error: str | None,
+    error_code: int | None,
+) -> Row[uuid.UUID, uuid.UUID] | None:
+    """The tenant's outbound message `message_id`, still without a wamid, takes `wamid` and
+    this status (no longer being sent, nor waiting to be): its (id, conversation_id), or
+    None."""
+    return (
+        await session.execute(
+            update(Message)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.id == message_id,
+                Message.direction == "outbound",
+                Message.wamid.is_(None),
+            )
+            .values(
+                wamid=wamid,
+                status=status,
+                status_rank=rank,
+                error=error,
+                error_code=error_code,
+                sending_until=None,
+                next_attempt_at=None,
+            )
+            .returning(Message.id, Message.conversation_id)
+        )
+    ).first()
+
+
+async def mark_unaccounted_attempts_sent(session: AsyncSession, message_id: uuid.UUID) -> None:
+    """A message's delivery attempts still `sending` or `unknown` become `sent`. Keyed by the
+    message (the exception to tenant scoping: its id is globally unique, and the caller just
+    matched it within its tenant)."""
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.message_id == message_id,
+            DeliveryAttempt.outcome.in_(("sending", "unknown")),
+        )
+        .values(outcome="sent")
+    )
+
+
+async def keep_pending_status(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    wamid: str,
+    status: str,
+    rank: int,
+    error: str | None,
+    error_code: int | None,
+) -> None:
+    """A status for a wamid the tenant has not stored (yet), once per (wamid, status)."""
+    await session.execute(
+        insert(PendingStatus)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            wamid=wamid,
+            status=status,
+            status_rank=rank,
+            error=error,
+            error_code=error_code,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "wamid", "status"])
+    )
+
+
+async def pending_statuses(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str
+) -> list[PendingStatus]:
+    """The statuses kept for the tenant's `wamid`, furthest first."""
+    return list(
+        await session.scalars(
+            select(PendingStatus)
+            .where(PendingStatus.tenant_id == tenant_id, PendingStatus.wamid == wamid)
+            .order_by(PendingStatus.status_rank.desc())
+        )
+    )
+
+
+async def drop_pending_statuses(session: AsyncSession, pending: list[PendingStatus]) -> None:
+    """Pending statuses loaded by `pending_statuses` (tenant-scoped there), deleted now."""
+    for row in pending:
+        await session.delete(row)
+    await session.flush()
+
+
+# --- Conversations and outbound (conversations.py, outbound.py) ---------------------------
+
+
+async def other_active_conversation(
+    session: AsyncSession, conversation: Conversation
+) -> uuid.UUID | None:
+    """Another open or handed-off conversation of this one's (channel, contact). Keyed by the
+    pair of a conversation the caller loaded within its tenant (the exception to tenant
+    scoping: the ids are globally unique)."""
+    return await session.scalar(
+        select(Conversation.id).where(
+            Conversation.channel_id == conversation.channel_id,
+            Conversation.contact_id == conversation.contact_id,
+            Conversation.status != "resolved",
+            Conversation.id != conversation.id,
+        )
+    )
+
+
+async def template_sent_since(
+    session: AsyncSession, conversation_id: uuid.UUID, since: datetime
+) -> uuid.UUID | None:
+    """A template message of the conversation created at `since` or later. Keyed by a
+    conversation the caller loaded (and locked) within its tenant (the exception to tenant
+    scoping: its id is globally unique)."""
+    return await session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.type == "template",
+            Message.created_at >= since,
+        )
+        .limit(1)
+    )
+
+
+# --- Read receipts (receipts.py) ----------------------------------------------------------
+
+
+async def receipt_target(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID
+) -> Row[str, str | None] | None:
+    """The connected channel (phone_number_id, access_token_encrypted) of the tenant's
+    message, or None."""
+    return (
+        await session.execute(
+            select(Channel.phone_number_id, Channel.access_token_encrypted)
+            .join(Message, Message.channel_id == Channel.id)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.id == message_id,
+                Channel.deleted_at.is_(None),
+            )
+        )
+    ).first()
+
+
+async def replied_since(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, since: datetime
+) -> uuid.UUID | None:
+    """An outbound message of the tenant's conversation, sent (it has a wamid), created at
+    `since` or later."""
+    return await session.scalar(
+        select(Message.id)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.wamid.is_not(None),
+            Message.created_at >= since,
+        )
+        .limit(1)
+    )
+
+
+# --- Inbound media (media.py) -------------------------------------------------------------
+# Keyed by the message (the exception to tenant scoping): a media job names a message id,
+# globally unique, and each row written carries the message's tenant id.
+
+
+async def media_fetch_attempts(session: AsyncSession, message_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(select(func.count()).where(MediaFetchAttempt.message_id == message_id))
+        or 0
+    )
+
+
+def add_media_fetch_attempt(
+    session: AsyncSession, message_id: uuid.UUID, error: str | None
+) -> None:
+    """An attempt to fetch the message's media (error None: it succeeded), flushed with the
+    session."""
+    session.add(MediaFetchAttempt(message_id=message_id, error=error))
+
+
+async def claim_media_file(session: AsyncSession, message: Message) -> uuid.UUID | None:
+    """The message's file row, inserted empty; None when it exists. A concurrent claim of the
+    same message waits on it until this transaction ends."""
+    return await session.scalar(
+        insert(MediaFile)
+        .values(message_id=message.id, tenant_id=message.tenant_id, size_bytes=0)
+        .on_conflict_do_nothing()
+        .returning(MediaFile.message_id)
+    )
+
+
+async def media_still_pending(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    status = await session.scalar(
+        select(Message.media["status"].astext).where(Message.id == message_id)
+    )
+    return status == "pending"
+
+
+async def insert_media_chunk(
+    session: AsyncSession, message_id: uuid.UUID, seq: int, content: bytes
+) -> None:
+    await session.execute(
+        insert(MediaChunk).values(message_id=message_id, seq=seq, content=content)
+    )
+
+
+async def finish_media_file(
+    session: AsyncSession, message_id: uuid.UUID, *, size_bytes: int, mime_type: str | None
+) -> None:
+    await session.execute(
+        update(MediaFile)
+        .where(MediaFile.message_id == message_id)
+        .values(size_bytes=size_bytes, mime_type=mime_type)
+    )
+
+
+async def settle_media(
+    session: AsyncSession, message_id: uuid.UUID, media: dict[str, object]
+) -> uuid.UUID | None:
+    """The message's media summary, if it is still `pending`: the message id, or None when a
+    twin settled it first."""
+    return await session.scalar(
+        update(Message)
+        .where(Message.id == message_id, Message.media["status"].astext == "pending")
+        .values(media=media)
+        .returning(Message.id)
+    )
 
 
 def _dt(value: Any) -> datetime:
