@@ -1,25 +1,38 @@
-"""Every query of ingest's tables: the SQL of the request paths (the API's reads) and of
+"""The queries of ingest's tables: the SQL of the request paths (the API's reads) and of
 the hot paths, inbound (`inbound.py`), statuses (`statuses.py`), channels, conversations,
-outbound, read receipts (`receipts.py`) and inbound media (`media.py`). The team inbox
-(`inbox.py`), templates, erasure, delivery and CSAT still hold their own.
+outbound, read receipts (`receipts.py`), inbound media (`media.py`), delivery
+(`delivery.py`) and CSAT (`csat.py`). Still beside their modules: the team inbox
+(`inbox.py`), templates (`templates.py`), erasure (`erasure.py`), one template lookup in
+`api.py` and the consumers' claim of processed events (`consumers.py`).
 
 Tenant scoping: a function that reads or writes tenant data takes the tenant id and filters
 by it (reads start from a tenant-scoped statement: `channels`, `conversations`, `contacts`,
 `messages`). The exceptions say so in their docstring: a routing lookup by Meta's
 `phone_number_id` (globally unique: it decides the tenant), and rows keyed by ids that are
-globally unique and were already resolved within one tenant in the same transaction (a
-message's, a conversation's, a (channel, contact) pair's); a batch across tenants carries
-each row's tenant id in its keys or its values.
+globally unique and were resolved within one tenant before (a message's, a conversation's,
+a (channel, contact) pair's) or named by ingest's own jobs (the message id of a delivery or
+a media job). A batch across tenants carries each row's tenant id in its keys or values.
 ORM unit-of-work calls (`session.get` by primary key, changed attributes flushed) stay with
 the modules that own the change.
 """
 
 import uuid
 from collections.abc import AsyncIterator, Collection, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, func, or_, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
 from sqlalchemy import text as sql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,12 +45,14 @@ from ingest.models import (
     Channel,
     Contact,
     Conversation,
+    CSATRequest,
     DeliveryAttempt,
     MediaChunk,
     MediaFetchAttempt,
     MediaFile,
     Message,
     PendingStatus,
+    Template,
 )
 
 
@@ -731,6 +746,290 @@ async def settle_media(
         .where(Message.id == message_id, Message.media["status"].astext == "pending")
         .values(media=media)
         .returning(Message.id)
+    )
+
+
+# --- Outbound delivery (delivery.py) ------------------------------------------------------
+# Keyed by the message (the exception to tenant scoping): a delivery job names a message id,
+# globally unique; the lease is taken on that row, and the rest follows from the leased
+# message (its conversation, its channel); rows written carry the message's tenant id.
+
+
+async def lease_message(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    lease: timedelta,
+    order_wait: timedelta,
+) -> Message | None:
+    """The lease on a queued outbound message that is due and first in its conversation's
+    line, and the message; None when it cannot be taken now (or is done)."""
+    now = func.now()
+    earlier = aliased(Message)
+    ahead = (
+        select(earlier.id)
+        .where(
+            earlier.conversation_id == Message.conversation_id,
+            earlier.direction == "outbound",
+            earlier.status == "queued",
+            earlier.wamid.is_(None),
+            tuple_(earlier.created_at, earlier.id) < tuple_(Message.created_at, Message.id),
+            # One queued longer than this is stuck: it holds nobody back.
+            earlier.created_at > now - order_wait,
+        )
+        .exists()
+    )
+    # The lease and the message in one round trip (RETURNING the row, not a re-select).
+    return await session.scalar(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            or_(Message.sending_until.is_(None), Message.sending_until < now),
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            ~ahead,
+        )
+        .values(sending_until=now + lease, next_attempt_at=None)
+        .returning(Message)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+
+
+async def delivery_context(
+    session: AsyncSession, message: Message
+) -> Row[Channel, str, int | None, str | None]:
+    """A leased message's channel, its customer's number and its last attempt (number and
+    outcome): one query."""
+    last = (
+        select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
+        .where(DeliveryAttempt.message_id == message.id)
+        .order_by(DeliveryAttempt.attempt.desc())
+        .limit(1)
+        .lateral()
+    )
+    return (
+        await session.execute(
+            select(Channel, Contact.wa_id, last.c.attempt, last.c.outcome)
+            .select_from(Conversation)
+            .join(Contact, Conversation.contact_id == Contact.id)
+            .join(Channel, Channel.id == message.channel_id)
+            .outerjoin(last, true())
+            .where(Conversation.id == message.conversation_id)
+        )
+    ).one()
+
+
+# direction, status, wamid, sending_until, next_attempt_at, conversation_id, created_at, id, now
+_DeliveryState = Row[
+    str, str, str | None, datetime | None, datetime | None, uuid.UUID, datetime, uuid.UUID, datetime
+]
+
+
+async def delivery_state(session: AsyncSession, message_id: uuid.UUID) -> _DeliveryState | None:
+    """What decides whether (and how long) a message that could not be leased waits: its
+    direction, status, wamid, lease, next attempt, place in its conversation, and now."""
+    return (
+        await session.execute(
+            select(
+                Message.direction,
+                Message.status,
+                Message.wamid,
+                Message.sending_until,
+                Message.next_attempt_at,
+                Message.conversation_id,
+                Message.created_at,
+                Message.id,
+                func.now().label("now"),
+            ).where(Message.id == message_id)
+        )
+    ).first()
+
+
+async def earliest_due_ahead(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    *,
+    created_at: datetime,
+    message_id: uuid.UUID,
+    now: datetime,
+    order_wait: timedelta,
+) -> datetime | None:
+    """When the first of the queued messages ahead of (created_at, message_id) in the
+    conversation is due (`now` for those due already); None when none is."""
+    return await session.scalar(
+        select(func.min(func.coalesce(Message.next_attempt_at, now))).where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            tuple_(Message.created_at, Message.id) < tuple_(created_at, message_id),
+            Message.created_at > now - order_wait,
+        )
+    )
+
+
+async def next_in_line(
+    session: AsyncSession, conversation_id: uuid.UUID, *, order_wait: timedelta
+) -> uuid.UUID | None:
+    """The conversation's first queued outbound message not stuck (queued within
+    `order_wait`)."""
+    now = func.now()
+    first: uuid.UUID | None = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            Message.created_at > now - order_wait,
+        )
+        .order_by(Message.created_at, Message.id)
+        .limit(1)
+    )
+    return first
+
+
+async def start_attempt(
+    session: AsyncSession, message: Message, attempt: int, *, lease: timedelta
+) -> None:
+    """The `sending` attempt, and the message's lease renewed (the attempt flushed first)."""
+    session.add(
+        DeliveryAttempt(
+            tenant_id=message.tenant_id,
+            message_id=message.id,
+            attempt=attempt,
+            outcome="sending",
+        )
+    )
+    await session.execute(
+        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
+    )
+
+
+async def release_lease(session: AsyncSession, message_id: uuid.UUID) -> None:
+    await session.execute(
+        update(Message).where(Message.id == message_id).values(sending_until=None)
+    )
+
+
+async def record_attempt(
+    session: AsyncSession, message: Message, attempt: int, outcome: dict[str, Any]
+) -> None:
+    """The attempt's outcome: on its `sending` row, or a new row when there is none."""
+    existing = await session.scalar(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.message_id == message.id, DeliveryAttempt.attempt == attempt)
+        .values(**outcome)
+        .returning(DeliveryAttempt.id)
+    )
+    if existing is None:
+        session.add(
+            DeliveryAttempt(
+                tenant_id=message.tenant_id,
+                message_id=message.id,
+                attempt=attempt,
+                **outcome,
+            )
+        )
+
+
+async def settle_delivery(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    only_queued: bool,
+    retry_in_s: float | None = None,
+) -> uuid.UUID | None:
+    """The message takes `values` (and, with `retry_in_s`, its next attempt's time) unless
+    it has a wamid already (or, `only_queued`, left `queued`): its id, or None."""
+    where = [Message.id == message_id, Message.wamid.is_(None)]
+    if only_queued:
+        where.append(Message.status == "queued")
+    if retry_in_s is not None:
+        values = values | {"next_attempt_at": func.now() + timedelta(seconds=retry_in_s)}
+    return await session.scalar(
+        update(Message).where(*where).values(**values).returning(Message.id)
+    )
+
+
+async def mark_needs_reauth(session: AsyncSession, channel_id: uuid.UUID) -> None:
+    """Meta refused the channel's token (keyed by the leased message's channel)."""
+    await session.execute(update(Channel).where(Channel.id == channel_id).values(needs_reauth=True))
+
+
+# --- CSAT (csat.py) -----------------------------------------------------------------------
+# Keyed by the conversation, channel or contact a tenant-scoped lookup (or inbound's routing)
+# resolved (the exception to tenant scoping: the ids are globally unique).
+
+
+async def agent_wrote(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Whether an agent wrote to the customer in the conversation."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "outbound",
+                    Message.author == "agent",
+                )
+            )
+        )
+    )
+
+
+async def templates_named(
+    session: AsyncSession, channel_id: uuid.UUID, name: str
+) -> list[Template]:
+    """The channel's templates called `name`, in every language (by language)."""
+    return list(
+        await session.scalars(
+            select(Template)
+            .where(Template.channel_id == channel_id, Template.name == name)
+            .order_by(Template.language)
+        )
+    )
+
+
+async def latest_csat_request(
+    session: AsyncSession, channel_id: uuid.UUID, contact_id: uuid.UUID
+) -> CSATRequest | None:
+    """The latest rating request sent (it has a message) to the contact on the channel."""
+    return await session.scalar(
+        select(CSATRequest)
+        .where(
+            CSATRequest.channel_id == channel_id,
+            CSATRequest.contact_id == contact_id,
+            CSATRequest.message_id.is_not(None),
+        )
+        .order_by(CSATRequest.created_at.desc())
+        .limit(1)
+    )
+
+
+async def lock_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation, locked and fresh (keyed by a CSAT request's conversation)."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def claim_csat_answer(
+    session: AsyncSession, request_id: uuid.UUID, score: int, message: Message
+) -> uuid.UUID | None:
+    """The request's rating, if it has none yet: its id, or None (answered already)."""
+    return await session.scalar(
+        update(CSATRequest)
+        .where(CSATRequest.id == request_id, CSATRequest.score.is_(None))
+        .values(score=score, answer_message_id=message.id, responded_at=message.created_at)
+        .returning(CSATRequest.id)
     )
 
 
