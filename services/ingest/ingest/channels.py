@@ -5,8 +5,6 @@ import uuid
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -48,21 +46,14 @@ async def connect_channel(
     else:
         phone_number_id = sandbox_phone_number_id()
         waba_id = None
-    channel_id = await session.scalar(
-        insert(Channel)
-        .values(
-            id=uuid.uuid4(),
-            tenant_id=tenant_id,
-            phone_number_id=phone_number_id,
-            display_phone_number=display_phone_number,
-            waba_id=waba_id,
-            access_token_encrypted=cipher.encrypt(access_token) if access_token else None,
-            verified_at=verified_at,
-        )
-        .on_conflict_do_nothing(
-            index_elements=["phone_number_id"], index_where=sql("deleted_at IS NULL")
-        )
-        .returning(Channel.id)
+    channel_id = await repository.insert_channel(
+        session,
+        tenant_id,
+        phone_number_id=phone_number_id,
+        display_phone_number=display_phone_number,
+        waba_id=waba_id,
+        access_token_encrypted=cipher.encrypt(access_token) if access_token else None,
+        verified_at=verified_at,
     )
     if channel_id is None:
         raise AppError(409, "this WhatsApp number is already connected to a business")

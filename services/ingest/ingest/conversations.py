@@ -3,7 +3,6 @@
 import uuid
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -39,14 +38,7 @@ async def update_conversation(
     if status is not None and status != conversation.status:
         if status != "resolved":
             # Reopening must not collide with a newer open conversation of the same contact.
-            other = await session.scalar(
-                select(Conversation.id).where(
-                    Conversation.channel_id == conversation.channel_id,
-                    Conversation.contact_id == conversation.contact_id,
-                    Conversation.status != "resolved",
-                    Conversation.id != conversation.id,
-                )
-            )
+            other = await repository.other_active_conversation(session, conversation)
             if other is not None:
                 raise AppError(409, "this contact already has an open conversation on the channel")
         conversation.status = status

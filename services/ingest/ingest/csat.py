@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -27,7 +26,7 @@ from common.events import (
     Envelope,
 )
 from ingest import repository, templates
-from ingest.models import Conversation, CSATRequest, Message, Template
+from ingest.models import Conversation, CSATRequest, Message
 from ingest.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
@@ -81,29 +80,14 @@ async def _ai_resolved(session: AsyncSession, conversation: Conversation) -> boo
     """No agent wrote to the customer and the AI never handed the conversation off."""
     if conversation.ai_handoff_message_id is not None or conversation.handoff_reason:
         return False
-    agent_wrote = await session.scalar(
-        select(
-            exists().where(
-                Message.conversation_id == conversation.id,
-                Message.direction == "outbound",
-                Message.author == "agent",
-            )
-        )
-    )
-    return not agent_wrote
+    return not await repository.agent_wrote(session, conversation.id)
 
 
 async def _template_question(
     session: AsyncSession, channel_id: uuid.UUID, name: str
 ) -> tuple[dict[str, Any], str] | str:
     """The template message to store, and its preview; or why it cannot be sent."""
-    found = list(
-        await session.scalars(
-            select(Template)
-            .where(Template.channel_id == channel_id, Template.name == name)
-            .order_by(Template.language)
-        )
-    )
+    found = await repository.templates_named(session, channel_id, name)
     approved = [t for t in found if t.status == "APPROVED"]
     if not approved:
         return f"template {name!r} is not an approved template of the channel"
@@ -211,24 +195,10 @@ async def find_request(
 ) -> Answer | None:
     """The latest request sent to this contact on this channel, with its conversation
     (locked): the one a rating tap answers."""
-    request = await session.scalar(
-        select(CSATRequest)
-        .where(
-            CSATRequest.channel_id == channel_id,
-            CSATRequest.contact_id == contact_id,
-            CSATRequest.message_id.is_not(None),
-        )
-        .order_by(CSATRequest.created_at.desc())
-        .limit(1)
-    )
+    request = await repository.latest_csat_request(session, channel_id, contact_id)
     if request is None:
         return None
-    conversation = await session.scalar(
-        select(Conversation)
-        .where(Conversation.id == request.conversation_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    conversation = await repository.lock_conversation(session, request.conversation_id)
     return Answer(request, conversation, score) if conversation is not None else None
 
 
@@ -237,12 +207,7 @@ async def record_answer(
 ) -> Envelope | None:
     """The first answer of a request is the rating (on the conversation, and an event for
     analytics); a later tap is only a message."""
-    claimed = await session.scalar(
-        update(CSATRequest)
-        .where(CSATRequest.id == answer.request.id, CSATRequest.score.is_(None))
-        .values(score=answer.score, answer_message_id=message.id, responded_at=message.created_at)
-        .returning(CSATRequest.id)
-    )
+    claimed = await repository.claim_csat_answer(session, answer.request.id, answer.score, message)
     if claimed is None:
         log.info("csat.already_answered", request_id=str(answer.request.id))
         return None

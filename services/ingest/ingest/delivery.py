@@ -17,19 +17,15 @@ from typing import Any
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from common.bus import RetryAfter
 from common.db import Database
+from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient, GraphError, RateLimiter
 from ingest.models import (
     Channel,
-    Contact,
-    Conversation,
-    DeliveryAttempt,
     Message,
 )
 from ingest.receipts import ReadReceipts
@@ -220,19 +216,7 @@ class Deliverer:
             await self.receipts.wait(claim.message.conversation_id)
         await self.limiter.wait(channel.phone_number_id)
         async with self.db.session() as session:
-            session.add(
-                DeliveryAttempt(
-                    tenant_id=claim.message.tenant_id,
-                    message_id=claim.message.id,
-                    attempt=claim.attempt,
-                    outcome="sending",
-                )
-            )
-            await session.execute(
-                update(Message)
-                .where(Message.id == claim.message.id)
-                .values(sending_until=func.now() + self.lease)
-            )
+            await repository.start_attempt(session, claim.message, claim.attempt, lease=self.lease)
 
     def _result(
         self, claim: _Claim, wamid: str | None, error: GraphError | None, duration_ms: int
@@ -271,36 +255,8 @@ class Deliverer:
         """Take the lease on a queued message that is due and first in its conversation's
         line; None when it is done. Raises RetryAfter when it must wait."""
         async with self.db.session() as session:
-            now = func.now()
-            earlier = aliased(Message)
-            ahead = (
-                select(earlier.id)
-                .where(
-                    earlier.conversation_id == Message.conversation_id,
-                    earlier.direction == "outbound",
-                    earlier.status == "queued",
-                    earlier.wamid.is_(None),
-                    tuple_(earlier.created_at, earlier.id) < tuple_(Message.created_at, Message.id),
-                    # One queued longer than this is stuck: it holds nobody back.
-                    earlier.created_at > now - self.order_wait,
-                )
-                .exists()
-            )
-            # The lease and the message in one round trip (RETURNING the row, not a re-select).
-            message = await session.scalar(
-                update(Message)
-                .where(
-                    Message.id == message_id,
-                    Message.direction == "outbound",
-                    Message.status == "queued",
-                    Message.wamid.is_(None),
-                    or_(Message.sending_until.is_(None), Message.sending_until < now),
-                    or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
-                    ~ahead,
-                )
-                .values(sending_until=now + self.lease, next_attempt_at=None)
-                .returning(Message)
-                .execution_options(populate_existing=True, synchronize_session=False)
+            message = await repository.lease_message(
+                session, message_id, lease=self.lease, order_wait=self.order_wait
             )
             if message is None:
                 wait = await self._why_wait(session, message_id)
@@ -309,24 +265,7 @@ class Deliverer:
                     return None
                 raise RetryAfter(*wait)
             # Its channel, its customer's number and its last attempt: one query.
-            last = (
-                select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
-                .where(DeliveryAttempt.message_id == message_id)
-                .order_by(DeliveryAttempt.attempt.desc())
-                .limit(1)
-                .lateral()
-            )
-            row = (
-                await session.execute(
-                    select(Channel, Contact.wa_id, last.c.attempt, last.c.outcome)
-                    .select_from(Conversation)
-                    .join(Contact, Conversation.contact_id == Contact.id)
-                    .join(Channel, Channel.id == message.channel_id)
-                    .outerjoin(last, true())
-                    .where(Conversation.id == message.conversation_id)
-                )
-            ).one()
-            channel, to, attempt, outcome = row
+            channel, to, attempt, outcome = await repository.delivery_context(session, message)
             unresolved = attempt if attempt is not None and outcome == "sending" else None
             return _Claim(message, channel, to, (attempt or 0) + 1, unresolved)
 
@@ -334,21 +273,7 @@ class Deliverer:
         self, session: AsyncSession, message_id: uuid.UUID
     ) -> tuple[float, str] | None:
         """How long a message that could not be claimed waits; None when it is done."""
-        row = (
-            await session.execute(
-                select(
-                    Message.direction,
-                    Message.status,
-                    Message.wamid,
-                    Message.sending_until,
-                    Message.next_attempt_at,
-                    Message.conversation_id,
-                    Message.created_at,
-                    Message.id,
-                    func.now().label("now"),
-                ).where(Message.id == message_id)
-            )
-        ).first()
+        row = await repository.delivery_state(session, message_id)
         if row is None or row.direction != "outbound" or row.status != "queued" or row.wamid:
             return None
         if row.sending_until is not None and row.sending_until >= row.now:
@@ -357,15 +282,13 @@ class Deliverer:
         if row.next_attempt_at is not None and row.next_attempt_at > row.now:
             return (row.next_attempt_at - row.now).total_seconds(), "the next attempt is not due"
         # An earlier message of the conversation is unsent: look again when it is due.
-        due = await session.scalar(
-            select(func.min(func.coalesce(Message.next_attempt_at, row.now))).where(
-                Message.conversation_id == row.conversation_id,
-                Message.direction == "outbound",
-                Message.status == "queued",
-                Message.wamid.is_(None),
-                tuple_(Message.created_at, Message.id) < tuple_(row.created_at, row.id),
-                Message.created_at > row.now - self.order_wait,
-            )
+        due = await repository.earliest_due_ahead(
+            session,
+            row.conversation_id,
+            created_at=row.created_at,
+            message_id=row.id,
+            now=row.now,
+            order_wait=self.order_wait,
         )
         left = (due - row.now).total_seconds() if due is not None else 0.0
         return max(left, self.poll_s), "an earlier message of the conversation is unsent"
@@ -374,26 +297,11 @@ class Deliverer:
         self, session: AsyncSession, conversation_id: uuid.UUID
     ) -> uuid.UUID | None:
         """The conversation's first queued message (the one settled no longer is)."""
-        now = func.now()
-        first: uuid.UUID | None = await session.scalar(
-            select(Message.id)
-            .where(
-                Message.conversation_id == conversation_id,
-                Message.direction == "outbound",
-                Message.status == "queued",
-                Message.wamid.is_(None),
-                Message.created_at > now - self.order_wait,
-            )
-            .order_by(Message.created_at, Message.id)
-            .limit(1)
-        )
-        return first
+        return await repository.next_in_line(session, conversation_id, order_wait=self.order_wait)
 
     async def _release(self, message_id: uuid.UUID) -> None:
         async with self.db.session() as session:
-            await session.execute(
-                update(Message).where(Message.id == message_id).values(sending_until=None)
-            )
+            await repository.release_lease(session, message_id)
 
     async def _record_durably(
         self, claim: _Claim, attempt: int, result: _Result
@@ -438,23 +346,10 @@ class Deliverer:
                 "error": result.error,
                 "duration_ms": result.duration_ms,
             }
-            existing = await session.scalar(
-                update(DeliveryAttempt)
-                .where(DeliveryAttempt.message_id == message.id, DeliveryAttempt.attempt == attempt)
-                .values(**outcome)
-                .returning(DeliveryAttempt.id)
-            )
-            if existing is None:
-                session.add(
-                    DeliveryAttempt(
-                        tenant_id=message.tenant_id,
-                        message_id=message.id,
-                        attempt=attempt,
-                        **outcome,
-                    )
-                )
+            await repository.record_attempt(session, message, attempt, outcome)
             values: dict[str, Any] = {"sending_until": None}
-            where = [Message.id == message.id, Message.wamid.is_(None)]
+            only_queued = False
+            retry_in_s: float | None = None
             status: str | None = None
             if result.wamid is not None:
                 # Meta accepted it: this wins over any failure we recorded without a wamid.
@@ -468,9 +363,9 @@ class Deliverer:
                     "error_code": None,
                 }
             else:
-                where.append(Message.status == "queued")
+                only_queued = True
                 if result.outcome == "retry":
-                    values["next_attempt_at"] = func.now() + timedelta(seconds=result.retry_in_s)
+                    retry_in_s = result.retry_in_s
                 else:
                     status = "failed"
                     values |= {
@@ -480,13 +375,11 @@ class Deliverer:
                         "error": (result.reason or result.error or "failed")[:1000],
                         "error_code": result.error_code,
                     }
-            changed = await session.scalar(
-                update(Message).where(*where).values(**values).returning(Message.id)
+            changed = await repository.settle_delivery(
+                session, message.id, values, only_queued=only_queued, retry_in_s=retry_in_s
             )
             if result.needs_reauth:
-                await session.execute(
-                    update(Channel).where(Channel.id == channel.id).values(needs_reauth=True)
-                )
+                await repository.mark_needs_reauth(session, channel.id)
                 log.warning("channel.needs_reauth", channel_id=str(channel.id))
             if changed is not None and status is not None:
                 await emit_status_updated(

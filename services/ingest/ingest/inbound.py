@@ -8,11 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import Select, func, select, tuple_, update
-from sqlalchemy import text as sql
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, defer
 
 from common.events import (
     ConversationUpdatedV1,
@@ -37,9 +33,6 @@ from ingest.summaries import MESSAGES_STORED, UNKNOWN_NUMBER, conversation_summa
 
 log = structlog.get_logger(__name__)
 
-# The hot path never needs Meta's raw object back (it is the largest column): not loaded.
-_WITHOUT_RAW = defer(Message.raw, raiseload=True)
-
 
 async def store_inbound_message(
     session: AsyncSession, settings: IngestSettings, received: WhatsAppMessageReceivedV1
@@ -47,16 +40,6 @@ async def store_inbound_message(
     """One message: see `store_inbound_batch`."""
     stored = await store_inbound_batch(session, settings, [received])
     return stored[0] if stored else None
-
-
-def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[uuid.UUID, str | None]:
-    """Which of these (tenant, wamid) are stored already. Tenant first, so the lookup is an
-    index search on the unique (tenant_id, wamid) index, not a scan of every tenant's
-    messages; the caller keeps only exact pairs."""
-    return select(Message.tenant_id, Message.wamid).where(
-        Message.tenant_id.in_(sorted({t for t, _ in keys})),
-        Message.wamid.in_(sorted({w for _, w in keys})),
-    )
 
 
 async def store_inbound_batch(
@@ -70,12 +53,7 @@ async def store_inbound_batch(
     """
     numbers = {e.payload.phone_number_id for e in batch}
     channels = {
-        c.phone_number_id: c
-        for c in await session.scalars(
-            select(Channel).where(
-                Channel.phone_number_id.in_(numbers), Channel.deleted_at.is_(None)
-            )
-        )
+        c.phone_number_id: c for c in await repository.channels_by_numbers(session, numbers)
     }
     items: list[tuple[Channel, WhatsAppMessageReceivedV1]] = []
     seen: set[tuple[uuid.UUID, str]] = set()
@@ -92,7 +70,7 @@ async def store_inbound_batch(
     if not items:
         return []
     keys = [(c.tenant_id, e.payload.wamid) for c, e in items]
-    existing = {(row.tenant_id, row.wamid) for row in await session.execute(stored_wamids(keys))}
+    existing = await repository.existing_wamids(session, keys)
     items = [(c, e) for c, e in items if (c.tenant_id, e.payload.wamid) not in existing]
     if not items:
         return []
@@ -132,24 +110,8 @@ async def store_inbound_batch(
                 "created_at": r.timestamp,
             }
         )
-    # executemany ("insertmanyvalues"): one compiled statement, whatever the batch size.
-    table = Message.__table__
-    inserted = set(
-        (
-            await session.execute(
-                insert(table)
-                .on_conflict_do_nothing(index_elements=["tenant_id", "wamid"])
-                .returning(table.c.id),
-                rows,
-            )
-        ).scalars()
-    )
-    messages = {
-        m.id: m
-        for m in await session.scalars(
-            select(Message).where(Message.id.in_(inserted)).options(_WITHOUT_RAW)
-        )
-    }
+    inserted = await repository.insert_inbound_messages(session, rows)
+    messages = await repository.messages_by_ids(session, inserted)
     stored: list[tuple[Channel, WhatsAppMessageReceivedV1, Message]] = [
         (channel, event, messages[row["id"]])
         for (channel, event), row in zip(items, rows, strict=True)
@@ -280,32 +242,8 @@ async def _upsert_contacts(
             row["username"] = r.contact.username or row["username"]
         row["first_seen_at"] = min(row["first_seen_at"], r.timestamp)
         row["last_seen_at"] = max(row["last_seen_at"], r.timestamp)
-    # executemany ("insertmanyvalues"): one cached statement whatever the batch size; rows go
-    # in key order, so concurrent batches lock contacts in the same order.
-    table = Contact.__table__
-    stmt = insert(table)
-    excluded = stmt.excluded
-    ids = list(
-        (
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["tenant_id", "wa_id"],
-                    set_={
-                        "name": func.coalesce(excluded.name, table.c.name),
-                        "user_id": func.coalesce(excluded.user_id, table.c.user_id),
-                        "username": func.coalesce(excluded.username, table.c.username),
-                        "first_seen_at": func.least(table.c.first_seen_at, excluded.first_seen_at),
-                        "last_seen_at": func.greatest(table.c.last_seen_at, excluded.last_seen_at),
-                    },
-                ).returning(table.c.id),
-                [merged[k] for k in sorted(merged, key=str)],
-            )
-        ).scalars()
-    )
-    contacts = await session.scalars(
-        select(Contact).where(Contact.id.in_(ids)).execution_options(populate_existing=True)
-    )
-    return {(c.tenant_id, c.wa_id): c for c in contacts}
+    # Rows go in key order, so concurrent batches lock contacts in the same order.
+    return await repository.upsert_contacts(session, [merged[k] for k in sorted(merged, key=str)])
 
 
 async def _active_conversations(
@@ -323,31 +261,10 @@ async def _active_conversations(
         if pair not in first_at or at < first_at[pair][1]:
             first_at[pair] = (channel, at)
     pairs = list(first_at)
-
-    async def active(
-        wanted: list[tuple[uuid.UUID, uuid.UUID]],
-    ) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
-        found = await session.scalars(
-            select(Conversation)
-            .where(
-                tuple_(Conversation.channel_id, Conversation.contact_id).in_(wanted),
-                Conversation.status != "resolved",
-            )
-            .order_by(Conversation.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-        return {(c.channel_id, c.contact_id): c for c in found}
-
-    result = await active(pairs)
+    result = await repository.lock_active_conversations(session, pairs)
     missing = [p for p in pairs if p not in result]
     if missing and settings.reopen_resolved_conversations:
-        resolved = await session.scalars(
-            select(Conversation)
-            .where(tuple_(Conversation.channel_id, Conversation.contact_id).in_(missing))
-            .order_by(Conversation.id)
-            .with_for_update()
-        )
+        resolved = await repository.lock_conversations_of(session, missing)
         latest: dict[tuple[uuid.UUID, uuid.UUID], Conversation] = {}
         for c in resolved:
             pair = (c.channel_id, c.contact_id)
@@ -360,13 +277,8 @@ async def _active_conversations(
         await session.flush()
         missing = [p for p in missing if p not in result]
     if missing:
-        await session.execute(
-            insert(Conversation.__table__).on_conflict_do_nothing(
-                index_elements=["channel_id", "contact_id"],
-                # Literal, as in the index: a bound parameter cannot prove the index applies
-                # once Postgres switches the prepared statement to a generic plan.
-                index_where=sql("status <> 'resolved'"),
-            ),
+        await repository.insert_conversations(
+            session,
             [
                 {
                     "id": uuid.uuid4(),
@@ -383,7 +295,7 @@ async def _active_conversations(
                 for p in missing
             ],
         )
-        result |= await active(missing)
+        result |= await repository.lock_active_conversations(session, missing)
     return result
 
 
@@ -398,27 +310,8 @@ async def _histories(
     for m in messages:
         per_conversation[m.conversation_id] = per_conversation.get(m.conversation_id, 0) + 1
     depth = limit + max(per_conversation.values())
-    ranked = (
-        select(
-            Message,
-            func.row_number()
-            .over(
-                partition_by=Message.conversation_id,
-                order_by=(Message.created_at.desc(), Message.id.desc()),
-            )
-            .label("rank"),
-        )
-        # A private note is the team's, never part of what the AI reads.
-        .where(Message.conversation_id.in_(per_conversation), Message.direction != "internal")
-        .subquery()
-    )
-    recent = aliased(Message, ranked)
-    rows = await session.scalars(
-        select(recent)
-        .where(ranked.c.rank <= depth)
-        .order_by(recent.created_at, recent.id)
-        .options(defer(recent.raw, raiseload=True))
-    )
+    # A private note is the team's, never part of what the AI reads: the query leaves them out.
+    rows = await repository.recent_histories(session, list(per_conversation), depth)
     by_conversation: dict[uuid.UUID, list[Message]] = {}
     for row in rows:
         by_conversation.setdefault(row.conversation_id, []).append(row)
@@ -439,11 +332,7 @@ async def _attach_reaction(
     reaction = message.get("reaction")
     target = reaction.get("message_id") if isinstance(reaction, dict) else None
     if target:
-        await session.execute(
-            update(Message)
-            .where(Message.tenant_id == tenant_id, Message.wamid == str(target))
-            .values(reaction=emoji)
-        )
+        await repository.set_reaction(session, tenant_id, str(target), emoji)
 
 
 def _str(value: Any) -> str | None:

@@ -5,18 +5,14 @@ import uuid
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import Database
+from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient, GraphError
 from ingest.models import (
     Channel,
-    MediaChunk,
-    MediaFetchAttempt,
-    MediaFile,
     Message,
 )
 from ingest.settings import IngestSettings
@@ -32,13 +28,6 @@ class RetryLater(Exception):
 
 
 # Meta's pair rate limit is per recipient: its Retry-After does not pause the whole number.
-
-
-async def _still_pending(session: AsyncSession, message_id: uuid.UUID) -> bool:
-    status = await session.scalar(
-        select(Message.media["status"].astext).where(Message.id == message_id)
-    )
-    return status == "pending"
 
 
 class MediaFetcher:
@@ -65,12 +54,7 @@ class MediaFetcher:
                 return
             channel = await session.get(Channel, message.channel_id)
             assert channel is not None
-            attempts = int(
-                await session.scalar(
-                    select(func.count()).where(MediaFetchAttempt.message_id == message_id)
-                )
-                or 0
-            )
+            attempts = await repository.media_fetch_attempts(session, message_id)
         media = dict(message.media)
         if channel.access_token_encrypted is None:
             await self._failed(message, media, "sandbox channel: no token to fetch media")
@@ -83,7 +67,7 @@ class MediaFetcher:
             last = attempts + 1 >= self.settings.media_max_attempts
             if exc.retryable and not last:
                 async with self.db.session() as session:
-                    session.add(MediaFetchAttempt(message_id=message_id, error=str(exc)))
+                    repository.add_media_fetch_attempt(session, message_id, str(exc))
                 MEDIA_FETCHES.labels("retry").inc()
                 raise RetryLater(str(exc)) from exc
             await self._failed(message, media, str(exc))
@@ -94,13 +78,8 @@ class MediaFetcher:
         async with self.db.session() as session:
             # The file's row first: a concurrent fetch of the same message waits here until
             # this transaction ends, then finds the file stored (or takes over after a failure).
-            claimed = await session.scalar(
-                pg_insert(MediaFile)
-                .values(message_id=message.id, tenant_id=message.tenant_id, size_bytes=0)
-                .on_conflict_do_nothing()
-                .returning(MediaFile.message_id)
-            )
-            if claimed is None or not await _still_pending(session, message.id):
+            claimed = await repository.claim_media_file(session, message)
+            if claimed is None or not await repository.media_still_pending(session, message.id):
                 return
             async with self.graph.open_media(
                 media_id=str(media.get("id")),
@@ -110,16 +89,15 @@ class MediaFetcher:
             ) as download:
                 seq = 0
                 async for chunk in download.chunks(self.settings.media_chunk_bytes):
-                    await session.execute(
-                        pg_insert(MediaChunk).values(message_id=message.id, seq=seq, content=chunk)
-                    )
+                    await repository.insert_media_chunk(session, message.id, seq, chunk)
                     seq += 1
-            await session.execute(
-                update(MediaFile)
-                .where(MediaFile.message_id == message.id)
-                .values(size_bytes=download.size, mime_type=(download.mime or "")[:128] or None)
+            await repository.finish_media_file(
+                session,
+                message.id,
+                size_bytes=download.size,
+                mime_type=(download.mime or "")[:128] or None,
             )
-            session.add(MediaFetchAttempt(message_id=message.id, error=None))
+            repository.add_media_fetch_attempt(session, message.id, None)
             media |= {
                 "status": "stored",
                 "size_bytes": download.size,
@@ -131,7 +109,7 @@ class MediaFetcher:
 
     async def _failed(self, message: Message, media: dict[str, object], error: str) -> None:
         async with self.db.session() as session:
-            session.add(MediaFetchAttempt(message_id=message.id, error=error))
+            repository.add_media_fetch_attempt(session, message.id, error)
             await self._settle(
                 session, message, media | {"status": "failed", "error": error}, error
             )
@@ -142,12 +120,7 @@ class MediaFetcher:
     async def _settle(
         session: AsyncSession, message: Message, media: dict[str, object], error: str | None
     ) -> None:
-        settled = await session.scalar(
-            update(Message)
-            .where(Message.id == message.id, Message.media["status"].astext == "pending")
-            .values(media=media)
-            .returning(Message.id)
-        )
+        settled = await repository.settle_media(session, message.id, media)
         if settled is None:  # a twin settled it first: its event is the one
             return
         await emit_status_updated(

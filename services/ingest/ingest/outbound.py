@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
@@ -215,14 +214,8 @@ async def _reengage_or_hand_off(
     reason = WINDOW_CLOSED_HANDOFF
     chosen = channel.reengagement_template
     if channel.auto_reengage and chosen:
-        already = await session.scalar(
-            select(Message.id)
-            .where(
-                Message.conversation_id == conversation.id,
-                Message.type == "template",
-                Message.created_at >= (conversation.last_inbound_at or conversation.created_at),
-            )
-            .limit(1)
+        already = await repository.template_sent_since(
+            session, conversation.id, conversation.last_inbound_at or conversation.created_at
         )
         if already is not None:
             log.info("reply.reengagement_already_sent", conversation_id=str(conversation.id))

@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 from prometheus_client import Counter
-from sqlalchemy import select
 
 from common.db import Database
 from common.events import ReplyPreparingV1
 from common.idempotency import claim
+from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
 from ingest.models import (
-    Channel,
-    Message,
     processed_events,
 )
 from ingest.settings import IngestSettings
@@ -83,31 +81,13 @@ class ReadReceipts:
             # At most once: a redelivered hint is not shown again.
             if not await claim(session, processed_events, READ_RECEIPTS_CONSUMER, event.event_id):
                 return "duplicate"
-            row = (
-                await session.execute(
-                    select(Channel.phone_number_id, Channel.access_token_encrypted)
-                    .join(Message, Message.channel_id == Channel.id)
-                    .where(
-                        Message.tenant_id == event.tenant_id,
-                        Message.id == p.message_id,
-                        Channel.deleted_at.is_(None),
-                    )
-                )
-            ).first()
+            row = await repository.receipt_target(session, event.tenant_id, p.message_id)
             if row is None:
                 return "unknown_message"
             if row.access_token_encrypted is None:
                 return "sandbox"  # nothing to tell Meta: the simulator plays the customer
-            replied = await session.scalar(
-                select(Message.id)
-                .where(
-                    Message.tenant_id == event.tenant_id,
-                    Message.conversation_id == p.conversation_id,
-                    Message.direction == "outbound",
-                    Message.wamid.is_not(None),
-                    Message.created_at >= event.occurred_at,
-                )
-                .limit(1)
+            replied = await repository.replied_since(
+                session, event.tenant_id, p.conversation_id, event.occurred_at
             )
         # Answered already (a late hint): read, but no typing indicator to outlive the answer.
         typing = replied is None

@@ -1,17 +1,59 @@
-"""Every query of ingest's tables; reads of tenant data start from a tenant-scoped statement."""
+"""The queries of ingest's tables: the SQL of the request paths (the API's reads) and of
+the hot paths, inbound (`inbound.py`), statuses (`statuses.py`), channels, conversations,
+outbound, read receipts (`receipts.py`), inbound media (`media.py`), delivery
+(`delivery.py`) and CSAT (`csat.py`). Still beside their modules: the team inbox
+(`inbox.py`), templates (`templates.py`), erasure (`erasure.py`), one template lookup in
+`api.py` and the consumers' claim of processed events (`consumers.py`).
+
+Tenant scoping: a function that reads or writes tenant data takes the tenant id and filters
+by it (reads start from a tenant-scoped statement: `channels`, `conversations`, `contacts`,
+`messages`). The exceptions say so in their docstring: a routing lookup by Meta's
+`phone_number_id` (globally unique: it decides the tenant), and rows keyed by ids that are
+globally unique and were resolved within one tenant before (a message's, a conversation's,
+a (channel, contact) pair's) or named by ingest's own jobs (the message id of a delivery or
+a media job). A batch across tenants carries each row's tenant id in its keys or values.
+ORM unit-of-work calls (`session.get` by primary key, changed attributes flushed) stay with
+the modules that own the change.
+"""
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Collection, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    exists,
+    func,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy import text as sql
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased, defer
 from sqlalchemy.orm.attributes import set_attribute
 
 from common.db import Database
 from common.pagination import PageQuery, keyset, trim_page
-from ingest.models import Channel, Contact, Conversation, MediaChunk, MediaFile, Message
+from ingest.models import (
+    Channel,
+    Contact,
+    Conversation,
+    CSATRequest,
+    DeliveryAttempt,
+    MediaChunk,
+    MediaFetchAttempt,
+    MediaFile,
+    Message,
+    PendingStatus,
+    Template,
+)
 
 
 def channels(tenant_id: uuid.UUID) -> Select[Channel]:
@@ -204,6 +246,791 @@ async def media_chunks(
         if len(rows) < per_query:
             return
         seq += per_query
+
+
+# --- Channels (channels.py) -------------------------------------------------------------
+
+
+async def insert_channel(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    phone_number_id: str,
+    display_phone_number: str | None,
+    waba_id: str | None,
+    access_token_encrypted: str | None,
+    verified_at: datetime | None,
+) -> uuid.UUID | None:
+    """A new channel of the tenant; None when the number is connected already (to any
+    tenant: a number routes to one business)."""
+    return await session.scalar(
+        insert(Channel)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            phone_number_id=phone_number_id,
+            display_phone_number=display_phone_number,
+            waba_id=waba_id,
+            access_token_encrypted=access_token_encrypted,
+            verified_at=verified_at,
+        )
+        .on_conflict_do_nothing(
+            index_elements=["phone_number_id"], index_where=sql("deleted_at IS NULL")
+        )
+        .returning(Channel.id)
+    )
+
+
+# --- Inbound (inbound.py) -----------------------------------------------------------------
+
+# The hot path never needs Meta's raw object back (it is the largest column): not loaded.
+_WITHOUT_RAW = defer(Message.raw, raiseload=True)
+
+
+async def channels_by_numbers(
+    session: AsyncSession, phone_number_ids: Collection[str]
+) -> list[Channel]:
+    """Routing (the exception to tenant scoping, like `channel_by_number`): the connected
+    channels of these business numbers, whichever tenants own them."""
+    return list(
+        await session.scalars(
+            select(Channel).where(
+                Channel.phone_number_id.in_(phone_number_ids), Channel.deleted_at.is_(None)
+            )
+        )
+    )
+
+
+def stored_wamids(keys: Sequence[tuple[uuid.UUID, str]]) -> Select[uuid.UUID, str | None]:
+    """Which of these (tenant, wamid) are stored already. Tenant first, so the lookup is an
+    index search on the unique (tenant_id, wamid) index, not a scan of every tenant's
+    messages; the caller keeps only exact pairs."""
+    return select(Message.tenant_id, Message.wamid).where(
+        Message.tenant_id.in_(sorted({t for t, _ in keys})),
+        Message.wamid.in_(sorted({w for _, w in keys})),
+    )
+
+
+async def existing_wamids(
+    session: AsyncSession, keys: Sequence[tuple[uuid.UUID, str]]
+) -> set[tuple[uuid.UUID, str | None]]:
+    """The (tenant, wamid) pairs of `stored_wamids` found (a superset of the exact pairs)."""
+    return {(row.tenant_id, row.wamid) for row in await session.execute(stored_wamids(keys))}
+
+
+async def upsert_contacts(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> dict[tuple[uuid.UUID, str], Contact]:
+    """Contacts by (tenant, wa_id), each row carrying its tenant id: inserted, or their
+    profile and first/last seen merged in. The rows are locked in the order given: callers
+    pass them in key order, so concurrent batches lock contacts in the same order. Then the
+    rows themselves (by the ids just returned), fresh."""
+    # executemany ("insertmanyvalues"): one cached statement whatever the batch size.
+    table = Contact.__table__
+    stmt = insert(table)
+    excluded = stmt.excluded
+    ids = list(
+        (
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["tenant_id", "wa_id"],
+                    set_={
+                        "name": func.coalesce(excluded.name, table.c.name),
+                        "user_id": func.coalesce(excluded.user_id, table.c.user_id),
+                        "username": func.coalesce(excluded.username, table.c.username),
+                        "first_seen_at": func.least(table.c.first_seen_at, excluded.first_seen_at),
+                        "last_seen_at": func.greatest(table.c.last_seen_at, excluded.last_seen_at),
+                    },
+                ).returning(table.c.id),
+                rows,
+            )
+        ).scalars()
+    )
+    contacts = await session.scalars(
+        select(Contact).where(Contact.id.in_(ids)).execution_options(populate_existing=True)
+    )
+    return {(c.tenant_id, c.wa_id): c for c in contacts}
+
+
+async def lock_active_conversations(
+    session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[tuple[uuid.UUID, uuid.UUID], Conversation]:
+    """The open or handed-off conversation of each (channel, contact), locked in id order.
+    Keyed by the pair (the exception to tenant scoping: a channel's and a contact's ids are
+    globally unique and the caller resolved both within their tenant)."""
+    found = await session.scalars(
+        select(Conversation)
+        .where(
+            tuple_(Conversation.channel_id, Conversation.contact_id).in_(pairs),
+            Conversation.status != "resolved",
+        )
+        .order_by(Conversation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return {(c.channel_id, c.contact_id): c for c in found}
+
+
+async def lock_conversations_of(
+    session: AsyncSession, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> list[Conversation]:
+    """Every conversation of each (channel, contact), locked in id order (keyed by the pair,
+    as `lock_active_conversations`)."""
+    return list(
+        await session.scalars(
+            select(Conversation)
+            .where(tuple_(Conversation.channel_id, Conversation.contact_id).in_(pairs))
+            .order_by(Conversation.id)
+            .with_for_update()
+        )
+    )
+
+
+async def insert_conversations(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """New active conversations, each row carrying its tenant id; a (channel, contact) that
+    has an active one already (a concurrent batch) keeps it: the partial unique index."""
+    await session.execute(
+        insert(Conversation.__table__).on_conflict_do_nothing(
+            index_elements=["channel_id", "contact_id"],
+            # Literal, as in the index: a bound parameter cannot prove the index applies
+            # once Postgres switches the prepared statement to a generic plan.
+            index_where=sql("status <> 'resolved'"),
+        ),
+        rows,
+    )
+
+
+async def insert_inbound_messages(
+    session: AsyncSession, rows: list[dict[str, Any]]
+) -> set[uuid.UUID]:
+    """Inbound messages, each row carrying its tenant id, once per (tenant, wamid): the ids
+    of those inserted (a concurrent twin's wamid is skipped)."""
+    # executemany ("insertmanyvalues"): one compiled statement, whatever the batch size.
+    table = Message.__table__
+    return set(
+        (
+            await session.execute(
+                insert(table)
+                .on_conflict_do_nothing(index_elements=["tenant_id", "wamid"])
+                .returning(table.c.id),
+                rows,
+            )
+        ).scalars()
+    )
+
+
+async def messages_by_ids(
+    session: AsyncSession, ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, Message]:
+    """Messages just inserted, by id (the exception to tenant scoping: the ids are this
+    transaction's), without their raw object."""
+    return {
+        m.id: m
+        for m in await session.scalars(
+            select(Message).where(Message.id.in_(ids)).options(_WITHOUT_RAW)
+        )
+    }
+
+
+async def recent_histories(
+    session: AsyncSession, conversation_ids: Collection[uuid.UUID], depth: int
+) -> list[Message]:
+    """The `depth` latest messages of each conversation, oldest first, without their raw
+    object (keyed by conversation ids the caller stored messages in, within their tenant)."""
+    ranked = (
+        select(
+            Message,
+            func.row_number()
+            .over(
+                partition_by=Message.conversation_id,
+                order_by=(Message.created_at.desc(), Message.id.desc()),
+            )
+            .label("rank"),
+        )
+        # A private note is the team's, never part of what the AI reads.
+        .where(Message.conversation_id.in_(conversation_ids), Message.direction != "internal")
+        .subquery()
+    )
+    recent = aliased(Message, ranked)
+    return list(
+        await session.scalars(
+            select(recent)
+            .where(ranked.c.rank <= depth)
+            .order_by(recent.created_at, recent.id)
+            .options(defer(recent.raw, raiseload=True))
+        )
+    )
+
+
+async def set_reaction(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str, emoji: str | None
+) -> None:
+    """The customer's reaction on the tenant's message `wamid` (None: removed)."""
+    await session.execute(
+        update(Message)
+        .where(Message.tenant_id == tenant_id, Message.wamid == wamid)
+        .values(reaction=emoji)
+    )
+
+
+# --- Statuses (statuses.py) ---------------------------------------------------------------
+
+
+async def advance_status(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    wamid: str,
+    rank: int,
+    values: dict[str, Any],
+) -> Row[uuid.UUID, uuid.UUID] | None:
+    """The tenant's outbound message `wamid` takes `values` if its status ranks below `rank`
+    (statuses only move forward): its (id, conversation_id), or None."""
+    return (
+        await session.execute(
+            update(Message)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.wamid == wamid,
+                Message.direction == "outbound",
+                Message.status_rank < rank,
+            )
+            .values(**values)
+            .returning(Message.id, Message.conversation_id)
+        )
+    ).first()
+
+
+async def message_id_by_wamid(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Message.id).where(Message.tenant_id == tenant_id, Message.wamid == wamid)
+    )
+
+
+async def adopt_wamid(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    message_id: uuid.UUID,
+    *,
+    wamid: str,
+    status: str,
+    rank: int,
+    error: str | None,
+    error_code: int | None,
+) -> Row[uuid.UUID, uuid.UUID] | None:
+    """The tenant's outbound message `message_id`, still without a wamid, takes `wamid` and
+    this status (no longer being sent, nor waiting to be): its (id, conversation_id), or
+    None."""
+    return (
+        await session.execute(
+            update(Message)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.id == message_id,
+                Message.direction == "outbound",
+                Message.wamid.is_(None),
+            )
+            .values(
+                wamid=wamid,
+                status=status,
+                status_rank=rank,
+                error=error,
+                error_code=error_code,
+                sending_until=None,
+                next_attempt_at=None,
+            )
+            .returning(Message.id, Message.conversation_id)
+        )
+    ).first()
+
+
+async def mark_unaccounted_attempts_sent(session: AsyncSession, message_id: uuid.UUID) -> None:
+    """A message's delivery attempts still `sending` or `unknown` become `sent`. Keyed by the
+    message (the exception to tenant scoping: its id is globally unique, and the caller just
+    matched it within its tenant)."""
+    await session.execute(
+        update(DeliveryAttempt)
+        .where(
+            DeliveryAttempt.message_id == message_id,
+            DeliveryAttempt.outcome.in_(("sending", "unknown")),
+        )
+        .values(outcome="sent")
+    )
+
+
+async def keep_pending_status(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    *,
+    wamid: str,
+    status: str,
+    rank: int,
+    error: str | None,
+    error_code: int | None,
+) -> None:
+    """A status for a wamid the tenant has not stored (yet), once per (wamid, status)."""
+    await session.execute(
+        insert(PendingStatus)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=tenant_id,
+            wamid=wamid,
+            status=status,
+            status_rank=rank,
+            error=error,
+            error_code=error_code,
+        )
+        .on_conflict_do_nothing(index_elements=["tenant_id", "wamid", "status"])
+    )
+
+
+async def pending_statuses(
+    session: AsyncSession, tenant_id: uuid.UUID, wamid: str
+) -> list[PendingStatus]:
+    """The statuses kept for the tenant's `wamid`, furthest first."""
+    return list(
+        await session.scalars(
+            select(PendingStatus)
+            .where(PendingStatus.tenant_id == tenant_id, PendingStatus.wamid == wamid)
+            .order_by(PendingStatus.status_rank.desc())
+        )
+    )
+
+
+async def drop_pending_statuses(session: AsyncSession, pending: list[PendingStatus]) -> None:
+    """Pending statuses loaded by `pending_statuses` (tenant-scoped there), deleted now."""
+    for row in pending:
+        await session.delete(row)
+    await session.flush()
+
+
+# --- Conversations and outbound (conversations.py, outbound.py) ---------------------------
+
+
+async def other_active_conversation(
+    session: AsyncSession, conversation: Conversation
+) -> uuid.UUID | None:
+    """Another open or handed-off conversation of this one's (channel, contact). Keyed by the
+    pair of a conversation the caller loaded within its tenant (the exception to tenant
+    scoping: the ids are globally unique)."""
+    return await session.scalar(
+        select(Conversation.id).where(
+            Conversation.channel_id == conversation.channel_id,
+            Conversation.contact_id == conversation.contact_id,
+            Conversation.status != "resolved",
+            Conversation.id != conversation.id,
+        )
+    )
+
+
+async def template_sent_since(
+    session: AsyncSession, conversation_id: uuid.UUID, since: datetime
+) -> uuid.UUID | None:
+    """A template message of the conversation created at `since` or later. Keyed by a
+    conversation the caller loaded (and locked) within its tenant (the exception to tenant
+    scoping: its id is globally unique)."""
+    return await session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.type == "template",
+            Message.created_at >= since,
+        )
+        .limit(1)
+    )
+
+
+# --- Read receipts (receipts.py) ----------------------------------------------------------
+
+
+async def receipt_target(
+    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID
+) -> Row[str, str | None] | None:
+    """The connected channel (phone_number_id, access_token_encrypted) of the tenant's
+    message, or None."""
+    return (
+        await session.execute(
+            select(Channel.phone_number_id, Channel.access_token_encrypted)
+            .join(Message, Message.channel_id == Channel.id)
+            .where(
+                Message.tenant_id == tenant_id,
+                Message.id == message_id,
+                Channel.deleted_at.is_(None),
+            )
+        )
+    ).first()
+
+
+async def replied_since(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, since: datetime
+) -> uuid.UUID | None:
+    """An outbound message of the tenant's conversation, sent (it has a wamid), created at
+    `since` or later."""
+    return await session.scalar(
+        select(Message.id)
+        .where(
+            Message.tenant_id == tenant_id,
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.wamid.is_not(None),
+            Message.created_at >= since,
+        )
+        .limit(1)
+    )
+
+
+# --- Inbound media (media.py) -------------------------------------------------------------
+# Keyed by the message (the exception to tenant scoping): a media job names a message id,
+# globally unique, and each row written carries the message's tenant id.
+
+
+async def media_fetch_attempts(session: AsyncSession, message_id: uuid.UUID) -> int:
+    return int(
+        await session.scalar(select(func.count()).where(MediaFetchAttempt.message_id == message_id))
+        or 0
+    )
+
+
+def add_media_fetch_attempt(
+    session: AsyncSession, message_id: uuid.UUID, error: str | None
+) -> None:
+    """An attempt to fetch the message's media (error None: it succeeded), flushed with the
+    session."""
+    session.add(MediaFetchAttempt(message_id=message_id, error=error))
+
+
+async def claim_media_file(session: AsyncSession, message: Message) -> uuid.UUID | None:
+    """The message's file row, inserted empty; None when it exists. A concurrent claim of the
+    same message waits on it until this transaction ends."""
+    return await session.scalar(
+        insert(MediaFile)
+        .values(message_id=message.id, tenant_id=message.tenant_id, size_bytes=0)
+        .on_conflict_do_nothing()
+        .returning(MediaFile.message_id)
+    )
+
+
+async def media_still_pending(session: AsyncSession, message_id: uuid.UUID) -> bool:
+    status = await session.scalar(
+        select(Message.media["status"].astext).where(Message.id == message_id)
+    )
+    return status == "pending"
+
+
+async def insert_media_chunk(
+    session: AsyncSession, message_id: uuid.UUID, seq: int, content: bytes
+) -> None:
+    await session.execute(
+        insert(MediaChunk).values(message_id=message_id, seq=seq, content=content)
+    )
+
+
+async def finish_media_file(
+    session: AsyncSession, message_id: uuid.UUID, *, size_bytes: int, mime_type: str | None
+) -> None:
+    await session.execute(
+        update(MediaFile)
+        .where(MediaFile.message_id == message_id)
+        .values(size_bytes=size_bytes, mime_type=mime_type)
+    )
+
+
+async def settle_media(
+    session: AsyncSession, message_id: uuid.UUID, media: dict[str, object]
+) -> uuid.UUID | None:
+    """The message's media summary, if it is still `pending`: the message id, or None when a
+    twin settled it first."""
+    return await session.scalar(
+        update(Message)
+        .where(Message.id == message_id, Message.media["status"].astext == "pending")
+        .values(media=media)
+        .returning(Message.id)
+    )
+
+
+# --- Outbound delivery (delivery.py) ------------------------------------------------------
+# Keyed by the message (the exception to tenant scoping): a delivery job names a message id,
+# globally unique; the lease is taken on that row, and the rest follows from the leased
+# message (its conversation, its channel); rows written carry the message's tenant id.
+
+
+async def lease_message(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    *,
+    lease: timedelta,
+    order_wait: timedelta,
+) -> Message | None:
+    """The lease on a queued outbound message that is due and first in its conversation's
+    line, and the message; None when it cannot be taken now (or is done)."""
+    now = func.now()
+    earlier = aliased(Message)
+    ahead = (
+        select(earlier.id)
+        .where(
+            earlier.conversation_id == Message.conversation_id,
+            earlier.direction == "outbound",
+            earlier.status == "queued",
+            earlier.wamid.is_(None),
+            tuple_(earlier.created_at, earlier.id) < tuple_(Message.created_at, Message.id),
+            # One queued longer than this is stuck: it holds nobody back.
+            earlier.created_at > now - order_wait,
+        )
+        .exists()
+    )
+    # The lease and the message in one round trip (RETURNING the row, not a re-select).
+    return await session.scalar(
+        update(Message)
+        .where(
+            Message.id == message_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            or_(Message.sending_until.is_(None), Message.sending_until < now),
+            or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now),
+            ~ahead,
+        )
+        .values(sending_until=now + lease, next_attempt_at=None)
+        .returning(Message)
+        .execution_options(populate_existing=True, synchronize_session=False)
+    )
+
+
+async def delivery_context(
+    session: AsyncSession, message: Message
+) -> Row[Channel, str, int | None, str | None]:
+    """A leased message's channel, its customer's number and its last attempt (number and
+    outcome): one query."""
+    last = (
+        select(DeliveryAttempt.attempt, DeliveryAttempt.outcome)
+        .where(DeliveryAttempt.message_id == message.id)
+        .order_by(DeliveryAttempt.attempt.desc())
+        .limit(1)
+        .lateral()
+    )
+    return (
+        await session.execute(
+            select(Channel, Contact.wa_id, last.c.attempt, last.c.outcome)
+            .select_from(Conversation)
+            .join(Contact, Conversation.contact_id == Contact.id)
+            .join(Channel, Channel.id == message.channel_id)
+            .outerjoin(last, true())
+            .where(Conversation.id == message.conversation_id)
+        )
+    ).one()
+
+
+# direction, status, wamid, sending_until, next_attempt_at, conversation_id, created_at, id, now
+_DeliveryState = Row[
+    str, str, str | None, datetime | None, datetime | None, uuid.UUID, datetime, uuid.UUID, datetime
+]
+
+
+async def delivery_state(session: AsyncSession, message_id: uuid.UUID) -> _DeliveryState | None:
+    """What decides whether (and how long) a message that could not be leased waits: its
+    direction, status, wamid, lease, next attempt, place in its conversation, and now."""
+    return (
+        await session.execute(
+            select(
+                Message.direction,
+                Message.status,
+                Message.wamid,
+                Message.sending_until,
+                Message.next_attempt_at,
+                Message.conversation_id,
+                Message.created_at,
+                Message.id,
+                func.now().label("now"),
+            ).where(Message.id == message_id)
+        )
+    ).first()
+
+
+async def earliest_due_ahead(
+    session: AsyncSession,
+    conversation_id: uuid.UUID,
+    *,
+    created_at: datetime,
+    message_id: uuid.UUID,
+    now: datetime,
+    order_wait: timedelta,
+) -> datetime | None:
+    """When the first of the queued messages ahead of (created_at, message_id) in the
+    conversation is due (`now` for those due already); None when none is."""
+    return await session.scalar(
+        select(func.min(func.coalesce(Message.next_attempt_at, now))).where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            tuple_(Message.created_at, Message.id) < tuple_(created_at, message_id),
+            Message.created_at > now - order_wait,
+        )
+    )
+
+
+async def next_in_line(
+    session: AsyncSession, conversation_id: uuid.UUID, *, order_wait: timedelta
+) -> uuid.UUID | None:
+    """The conversation's first queued outbound message not stuck (queued within
+    `order_wait`)."""
+    now = func.now()
+    first: uuid.UUID | None = await session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "outbound",
+            Message.status == "queued",
+            Message.wamid.is_(None),
+            Message.created_at > now - order_wait,
+        )
+        .order_by(Message.created_at, Message.id)
+        .limit(1)
+    )
+    return first
+
+
+async def start_attempt(
+    session: AsyncSession, message: Message, attempt: int, *, lease: timedelta
+) -> None:
+    """The `sending` attempt, and the message's lease renewed (the attempt flushed first)."""
+    session.add(
+        DeliveryAttempt(
+            tenant_id=message.tenant_id,
+            message_id=message.id,
+            attempt=attempt,
+            outcome="sending",
+        )
+    )
+    await session.execute(
+        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
+    )
+
+
+async def release_lease(session: AsyncSession, message_id: uuid.UUID) -> None:
+    await session.execute(
+        update(Message).where(Message.id == message_id).values(sending_until=None)
+    )
+
+
+async def record_attempt(
+    session: AsyncSession, message: Message, attempt: int, outcome: dict[str, Any]
+) -> None:
+    """The attempt's outcome: on its `sending` row, or a new row when there is none."""
+    existing = await session.scalar(
+        update(DeliveryAttempt)
+        .where(DeliveryAttempt.message_id == message.id, DeliveryAttempt.attempt == attempt)
+        .values(**outcome)
+        .returning(DeliveryAttempt.id)
+    )
+    if existing is None:
+        session.add(
+            DeliveryAttempt(
+                tenant_id=message.tenant_id,
+                message_id=message.id,
+                attempt=attempt,
+                **outcome,
+            )
+        )
+
+
+async def settle_delivery(
+    session: AsyncSession,
+    message_id: uuid.UUID,
+    values: dict[str, Any],
+    *,
+    only_queued: bool,
+    retry_in_s: float | None = None,
+) -> uuid.UUID | None:
+    """The message takes `values` (and, with `retry_in_s`, its next attempt's time) unless
+    it has a wamid already (or, `only_queued`, left `queued`): its id, or None."""
+    where = [Message.id == message_id, Message.wamid.is_(None)]
+    if only_queued:
+        where.append(Message.status == "queued")
+    if retry_in_s is not None:
+        values = values | {"next_attempt_at": func.now() + timedelta(seconds=retry_in_s)}
+    return await session.scalar(
+        update(Message).where(*where).values(**values).returning(Message.id)
+    )
+
+
+async def mark_needs_reauth(session: AsyncSession, channel_id: uuid.UUID) -> None:
+    """Meta refused the channel's token (keyed by the leased message's channel)."""
+    await session.execute(update(Channel).where(Channel.id == channel_id).values(needs_reauth=True))
+
+
+# --- CSAT (csat.py) -----------------------------------------------------------------------
+# Keyed by the conversation, channel or contact a tenant-scoped lookup (or inbound's routing)
+# resolved (the exception to tenant scoping: the ids are globally unique).
+
+
+async def agent_wrote(session: AsyncSession, conversation_id: uuid.UUID) -> bool:
+    """Whether an agent wrote to the customer in the conversation."""
+    return bool(
+        await session.scalar(
+            select(
+                exists().where(
+                    Message.conversation_id == conversation_id,
+                    Message.direction == "outbound",
+                    Message.author == "agent",
+                )
+            )
+        )
+    )
+
+
+async def templates_named(
+    session: AsyncSession, channel_id: uuid.UUID, name: str
+) -> list[Template]:
+    """The channel's templates called `name`, in every language (by language)."""
+    return list(
+        await session.scalars(
+            select(Template)
+            .where(Template.channel_id == channel_id, Template.name == name)
+            .order_by(Template.language)
+        )
+    )
+
+
+async def latest_csat_request(
+    session: AsyncSession, channel_id: uuid.UUID, contact_id: uuid.UUID
+) -> CSATRequest | None:
+    """The latest rating request sent (it has a message) to the contact on the channel."""
+    return await session.scalar(
+        select(CSATRequest)
+        .where(
+            CSATRequest.channel_id == channel_id,
+            CSATRequest.contact_id == contact_id,
+            CSATRequest.message_id.is_not(None),
+        )
+        .order_by(CSATRequest.created_at.desc())
+        .limit(1)
+    )
+
+
+async def lock_conversation(
+    session: AsyncSession, conversation_id: uuid.UUID
+) -> Conversation | None:
+    """The conversation, locked and fresh (keyed by a CSAT request's conversation)."""
+    return await session.scalar(
+        select(Conversation)
+        .where(Conversation.id == conversation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+async def claim_csat_answer(
+    session: AsyncSession, request_id: uuid.UUID, score: int, message: Message
+) -> uuid.UUID | None:
+    """The request's rating, if it has none yet: its id, or None (answered already)."""
+    return await session.scalar(
+        update(CSATRequest)
+        .where(CSATRequest.id == request_id, CSATRequest.score.is_(None))
+        .values(score=score, answer_message_id=message.id, responded_at=message.created_at)
+        .returning(CSATRequest.id)
+    )
 
 
 def _dt(value: Any) -> datetime:

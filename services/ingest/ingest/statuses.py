@@ -5,19 +5,12 @@ import uuid
 from typing import Any
 
 import structlog
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.events import (
     WhatsAppStatusUpdatedPayload,
 )
 from ingest import repository
-from ingest.models import (
-    DeliveryAttempt,
-    Message,
-    PendingStatus,
-)
 from ingest.summaries import UNKNOWN_NUMBER, emit_status_updated
 
 log = structlog.get_logger(__name__)
@@ -61,27 +54,19 @@ async def apply_status(session: AsyncSession, received: WhatsAppStatusUpdatedPay
     )
     if changed:
         return True
-    exists = await session.scalar(
-        select(Message.id).where(
-            Message.tenant_id == channel.tenant_id, Message.wamid == received.wamid
-        )
-    )
+    exists = await repository.message_id_by_wamid(session, channel.tenant_id, received.wamid)
     if exists is None:
         if await _adopt_wamid(session, channel.tenant_id, received, rank, error, code):
             return True
         # Ordering is not guaranteed: the send's response may not be stored yet.
-        await session.execute(
-            insert(PendingStatus)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=channel.tenant_id,
-                wamid=received.wamid,
-                status=received.status,
-                status_rank=rank,
-                error=error,
-                error_code=code,
-            )
-            .on_conflict_do_nothing(index_elements=["tenant_id", "wamid", "status"])
+        await repository.keep_pending_status(
+            session,
+            channel.tenant_id,
+            wamid=received.wamid,
+            status=received.status,
+            rank=rank,
+            error=error,
+            error_code=code,
         )
         log.info("status.pending", wamid=received.wamid, status=received.status)
     return False
@@ -104,38 +89,20 @@ async def _adopt_wamid(
     except ValueError:
         return False
     failed = received.status == "failed"
-    row = (
-        await session.execute(
-            update(Message)
-            .where(
-                Message.tenant_id == tenant_id,
-                Message.id == message_id,
-                Message.direction == "outbound",
-                Message.wamid.is_(None),
-            )
-            .values(
-                wamid=received.wamid,
-                status=received.status,
-                status_rank=rank,
-                error=error if failed else None,
-                error_code=code if failed else None,
-                sending_until=None,
-                next_attempt_at=None,
-            )
-            .returning(Message.id, Message.conversation_id)
-        )
-    ).first()
+    row = await repository.adopt_wamid(
+        session,
+        tenant_id,
+        message_id,
+        wamid=received.wamid,
+        status=received.status,
+        rank=rank,
+        error=error if failed else None,
+        error_code=code if failed else None,
+    )
     if row is None:
         return False
     # The call we could not account for did reach Meta.
-    await session.execute(
-        update(DeliveryAttempt)
-        .where(
-            DeliveryAttempt.message_id == message_id,
-            DeliveryAttempt.outcome.in_(("sending", "unknown")),
-        )
-        .values(outcome="sent")
-    )
+    await repository.mark_unaccounted_attempts_sent(session, message_id)
     await emit_status_updated(
         session,
         tenant_id,
@@ -162,19 +129,7 @@ async def _advance(
     values: dict[str, Any] = {"status": status, "status_rank": rank}
     if status == "failed":
         values |= {"error": error, "error_code": code}
-    row = (
-        await session.execute(
-            update(Message)
-            .where(
-                Message.tenant_id == tenant_id,
-                Message.wamid == wamid,
-                Message.direction == "outbound",
-                Message.status_rank < rank,
-            )
-            .values(**values)
-            .returning(Message.id, Message.conversation_id)
-        )
-    ).first()
+    row = await repository.advance_status(session, tenant_id, wamid, rank, values)
     if row is None:
         return False
     await emit_status_updated(
@@ -192,19 +147,11 @@ async def _advance(
 
 async def apply_pending_statuses(session: AsyncSession, tenant_id: uuid.UUID, wamid: str) -> None:
     """Statuses that arrived before the wamid was stored: apply the furthest one."""
-    pending = list(
-        await session.scalars(
-            select(PendingStatus)
-            .where(PendingStatus.tenant_id == tenant_id, PendingStatus.wamid == wamid)
-            .order_by(PendingStatus.status_rank.desc())
-        )
-    )
+    pending = await repository.pending_statuses(session, tenant_id, wamid)
     if not pending:
         return
     best = pending[0]
     await _advance(
         session, tenant_id, wamid, best.status, best.status_rank, best.error, best.error_code
     )
-    for row in pending:
-        await session.delete(row)
-    await session.flush()
+    await repository.drop_pending_statuses(session, pending)

@@ -20,7 +20,7 @@ from common.events import (
     WhatsAppMessageReceivedV1,
     whatsapp_message_event_id,
 )
-from ingest.inbound import stored_wamids
+from ingest.repository import stored_wamids
 from ingest.settings import IngestSettings
 from wa_testing.fakes import inbound_examples
 from wa_testing.plugin import eventually, text_message
