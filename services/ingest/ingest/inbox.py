@@ -19,7 +19,6 @@ from common.errors import AppError
 from common.events import (
     ConversationNoteCreatedPayload,
     ConversationNoteCreatedV1,
-    ConversationUpdatedV1,
     UserCreatedV1,
     UserRemovedV1,
 )
@@ -40,6 +39,7 @@ from ingest.models import (
     outbox,
 )
 from ingest.settings import IngestSettings
+from ingest.summaries import emit_conversation_updated
 
 log = structlog.get_logger(__name__)
 
@@ -51,21 +51,6 @@ PRESENCE_WRITE_EVERY_S = 30.0
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-async def _emit_updated(
-    session: AsyncSession, conversation: Conversation, contact: Contact, window_hours: float
-) -> None:
-    from ingest.summaries import conversation_summary  # it imports this module
-
-    await add_event(
-        session,
-        outbox,
-        ConversationUpdatedV1(
-            tenant_id=conversation.tenant_id,
-            payload=conversation_summary(conversation, contact, window_hours),
-        ),
-    )
 
 
 # --- team members and presence ----------------------------------------------------------------
@@ -101,7 +86,7 @@ async def member_removed(
         repository.touch(row[0])
     await session.flush()  # the events carry each conversation's new version
     for row in rows:
-        await _emit_updated(session, row[0], row[1], window_hours)
+        await emit_conversation_updated(session, row[0], row[1], window_hours)
 
 
 async def touch_presence(session: AsyncSession, principal: Principal) -> None:
@@ -223,7 +208,7 @@ async def assign_on_handoff(
         return
     await _assign(session, conversation, member)
     await session.flush()
-    await _emit_updated(session, conversation, contact, window_hours)
+    await emit_conversation_updated(session, conversation, contact, window_hours)
     log.info("handoff.assigned", assignee_id=str(member))
 
 
@@ -268,7 +253,9 @@ async def patch_conversation(
     )
     if conversation.assignee_id != before and not others_change:
         await session.flush()
-        await _emit_updated(session, conversation, contact, settings.service_window_hours)
+        await emit_conversation_updated(
+            session, conversation, contact, settings.service_window_hours
+        )
     return conversation, contact
 
 
