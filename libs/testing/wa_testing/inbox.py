@@ -2,6 +2,7 @@
 messages), Meta's notifications delivered to it, its tables read directly. Shared by ingest's
 own suite (services/ingest/tests) and the flows through the gateway (tests/e2e)."""
 
+import json
 import uuid
 from typing import Any
 
@@ -166,3 +167,18 @@ class Inbox:
     async def sql(self, query: str, **params: Any) -> list[Any]:
         async with self.db.sessionmaker() as s:
             return list((await s.execute(text(query), params)).all())
+
+
+async def first_event(response: httpx.Response, name: str) -> dict[str, Any]:
+    """The data of the first `name` event on an SSE stream (ingest's live inbox)."""
+    frame: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if frame.get("event") == name:
+                data: dict[str, Any] = json.loads(frame["data"])
+                return data
+            frame = {}
+        elif not line.startswith(":") and ":" in line:
+            key, _, value = line.partition(":")
+            frame[key] = value.strip()
+    raise AssertionError("stream ended")

@@ -3,7 +3,6 @@ with each kind of change, on the row, in the API and in every `conversation.upda
 (the outbox and the live stream), so a screen can apply live updates in order."""
 
 import asyncio
-import json
 import time
 import uuid
 from typing import Any
@@ -24,6 +23,7 @@ from common.events import (
 from ingest.main import create_app
 from ingest.settings import IngestSettings
 from wa_testing.fakes import serve_app
+from wa_testing.inbox import first_event
 from wa_testing.plugin import bearer, eventually, text_message
 
 TOKEN = "EAAG-test-token"
@@ -251,20 +251,6 @@ async def test_the_customer_s_rating_bumps_the_version_by_one(platform: Any, bus
     assert (await business.updated_versions(cid))[-1] == 4
 
 
-async def read_conversation_update(response: httpx.Response) -> dict[str, Any]:
-    frame: dict[str, str] = {}
-    async for line in response.aiter_lines():
-        if line == "":
-            if frame.get("event") == "conversation.updated":
-                data: dict[str, Any] = json.loads(frame["data"])
-                return data
-            frame = {}
-        elif not line.startswith(":") and ":" in line:
-            key, _, value = line.partition(":")
-            frame[key] = value.strip()
-    raise AssertionError("stream ended")
-
-
 async def test_the_live_stream_carries_the_version(
     platform: Any, bus: Bus, ingest_settings: IngestSettings
 ) -> None:
@@ -284,6 +270,6 @@ async def test_the_live_stream_carries_the_version(
             headers=business.owner,
         )
         assert r.status_code == 200
-        streamed = await asyncio.wait_for(read_conversation_update(live), timeout=10)
+        streamed = await asyncio.wait_for(first_event(live, "conversation.updated"), timeout=10)
     assert streamed["id"] == conversation["id"] and streamed["status"] == "handoff"
     assert streamed["version"] == r.json()["version"] == 2

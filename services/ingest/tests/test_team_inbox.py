@@ -4,7 +4,6 @@ per-member read markers, a contact's export and erasure; another business's ids 
 The team comes from auth's events over the real broker, as in production."""
 
 import asyncio
-import json
 import time
 import uuid
 from typing import Any
@@ -24,6 +23,7 @@ from common.events import (
 from ingest.main import create_app
 from ingest.settings import IngestSettings
 from wa_testing.fakes import serve_app
+from wa_testing.inbox import first_event
 from wa_testing.plugin import bearer, eventually, text_message
 
 
@@ -256,20 +256,6 @@ async def test_without_round_robin_a_handoff_stays_unassigned(platform: Any, bus
 # --- private notes -------------------------------------------------------------------------
 
 
-async def read_events(response: httpx.Response, want: str) -> dict[str, Any]:
-    frame: dict[str, str] = {}
-    async for line in response.aiter_lines():
-        if line == "":
-            if frame.get("event") == want:
-                data: dict[str, Any] = json.loads(frame["data"])
-                return data
-            frame = {}
-        elif not line.startswith(":") and ":" in line:
-            key, _, value = line.partition(":")
-            frame[key] = value.strip()
-    raise AssertionError("stream ended")
-
-
 async def test_a_note_is_listed_streamed_live_and_never_sent(
     platform: Any, bus: Bus, ingest_settings: IngestSettings
 ) -> None:
@@ -289,7 +275,7 @@ async def test_a_note_is_listed_streamed_live_and_never_sent(
         )
         assert r.status_code == 201, r.text
         note = r.json()
-        streamed = await asyncio.wait_for(read_events(live, "message.created"), timeout=10)
+        streamed = await asyncio.wait_for(first_event(live, "message.created"), timeout=10)
     assert (note["direction"], note["type"], note["author"]) == ("internal", "note", "agent")
     assert note["author_id"] == str(team.ids["ana"]) and note["wamid"] is None
     assert streamed["id"] == note["id"] and streamed["direction"] == "internal"
