@@ -25,6 +25,7 @@ from common.events import (
 from common.outbox import add_event
 from common.pagination import PageQuery, keyset, trim_page
 from ingest import repository
+from ingest.conversations import update_conversation
 from ingest.models import (
     CannedReply,
     Contact,
@@ -221,8 +222,6 @@ async def patch_conversation(
 ) -> tuple[Conversation, Contact]:
     """PATCH: `assignee_id` (null unassigns) beside `ai_enabled` and `status`. A member taking
     over (`ai_enabled: false`) an unassigned conversation is assigned to it."""
-    from ingest.conversations import update_conversation
-
     found = await repository.get_conversation(
         session, principal.tenant_id, conversation_id, lock=True
     )
@@ -525,10 +524,3 @@ async def update_canned(
 async def delete_canned(session: AsyncSession, tenant_id: uuid.UUID, reply_id: uuid.UUID) -> None:
     await session.delete(await _canned(session, tenant_id, reply_id))
     await session.flush()
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise AppError(400, "invalid cursor") from exc

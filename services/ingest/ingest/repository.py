@@ -1033,23 +1033,5 @@ async def claim_csat_answer(
     )
 
 
-def _dt(value: Any) -> datetime:
-    from common.errors import AppError
-
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError as exc:
-        raise AppError(400, "invalid cursor") from exc
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    from common.errors import AppError
-
-    try:
-        return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise AppError(400, "invalid cursor") from exc
-
-
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
