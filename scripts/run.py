@@ -131,6 +131,9 @@ def main() -> int:
             host,
             "--port",
             str(port),
+            # Longer than any client keeps an idle connection (docs/operations.md, Deploying).
+            "--timeout-keep-alive",
+            "130",
         ]
         proc = subprocess.Popen(
             cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True

@@ -17,6 +17,8 @@ COMPOSE = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())["
 CADDYFILE = (ROOT / "deploy" / "Caddyfile").read_text()
 SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "pyproject.toml").exists())
 PROXY = "proxy"
+# How long Caddy keeps an idle upstream connection for reuse (its `keepalive` default).
+CADDY_KEEPALIVE_S = 120
 
 SETTINGS = {
     "gateway": "gateway.settings.GatewaySettings",
@@ -245,8 +247,19 @@ def test_dockerfile_runs_the_service_on_its_port(service):
     assert cmd[:3] == ["uvicorn", "--factory", f"{service}.main:create_app"]
     assert cmd[cmd.index("--port") + 1] == str(port)
     assert {"--proxy-headers", "--no-access-log"} <= set(cmd)
+    # Idle connections outlive Caddy's (2 min) and Node's (5 s) reuse of them: a request sent
+    # on a connection as uvicorn closes it fails as a 500 at the proxy.
+    assert int(cmd[cmd.index("--timeout-keep-alive") + 1]) > CADDY_KEEPALIVE_S
     assert f"http://127.0.0.1:{port}/health" in text.split("HEALTHCHECK", 1)[1]
     assert f"http://127.0.0.1:{port}/health" in " ".join(COMPOSE[service]["healthcheck"]["test"])
+
+
+def test_local_launchers_keep_idle_connections_as_the_images_do():
+    for launcher in ("scripts/run.py", "libs/testing/wa_testing/plugin.py"):
+        source = (ROOT / launcher).read_text()
+        assert re.search(r'"--timeout-keep-alive",\s*"130"', source), launcher
+    for service in SERVICES:
+        assert '"--timeout-keep-alive", "130"' in dockerfile(service), service
 
 
 # --- Caddyfile -------------------------------------------------------------------------------

@@ -328,6 +328,10 @@ class ServiceProcess:
             "--port",
             str(self.port),
             *([] if self.access_log else ["--no-access-log"]),
+            # As deployed: the dashboard's proxy reuses idle connections for up to 5 s, as
+            # long as uvicorn's default, and one reused as uvicorn closed it answered 500.
+            "--timeout-keep-alive",
+            "130",
         ]
         # A file, not a pipe: a pipe nobody reads fills up and blocks the service's logging.
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
