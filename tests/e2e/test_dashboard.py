@@ -177,8 +177,13 @@ async def platform(
                 "TEMPLATES_WABA_ID": templated.waba_id,
             }
         finally:
-            for process in started:  # shown by pytest when the test fails
-                print(f"--- {process.factory}\n{process.stop()[-4000:]}")
+            (ROOT / ".run").mkdir(exist_ok=True)
+            for process in started:  # the tail shown by pytest when the test fails
+                output = process.stop()
+                name = process.factory.split(".", 1)[0]
+                (ROOT / ".run" / f"dashboard-e2e-{name}.log").write_text(output)
+                print(f"--- {process.factory} (all of it: .run/dashboard-e2e-{name}.log)")
+                print(output[-4000:])
     await remove_topology(amqp_url, bus_prefix, set())
 
 
