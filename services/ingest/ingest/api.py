@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from common.auth import CurrentPrincipal, Principal, StreamPrincipal, require_role
 from common.db import SessionDep
@@ -231,12 +230,8 @@ async def patch_channel(
     if "reengagement_template" in body.model_fields_set:
         chosen = body.reengagement_template
         if chosen is not None:
-            known = await session.scalar(
-                select(Template.id).where(
-                    Template.channel_id == channel.id,
-                    Template.name == chosen.name,
-                    Template.language == chosen.language,
-                )
+            known = await repository.find_template_id(
+                session, channel.id, chosen.name, chosen.language
             )
             if known is None:
                 raise AppError(
@@ -257,7 +252,7 @@ async def list_templates(
 ) -> TemplateList:
     """The channel's message templates as last synced from its WhatsApp Business Account."""
     channel = await templates.tenant_channel(session, principal.tenant_id, channel_id)
-    return template_list(await templates.list_templates(session, channel.id))
+    return template_list(await repository.channel_templates(session, channel.id))
 
 
 @channels.post(

@@ -11,7 +11,7 @@ from common.auth import CurrentPrincipal, Principal, require_role
 from common.db import SessionDep
 from common.openapi import errors
 from common.pagination import Page, PageParams
-from ingest import erasure, inbox
+from ingest import erasure, inbox, repository
 from ingest.models import CannedReply, Label
 from ingest.schemas import (
     CannedReplyIn,
@@ -101,7 +101,7 @@ async def list_labels(
     principal: CurrentPrincipal, session: SessionDep, page: PageParams
 ) -> Page[LabelOut]:
     """By name, each with the number of conversations carrying it."""
-    rows, cursor = await inbox.list_labels(session, principal.tenant_id, page)
+    rows, cursor = await repository.list_labels(session, principal.tenant_id, page)
     return Page(items=[label_out(x, n) for x, n in rows], next_cursor=cursor)
 
 
@@ -127,7 +127,7 @@ async def list_canned(
 ) -> Page[CannedReplyOut]:
     """By shortcut. A text may hold `{{customer_name}}` and `{{agent_name}}`, which the
     composer fills in when the reply is picked."""
-    rows, cursor = await inbox.list_canned(session, principal.tenant_id, page)
+    rows, cursor = await repository.list_canned(session, principal.tenant_id, page)
     return Page(items=[canned_out(r) for r in rows], next_cursor=cursor)
 
 
