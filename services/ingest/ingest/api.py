@@ -148,7 +148,22 @@ async def conversations_out(
 
 
 def message_out(message: Message) -> MessageOut:
-    return MessageOut.model_validate(message, from_attributes=True)
+    return MessageOut(
+        id=message.id,
+        wamid=message.wamid,
+        direction=message.direction,
+        author=message.author,
+        author_id=message.author_id,
+        type=message.type,
+        text=message.text,
+        media=message.media,
+        context=message.context,
+        reaction=message.reaction,
+        sources=message.sources or [],
+        status=message.status,
+        error=message.error,
+        created_at=message.created_at,
+    )
 
 
 def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
