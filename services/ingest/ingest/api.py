@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
 
 from common.auth import CurrentPrincipal, Principal, StreamPrincipal, require_role
 from common.db import SessionDep
@@ -149,7 +148,22 @@ async def conversations_out(
 
 
 def message_out(message: Message) -> MessageOut:
-    return MessageOut.model_validate(message, from_attributes=True)
+    return MessageOut(
+        id=message.id,
+        wamid=message.wamid,
+        direction=message.direction,
+        author=message.author,
+        author_id=message.author_id,
+        type=message.type,
+        text=message.text,
+        media=message.media,
+        context=message.context,
+        reaction=message.reaction,
+        sources=message.sources or [],
+        status=message.status,
+        error=message.error,
+        created_at=message.created_at,
+    )
 
 
 def contact_out(contact: Contact, conversation_count: int) -> ContactOut:
@@ -231,12 +245,8 @@ async def patch_channel(
     if "reengagement_template" in body.model_fields_set:
         chosen = body.reengagement_template
         if chosen is not None:
-            known = await session.scalar(
-                select(Template.id).where(
-                    Template.channel_id == channel.id,
-                    Template.name == chosen.name,
-                    Template.language == chosen.language,
-                )
+            known = await repository.find_template_id(
+                session, channel.id, chosen.name, chosen.language
             )
             if known is None:
                 raise AppError(
@@ -257,7 +267,7 @@ async def list_templates(
 ) -> TemplateList:
     """The channel's message templates as last synced from its WhatsApp Business Account."""
     channel = await templates.tenant_channel(session, principal.tenant_id, channel_id)
-    return template_list(await templates.list_templates(session, channel.id))
+    return template_list(await repository.channel_templates(session, channel.id))
 
 
 @channels.post(

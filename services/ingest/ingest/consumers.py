@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
 import structlog
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.bus import PermanentError, Subscription
@@ -28,7 +27,7 @@ from common.events import (
     WhatsAppWebhookUnhandledV1,
 )
 from common.idempotency import idempotent
-from ingest import csat, inbox
+from ingest import csat, inbox, repository
 from ingest.crypto import TokenCipher
 from ingest.delivery import Deliverer
 from ingest.graph import GraphClient
@@ -125,15 +124,8 @@ class Batcher(Generic[E]):
     async def _transaction(self, events: list[E]) -> None:
         async with self.db.session() as session:
             unique = list({e.event_id: e for e in events}.values())
-            claimed = set(
-                (
-                    await session.execute(
-                        insert(processed_events)
-                        .on_conflict_do_nothing()
-                        .returning(processed_events.c.event_id),
-                        [{"consumer": self.consumer, "event_id": e.event_id} for e in unique],
-                    )
-                ).scalars()
+            claimed = await repository.claim_events(
+                session, self.consumer, [e.event_id for e in unique]
             )
             fresh = [e for e in unique if e.event_id in claimed]
             if len(fresh) < len(unique):

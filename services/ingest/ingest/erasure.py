@@ -2,23 +2,13 @@
 
 import uuid
 
-from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
 from common.events import ContactErasedPayload, ContactErasedV1
 from common.outbox import add_event
 from ingest import repository
-from ingest.models import (
-    Contact,
-    Conversation,
-    DeliveryAttempt,
-    MediaFetchAttempt,
-    MediaFile,
-    Message,
-    PendingStatus,
-    outbox,
-)
+from ingest.models import Contact, Conversation, Message, outbox
 
 
 async def contact_data(
@@ -30,22 +20,9 @@ async def contact_data(
     if found is None:
         raise AppError(404, "contact not found")
     contact, count = found
-    conversations: list[tuple[Conversation, Contact]] = [
-        (r[0], r[1])
-        for r in (
-            await session.execute(
-                repository.conversations(tenant_id)
-                .where(Conversation.contact_id == contact_id)
-                .order_by(Conversation.created_at)
-            )
-        ).all()
-    ]
-    messages: list[Message] = list(
-        await session.scalars(
-            repository.messages(tenant_id)
-            .where(Message.conversation_id.in_([c.id for c, _ in conversations]))
-            .order_by(Message.created_at, Message.id)
-        )
+    conversations = await repository.contact_conversations(session, tenant_id, contact_id)
+    messages = await repository.messages_of_conversations(
+        session, tenant_id, [c.id for c, _ in conversations]
     )
     return contact, count, conversations, messages
 
@@ -53,44 +30,21 @@ async def contact_data(
 async def erase_contact(session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID) -> None:
     """The contact, their conversations, messages (notes too), media and delivery records go;
     `contact.erased.v1` tells the other services to drop their copies."""
-    contact = await session.scalar(
-        repository.contacts(tenant_id).where(Contact.id == contact_id).with_for_update()
-    )
-    if contact is None:
+    if await repository.lock_contact(session, tenant_id, contact_id) is None:
         raise AppError(404, "contact not found")
-    conversation_ids = list(
-        await session.scalars(
-            select(Conversation.id).where(
-                Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id
-            )
-        )
-    )
-    rows = (
-        await session.execute(
-            select(Message.id, Message.wamid).where(
-                Message.tenant_id == tenant_id, Message.conversation_id.in_(conversation_ids)
-            )
-        )
-    ).all()
+    conversation_ids = await repository.contact_conversation_ids(session, tenant_id, contact_id)
+    rows = await repository.message_ids_and_wamids(session, tenant_id, conversation_ids)
     message_ids = [r.id for r in rows]
     wamids = [r.wamid for r in rows if r.wamid]
     # Children first; media chunks go with their file (ON DELETE CASCADE), labels and read
     # markers with their conversation.
-    await session.execute(delete(MediaFile).where(MediaFile.message_id.in_(message_ids)))
-    await session.execute(
-        delete(MediaFetchAttempt).where(MediaFetchAttempt.message_id.in_(message_ids))
-    )
-    await session.execute(
-        delete(DeliveryAttempt).where(DeliveryAttempt.message_id.in_(message_ids))
-    )
-    await session.execute(
-        delete(PendingStatus).where(
-            PendingStatus.tenant_id == tenant_id, PendingStatus.wamid.in_(wamids)
-        )
-    )
-    await session.execute(delete(Message).where(Message.id.in_(message_ids)))
-    await session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
-    await session.execute(delete(Contact).where(Contact.id == contact_id))
+    await repository.delete_media_files(session, message_ids)
+    await repository.delete_media_fetch_attempts(session, message_ids)
+    await repository.delete_delivery_attempts(session, message_ids)
+    await repository.delete_pending_statuses(session, tenant_id, wamids)
+    await repository.delete_messages(session, message_ids)
+    await repository.delete_conversations(session, conversation_ids)
+    await repository.delete_contact(session, contact_id)
     await add_event(
         session,
         outbox,

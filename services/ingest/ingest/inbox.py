@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import ColumnElement, delete, exists, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,20 +22,16 @@ from common.events import (
     UserRemovedV1,
 )
 from common.outbox import add_event
-from common.pagination import PageQuery, keyset, trim_page
 from ingest import repository
 from ingest.conversations import update_conversation
 from ingest.models import (
     CannedReply,
     Contact,
     Conversation,
-    ConversationLabel,
-    ConversationRead,
     InboxSettings,
     Label,
     Message,
     TeamMember,
-    TeamPresence,
     outbox,
 )
 from ingest.settings import IngestSettings
@@ -60,11 +55,7 @@ def _now() -> datetime:
 async def member_created(session: AsyncSession, event: UserCreatedV1) -> None:
     p = event.payload
     values = {"tenant_id": p.tenant_id, "role": p.role, "name": p.name, "email": p.email}
-    await session.execute(
-        insert(TeamMember)
-        .values(user_id=p.user_id, **values)
-        .on_conflict_do_update(index_elements=[TeamMember.user_id], set_=values)
-    )
+    await repository.upsert_team_member(session, p.user_id, values)
 
 
 async def member_removed(
@@ -72,36 +63,27 @@ async def member_removed(
 ) -> None:
     """A member who left: gone from the team, their conversations unassigned."""
     p = event.payload
-    await session.execute(delete(TeamMember).where(TeamMember.user_id == p.user_id))
-    await session.execute(delete(TeamPresence).where(TeamPresence.user_id == p.user_id))
-    await session.execute(delete(ConversationRead).where(ConversationRead.user_id == p.user_id))
-    rows = (
-        await session.execute(
-            repository.conversations(p.tenant_id)
-            .where(Conversation.assignee_id == p.user_id)
-            .with_for_update(of=Conversation)
-        )
-    ).all()
-    for row in rows:
-        row[0].assignee_id = None
-        repository.touch(row[0])
+    await repository.delete_team_member(session, p.user_id)
+    await repository.delete_presence(session, p.user_id)
+    await repository.delete_read_markers(session, p.user_id)
+    rows = await repository.lock_conversations_assigned_to(session, p.tenant_id, p.user_id)
+    for conversation, _ in rows:
+        conversation.assignee_id = None
+        repository.touch(conversation)
     await session.flush()  # the events carry each conversation's new version
-    for row in rows:
-        await emit_conversation_updated(session, row[0], row[1], window_hours)
+    for conversation, contact in rows:
+        await emit_conversation_updated(session, conversation, contact, window_hours)
 
 
 async def touch_presence(session: AsyncSession, principal: Principal) -> None:
     """The member is using the inbox now (written at most every PRESENCE_WRITE_EVERY_S)."""
     now = _now()
-    stmt = insert(TeamPresence).values(
-        user_id=principal.user_id, tenant_id=principal.tenant_id, last_seen_at=now
-    )
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[TeamPresence.user_id],
-            set_={"last_seen_at": now, "tenant_id": principal.tenant_id},
-            where=TeamPresence.last_seen_at < now - timedelta(seconds=PRESENCE_WRITE_EVERY_S),
-        )
+    await repository.upsert_presence(
+        session,
+        principal.tenant_id,
+        principal.user_id,
+        now,
+        unless_seen_since=now - timedelta(seconds=PRESENCE_WRITE_EVERY_S),
     )
 
 
@@ -134,13 +116,7 @@ async def get_settings(session: AsyncSession, tenant_id: uuid.UUID) -> InboxSett
 
 
 async def put_settings(session: AsyncSession, tenant_id: uuid.UUID, *, round_robin: bool) -> None:
-    await session.execute(
-        insert(InboxSettings)
-        .values(tenant_id=tenant_id, round_robin=round_robin)
-        .on_conflict_do_update(
-            index_elements=[InboxSettings.tenant_id], set_={"round_robin": round_robin}
-        )
-    )
+    await repository.upsert_inbox_settings(session, tenant_id, round_robin=round_robin)
 
 
 # --- assignment ---------------------------------------------------------------------------------
@@ -151,29 +127,8 @@ async def least_busy_online(
 ) -> uuid.UUID | None:
     """The member seen within `presence_s` with the fewest open or handed-off conversations
     assigned; ties go to whoever was assigned least recently (so equals take turns)."""
-    busy = (
-        select(func.count())
-        .where(
-            Conversation.tenant_id == tenant_id,
-            Conversation.assignee_id == TeamMember.user_id,
-            Conversation.status != "resolved",
-        )
-        .correlate(TeamMember)
-        .scalar_subquery()
-    )
     since = _now() - timedelta(seconds=presence_s)
-    return await session.scalar(
-        select(TeamMember.user_id)
-        .join(TeamPresence, TeamPresence.user_id == TeamMember.user_id)
-        .where(
-            TeamMember.tenant_id == tenant_id,
-            TeamPresence.tenant_id == tenant_id,
-            TeamPresence.last_seen_at >= since,
-        )
-        .order_by(busy, TeamMember.last_assigned_at.asc().nulls_first(), TeamMember.user_id)
-        .limit(1)
-        .with_for_update(of=TeamMember)
-    )
+    return await repository.least_busy_online(session, tenant_id, seen_since=since)
 
 
 async def _assign(
@@ -182,11 +137,7 @@ async def _assign(
     conversation.assignee_id = user_id
     repository.touch(conversation)
     if user_id is not None:
-        await session.execute(
-            update(TeamMember)
-            .where(TeamMember.user_id == user_id, TeamMember.tenant_id == conversation.tenant_id)
-            .values(last_assigned_at=_now())
-        )
+        await repository.mark_assigned(session, conversation.tenant_id, user_id, _now())
 
 
 async def assign_on_handoff(
@@ -259,17 +210,14 @@ async def patch_conversation(
 
 
 def assignee_filter(value: str, principal: Principal) -> ColumnElement[bool]:
+    """`me`, `none` or a user id."""
     if value == "none":
-        return Conversation.assignee_id.is_(None)
-    user_id = principal.user_id if value == "me" else uuid.UUID(value)
-    return Conversation.assignee_id == user_id
+        return repository.assigned_to(None)
+    return repository.assigned_to(principal.user_id if value == "me" else uuid.UUID(value))
 
 
 def label_filter(label_id: uuid.UUID) -> ColumnElement[bool]:
-    return exists().where(
-        ConversationLabel.conversation_id == Conversation.id,
-        ConversationLabel.label_id == label_id,
-    )
+    return repository.labelled(label_id)
 
 
 # --- per-member reading ---------------------------------------------------------------------
@@ -280,15 +228,7 @@ async def mark_read(
 ) -> None:
     if await repository.get_conversation(session, principal.tenant_id, conversation_id) is None:
         raise AppError(404, "conversation not found")
-    now = func.now()
-    await session.execute(
-        insert(ConversationRead)
-        .values(user_id=principal.user_id, conversation_id=conversation_id, last_read_at=now)
-        .on_conflict_do_update(
-            index_elements=[ConversationRead.user_id, ConversationRead.conversation_id],
-            set_={"last_read_at": now},
-        )
-    )
+    await repository.upsert_read_marker(session, principal.user_id, conversation_id)
 
 
 async def unread_counts(
@@ -301,34 +241,14 @@ async def unread_counts(
     counts = {c.id: c.unread_count for c in conversations}
     if not ids:
         return counts
-    read = dict(
-        (
-            await session.execute(
-                select(ConversationRead.conversation_id, ConversationRead.last_read_at).where(
-                    ConversationRead.user_id == user_id, ConversationRead.conversation_id.in_(ids)
-                )
-            )
-        ).all()
-    )
+    read = await repository.read_markers(session, user_id, ids)
     for conversation_id in read:
         counts[conversation_id] = 0
     if read:
-        rows = await session.execute(
-            select(Message.conversation_id, func.count())
-            .join(
-                ConversationRead,
-                (ConversationRead.conversation_id == Message.conversation_id)
-                & (ConversationRead.user_id == user_id),
-            )
-            .where(
-                Message.conversation_id.in_(list(read)),
-                Message.direction == "inbound",
-                Message.stored_at > ConversationRead.last_read_at,
-            )
-            .group_by(Message.conversation_id)
-        )
-        for conversation_id, count in rows.all():
-            counts[conversation_id] = int(count)
+        for conversation_id, count in await repository.unread_since_read(
+            session, user_id, list(read)
+        ):
+            counts[conversation_id] = count
     return counts
 
 
@@ -380,44 +300,16 @@ async def add_note(
 # --- labels -----------------------------------------------------------------------------------
 
 
-def _label_count() -> Any:
-    return (
-        select(func.count())
-        .where(ConversationLabel.label_id == Label.id)
-        .correlate(Label)
-        .scalar_subquery()
-    )
-
-
-async def list_labels(
-    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
-) -> tuple[list[tuple[Label, int]], str | None]:
-    stmt = keyset(select(Label, _label_count()).where(Label.tenant_id == tenant_id), page,
-                  Label.name, Label.id)  # fmt: skip
-    rows = (await session.execute(stmt)).all()
-    labels: list[tuple[Label, int]] = [(r[0], int(r[1])) for r in rows]
-    return trim_page(labels, page.limit, lambda r: (r[0].name, r[0].id))
-
-
 async def create_label(session: AsyncSession, tenant_id: uuid.UUID, name: str, color: str) -> Label:
-    created = await session.scalar(
-        insert(Label)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, name=name, color=color)
-        .on_conflict_do_nothing()
-        .returning(Label)
-    )
+    created = await repository.insert_label(session, tenant_id, name, color)
     if created is None:
         raise AppError(409, f"a label named {name!r} exists already")
-    label: Label = created
-    return label
+    return created
 
 
 async def delete_label(session: AsyncSession, tenant_id: uuid.UUID, label_id: uuid.UUID) -> None:
     """The label leaves every conversation that carried it."""
-    deleted = await session.scalar(
-        delete(Label).where(Label.tenant_id == tenant_id, Label.id == label_id).returning(Label.id)
-    )
-    if deleted is None:
+    if await repository.delete_label(session, tenant_id, label_id) is None:
         raise AppError(404, "label not found")
 
 
@@ -431,21 +323,12 @@ async def set_labels(
     if found is None:
         raise AppError(404, "conversation not found")
     wanted = set(label_ids)
-    known = set(
-        await session.scalars(
-            select(Label.id).where(Label.tenant_id == tenant_id, Label.id.in_(wanted))
-        )
-    )
+    known = await repository.known_label_ids(session, tenant_id, wanted)
     if unknown := wanted - known:
         raise AppError(422, f"unknown label_ids: {', '.join(sorted(map(str, unknown)))}")
-    await session.execute(
-        delete(ConversationLabel).where(ConversationLabel.conversation_id == conversation_id)
-    )
+    await repository.clear_conversation_labels(session, conversation_id)
     if wanted:
-        await session.execute(
-            insert(ConversationLabel),
-            [{"conversation_id": conversation_id, "label_id": i} for i in wanted],
-        )
+        await repository.add_conversation_labels(session, conversation_id, wanted)
     repository.touch(found[0])
     await session.flush()
     return found
@@ -457,13 +340,9 @@ async def labels_of(
     result: dict[uuid.UUID, list[Label]] = {i: [] for i in conversation_ids}
     if not conversation_ids:
         return result
-    rows = await session.execute(
-        select(ConversationLabel.conversation_id, Label)
-        .join(Label, Label.id == ConversationLabel.label_id)
-        .where(ConversationLabel.conversation_id.in_(list(conversation_ids)))
-        .order_by(Label.name)
-    )
-    for conversation_id, label in rows.all():
+    for conversation_id, label in await repository.labels_of_conversations(
+        session, conversation_ids
+    ):
         result[conversation_id].append(label)
     return result
 
@@ -471,37 +350,17 @@ async def labels_of(
 # --- canned replies ---------------------------------------------------------------------------
 
 
-async def list_canned(
-    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
-) -> tuple[list[CannedReply], str | None]:
-    stmt = keyset(
-        select(CannedReply).where(CannedReply.tenant_id == tenant_id), page, CannedReply.shortcut
-    )
-    rows: list[CannedReply] = list(await session.scalars(stmt))
-    return trim_page(rows, page.limit, lambda r: (r.shortcut,))
-
-
 async def create_canned(
     session: AsyncSession, tenant_id: uuid.UUID, shortcut: str, text: str
 ) -> CannedReply:
-    created = await session.scalar(
-        insert(CannedReply)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, shortcut=shortcut, text=text)
-        .on_conflict_do_nothing()
-        .returning(CannedReply)
-    )
+    created = await repository.insert_canned(session, tenant_id, shortcut, text)
     if created is None:
         raise AppError(409, f"the shortcut /{shortcut} is taken")
-    reply: CannedReply = created
-    return reply
+    return created
 
 
 async def _canned(session: AsyncSession, tenant_id: uuid.UUID, reply_id: uuid.UUID) -> CannedReply:
-    found = await session.scalar(
-        select(CannedReply)
-        .where(CannedReply.tenant_id == tenant_id, CannedReply.id == reply_id)
-        .with_for_update()
-    )
+    found = await repository.lock_canned(session, tenant_id, reply_id)
     if found is None:
         raise AppError(404, "canned reply not found")
     return found

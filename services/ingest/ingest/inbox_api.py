@@ -11,7 +11,7 @@ from common.auth import CurrentPrincipal, Principal, require_role
 from common.db import SessionDep
 from common.openapi import errors
 from common.pagination import Page, PageParams
-from ingest import erasure, inbox
+from ingest import erasure, inbox, repository
 from ingest.models import CannedReply, Label
 from ingest.schemas import (
     CannedReplyIn,
@@ -49,7 +49,13 @@ def label_out(label: Label, count: int) -> LabelOut:
 
 
 def canned_out(reply: CannedReply) -> CannedReplyOut:
-    return CannedReplyOut.model_validate(reply, from_attributes=True)
+    return CannedReplyOut(
+        id=reply.id,
+        shortcut=reply.shortcut,
+        text=reply.text,
+        created_at=reply.created_at,
+        updated_at=reply.updated_at,
+    )
 
 
 # --- in a conversation ------------------------------------------------------------------------
@@ -61,8 +67,10 @@ async def add_note(
 ) -> MessageOut:
     """A private note for the team: listed with the messages (`direction: "internal"`,
     `type: "note"`), streamed live as `message.created`, never sent to WhatsApp."""
+    from ingest.api import message_out  # api mounts these routers
+
     note = await inbox.add_note(session, principal, conversation_id, body.text)
-    return MessageOut.model_validate(note, from_attributes=True)
+    return message_out(note)
 
 
 @threads.put(
@@ -101,7 +109,7 @@ async def list_labels(
     principal: CurrentPrincipal, session: SessionDep, page: PageParams
 ) -> Page[LabelOut]:
     """By name, each with the number of conversations carrying it."""
-    rows, cursor = await inbox.list_labels(session, principal.tenant_id, page)
+    rows, cursor = await repository.list_labels(session, principal.tenant_id, page)
     return Page(items=[label_out(x, n) for x, n in rows], next_cursor=cursor)
 
 
@@ -127,7 +135,7 @@ async def list_canned(
 ) -> Page[CannedReplyOut]:
     """By shortcut. A text may hold `{{customer_name}}` and `{{agent_name}}`, which the
     composer fills in when the reply is picked."""
-    rows, cursor = await inbox.list_canned(session, principal.tenant_id, page)
+    rows, cursor = await repository.list_canned(session, principal.tenant_id, page)
     return Page(items=[canned_out(r) for r in rows], next_cursor=cursor)
 
 
@@ -183,7 +191,7 @@ async def export_contact(
 ) -> ContactExport:
     """Everything stored about the contact: profile, conversations, every message (with the
     team's notes)."""
-    from ingest.api import contact_out, conversations_out
+    from ingest.api import contact_out, conversations_out, message_out
 
     contact, count, conversations, messages = await erasure.contact_data(
         session, principal.tenant_id, contact_id
@@ -193,7 +201,7 @@ async def export_contact(
         conversations=await conversations_out(
             session, principal, conversations, request.app.state.settings.service_window_hours
         ),
-        messages=[MessageOut.model_validate(m, from_attributes=True) for m in messages],
+        messages=[message_out(m) for m in messages],
     )
 
 

@@ -1,9 +1,9 @@
-"""The queries of ingest's tables: the SQL of the request paths (the API's reads) and of
-the hot paths, inbound (`inbound.py`), statuses (`statuses.py`), channels, conversations,
-outbound, read receipts (`receipts.py`), inbound media (`media.py`), delivery
-(`delivery.py`) and CSAT (`csat.py`). Still beside their modules: the team inbox
-(`inbox.py`), templates (`templates.py`), erasure (`erasure.py`), one template lookup in
-`api.py` and the consumers' claim of processed events (`consumers.py`).
+"""Every query of ingest's tables, the service's one file of SQL: the request paths (the
+API's reads), the hot paths, inbound (`inbound.py`), statuses (`statuses.py`), channels,
+conversations, outbound, read receipts (`receipts.py`), inbound media (`media.py`), delivery
+(`delivery.py`) and CSAT (`csat.py`), the batch consumers' claim of processed events
+(`consumers.py`; a single event's claim is `common.idempotency.claim`), the team inbox
+(`inbox.py`), templates (`templates.py`) and a contact's data (`erasure.py`).
 
 Tenant scoping: a function that reads or writes tenant data takes the tenant id and filters
 by it (reads start from a tenant-scoped statement: `channels`, `conversations`, `contacts`,
@@ -11,9 +11,11 @@ by it (reads start from a tenant-scoped statement: `channels`, `conversations`, 
 `phone_number_id` (globally unique: it decides the tenant), and rows keyed by ids that are
 globally unique and were resolved within one tenant before (a message's, a conversation's,
 a (channel, contact) pair's) or named by ingest's own jobs (the message id of a delivery or
-a media job). A batch across tenants carries each row's tenant id in its keys or values.
-ORM unit-of-work calls (`session.get` by primary key, changed attributes flushed) stay with
-the modules that own the change.
+a media job), or by auth's user id (a team member, their presence and read markers). Meta's
+WhatsApp Business Account id routes as the number does (template status webhooks). A batch
+across tenants carries each row's tenant id in its keys or values.
+ORM unit-of-work calls (`session.get` by primary key, `session.delete` of a loaded row,
+changed attributes flushed) stay with the modules that own the change.
 """
 
 import uuid
@@ -25,6 +27,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Select,
+    delete,
     exists,
     func,
     or_,
@@ -42,17 +45,25 @@ from sqlalchemy.orm.attributes import set_attribute
 from common.db import Database
 from common.pagination import PageQuery, keyset, trim_page
 from ingest.models import (
+    CannedReply,
     Channel,
     Contact,
     Conversation,
+    ConversationLabel,
+    ConversationRead,
     CSATRequest,
     DeliveryAttempt,
+    InboxSettings,
+    Label,
     MediaChunk,
     MediaFetchAttempt,
     MediaFile,
     Message,
     PendingStatus,
+    TeamMember,
+    TeamPresence,
     Template,
+    processed_events,
 )
 
 
@@ -1035,3 +1046,560 @@ async def claim_csat_answer(
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# --- Consumers (consumers.py) -------------------------------------------------------------
+
+
+async def claim_events(
+    session: AsyncSession, consumer: str, event_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The events of a batch `consumer` sees for the first time (the others are
+    redeliveries), claimed in the batch's transaction. Not tenant data: a claim is keyed by
+    (consumer, event id). A single event is claimed by `common.idempotency.claim`."""
+    result = await session.execute(
+        insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id),
+        [{"consumer": consumer, "event_id": event_id} for event_id in event_ids],
+    )
+    return set(result.scalars())
+
+
+# --- Team inbox (inbox.py) ----------------------------------------------------------------
+# Members and presence are keyed by auth's user id (globally unique; each row carries the
+# member's tenant id). Labels, read markers and conversation labels of one conversation are
+# keyed by a conversation id a tenant-scoped lookup resolved.
+
+
+async def upsert_team_member(
+    session: AsyncSession, user_id: uuid.UUID, values: dict[str, Any]
+) -> None:
+    """Keyed by the user id (auth's, globally unique); `values` carry the tenant id."""
+    await session.execute(
+        insert(TeamMember)
+        .values(user_id=user_id, **values)
+        .on_conflict_do_update(index_elements=[TeamMember.user_id], set_=values)
+    )
+
+
+async def delete_team_member(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Keyed by the user id (auth's, globally unique)."""
+    await session.execute(delete(TeamMember).where(TeamMember.user_id == user_id))
+
+
+async def delete_presence(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Keyed by the user id (auth's, globally unique)."""
+    await session.execute(delete(TeamPresence).where(TeamPresence.user_id == user_id))
+
+
+async def delete_read_markers(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Keyed by the user id (auth's, globally unique)."""
+    await session.execute(delete(ConversationRead).where(ConversationRead.user_id == user_id))
+
+
+async def lock_conversations_assigned_to(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID
+) -> list[tuple[Conversation, Contact]]:
+    rows = (
+        await session.execute(
+            conversations(tenant_id)
+            .where(Conversation.assignee_id == user_id)
+            .with_for_update(of=Conversation)
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def upsert_presence(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    user_id: uuid.UUID,
+    now: datetime,
+    *,
+    unless_seen_since: datetime,
+) -> None:
+    """Keyed by the user id (auth's, globally unique); the row carries the tenant id. A
+    presence written after `unless_seen_since` is left as it is."""
+    stmt = insert(TeamPresence).values(user_id=user_id, tenant_id=tenant_id, last_seen_at=now)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[TeamPresence.user_id],
+            set_={"last_seen_at": now, "tenant_id": tenant_id},
+            where=TeamPresence.last_seen_at < unless_seen_since,
+        )
+    )
+
+
+async def upsert_inbox_settings(
+    session: AsyncSession, tenant_id: uuid.UUID, *, round_robin: bool
+) -> None:
+    await session.execute(
+        insert(InboxSettings)
+        .values(tenant_id=tenant_id, round_robin=round_robin)
+        .on_conflict_do_update(
+            index_elements=[InboxSettings.tenant_id], set_={"round_robin": round_robin}
+        )
+    )
+
+
+async def least_busy_online(
+    session: AsyncSession, tenant_id: uuid.UUID, *, seen_since: datetime
+) -> uuid.UUID | None:
+    """The member seen since `seen_since` with the fewest open or handed-off conversations
+    assigned; ties go to whoever was assigned least recently. Locked (one hand-off at a
+    time picks them)."""
+    busy = (
+        select(func.count())
+        .where(
+            Conversation.tenant_id == tenant_id,
+            Conversation.assignee_id == TeamMember.user_id,
+            Conversation.status != "resolved",
+        )
+        .correlate(TeamMember)
+        .scalar_subquery()
+    )
+    return await session.scalar(
+        select(TeamMember.user_id)
+        .join(TeamPresence, TeamPresence.user_id == TeamMember.user_id)
+        .where(
+            TeamMember.tenant_id == tenant_id,
+            TeamPresence.tenant_id == tenant_id,
+            TeamPresence.last_seen_at >= seen_since,
+        )
+        .order_by(busy, TeamMember.last_assigned_at.asc().nulls_first(), TeamMember.user_id)
+        .limit(1)
+        .with_for_update(of=TeamMember)
+    )
+
+
+async def mark_assigned(
+    session: AsyncSession, tenant_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> None:
+    await session.execute(
+        update(TeamMember)
+        .where(TeamMember.user_id == user_id, TeamMember.tenant_id == tenant_id)
+        .values(last_assigned_at=now)
+    )
+
+
+def assigned_to(user_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """A filter for `list_conversations`: assigned to that member, or to nobody (None)."""
+    if user_id is None:
+        return Conversation.assignee_id.is_(None)
+    return Conversation.assignee_id == user_id
+
+
+def labelled(label_id: uuid.UUID) -> ColumnElement[bool]:
+    """A filter for `list_conversations` (which scopes it to the tenant): carries the label."""
+    return exists().where(
+        ConversationLabel.conversation_id == Conversation.id,
+        ConversationLabel.label_id == label_id,
+    )
+
+
+async def upsert_read_marker(
+    session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID
+) -> None:
+    """Keyed by a conversation the caller's tenant-scoped lookup resolved."""
+    now = func.now()
+    await session.execute(
+        insert(ConversationRead)
+        .values(user_id=user_id, conversation_id=conversation_id, last_read_at=now)
+        .on_conflict_do_update(
+            index_elements=[ConversationRead.user_id, ConversationRead.conversation_id],
+            set_={"last_read_at": now},
+        )
+    )
+
+
+async def read_markers(
+    session: AsyncSession, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, datetime]:
+    """When the member last read each of these conversations (those they ever read). Keyed
+    by conversations a tenant-scoped query listed."""
+    rows = await session.execute(
+        select(ConversationRead.conversation_id, ConversationRead.last_read_at).where(
+            ConversationRead.user_id == user_id,
+            ConversationRead.conversation_id.in_(conversation_ids),
+        )
+    )
+    return {conversation_id: read_at for conversation_id, read_at in rows.all()}
+
+
+async def unread_since_read(
+    session: AsyncSession, user_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, int]]:
+    """The customer's messages stored since the member last read each conversation (those
+    with any). Keyed by conversations a tenant-scoped query listed."""
+    rows = await session.execute(
+        select(Message.conversation_id, func.count())
+        .join(
+            ConversationRead,
+            (ConversationRead.conversation_id == Message.conversation_id)
+            & (ConversationRead.user_id == user_id),
+        )
+        .where(
+            Message.conversation_id.in_(conversation_ids),
+            Message.direction == "inbound",
+            Message.stored_at > ConversationRead.last_read_at,
+        )
+        .group_by(Message.conversation_id)
+    )
+    return [(conversation_id, int(count)) for conversation_id, count in rows.all()]
+
+
+def _label_count() -> Any:
+    return (
+        select(func.count())
+        .where(ConversationLabel.label_id == Label.id)
+        .correlate(Label)
+        .scalar_subquery()
+    )
+
+
+async def list_labels(
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
+) -> tuple[list[tuple[Label, int]], str | None]:
+    """By name, each with the number of conversations carrying it."""
+    stmt = select(Label, _label_count()).where(Label.tenant_id == tenant_id)
+    rows = (await session.execute(keyset(stmt, page, Label.name, Label.id))).all()
+    labels: list[tuple[Label, int]] = [(r[0], int(r[1])) for r in rows]
+    return trim_page(labels, page.limit, lambda r: (r[0].name, r[0].id))
+
+
+async def insert_label(
+    session: AsyncSession, tenant_id: uuid.UUID, name: str, color: str
+) -> Label | None:
+    """The new label, or None when the tenant has one of that name."""
+    return await session.scalar(
+        insert(Label)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, name=name, color=color)
+        .on_conflict_do_nothing()
+        .returning(Label)
+    )
+
+
+async def delete_label(
+    session: AsyncSession, tenant_id: uuid.UUID, label_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The deleted label's id, or None (no such label). Its conversation labels go with it
+    (ON DELETE CASCADE)."""
+    return await session.scalar(
+        delete(Label).where(Label.tenant_id == tenant_id, Label.id == label_id).returning(Label.id)
+    )
+
+
+async def known_label_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, label_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `label_ids` are the tenant's labels."""
+    return set(
+        await session.scalars(
+            select(Label.id).where(Label.tenant_id == tenant_id, Label.id.in_(label_ids))
+        )
+    )
+
+
+async def clear_conversation_labels(session: AsyncSession, conversation_id: uuid.UUID) -> None:
+    """Keyed by a conversation a tenant-scoped lookup resolved (and locked)."""
+    await session.execute(
+        delete(ConversationLabel).where(ConversationLabel.conversation_id == conversation_id)
+    )
+
+
+async def add_conversation_labels(
+    session: AsyncSession, conversation_id: uuid.UUID, label_ids: Collection[uuid.UUID]
+) -> None:
+    """Keyed by a conversation a tenant-scoped lookup resolved, with the tenant's labels."""
+    await session.execute(
+        insert(ConversationLabel),
+        [{"conversation_id": conversation_id, "label_id": i} for i in label_ids],
+    )
+
+
+async def labels_of_conversations(
+    session: AsyncSession, conversation_ids: Sequence[uuid.UUID]
+) -> list[tuple[uuid.UUID, Label]]:
+    """(conversation id, label) for each label of these conversations, by name. Keyed by
+    conversations a tenant-scoped query listed."""
+    rows = await session.execute(
+        select(ConversationLabel.conversation_id, Label)
+        .join(Label, Label.id == ConversationLabel.label_id)
+        .where(ConversationLabel.conversation_id.in_(list(conversation_ids)))
+        .order_by(Label.name)
+    )
+    return [(conversation_id, label) for conversation_id, label in rows.all()]
+
+
+async def list_canned(
+    session: AsyncSession, tenant_id: uuid.UUID, page: PageQuery
+) -> tuple[list[CannedReply], str | None]:
+    stmt = keyset(
+        select(CannedReply).where(CannedReply.tenant_id == tenant_id), page, CannedReply.shortcut
+    )
+    rows: list[CannedReply] = list(await session.scalars(stmt))
+    return trim_page(rows, page.limit, lambda r: (r.shortcut,))
+
+
+async def insert_canned(
+    session: AsyncSession, tenant_id: uuid.UUID, shortcut: str, text: str
+) -> CannedReply | None:
+    """The new canned reply, or None when the tenant has that shortcut."""
+    return await session.scalar(
+        insert(CannedReply)
+        .values(id=uuid.uuid4(), tenant_id=tenant_id, shortcut=shortcut, text=text)
+        .on_conflict_do_nothing()
+        .returning(CannedReply)
+    )
+
+
+async def lock_canned(
+    session: AsyncSession, tenant_id: uuid.UUID, reply_id: uuid.UUID
+) -> CannedReply | None:
+    return await session.scalar(
+        select(CannedReply)
+        .where(CannedReply.tenant_id == tenant_id, CannedReply.id == reply_id)
+        .with_for_update()
+    )
+
+
+# --- Templates (templates.py, api.py) -----------------------------------------------------
+# Keyed by a channel a tenant-scoped lookup resolved (rows written carry its tenant id), or,
+# for Meta's status webhooks, by the WhatsApp Business Account id, which routes like
+# `channel_by_number`: the account's channels decide the tenant.
+
+
+async def upsert_template(
+    session: AsyncSession,
+    channel: Channel,
+    name: str,
+    language: str,
+    values: dict[str, Any],
+) -> None:
+    """One (channel, name, language) template, inserted or updated with `values`."""
+    await session.execute(
+        insert(Template)
+        .values(
+            id=uuid.uuid4(),
+            tenant_id=channel.tenant_id,
+            channel_id=channel.id,
+            name=name,
+            language=language,
+            **values,
+        )
+        .on_conflict_do_update(index_elements=["channel_id", "name", "language"], set_=values)
+    )
+
+
+async def template_keys(
+    session: AsyncSession, channel_id: uuid.UUID
+) -> list[Row[uuid.UUID, str, str]]:
+    """(id, name, language) of each of the channel's templates."""
+    rows = await session.execute(
+        select(Template.id, Template.name, Template.language).where(
+            Template.channel_id == channel_id
+        )
+    )
+    return list(rows.all())
+
+
+async def delete_templates(session: AsyncSession, template_ids: Collection[uuid.UUID]) -> None:
+    """By id: templates `template_keys` listed for a channel."""
+    await session.execute(delete(Template).where(Template.id.in_(template_ids)))
+
+
+async def channel_templates(session: AsyncSession, channel_id: uuid.UUID) -> list[Template]:
+    return list(
+        await session.scalars(
+            select(Template)
+            .where(Template.channel_id == channel_id)
+            .order_by(Template.name, Template.language)
+        )
+    )
+
+
+async def find_template(
+    session: AsyncSession, channel_id: uuid.UUID, name: str, language: str
+) -> Template | None:
+    return await session.scalar(
+        select(Template).where(
+            Template.channel_id == channel_id,
+            Template.name == name,
+            Template.language == language,
+        )
+    )
+
+
+async def find_template_id(
+    session: AsyncSession, channel_id: uuid.UUID, name: str, language: str
+) -> uuid.UUID | None:
+    return await session.scalar(
+        select(Template.id).where(
+            Template.channel_id == channel_id,
+            Template.name == name,
+            Template.language == language,
+        )
+    )
+
+
+def _of_account(waba_id: str) -> ColumnElement[bool]:
+    """Only this account's channels: a status never reaches another account's templates."""
+    return Template.channel_id.in_(
+        select(Channel.id).where(Channel.waba_id == waba_id, Channel.deleted_at.is_(None))
+    )
+
+
+async def _set_template_status(
+    session: AsyncSession, condition: ColumnElement[bool], status: str
+) -> int:
+    result = await session.execute(
+        update(Template)
+        .where(condition)
+        .values(status=status, synced_at=datetime.now(UTC))
+        .returning(Template.id)
+    )
+    return len(result.all())
+
+
+async def set_template_status_by_meta_id(
+    session: AsyncSession, waba_id: str, meta_template_id: str, status: str
+) -> int:
+    """Keyed by the account (routing: Meta's webhook names it) and Meta's template id: how
+    many rows changed."""
+    condition = _of_account(waba_id) & (Template.meta_template_id == meta_template_id)
+    return await _set_template_status(session, condition, status)
+
+
+async def set_template_status_by_name(
+    session: AsyncSession, waba_id: str, name: str, language: str, status: str
+) -> int:
+    """Keyed by the account (routing: Meta's webhook names it), name and language: how many
+    rows changed."""
+    condition = _of_account(waba_id) & (Template.name == name) & (Template.language == language)
+    return await _set_template_status(session, condition, status)
+
+
+async def live_channels_of_account(session: AsyncSession, waba_id: str) -> list[Channel]:
+    """Routing: the connected live channels of a WhatsApp Business Account, whichever
+    tenant owns them."""
+    return list(
+        await session.scalars(
+            select(Channel).where(
+                Channel.waba_id == waba_id,
+                Channel.deleted_at.is_(None),
+                Channel.access_token_encrypted.is_not(None),
+            )
+        )
+    )
+
+
+# --- A contact's data (erasure.py) --------------------------------------------------------
+# The deletes are keyed by ids the tenant-scoped reads here resolved (the contact, its
+# conversations and their messages); the caller orders them, children first.
+
+
+async def contact_conversations(
+    session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID
+) -> list[tuple[Conversation, Contact]]:
+    """The contact's conversations, oldest first."""
+    rows = await session.execute(
+        conversations(tenant_id)
+        .where(Conversation.contact_id == contact_id)
+        .order_by(Conversation.created_at)
+    )
+    return [(r[0], r[1]) for r in rows.all()]
+
+
+async def messages_of_conversations(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_ids: Collection[uuid.UUID]
+) -> list[Message]:
+    """Every message of these conversations (notes included), oldest first."""
+    return list(
+        await session.scalars(
+            messages(tenant_id)
+            .where(Message.conversation_id.in_(conversation_ids))
+            .order_by(Message.created_at, Message.id)
+        )
+    )
+
+
+async def lock_contact(
+    session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID
+) -> Contact | None:
+    return await session.scalar(
+        contacts(tenant_id).where(Contact.id == contact_id).with_for_update()
+    )
+
+
+async def contact_conversation_ids(
+    session: AsyncSession, tenant_id: uuid.UUID, contact_id: uuid.UUID
+) -> list[uuid.UUID]:
+    return list(
+        await session.scalars(
+            select(Conversation.id).where(
+                Conversation.tenant_id == tenant_id, Conversation.contact_id == contact_id
+            )
+        )
+    )
+
+
+async def message_ids_and_wamids(
+    session: AsyncSession, tenant_id: uuid.UUID, conversation_ids: Collection[uuid.UUID]
+) -> list[Row[uuid.UUID, str | None]]:
+    """(id, wamid) of every message of these conversations."""
+    rows = await session.execute(
+        select(Message.id, Message.wamid).where(
+            Message.tenant_id == tenant_id, Message.conversation_id.in_(conversation_ids)
+        )
+    )
+    return list(rows.all())
+
+
+async def delete_media_files(session: AsyncSession, message_ids: Collection[uuid.UUID]) -> None:
+    """Keyed by the messages resolved above; their chunks go with them (ON DELETE CASCADE)."""
+    await session.execute(delete(MediaFile).where(MediaFile.message_id.in_(message_ids)))
+
+
+async def delete_media_fetch_attempts(
+    session: AsyncSession, message_ids: Collection[uuid.UUID]
+) -> None:
+    """Keyed by the messages resolved above."""
+    await session.execute(
+        delete(MediaFetchAttempt).where(MediaFetchAttempt.message_id.in_(message_ids))
+    )
+
+
+async def delete_delivery_attempts(
+    session: AsyncSession, message_ids: Collection[uuid.UUID]
+) -> None:
+    """Keyed by the messages resolved above."""
+    await session.execute(
+        delete(DeliveryAttempt).where(DeliveryAttempt.message_id.in_(message_ids))
+    )
+
+
+async def delete_pending_statuses(
+    session: AsyncSession, tenant_id: uuid.UUID, wamids: Collection[str]
+) -> None:
+    await session.execute(
+        delete(PendingStatus).where(
+            PendingStatus.tenant_id == tenant_id, PendingStatus.wamid.in_(wamids)
+        )
+    )
+
+
+async def delete_messages(session: AsyncSession, message_ids: Collection[uuid.UUID]) -> None:
+    """Keyed by the messages resolved above."""
+    await session.execute(delete(Message).where(Message.id.in_(message_ids)))
+
+
+async def delete_conversations(
+    session: AsyncSession, conversation_ids: Collection[uuid.UUID]
+) -> None:
+    """Keyed by the conversations resolved above; their labels and read markers go with them
+    (ON DELETE CASCADE)."""
+    await session.execute(delete(Conversation).where(Conversation.id.in_(conversation_ids)))
+
+
+async def delete_contact(session: AsyncSession, contact_id: uuid.UUID) -> None:
+    """Keyed by the contact `lock_contact` resolved."""
+    await session.execute(delete(Contact).where(Contact.id == contact_id))

@@ -133,11 +133,6 @@ class MessageOut(BaseModel):
     error: str | None
     created_at: datetime
 
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _no_sources(cls, value: Any) -> Any:
-        return [] if value is None else value
-
 
 class TemplateHeader(InputModel):
     model_config = ConfigDict(extra="forbid")

@@ -9,8 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,27 +67,12 @@ async def store_templates(
             "meta_template_id": _str(item.get("id")),
             "synced_at": now,
         }
-        await session.execute(
-            insert(Template)
-            .values(
-                id=uuid.uuid4(),
-                tenant_id=channel.tenant_id,
-                channel_id=channel.id,
-                name=name,
-                language=language,
-                **values,
-            )
-            .on_conflict_do_update(index_elements=["channel_id", "name", "language"], set_=values)
-        )
+        await repository.upsert_template(session, channel, name, language, values)
         kept.add((name, language))
-    existing = await session.execute(
-        select(Template.id, Template.name, Template.language).where(
-            Template.channel_id == channel.id
-        )
-    )
+    existing = await repository.template_keys(session, channel.id)
     gone = [row.id for row in existing if (row.name, row.language) not in kept]
     if gone:
-        await session.execute(delete(Template).where(Template.id.in_(gone)))
+        await repository.delete_templates(session, gone)
     await session.flush()
     log.info("templates.synced", channel_id=str(channel.id), count=len(kept), removed=len(gone))
 
@@ -109,7 +92,7 @@ async def sync_channel(
             ) from error
         raise AppError(502, f"Meta refused to list the templates ({error})") from error
     await store_templates(session, channel, listed)
-    return await list_templates(session, channel.id)
+    return await repository.channel_templates(session, channel.id)
 
 
 async def sync_after_connect(
@@ -125,16 +108,6 @@ async def sync_after_connect(
             await store_templates(session, channel, listed)
     except (GraphError, SQLAlchemyError) as error:
         log.warning("templates.connect_sync_failed", channel_id=str(channel.id), error=str(error))
-
-
-async def list_templates(session: AsyncSession, channel_id: uuid.UUID) -> list[Template]:
-    return list(
-        await session.scalars(
-            select(Template)
-            .where(Template.channel_id == channel_id)
-            .order_by(Template.name, Template.language)
-        )
-    )
 
 
 async def tenant_channel(
@@ -168,37 +141,18 @@ async def apply_status_update(
     if not waba_id:
         log.warning("template_status.without_account", template_id=meta_id)
         return 0
-    # Only this account's channels: a status never reaches another account's templates.
-    account = Template.channel_id.in_(
-        select(Channel.id).where(Channel.waba_id == waba_id, Channel.deleted_at.is_(None))
-    )
-    conditions = []
-    if meta_id:
-        conditions.append(account & (Template.meta_template_id == meta_id))
-    if isinstance(name, str) and isinstance(language, str):
-        conditions.append(account & (Template.name == name) & (Template.language == language))
+    # Only this account's templates: by Meta's id first, else by name and language.
     changed = 0
-    for condition in conditions:
-        result = await session.execute(
-            update(Template)
-            .where(condition)
-            .values(status=event, synced_at=datetime.now(UTC))
-            .returning(Template.id)
+    if meta_id:
+        changed = await repository.set_template_status_by_meta_id(session, waba_id, meta_id, event)
+    if not changed and isinstance(name, str) and isinstance(language, str):
+        changed = await repository.set_template_status_by_name(
+            session, waba_id, name, language, event
         )
-        changed = len(result.all())
-        if changed:
-            break
     if changed:
         log.info("template_status.applied", status=event, changed=changed, waba_id=waba_id)
         return changed
-    channels = await session.scalars(
-        select(Channel).where(
-            Channel.waba_id == waba_id,
-            Channel.deleted_at.is_(None),
-            Channel.access_token_encrypted.is_not(None),
-        )
-    )
-    for channel in channels:
+    for channel in await repository.live_channels_of_account(session, waba_id):
         # A failure raises: the event is retried by the bus (its claim is rolled back).
         await store_templates(session, channel, await fetch_templates(graph, cipher, channel))
         changed += 1
@@ -332,13 +286,7 @@ async def approved_template(
     session: AsyncSession, channel_id: uuid.UUID, name: str, language: str
 ) -> Template:
     """404 for a template the channel does not have; 409 for one Meta has not approved."""
-    template = await session.scalar(
-        select(Template).where(
-            Template.channel_id == channel_id,
-            Template.name == name,
-            Template.language == language,
-        )
-    )
+    template = await repository.find_template(session, channel_id, name, language)
     if template is None:
         raise AppError(
             404,

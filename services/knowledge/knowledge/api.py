@@ -13,7 +13,7 @@ from common.openapi import errors
 from common.pagination import Page, PageParams
 from common.text import PgStr, check_text
 from knowledge import documents
-from knowledge.schemas import DocumentOut, SearchResponse
+from knowledge.schemas import DocumentOut, SearchResponse, document_out
 from knowledge.search import Searcher
 
 router = APIRouter(tags=["knowledge"])
@@ -63,7 +63,7 @@ async def upload_document(
     document, _created = await documents.upload_document(
         session, principal.tenant_id, filename, data, settings
     )
-    body = DocumentOut.model_validate(document).model_dump(mode="json")
+    body = document_out(document).model_dump(mode="json")
     return JSONResponse(body, status_code=202)
 
 
@@ -81,7 +81,7 @@ async def get_document(
 ) -> DocumentOut:
     """One document with its status, chunk count and error."""
     document = await documents.get_document(session, principal.tenant_id, document_id)
-    return DocumentOut.model_validate(document)
+    return document_out(document)
 
 
 @router.delete("/api/documents/{document_id}", status_code=204, responses=errors(404))
@@ -104,7 +104,7 @@ async def reindex_document(
 ) -> DocumentOut:
     """Index the stored file again (409 while it is being indexed)."""
     document = await documents.reindex_document(session, principal.tenant_id, document_id)
-    return DocumentOut.model_validate(document)
+    return document_out(document)
 
 
 @router.get("/api/knowledge/search", response_model=SearchResponse)

@@ -22,7 +22,7 @@ from knowledge.parsing import (
     UnsupportedFileType,
     detect_kind,
 )
-from knowledge.schemas import DocumentOut
+from knowledge.schemas import DocumentOut, document_out
 from knowledge.settings import KnowledgeSettings
 
 log = structlog.get_logger(__name__)
@@ -109,7 +109,7 @@ async def list_documents(
 ) -> Page[DocumentOut]:
     rows = await repository.list_documents(session, tenant_id, page)
     documents, cursor = trim_page(rows, page.limit, lambda d: (d.created_at.isoformat(), d.id))
-    return Page(items=[DocumentOut.model_validate(d) for d in documents], next_cursor=cursor)
+    return Page(items=[document_out(d) for d in documents], next_cursor=cursor)
 
 
 async def get_document(

@@ -4,12 +4,12 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
+
+from knowledge.models import Document
 
 
 class DocumentOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
     filename: str
     content_type: str
@@ -20,6 +20,21 @@ class DocumentOut(BaseModel):
     language: str | None
     created_at: datetime
     indexed_at: datetime | None
+
+
+def document_out(document: Document) -> DocumentOut:
+    return DocumentOut(
+        id=document.id,
+        filename=document.filename,
+        content_type=document.content_type,
+        size_bytes=document.size_bytes,
+        status=document.status,
+        chunk_count=document.chunk_count,
+        error=document.error,
+        language=document.language,
+        created_at=document.created_at,
+        indexed_at=document.indexed_at,
+    )
 
 
 class SearchResult(BaseModel):
