@@ -7,7 +7,7 @@
 
 import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
 import { api, listAll } from "@/lib/api";
-import { keepAdded } from "@/lib/lists";
+import { keepAdded } from "@/lib/lists.mjs";
 import { readOrder } from "@/lib/read-order.mjs";
 import type { LiveEventName } from "@/lib/events";
 import { useLiveRefresh, useRefreshEvery } from "./useLiveRefresh";
@@ -20,7 +20,8 @@ export type ListOptions<T> = {
   /** Read the list again (quietly) every so many ms while `refreshWhile` holds. */
   refreshEvery?: number;
   refreshWhile?: (items: T[]) => boolean;
-  /** Where `add` puts a new item (default: at the end; "start": first). */
+  /** Where `add` puts a new item (default: at the end; "start": first); a function also
+   * places an item added during a refresh when that list lands. Keep it stable. */
   order?: ((a: T, b: T) => number) | "start";
 };
 
@@ -47,6 +48,11 @@ export function useList<T extends { id: string }>(path: string | null, options: 
   const added = useRef(new Set<string>());
   // Overlapping reads: an older read's late answer is dropped (lib/read-order.mjs).
   const reads = useRef(readOrder());
+  // Read when a list lands, not a reason to read again.
+  const placing = useRef(order);
+  useEffect(() => {
+    placing.current = order;
+  }, [order]);
 
   const refresh = useCallback(
     async (quiet = false) => {
@@ -60,7 +66,8 @@ export function useList<T extends { id: string }>(path: string | null, options: 
         const all = await load(path);
         if (!reads.current.accept(read)) return;
         const kept = new Set(added.current);
-        setItems((current) => keepAdded(current, all, kept));
+        const place = typeof placing.current === "function" ? placing.current : undefined;
+        setItems((current) => keepAdded(current, all, kept, place));
         for (const item of all) added.current.delete(item.id); // listed now: nothing to keep
         setError(null);
       } catch (e) {
