@@ -10,6 +10,7 @@ import { api, listAll } from "@/lib/api";
 import { keepAdded } from "@/lib/lists.mjs";
 import { readOrder } from "@/lib/read-order.mjs";
 import type { LiveEventName } from "@/lib/events";
+import { useLatest } from "./useLatest";
 import { useLiveRefresh, useRefreshEvery } from "./useLiveRefresh";
 
 export type ListOptions<T> = {
@@ -48,11 +49,7 @@ export function useList<T extends { id: string }>(path: string | null, options: 
   const added = useRef(new Set<string>());
   // Overlapping reads: an older read's late answer is dropped (lib/read-order.mjs).
   const reads = useRef(readOrder());
-  // Read when a list lands, not a reason to read again.
-  const placing = useRef(order);
-  useEffect(() => {
-    placing.current = order;
-  }, [order]);
+  const placing = useLatest(order); // read when a list lands, not a reason to read again
 
   const refresh = useCallback(
     async (quiet = false) => {
@@ -76,7 +73,7 @@ export function useList<T extends { id: string }>(path: string | null, options: 
         if (!quiet) setLoading(false);
       }
     },
-    [path, load],
+    [path, load, placing], // placing: a ref, never changes
   );
   const quietly = useCallback(() => refresh(true), [refresh]);
 
