@@ -4,6 +4,7 @@ import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState, type FormEvent } from "react";
 import { ApiError, api } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
 import type { Page } from "@/lib/api";
 import { safeNext } from "@/lib/safe-next.mjs";
 import type { Channel } from "@/lib/types";
@@ -11,21 +12,24 @@ import { Button, Card, InlineError, Input } from "@/components/ui";
 
 type Mode = "login" | "signup";
 
+const ACCOUNT_FIELDS = ["business_name", "name", "email", "password"] as const;
+const NO_VALUES = {}; // the inputs keep their own values (a password manager fills them in)
+
 export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
   const router = useRouter();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
+  const { errors: fieldErrors, general, submitting, submit } = useForm(NO_VALUES, ACCOUNT_FIELDS);
+  // Signed in: the button stays busy until the next page shows.
+  const [leaving, setLeaving] = useState(false);
 
-  async function submit(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const body = Object.fromEntries(form.entries());
-    setBusy(true);
-    setError(null);
-    setFieldErrors({});
-    try {
-      await api(mode === "login" ? "/session/login" : "/session/register", { method: "POST", json: body });
+  function signIn(event: FormEvent<HTMLFormElement>) {
+    const body = Object.fromEntries(new FormData(event.currentTarget).entries());
+    return submit(async () => {
+      try {
+        await api(mode === "login" ? "/session/login" : "/session/register", { method: "POST", json: body });
+      } catch (e) {
+        if (e instanceof ApiError && e.status === 401) throw new Error("Wrong email or password.");
+        throw e;
+      }
       // Only a path on this site is followed (no open redirect).
       const wanted = safeNext(next);
       let target = wanted ?? "/inbox";
@@ -34,23 +38,9 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
         const channels = await api<Page<Channel>>("/api/channels").catch(() => null);
         if (channels && channels.items.length === 0) target = "/onboarding";
       }
+      setLeaving(true);
       router.replace(target);
-    } catch (e) {
-      setBusy(false);
-      if (e instanceof ApiError && Array.isArray(e.detail)) {
-        const fields: Record<string, string> = {};
-        for (const d of e.detail as { loc?: unknown[]; msg?: string }[]) {
-          const name = d.loc?.[d.loc.length - 1];
-          if (typeof name === "string" && d.msg) fields[name] = d.msg.replace(/^Value error, /, "");
-        }
-        setFieldErrors(fields);
-        if (Object.keys(fields).length === 0) setError(e);
-      } else if (e instanceof ApiError && e.status === 401) {
-        setError(new Error("Wrong email or password."));
-      } else {
-        setError(e);
-      }
-    }
+    })(event);
   }
 
   const login = mode === "login";
@@ -65,27 +55,14 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
             ? "Welcome back. Your customers are waiting."
             : "Answer customers on WhatsApp with an AI that knows your documents."}
         </p>
-        <form onSubmit={submit} className="mt-6 flex flex-col gap-4" noValidate={false}>
+        <form onSubmit={signIn} className="mt-6 flex flex-col gap-4" noValidate={false}>
           {!login && (
             <>
-              <Input
-                name="business_name"
-                label="Business name"
-                required
-                autoComplete="organization"
-                error={fieldErrors.business_name}
-              />
+              <Input name="business_name" label="Business name" required autoComplete="organization" error={fieldErrors.business_name} />
               <Input name="name" label="Your name" required autoComplete="name" error={fieldErrors.name} />
             </>
           )}
-          <Input
-            name="email"
-            type="email"
-            label="Email"
-            required
-            autoComplete="email"
-            error={fieldErrors.email}
-          />
+          <Input name="email" type="email" label="Email" required autoComplete="email" error={fieldErrors.email} />
           <Input
             name="password"
             type="password"
@@ -96,8 +73,8 @@ export function AuthForm({ mode, next }: { mode: Mode; next: string | null }) {
             hint={login ? undefined : "At least 8 characters."}
             error={fieldErrors.password}
           />
-          <InlineError error={error} />
-          <Button type="submit" loading={busy} className="w-full">
+          <InlineError error={general} />
+          <Button type="submit" loading={submitting || leaving} className="w-full">
             {login ? "Sign in" : "Create account"}
           </Button>
         </form>

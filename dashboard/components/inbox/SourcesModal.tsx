@@ -1,13 +1,21 @@
 "use client";
 
 import Link from "next/link";
-import { useEffect, useState } from "react";
 import { api } from "@/lib/api";
+import { useResource } from "@/lib/hooks/useResource";
 import type { Message } from "@/lib/types";
 import { formatWhatsApp } from "@/lib/whatsapp-format";
 import { EmptyState, Modal, Spinner } from "@/components/ui";
 
 type SearchResult = { chunk_id: string; text: string };
+
+const searchPath = (question: string) => `/api/knowledge/search?q=${encodeURIComponent(question.slice(0, 500))}&limit=20`;
+
+/** The passages' texts by chunk id (none when the search fails), with the search they answer. */
+const passagesOf = (path: string) =>
+  api<{ results: SearchResult[] }>(path)
+    .then((r) => ({ path, texts: Object.fromEntries(r.results.map((x) => [x.chunk_id, x.text])) }))
+    .catch(() => ({ path, texts: {} as Record<string, string> }));
 
 /** The passages an AI reply was grounded on (`sources` of the message). A source names its
  * chunk but carries no text: the text comes from the knowledge search for the question the
@@ -22,20 +30,11 @@ export function SourcesModal({
   onClose: () => void;
 }) {
   const sources = message?.sources ?? [];
-  const [texts, setTexts] = useState<Record<string, string> | null>(null);
   const wanted = sources.filter((s) => !s.text && s.chunk_id).length > 0 && question;
-
-  useEffect(() => {
-    if (!wanted || !question) return;
-    let stop = false;
-    api<{ results: SearchResult[] }>(`/api/knowledge/search?q=${encodeURIComponent(question.slice(0, 500))}&limit=20`)
-      .then((r) => !stop && setTexts(Object.fromEntries(r.results.map((x) => [x.chunk_id, x.text]))))
-      .catch(() => !stop && setTexts({}));
-    return () => {
-      stop = true;
-      setTexts(null);
-    };
-  }, [wanted, question]);
+  const path = wanted && question ? searchPath(question) : null;
+  const { data: found } = useResource(path, { load: passagesOf });
+  // An answer for another question (the message shown before) is not this one's.
+  const texts = found && found.path === path ? found.texts : null;
   return (
     <Modal open={message !== null} onClose={onClose} title="What the AI answered from">
       {message && (

@@ -1,10 +1,11 @@
 "use client";
 
 import Link from "next/link";
-import { useRef, useState, type DragEvent, type FormEvent, type ReactNode } from "react";
-import { ApiError, api, errorMessage, type Page } from "@/lib/api";
+import { useRef, useState, type ChangeEvent, type DragEvent, type ReactNode } from "react";
+import { api, errorMessage, type Page } from "@/lib/api";
 import { channelLabel, createSandboxChannel } from "@/lib/channels";
 import { cn } from "@/lib/cn";
+import { useForm } from "@/lib/hooks/useForm";
 import { useList } from "@/lib/hooks/useList";
 import { bytes } from "@/lib/format";
 import type { Channel, Document } from "@/lib/types";
@@ -147,9 +148,6 @@ export function Onboarding() {
 function ConnectChannel({ channels, onConnected }: { channels: Channel[]; onConnected: (c: Channel) => void }) {
   const [creating, setCreating] = useState(false);
   const [showLive, setShowLive] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
-  const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const toast = useToast();
 
   async function sandbox() {
@@ -161,34 +159,6 @@ function ConnectChannel({ channels, onConnected }: { channels: Channel[]; onConn
       toast(errorMessage(e), "error");
     } finally {
       setCreating(false);
-    }
-  }
-
-  async function connectLive(event: FormEvent<HTMLFormElement>) {
-    event.preventDefault();
-    const form = Object.fromEntries(
-      [...new FormData(event.currentTarget).entries()].filter(([, v]) => typeof v === "string" && v.trim() !== ""),
-    );
-    setBusy(true);
-    setError(null);
-    setFieldErrors({});
-    try {
-      const channel = await api<Channel>("/api/channels/whatsapp", { method: "POST", json: form });
-      onConnected(channel);
-      setShowLive(false);
-      toast("WhatsApp number connected");
-    } catch (e) {
-      if (e instanceof ApiError && Array.isArray(e.detail)) {
-        const fields: Record<string, string> = {};
-        for (const d of e.detail as { loc?: unknown[]; msg?: string }[]) {
-          const key = d.loc?.[d.loc.length - 1];
-          if (typeof key === "string" && d.msg) fields[key] = d.msg;
-        }
-        setFieldErrors(fields);
-      }
-      setError(e);
-    } finally {
-      setBusy(false);
     }
   }
 
@@ -214,34 +184,57 @@ function ConnectChannel({ channels, onConnected }: { channels: Channel[]; onConn
         </Button>
       </div>
       {showLive && (
-        <form onSubmit={connectLive} className="grid gap-3 rounded-lg border border-zinc-200 bg-zinc-50 p-4 sm:grid-cols-2">
-          <Input
-            name="phone_number_id"
-            label="Phone number ID"
-            required
-            hint="Meta → WhatsApp → API Setup"
-            error={fieldErrors.phone_number_id}
-          />
-          <Input name="display_phone_number" label="Display number" placeholder="+351 912 345 678" error={fieldErrors.display_phone_number} />
-          <Input name="waba_id" label="WhatsApp Business Account ID" error={fieldErrors.waba_id} required />
-          <Input
-            name="access_token"
-            type="password"
-            label="Access token"
-            required
-            autoComplete="off"
-            hint="A permanent System User token with whatsapp_business_messaging"
-            error={fieldErrors.access_token}
-          />
-          <div className="sm:col-span-2">
-            <InlineError error={Object.keys(fieldErrors).length ? null : error} className="mb-3" />
-            <Button type="submit" loading={busy}>
-              Connect
-            </Button>
-          </div>
-        </form>
+        <LiveNumberForm
+          onConnected={(channel) => {
+            onConnected(channel);
+            setShowLive(false);
+            toast("WhatsApp number connected");
+          }}
+        />
       )}
     </div>
+  );
+}
+
+const LIVE_FIELDS = ["phone_number_id", "display_phone_number", "waba_id", "access_token"] as const;
+const NO_LIVE_NUMBER = { phone_number_id: "", display_phone_number: "", waba_id: "", access_token: "" };
+
+/** Meta's ids and token for a number of the business's own (mounted while shown: closed, it
+ * forgets what was typed). */
+function LiveNumberForm({ onConnected }: { onConnected: (c: Channel) => void }) {
+  const { values, set, errors, general, submitting, submit } = useForm(NO_LIVE_NUMBER, LIVE_FIELDS);
+  // Only what was filled in is sent (as typed): the API words what is missing.
+  const connect = submit(async (form) => {
+    const json = Object.fromEntries(Object.entries(form).filter(([, v]) => v.trim() !== ""));
+    onConnected(await api<Channel>("/api/channels/whatsapp", { method: "POST", json }));
+  });
+  const field = (name: (typeof LIVE_FIELDS)[number]) => ({
+    name,
+    value: values[name],
+    onChange: (e: ChangeEvent<HTMLInputElement>) => set(name, e.target.value),
+    error: errors[name],
+  });
+
+  return (
+    <form onSubmit={connect} className="grid gap-3 rounded-lg border border-zinc-200 bg-zinc-50 p-4 sm:grid-cols-2">
+      <Input {...field("phone_number_id")} label="Phone number ID" required hint="Meta → WhatsApp → API Setup" />
+      <Input {...field("display_phone_number")} label="Display number" placeholder="+351 912 345 678" />
+      <Input {...field("waba_id")} label="WhatsApp Business Account ID" required />
+      <Input
+        {...field("access_token")}
+        type="password"
+        label="Access token"
+        required
+        autoComplete="off"
+        hint="A permanent System User token with whatsapp_business_messaging"
+      />
+      <div className="sm:col-span-2">
+        <InlineError error={general} className="mb-3" />
+        <Button type="submit" loading={submitting}>
+          Connect
+        </Button>
+      </div>
+    </form>
   );
 }
 

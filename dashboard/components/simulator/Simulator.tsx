@@ -3,7 +3,9 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { api, errorMessage, listAll, type Page } from "@/lib/api";
 import { channelLabel, createSandboxChannel } from "@/lib/channels";
+import { useForm } from "@/lib/hooks/useForm";
 import { useList } from "@/lib/hooks/useList";
+import { useResource } from "@/lib/hooks/useResource";
 import { cn } from "@/lib/cn";
 import { useLiveEvents } from "@/lib/events";
 import { timeOfDay } from "@/lib/format";
@@ -95,24 +97,26 @@ export function Simulator() {
   );
 }
 
+/** The customer's open conversation on this number, else their latest (none: null). */
+function conversationOf(channelId: string, from: string) {
+  return async (path: string): Promise<string | null> => {
+    const mine = (await api<Page<Conversation>>(path)).items.filter(
+      (c) => c.channel_id === channelId && c.contact.wa_id === from,
+    );
+    return (mine.find((c) => c.status !== "resolved") ?? mine[0])?.id ?? null;
+  };
+}
+
 function SimulatorPanes({ channelId, from, name }: { channelId: string; from: string; name: string }) {
-  const [conversationId, setConversationId] = useState<string | null>(null);
-
-  const find = useCallback(async () => {
-    const page = await api<Page<Conversation>>(`/api/conversations?q=${encodeURIComponent(from)}&limit=50`);
-    const found = page.items.find((c) => c.channel_id === channelId && c.contact.wa_id === from && c.status !== "resolved")
-      ?? page.items.find((c) => c.channel_id === channelId && c.contact.wa_id === from);
-    if (found) setConversationId(found.id);
-  }, [channelId, from]);
-
-  useEffect(() => {
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- fetch on mount
-    void find().catch(() => undefined);
-  }, [find]);
+  const find = useMemo(() => conversationOf(channelId, from), [channelId, from]);
+  const { data: found } = useResource(`/api/conversations?q=${encodeURIComponent(from)}&limit=50`, { load: find });
+  // One that opens (or changes) while we look: live news wins over the search.
+  const [live, setLive] = useState<string | null>(null);
+  const conversationId = live ?? found ?? null;
 
   useLiveEvents((event) => {
     if (event.name === "conversation.updated" && event.data.channel_id === channelId && event.data.contact.wa_id === from) {
-      if (event.data.status !== "resolved" || !conversationId) setConversationId(event.data.id);
+      if (event.data.status !== "resolved" || !conversationId) setLive(event.data.id);
     }
   });
 
@@ -137,6 +141,24 @@ function SimulatorPanes({ channelId, from, name }: { channelId: string; from: st
   );
 }
 
+const NO_MESSAGES: Message[] = [];
+const NO_TEXT = { text: "" };
+const NO_FIELDS: readonly string[] = []; // a refused message is said above the composer
+
+/** What the customer's phone shows: every conversation followed here (a resolved one stays
+ * above the next), in the API's order (lib/message-order.mjs). */
+function usePhoneThread(conversationId: string | null) {
+  const [followed, setFollowed] = useState<string[]>([]);
+  if (conversationId && !followed.includes(conversationId)) setFollowed([...followed, conversationId]);
+  // The path names the read (a new conversation: read again); `load` reads all of them.
+  const load = useCallback(
+    async () =>
+      (await Promise.all(followed.map((id) => listAll<Message>(`/api/conversations/${id}/messages`)))).flat().sort(compareMessages),
+    [followed],
+  );
+  return useList<Message>(conversationId && `/api/conversations/${conversationId}/messages`, { load, order: compareMessages });
+}
+
 /** The customer's side: their messages on the right, the business's on the left. */
 function Phone({
   channelId,
@@ -149,40 +171,22 @@ function Phone({
   name: string;
   conversationId: string | null;
 }) {
-  const [messages, setMessages] = useState<Message[]>([]);
-  const [text, setText] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const thread = usePhoneThread(conversationId);
+  const messages = thread.items ?? NO_MESSAGES;
+  const { values, set, general: error, submitting: busy, submit } = useForm(NO_TEXT, NO_FIELDS);
+  const text = values.text;
   const [pending, setPending] = useState<{ id: string; text: string }[]>([]);
   const scroller = useRef<HTMLDivElement>(null);
-
-  useEffect(() => {
-    if (!conversationId) return;
-    let stop = false;
-    listAll<Message>(`/api/conversations/${conversationId}/messages`)
-      // Merged, not replaced: a message that arrived live during the fetch stays.
-      .then((items) => {
-        if (stop) return;
-        setMessages((live) => {
-          const byId = new Map(items.map((m) => [m.id, m]));
-          for (const m of live) if (!byId.has(m.id)) byId.set(m.id, m);
-          return [...byId.values()].sort(compareMessages); // the API's order: lib/message-order.mjs
-        });
-      })
-      .catch(() => undefined);
-    return () => {
-      stop = true;
-    };
-  }, [conversationId]);
 
   useLiveEvents((event) => {
     if (event.name === "message.created" && event.data.conversation_id === conversationId) {
       const m = event.data;
-      setMessages((list) => (list.some((x) => x.id === m.id) ? list : [...list, m]));
+      // A message listed already keeps what it shows (a later status).
+      if (!messages.some((x) => x.id === m.id)) thread.add(m);
       if (m.wamid) setPending((p) => p.filter((x) => x.id !== m.wamid));
     } else if (event.name === "message.updated" && event.data.conversation_id === conversationId) {
       const u = event.data;
-      setMessages((list) => list.map((x) => (x.id === u.id ? { ...x, ...u } : x)));
+      thread.setItems((list) => list && list.map((x) => (x.id === u.id ? { ...x, ...u } : x)));
     }
   });
 
@@ -196,25 +200,20 @@ function Phone({
     if (el) el.scrollTop = el.scrollHeight;
   }, [shown.length]);
 
-  async function send(event: FormEvent) {
-    event.preventDefault();
+  const simulate = submit(async ({ text }) => {
     const body = text.trim();
-    if (!body) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const { wamid } = await api<{ wamid: string }>(`/api/channels/${channelId}/simulate`, {
-        method: "POST",
-        json: { from, name: name || undefined, text: body },
-      });
-      setPending((p) => [...p, { id: wamid, text: body }]);
-      setText("");
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setBusy(false);
-    }
-  }
+    const { wamid } = await api<{ wamid: string }>(`/api/channels/${channelId}/simulate`, {
+      method: "POST",
+      json: { from, name: name || undefined, text: body },
+    });
+    setPending((p) => [...p, { id: wamid, text: body }]);
+    set("text", "");
+  });
+  // Nothing to send: nothing happens.
+  const send = (event: FormEvent) => {
+    event.preventDefault();
+    if (text.trim()) void simulate(event);
+  };
 
   return (
     <div className="mx-auto w-full max-w-sm rounded-[2rem] border-8 border-zinc-900 bg-zinc-900 shadow-xl" aria-label="Customer's phone">
@@ -269,7 +268,7 @@ function Phone({
           <input
             id="sim-text"
             value={text}
-            onChange={(e) => setText(e.target.value)}
+            onChange={(e) => set("text", e.target.value)}
             maxLength={4096}
             placeholder="Message"
             autoComplete="off"

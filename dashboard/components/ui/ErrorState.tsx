@@ -33,7 +33,8 @@ export function ErrorState({
   );
 }
 
-/** A one-line error under a form or above a list. */
+/** A one-line error under a form or above a list: an error thrown, or a message already
+ * worded (a form's `general`). */
 export function InlineError({ error, className }: { error: unknown; className?: string }) {
   if (!error) return null;
   return (
@@ -41,7 +42,7 @@ export function InlineError({ error, className }: { error: unknown; className?: 
       role="alert"
       className={cn("rounded-md bg-red-50 px-3 py-2 text-sm text-red-700", className)}
     >
-      {errorMessage(error)}
+      {typeof error === "string" ? error : errorMessage(error)}
     </p>
   );
 }

@@ -27,7 +27,7 @@ export type Form<V> = {
   values: V;
   /** Sets one value and clears that field's error. */
   set: <K extends keyof V>(key: K, value: V[K]) => void;
-  setValues: (values: V) => void;
+  setValues: Dispatch<SetStateAction<V>>;
   reset: () => void;
   errors: FieldErrors;
   general: string | null;

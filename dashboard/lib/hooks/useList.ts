@@ -7,9 +7,10 @@
 
 import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
 import { api, listAll } from "@/lib/api";
-import { keepAdded } from "@/lib/lists";
+import { keepAdded } from "@/lib/lists.mjs";
 import { readOrder } from "@/lib/read-order.mjs";
 import type { LiveEventName } from "@/lib/events";
+import { useLatest } from "./useLatest";
 import { useLiveRefresh, useRefreshEvery } from "./useLiveRefresh";
 
 export type ListOptions<T> = {
@@ -20,7 +21,8 @@ export type ListOptions<T> = {
   /** Read the list again (quietly) every so many ms while `refreshWhile` holds. */
   refreshEvery?: number;
   refreshWhile?: (items: T[]) => boolean;
-  /** Where `add` puts a new item (default: at the end; "start": first). */
+  /** Where `add` puts a new item (default: at the end; "start": first); a function also
+   * places an item added during a refresh when that list lands. Keep it stable. */
   order?: ((a: T, b: T) => number) | "start";
 };
 
@@ -47,6 +49,7 @@ export function useList<T extends { id: string }>(path: string | null, options: 
   const added = useRef(new Set<string>());
   // Overlapping reads: an older read's late answer is dropped (lib/read-order.mjs).
   const reads = useRef(readOrder());
+  const placing = useLatest(order); // read when a list lands, not a reason to read again
 
   const refresh = useCallback(
     async (quiet = false) => {
@@ -60,7 +63,8 @@ export function useList<T extends { id: string }>(path: string | null, options: 
         const all = await load(path);
         if (!reads.current.accept(read)) return;
         const kept = new Set(added.current);
-        setItems((current) => keepAdded(current, all, kept));
+        const place = typeof placing.current === "function" ? placing.current : undefined;
+        setItems((current) => keepAdded(current, all, kept, place));
         for (const item of all) added.current.delete(item.id); // listed now: nothing to keep
         setError(null);
       } catch (e) {
@@ -69,7 +73,7 @@ export function useList<T extends { id: string }>(path: string | null, options: 
         if (!quiet) setLoading(false);
       }
     },
-    [path, load],
+    [path, load, placing], // placing: a ref, never changes
   );
   const quietly = useCallback(() => refresh(true), [refresh]);
 

@@ -2,6 +2,7 @@
 
 import { useEffect, useRef } from "react";
 import { useLiveEvents, type LiveEventName } from "@/lib/events";
+import { useLatest } from "./useLatest";
 
 /** Calls `refresh` shortly after any of `events` arrives live (a burst makes one call); no
  * events: no live stream is opened. */
@@ -21,10 +22,7 @@ export function useLiveRefresh(refresh: () => unknown, events: readonly LiveEven
  * next round is timed from the end of the last, so a slow answer never overlaps the next.
  * The one place the dashboard polls (a document while it is processing, say). */
 export function useRefreshEvery(refresh: () => Promise<unknown>, everyMs: number | null | undefined, active: boolean) {
-  const latest = useRef(refresh);
-  useEffect(() => {
-    latest.current = refresh;
-  }, [refresh]);
+  const latest = useLatest(refresh);
   useEffect(() => {
     if (!active || !everyMs) return;
     let stopped = false;
@@ -38,5 +36,5 @@ export function useRefreshEvery(refresh: () => Promise<unknown>, everyMs: number
       stopped = true;
       clearTimeout(timer);
     };
-  }, [active, everyMs]);
+  }, [active, everyMs, latest]); // latest: a ref, never changes
 }

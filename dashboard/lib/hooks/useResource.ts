@@ -7,6 +7,7 @@
 import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
 import { api } from "@/lib/api";
 import type { LiveEventName } from "@/lib/events";
+import { useLatest } from "./useLatest";
 import { useLiveRefresh } from "./useLiveRefresh";
 
 export type ResourceOptions<T> = {
@@ -37,10 +38,7 @@ export function useResource<T>(path: string | null, options: ResourceOptions<T> 
   const [error, setError] = useState<unknown>(null);
   const [loading, setLoading] = useState(path !== null);
   const latest = useRef(0);
-  const loaded = useRef(onLoad);
-  useEffect(() => {
-    loaded.current = onLoad;
-  }, [onLoad]);
+  const loaded = useLatest(onLoad);
 
   const refresh = useCallback(
     async (quiet = false) => {
@@ -62,7 +60,7 @@ export function useResource<T>(path: string | null, options: ResourceOptions<T> 
         if (id === latest.current && !quiet) setLoading(false);
       }
     },
-    [path, load],
+    [path, load, loaded], // loaded: a ref, never changes
   );
   const quietly = useCallback(() => refresh(true), [refresh]);
 

@@ -2,38 +2,35 @@
 
 import { useEffect, useState, type FormEvent } from "react";
 import { api } from "@/lib/api";
+import { useForm } from "@/lib/hooks/useForm";
 import { Badge, Button, Card, CardBody, CardHeader, InlineError, Textarea } from "@/components/ui";
 import { RelevanceScore } from "@/components/Relevance";
 import { WhatsAppText } from "@/components/WhatsAppText";
 import type { Preview } from "./types";
 
+const NO_FIELDS: readonly string[] = []; // a bad question is said under the form
+const EMPTY = { message: "" };
+
 /** Ask the AI a test question: its answer, the passages it used and the exact prompt. */
 export function PreviewPanel() {
-  const [message, setMessage] = useState("");
+  const { values, set, general, submitting: loading, submit } = useForm(EMPTY, NO_FIELDS);
+  const message = values.message;
   const [result, setResult] = useState<Preview | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(false);
 
   // /ai?q=…#preview (from the knowledge search tester) fills the question in.
   useEffect(() => {
     const q = new URLSearchParams(window.location.search).get("q");
-    // eslint-disable-next-line react-hooks/set-state-in-effect -- the URL is only known in the browser
-    if (q) setMessage(q);
-  }, []);
+    if (q) set("message", q);
+  }, [set]);
 
-  async function ask(event: FormEvent) {
+  const send = submit(async ({ message }) => {
+    setResult(await api<Preview>("/api/ai/preview", { method: "POST", json: { message: message.trim() } }));
+  });
+  // Nothing to ask: nothing happens (the button is disabled; Ctrl+Enter does nothing).
+  const ask = (event: FormEvent) => {
     event.preventDefault();
-    if (!message.trim()) return;
-    setLoading(true);
-    setError(null);
-    try {
-      setResult(await api<Preview>("/api/ai/preview", { method: "POST", json: { message: message.trim() } }));
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
-    }
-  }
+    if (message.trim()) void send(event);
+  };
 
   return (
     <div className="flex flex-col gap-4">
@@ -50,9 +47,9 @@ export function PreviewPanel() {
               rows={3}
               maxLength={4096}
               value={message}
-              onChange={(e) => setMessage(e.target.value)}
+              onChange={(e) => set("message", e.target.value)}
               onKeyDown={(e) => {
-                if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) void ask(e);
+                if (e.key === "Enter" && (e.metaKey || e.ctrlKey)) ask(e);
               }}
               placeholder="What are your opening hours?"
               hint="Ctrl+Enter to ask."
@@ -62,7 +59,7 @@ export function PreviewPanel() {
                 {loading ? "Thinking…" : "Ask"}
               </Button>
             </div>
-            <InlineError error={error} />
+            <InlineError error={general} />
           </form>
         </CardBody>
       </Card>

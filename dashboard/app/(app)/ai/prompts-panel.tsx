@@ -2,7 +2,8 @@
 
 import { useRef, useState, type FormEvent } from "react";
 import { ApiError, api, errorMessage } from "@/lib/api";
-import { errorLine, splitDetail } from "@/lib/form-errors";
+import { errorLine, splitDetail, type FieldErrors, type SplitErrors } from "@/lib/form-errors";
+import { useForm } from "@/lib/hooks/useForm";
 import { useResource } from "@/lib/hooks/useResource";
 import { Badge, Button, Card, CardBody, CardHeader, EmptyState, Input, Modal, Skeleton, useToast } from "@/components/ui";
 import { LineEditor, type LineEditorHandle } from "@/components/LineEditor";
@@ -24,7 +25,21 @@ Customer name: {{ customer_name }}. Now: {{ now }}.
 /** The variables a template may use (none listed when they cannot be read). */
 const variablesOf = (path: string) => api<Record<string, string>>(path).catch(() => ({}) as Record<string, string>);
 
-type Editing = { id: string | null; name: string; body: string };
+/** A template's 422 lands on the editor: a Jinja error names its line (all of it goes under the
+ * body, where the line is marked); else its fields, anything else under the body too. */
+const TEMPLATE_FIELDS = ["name", "body"] as const;
+function splitTemplateError(detail: unknown): SplitErrors {
+  if (errorLine(detail) !== null) return { fields: { body: String(detail) }, general: null };
+  const split = splitDetail(detail, TEMPLATE_FIELDS);
+  const body = split.fields.body ?? split.general;
+  const fields: FieldErrors = {};
+  if (split.fields.name) fields.name = split.fields.name;
+  if (body) fields.body = body;
+  return { fields, general: null };
+}
+
+type Draft = { name: string; body: string };
+const BLANK: Draft = { name: "", body: "" };
 
 export function PromptsPanel({
   templates,
@@ -46,60 +61,48 @@ export function PromptsPanel({
   const toast = useToast();
   const editor = useRef<LineEditorHandle>(null);
   const { data: variables } = useResource("/api/prompts/variables", { load: variablesOf });
-  const [editing, setEditing] = useState<Editing | null>(null);
-  const [saving, setSaving] = useState(false);
-  const [bodyError, setBodyError] = useState<string | null>(null);
-  const [line, setLine] = useState<number | null>(null);
-  const [nameError, setNameError] = useState<string | null>(null);
+  // The template open in the editor (id null: a new one), or none.
+  const [editing, setEditing] = useState<{ id: string | null } | null>(null);
+  const draft = useForm(BLANK, TEMPLATE_FIELDS);
+  const bodyError = draft.errors.body ?? null;
+  const line = errorLine(bodyError);
   const [confirm, setConfirm] = useState<PromptTemplate | null>(null);
   const [deleting, setDeleting] = useState(false);
   const [activating, setActivating] = useState<string | null>(null);
 
-  function open(next: Editing) {
-    setEditing(next);
-    setBodyError(null);
-    setNameError(null);
-    setLine(null);
+  function open(id: string | null, values: Draft) {
+    setEditing({ id });
+    draft.setValues(values);
+    draft.clearErrors();
   }
 
-  async function save(event: FormEvent) {
-    event.preventDefault();
-    if (!editing) return;
-    setSaving(true);
-    setBodyError(null);
-    setNameError(null);
-    setLine(null);
-    try {
-      const json = { name: editing.name, body: editing.body };
-      const saved = editing.id
-        ? await api<PromptTemplate>(`/api/prompts/${editing.id}`, { method: "PUT", json })
-        : await api<PromptTemplate>("/api/prompts", { method: "POST", json });
-      setTemplates((list) => [saved, ...list.filter((t) => t.id !== saved.id)]);
-      setEditing({ id: saved.id, name: saved.name, body: saved.body });
-      toast(`Template “${saved.name}” saved`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 422) {
-        const at = errorLine(error.detail);
-        if (at !== null) {
-          setLine(at);
-          setBodyError(String(error.detail));
-          editor.current?.goToLine(at);
-        } else {
-          const split = splitDetail(error.detail, ["name", "body"]);
-          setNameError(split.fields.name ?? null);
-          setBodyError(split.fields.body ?? split.general);
-        }
-        toast("The template has an error", "error");
-      } else if (error instanceof ApiError && error.status === 409) {
-        setNameError(String(error.detail));
-        toast(errorMessage(error), "error");
-      } else {
-        toast(errorMessage(error), "error");
-      }
-    } finally {
-      setSaving(false);
-    }
-  }
+  // Built at submit time: its error handler moves the editor (a ref, not read while rendering).
+  const save = (event: FormEvent) =>
+    draft.submit(
+      async (values) => {
+        if (!editing) return;
+        const json = { name: values.name, body: values.body };
+        const saved = editing.id
+          ? await api<PromptTemplate>(`/api/prompts/${editing.id}`, { method: "PUT", json })
+          : await api<PromptTemplate>("/api/prompts", { method: "POST", json });
+        setTemplates((list) => [saved, ...list.filter((t) => t.id !== saved.id)]);
+        open(saved.id, { name: saved.name, body: saved.body });
+        toast(`Template “${saved.name}” saved`);
+      },
+      {
+        split: splitTemplateError,
+        conflictField: "name",
+        onError: (error) => {
+          if (error instanceof ApiError && error.status === 422) {
+            const at = errorLine(error.detail);
+            if (at !== null) editor.current?.goToLine(at);
+            toast("The template has an error", "error");
+          } else {
+            toast(errorMessage(error), "error");
+          }
+        },
+      },
+    )(event);
 
   async function remove(template: PromptTemplate) {
     setDeleting(true);
@@ -138,7 +141,7 @@ export function PromptsPanel({
           title="Templates"
           actions={
             canEdit && (
-              <Button size="sm" onClick={() => open({ id: null, name: "", body: STARTER })}>
+              <Button size="sm" onClick={() => open(null, { name: "", body: STARTER })}>
                 New
               </Button>
             )
@@ -184,7 +187,7 @@ export function PromptsPanel({
               <li key={t.id} className={cn("flex items-center gap-1 rounded-md", editing?.id === t.id && "bg-zinc-100")}>
                 <button
                   type="button"
-                  onClick={() => open({ id: t.id, name: t.name, body: t.body })}
+                  onClick={() => open(t.id, { name: t.name, body: t.body })}
                   className="min-w-0 flex-1 truncate rounded-md px-2 py-2 text-left text-sm text-zinc-800 hover:bg-zinc-50 focus-visible:outline-2 focus-visible:outline-emerald-600"
                   aria-current={editing?.id === t.id ? "true" : undefined}
                 >
@@ -235,14 +238,11 @@ export function PromptsPanel({
               <Input
                 label="Name"
                 name="name"
-                value={editing.name}
+                value={draft.values.name}
                 disabled={!canEdit}
                 maxLength={100}
-                onChange={(e) => {
-                  setEditing({ ...editing, name: e.target.value });
-                  setNameError(null);
-                }}
-                error={nameError}
+                onChange={(e) => draft.set("name", e.target.value)}
+                error={draft.errors.name}
               />
               <div>
                 <p className="mb-1.5 text-sm font-medium text-zinc-800" id="variables-label">
@@ -282,11 +282,10 @@ export function PromptsPanel({
                 ref={editor}
                 id="template-body"
                 label="Template"
-                value={editing.body}
+                value={draft.values.body}
                 disabled={!canEdit}
-                onChange={(body) => {
-                  setEditing({ ...editing, body });
-                }}
+                // Typing keeps the error (and its marked line) until the next save.
+                onChange={(body) => draft.setValues((v) => ({ ...v, body }))}
                 errorLine={line}
                 error={bodyError}
               />
@@ -313,7 +312,7 @@ export function PromptsPanel({
                   <Button variant="ghost" onClick={() => setEditing(null)}>
                     Close
                   </Button>
-                  <Button type="submit" loading={saving}>
+                  <Button type="submit" loading={draft.submitting}>
                     {editing.id ? "Save template" : "Create template"}
                   </Button>
                 </div>

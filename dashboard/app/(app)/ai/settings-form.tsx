@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { ApiError, api } from "@/lib/api";
 import { useForm } from "@/lib/hooks/useForm";
-import { Button, Card, CardBody, CardHeader, Input, Select, Textarea, useToast } from "@/components/ui";
+import { Button, Card, CardBody, CardHeader, InlineError, Input, Select, Textarea, useToast } from "@/components/ui";
 import { ChipsInput } from "@/components/ChipsInput";
 import { SETTINGS_FIELDS, type AISettings, type PromptTemplate } from "./types";
 
@@ -225,11 +225,7 @@ export function SettingsForm({
             </Select>
           )}
 
-          {general && (
-            <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-              {general}
-            </p>
-          )}
+          <InlineError error={general} />
           {canEdit && (
             <div className="flex flex-wrap items-center justify-end gap-2">
               <Button variant="ghost" disabled={!dirty || saving} onClick={() => { setDraft(toDraft(settings)); clearErrors(); }}>

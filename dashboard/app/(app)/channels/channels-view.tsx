@@ -10,7 +10,7 @@ import type { ChannelSettings } from "@/lib/settings-types";
 import { cn } from "@/lib/cn";
 import { PageContainer } from "@/components/AppShell";
 import { useSession } from "@/components/session";
-import { Badge, Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, useToast } from "@/components/ui";
+import { Badge, Button, Card, CardBody, CardHeader, EmptyState, ErrorState, InlineError, Input, Modal, Skeleton, useToast } from "@/components/ui";
 import { ChannelTemplates } from "./channel-templates";
 
 const FIELDS = ["phone_number_id", "display_phone_number", "waba_id", "access_token"] as const;
@@ -236,11 +236,7 @@ export function ChannelsView() {
                     />
                   </div>
                 )}
-                {general && (
-                  <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                    {general}
-                  </p>
-                )}
+                <InlineError error={general} />
                 <div className="flex justify-end">
                   <Button type="submit" loading={connecting}>
                     {mode === "sandbox" ? "Create a sandbox number" : "Connect number"}

@@ -21,7 +21,7 @@ import { useResource } from "@/lib/hooks/useResource";
 import { optional } from "@/lib/settings-api";
 import type { BusinessHours, Day, Interval } from "@/lib/settings-types";
 import { cn } from "@/lib/cn";
-import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Select, Skeleton, Textarea, useToast } from "@/components/ui";
+import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, InlineError, Input, Select, Skeleton, Textarea, useToast } from "@/components/ui";
 
 const PATH = "/api/business-hours"; // the responder's
 const FIELDS = ["timezone", "weekly", "holidays", "auto_reply", "outside_hours"] as const;
@@ -266,11 +266,7 @@ export function BusinessHoursSection({ manager }: { manager: boolean }) {
             </div>
             {errors.outside_hours && <p className="text-sm text-red-600">{errors.outside_hours}</p>}
 
-            {general && (
-              <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                {general}
-              </p>
-            )}
+            <InlineError error={general} />
             {manager && (
               <div className="flex justify-end">
                 <Button type="submit" loading={saving} disabled={!dirty}>

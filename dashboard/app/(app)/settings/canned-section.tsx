@@ -5,7 +5,7 @@ import { api, errorMessage } from "@/lib/api";
 import { useForm } from "@/lib/hooks/useForm";
 import { useList } from "@/lib/hooks/useList";
 import type { CannedReply } from "@/lib/settings-types";
-import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, Textarea, useToast } from "@/components/ui";
+import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, InlineError, Input, Modal, Skeleton, Textarea, useToast } from "@/components/ui";
 
 // The variables the composer fills in when a reply is picked (ingest's inbox: the API stores
 // them as written).
@@ -186,11 +186,7 @@ export function CannedRepliesSection({ manager }: { manager: boolean }) {
                 {VARIABLES.map(([variable, meaning]) => `${variable} is ${meaning}`).join("; ")}.
               </span>
             </div>
-            {general && (
-              <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                {general}
-              </p>
-            )}
+            <InlineError error={general} />
             <div className="flex justify-end gap-2">
               {editing && (
                 <Button variant="secondary" onClick={cancel}>

@@ -6,7 +6,7 @@ import { useForm } from "@/lib/hooks/useForm";
 import { useResource } from "@/lib/hooks/useResource";
 import { liveTemplates, optional } from "@/lib/settings-api";
 import type { Csat } from "@/lib/settings-types";
-import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Select, Skeleton, useToast } from "@/components/ui";
+import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, InlineError, Input, Select, Skeleton, useToast } from "@/components/ui";
 
 const PATH = "/api/csat"; // the responder's
 const FIELDS = ["enabled", "question", "template_name"] as const;
@@ -107,11 +107,7 @@ export function CsatSection({ manager }: { manager: boolean }) {
                 </option>
               ))}
             </Select>
-            {general && (
-              <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-                {general}
-              </p>
-            )}
+            <InlineError error={general} />
             {manager && (
               <div className="flex justify-end">
                 <Button type="submit" loading={saving}>

@@ -5,7 +5,7 @@ import { api, errorMessage } from "@/lib/api";
 import { useForm } from "@/lib/hooks/useForm";
 import { useList } from "@/lib/hooks/useList";
 import type { Label } from "@/lib/settings-types";
-import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, Input, Modal, Skeleton, useToast } from "@/components/ui";
+import { Button, Card, CardBody, CardHeader, EmptyState, ErrorState, InlineError, Input, Modal, Skeleton, useToast } from "@/components/ui";
 
 // A few distinct colours to start from; any #rrggbb goes through the colour picker.
 const LABEL_FIELDS = ["name", "color"] as const;
@@ -137,11 +137,7 @@ export function LabelsSection({ manager }: { manager: boolean }) {
               </Button>
             </div>
           </form>
-          {general && (
-            <p role="alert" className="mt-3 rounded-md bg-red-50 px-3 py-2 text-sm text-red-700">
-              {general}
-            </p>
-          )}
+          <InlineError error={general} className="mt-3" />
         </CardBody>
       )}
       <Modal

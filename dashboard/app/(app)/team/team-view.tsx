@@ -16,6 +16,7 @@ import {
   CardHeader,
   EmptyState,
   ErrorState,
+  InlineError,
   Input,
   Modal,
   Select,
@@ -163,11 +164,7 @@ export function TeamView() {
                   <option value="agent">Agent</option>
                   <option value="admin">Admin</option>
                 </Select>
-                {general && (
-                  <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-700 sm:col-span-2">
-                    {general}
-                  </p>
-                )}
+                <InlineError error={general} className="sm:col-span-2" />
                 <div className="flex justify-end sm:col-span-2">
                   <Button type="submit" loading={adding}>
                     Add member
