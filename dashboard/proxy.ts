@@ -9,6 +9,7 @@ import {
   type TokenResponse,
 } from "@/lib/session";
 import { upstream } from "@/lib/routes";
+import { mayRenewOn } from "@/lib/renewal.mjs";
 
 // Pages anyone may see; every other page needs a session.
 const PUBLIC_PAGES = ["/login", "/signup"];
@@ -17,7 +18,8 @@ const PUBLIC_PAGES = ["/login", "/signup"];
  * The session cookie (httpOnly: page scripts never see the token) becomes
  * `Authorization: Bearer` on /api/*, which is rewritten to the service that serves it
  * (lib/routes.ts; targets from the environment at request time — next.config's `rewrites`
- * would freeze them at build time). Pages without a session go to /login; a token with under a day left is renewed.
+ * would freeze them at build time). Pages without a session go to /login; a token with under a
+ * day left is renewed when a page loads (lib/renewal.mjs says why not on API calls).
  */
 export async function proxy(request: NextRequest) {
   const { pathname, search } = request.nextUrl;
@@ -27,7 +29,7 @@ export async function proxy(request: NextRequest) {
   if (token && (exp === null || exp <= now)) token = undefined;
 
   let renewed: TokenResponse | null = null;
-  if (token && exp !== null && exp - now < renewBeforeS()) {
+  if (token && exp !== null && exp - now < renewBeforeS() && mayRenewOn(pathname, request.headers)) {
     renewed = await renew(token);
     if (renewed) token = renewed.access_token;
   }

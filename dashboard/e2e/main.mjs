@@ -263,6 +263,10 @@ async function sessionIsRenewed(page, baseURL) {
   const before = await token();
   assert.ok(before, "signed in");
   await page.waitForTimeout(3100); // older than the 2 s the test allows, and a later `exp`
+  // An API call does not renew it: one in flight at logout would bring the cookie back.
+  const call = await page.request.get(`${baseURL}/api/auth/me`);
+  assert.equal(call.status(), 200, await call.text());
+  assert.ok(!/wa_session=/.test(call.headers()["set-cookie"] ?? ""), "an API call renewed the session");
   await page.goto(`${baseURL}/inbox`);
   await see(page.getByTestId("conversation-item"), "the inbox, still signed in");
   const after = await token();
