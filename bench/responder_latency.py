@@ -55,6 +55,8 @@ RATE = float(os.environ.get("BENCH_RATE", "10"))  # webhooks per second, open lo
 # Then a burst, for the replies per second the platform sustains.
 BURST = int(os.environ.get("BENCH_BURST", "300"))
 BURST_RATE = float(os.environ.get("BENCH_BURST_RATE", "100"))
+# Seconds of no traffic, after the warm-up, over which each service's idle CPU is measured.
+IDLE_S = float(os.environ.get("BENCH_IDLE_S", "5"))
 SECRET = "bench-app-secret"
 PNID = "500000000001"
 WABA_ID = "500000000002"
@@ -260,6 +262,11 @@ async def main() -> None:
                             await asyncio.sleep(0.02)
 
                     await phase(0, 20, 10)  # warm-up: connections, caches, the first plans
+                    idle_before = [cpu_seconds(p) for p in processes]
+                    await asyncio.sleep(IDLE_S)
+                    idle_used = [
+                        cpu_seconds(p) - c for p, c in zip(processes, idle_before, strict=True)
+                    ]
                     profilers = [profile(p) for p in processes]
                     cpu_before = [cpu_seconds(p) for p in processes]
                     await phase(20, CONVERSATIONS, RATE)
@@ -298,6 +305,13 @@ async def main() -> None:
                 + ", ".join(
                     f"{p.factory.split('.')[0]} {1000 * c / max(done, 1):.1f}"
                     for p, c in zip(processes, cpu_used, strict=True)
+                )
+            )
+            print(
+                f"idle CPU (ms per s, over {IDLE_S:.0f} s with no traffic): "
+                + ", ".join(
+                    f"{p.factory.split('.')[0]} {1000 * c / IDLE_S:.1f}"
+                    for p, c in zip(processes, idle_used, strict=True)
                 )
             )
         finally:

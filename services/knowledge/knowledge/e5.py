@@ -9,13 +9,14 @@ stored as float16 bytes beside the USE vector. The library adds e5's "query: " a
 "passage: " prefixes itself.
 """
 
-import functools
 import os
 import threading
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+from knowledge.query_vectors import QueryVectors
 
 DIMENSIONS = 384
 ZERO = bytes(2 * DIMENSIONS)  # the float16 vector of a chunk not embedded yet
@@ -59,12 +60,13 @@ def encode_passages(texts: list[str]) -> np.ndarray:
     return _unit(_get_model().passage(list(texts)))
 
 
-@functools.lru_cache(maxsize=2048)
-def encode_query(query: str) -> np.ndarray:
-    """One query's vector, cached (a repeat saves ~30 ms). Read-only, as it is shared."""
+def _encode_query(query: str) -> np.ndarray:
     vector: np.ndarray = _unit(_get_model().query(query))[0]
-    vector.setflags(write=False)
     return vector
+
+
+# One query's vector, cached (a repeat saves ~30 ms). Read-only, as it is shared.
+encode_query = QueryVectors(_encode_query)
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

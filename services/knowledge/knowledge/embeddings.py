@@ -6,7 +6,6 @@ over a per-tenant matrix cached in memory and invalidated by the tenant's corpus
 """
 
 import asyncio
-import functools
 import threading
 import uuid
 from collections import OrderedDict
@@ -19,6 +18,7 @@ import numpy.typing as npt
 
 from knowledge import e5
 from knowledge.lexical import LexicalIndex
+from knowledge.query_vectors import QueryVectors
 
 DIMENSIONS = 512
 # Cosine of USE-m3 (query vs "title: section" + passage) between unrelated texts sits around
@@ -84,13 +84,14 @@ def encode(texts: list[str]) -> np.ndarray:
     return vectors / np.maximum(norms, 1e-12)
 
 
-@functools.lru_cache(maxsize=2048)
-def encode_query(query: str) -> np.ndarray:
-    """One query's vector, cached: customers ask the same few questions over and over
-    (~3 ms saved per repeat). Read-only, as it is shared."""
+def _encode_query(query: str) -> np.ndarray:
     vector: np.ndarray = encode([query])[0]
-    vector.setflags(write=False)
     return vector
+
+
+# One query's vector, cached: customers ask the same few questions over and over (~3 ms saved
+# per repeat). Read-only, as it is shared.
+encode_query = QueryVectors(_encode_query)
 
 
 def to_bytes(vector: np.ndarray) -> bytes:

@@ -9,6 +9,7 @@ filtered by the caller's tenant."""
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from sqlalchemy import Select, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -133,6 +134,75 @@ async def locked_turn(
         )
         .with_for_update()
     )
+
+
+class TurnToClaim(NamedTuple):
+    """The conversation's turn (locked) with all a claim decides on, read in one statement:
+    a claim is on every answer's path, and each round trip costs both processes CPU."""
+
+    turn: ConversationTurn
+    now: datetime  # the database's clock (see `now`)
+    replied: bool  # the message has a reply row (an answer or a handoff)
+    ai: AISettings | None  # None: the business kept the defaults
+    business_name: str | None
+    spent: float | None  # this month's LLM spend, when asked for
+
+
+def _turn_to_claim(
+    tenant_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, with_spend: bool
+) -> Select[ConversationTurn, datetime, bool, AISettings, str | None, float | None]:
+    replied = (
+        select(Reply.id)
+        .where(Reply.tenant_id == tenant_id, Reply.message_id == message_id)
+        .exists()
+        .label("replied")
+    )
+    name = (
+        select(TenantName.name)
+        .where(TenantName.tenant_id == tenant_id)
+        .scalar_subquery()
+        .label("business_name")
+    )
+    spent = (
+        select(LLMSpend.cost_usd)
+        .where(LLMSpend.tenant_id == tenant_id, LLMSpend.month == literal_column(_THIS_MONTH))
+        .scalar_subquery()
+        if with_spend
+        else literal_column("null")
+    ).label("spent")
+    return (
+        select(
+            ConversationTurn, func.clock_timestamp().label("now"), replied, AISettings, name, spent
+        )
+        .outerjoin(AISettings, AISettings.tenant_id == ConversationTurn.tenant_id)
+        .where(
+            ConversationTurn.tenant_id == tenant_id,
+            ConversationTurn.conversation_id == conversation_id,
+        )
+        .with_for_update(of=ConversationTurn)  # the turn only: settings stay unlocked
+    )
+
+
+async def turn_to_claim(
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    message_id: uuid.UUID,
+    *,
+    with_spend: bool = False,
+) -> TurnToClaim | None:
+    """The conversation's turn, locked until the transaction ends, and whether `message_id`
+    has a reply, the tenant's AI settings and name and (`with_spend`) this month's spend.
+
+    The clock is read as the row is (a lock wait makes it at most that much early: a lease
+    then looks held a little longer, never shorter)."""
+    row = (
+        await session.execute(_turn_to_claim(tenant_id, conversation_id, message_id, with_spend))
+    ).one_or_none()
+    if row is None:
+        return None
+    turn, now, replied, ai, name, spent = row
+    return TurnToClaim(turn, now, bool(replied), ai, name, None if spent is None else float(spent))
 
 
 async def has_reply(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:

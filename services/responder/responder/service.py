@@ -26,6 +26,7 @@ from responder.schemas import (
 )
 from responder.settings import ResponderSettings
 
+DEFAULT_BUSINESS_NAME = "our business"  # before tenant.created.v1 named it
 DEFAULT_FALLBACK = "Thanks for your message! A member of our team will get back to you shortly."
 
 
@@ -183,7 +184,7 @@ async def template_for(session: AsyncSession, tenant_id: uuid.UUID, ai: AISettin
 
 async def business_name(session: AsyncSession, tenant_id: uuid.UUID) -> str:
     row = await session.get(TenantName, tenant_id)
-    return row.name if row else "our business"
+    return row.name if row else DEFAULT_BUSINESS_NAME
 
 
 async def preview(

@@ -74,11 +74,15 @@ async def budget_exhausted(
     """Why the LLM may not be called for this business now, if its budget is spent.
 
     Soft by the calls in flight: turns that passed the check together all finish."""
-    budget = settings.tenant_llm_budget_usd
-    if budget <= 0:
+    if settings.tenant_llm_budget_usd <= 0:
         return None
-    used = await repository.spent_this_month(session, tenant_id)
-    if used < budget:
+    return over_budget(settings, await repository.spent_this_month(session, tenant_id))
+
+
+def over_budget(settings: ResponderSettings, used: float) -> str | None:
+    """Why the LLM may not be called, given this month's spend (see `budget_exhausted`)."""
+    budget = settings.tenant_llm_budget_usd
+    if budget <= 0 or used < budget:
         return None
     return f"the AI budget is exhausted (${used:.2f} of ${budget:.2f} this month)"
 

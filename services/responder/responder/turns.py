@@ -34,9 +34,9 @@ from responder import business_hours, repository
 from responder.answer import Answerer, Outcome, TurnInput
 from responder.models import AISettings, ConversationTurn, Reply, outbox
 from responder.prompts import Turn
-from responder.service import business_name, effective_settings, template_for
+from responder.service import DEFAULT_BUSINESS_NAME, default_settings, template_for
 from responder.settings import ResponderSettings
-from responder.spending import TenantLimits, add_spend, budget_exhausted
+from responder.spending import TenantLimits, add_spend, over_budget
 
 log = structlog.get_logger(__name__)
 
@@ -110,14 +110,6 @@ class Claim:
     turn: TurnInput
 
 
-async def _answered(
-    session: AsyncSession, tenant_id: uuid.UUID, turn: ConversationTurn, message_id: uuid.UUID
-) -> bool:
-    return turn.answered_message_id == message_id or await repository.has_reply(
-        session, tenant_id, message_id
-    )
-
-
 async def claim(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -129,21 +121,27 @@ async def claim(
 
     A `Claim`: ours, for `lease_s`. A number: another answer holds the turn (a replica, or
     this event's first delivery) for that many more seconds. None: nothing to answer."""
-    turn = await repository.locked_turn(session, tenant_id, p.conversation_id)
-    if turn is None or turn.latest_message_id != p.message.id:
+    found = await repository.turn_to_claim(
+        session,
+        tenant_id,
+        p.conversation_id,
+        p.message.id,
+        with_spend=settings is not None and settings.tenant_llm_budget_usd > 0,
+    )
+    if found is None or found.turn.latest_message_id != p.message.id:
         log.info("responder.superseded")  # a later message of the burst answers
         return None
-    if await _answered(session, tenant_id, turn, p.message.id):
+    turn, now = found.turn, found.now
+    if turn.answered_message_id == p.message.id or found.replied:
         log.info("responder.already_answered")
         return None
-    now = await repository.now(session)
     if turn.lease_id is not None and turn.leased_until is not None:
         if turn.leased_until > now:
             return (turn.leased_until - now).total_seconds()
         # Its holder died or stalled past the lease: the turn is redone here, and the
         # holder's late result is refused (`finish`).
         log.warning("responder.lease_expired", leased_message_id=str(turn.leased_message_id))
-    ai = await effective_settings(session, tenant_id)
+    ai = found.ai or default_settings(tenant_id)
     if not ai.enabled:
         return None
     unanswered, earlier = split_history(p, turn, ai.history_messages)
@@ -156,14 +154,14 @@ async def claim(
         template=await template_for(session, tenant_id, ai),
         turn=TurnInput(
             tenant_id=tenant_id,
-            business_name=await business_name(session, tenant_id),
+            business_name=(
+                DEFAULT_BUSINESS_NAME if found.business_name is None else found.business_name
+            ),
             customer_name=p.contact.name,
             unanswered=unanswered,
             history=earlier,
             latest_type=p.message.type,
-            llm_refused=(
-                await budget_exhausted(session, settings, tenant_id) if settings else None
-            ),
+            llm_refused=over_budget(settings, found.spent or 0.0) if settings else None,
         ),
     )
 
@@ -176,12 +174,13 @@ async def finish(
     outcome: Outcome,
 ) -> bool:
     """Transaction 2: record the outcome, only while the claim is still ours."""
-    turn = await repository.locked_turn(session, tenant_id, p.conversation_id)
-    if turn is None or turn.lease_id != lease_id:
+    found = await repository.turn_to_claim(session, tenant_id, p.conversation_id, p.message.id)
+    if found is None or found.turn.lease_id != lease_id:
         log.warning("responder.lease_lost")  # another replica took the turn over: it answers
         return False
+    turn = found.turn
     turn.lease_id = turn.leased_message_id = turn.leased_until = None
-    if await _answered(session, tenant_id, turn, p.message.id):
+    if turn.answered_message_id == p.message.id or found.replied:
         log.info("responder.already_answered")
         return False
     turn.answered_message_id = p.message.id
