@@ -416,9 +416,23 @@ class Bus:
         """Like `publish_many`, for events already serialised (no model, no re-encoding)."""
         exchange = self._require_exchange()
         try:
+            # aiormq's own publish, under aio-pika's: the same frames and confirms (a return
+            # raises when mandatory, as aio-pika's channel was opened with on_return_raises),
+            # without building an aio-pika Message per event, and without waiting for the
+            # socket to drain after each one (`wait=False`): the batch is written back to back
+            # and every confirm is still awaited.
+            channel = await exchange.channel.get_underlay_channel()
+            name = exchange.name
             await asyncio.gather(
                 *(
-                    exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
+                    channel.basic_publish(
+                        e.body,
+                        exchange=name,
+                        routing_key=e.event_type,
+                        properties=_properties(e),
+                        mandatory=mandatory,
+                        wait=False,
+                    )
                     for e in events
                 )
             )
@@ -814,14 +828,16 @@ class Bus:
         await channel.exchange_delete(self.exchange_name)
 
 
-def _message(event: Serialized) -> aio_pika.Message:
-    return aio_pika.Message(
-        body=event.body,
+def _properties(event: Serialized) -> aiormq.spec.Basic.Properties:
+    # What aio_pika.Message(...).properties gives for these fields (the same wire form).
+    return aiormq.spec.Basic.Properties(
         content_type="application/json",
+        headers={},
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        priority=0,
         message_id=str(event.event_id),
         correlation_id=event.correlation_id,
-        type=event.event_type,
+        message_type=event.event_type,
         timestamp=event.occurred_at,
     )
 
