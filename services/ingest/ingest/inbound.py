@@ -122,6 +122,9 @@ async def store_inbound_batch(
     now = datetime.now(UTC)
     by_id = {c.id: c for c in conversations.values()}
     by_id |= {a.conversation.id: a.conversation for a in answers.values()}
+    # A conversation a rating answers is changed through the ORM (with its rating); the
+    # others only take their new activity, written for all of them in one statement.
+    rated_ids = {a.conversation.id for a in answers.values()}
     rated: list[Envelope] = []
     for channel, event, message in stored:
         conversation = by_id[message.conversation_id]
@@ -142,7 +145,13 @@ async def store_inbound_batch(
             or message.created_at > conversation.last_inbound_at
         ):
             conversation.last_inbound_at = message.created_at
-        repository.touch(conversation, now)
+        if conversation.id in rated_ids:
+            repository.touch(conversation, now)
+    active = {m.conversation_id for _, _, m in stored} - rated_ids
+    # In id order, as they were locked.
+    await repository.set_conversation_activity(
+        session, sorted((by_id[i] for i in active), key=lambda c: c.id), now
+    )
     await session.flush()
 
     history = await _histories(session, settings, [m for _, _, m in stored])
