@@ -16,10 +16,9 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import or_, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from auth import repository
 from auth.models import SigningKey
 from common.db import Database
 
@@ -66,40 +65,22 @@ async def ensure_active_key(session: AsyncSession, supplied_pem: str | None) -> 
     """Make sure one key is active: the supplied one, else the stored one, else a new one."""
     if supplied_pem:
         material = key_from_pem(supplied_pem)
-        active = await session.scalar(select(SigningKey.kid).where(SigningKey.active))
-        if active == material.kid:
+        if await repository.active_kid(session) == material.kid:
             return
-        await _retire_active(session)
-        await session.execute(
-            insert(SigningKey)
-            .values(
-                kid=material.kid,
-                private_pem=material.private_pem,
-                public_jwk=material.public_jwk,
-                active=True,
-            )
-            .on_conflict_do_update(
-                index_elements=["kid"], set_={"active": True, "retired_at": None}
-            )
+        await repository.retire_active_key(session)
+        await repository.activate_key(
+            session, material.kid, material.private_pem, material.public_jwk
         )
         return
     material = generate_key()
-    # Several replicas may start together: the partial unique index lets one key win.
-    await session.execute(
-        insert(SigningKey)
-        .values(
-            kid=material.kid,
-            private_pem=material.private_pem,
-            public_jwk=material.public_jwk,
-            active=True,
-        )
-        .on_conflict_do_nothing()
+    await repository.add_active_key_unless_one(
+        session, material.kid, material.private_pem, material.public_jwk
     )
 
 
 async def rotate(session: AsyncSession) -> str:
     """Retire the active key and activate a new one; returns the new kid."""
-    await _retire_active(session)
+    await repository.retire_active_key(session)
     material = generate_key()
     session.add(
         SigningKey(
@@ -111,15 +92,6 @@ async def rotate(session: AsyncSession) -> str:
     )
     await session.flush()
     return material.kid
-
-
-async def _retire_active(session: AsyncSession) -> None:
-    await session.execute(
-        update(SigningKey)
-        .where(SigningKey.active)
-        .values(active=False, retired_at=datetime.now(UTC))
-    )
-    await session.flush()
 
 
 class KeyRing:
@@ -138,13 +110,7 @@ class KeyRing:
     async def load(self) -> None:
         cutoff = datetime.now(UTC) - self.token_ttl
         async with self.db.sessionmaker() as session:
-            keys = (
-                await session.scalars(
-                    select(SigningKey)
-                    .where(or_(SigningKey.active, SigningKey.retired_at > cutoff))
-                    .order_by(SigningKey.created_at.desc())
-                )
-            ).all()
+            keys = await repository.published_keys(session, cutoff)
         active = next((k for k in keys if k.active), None)
         if active is None:
             raise RuntimeError("no active signing key")

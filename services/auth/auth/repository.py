@@ -1,13 +1,15 @@
-"""Every query of auth. Tenant data is always read through a tenant-scoped statement."""
+"""Every query of auth. Tenant data is always read through a tenant-scoped statement; the
+signing keys (at the end) belong to no tenant."""
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth.models import RevokedUser, Tenant, User
+from auth.models import RevokedUser, SigningKey, Tenant, User
 from common.pagination import PageQuery, keyset
 
 
@@ -70,3 +72,51 @@ async def revoked_since(session: AsyncSession, since: datetime) -> list[RevokedU
     """Every tenant's removed users since `since` (the oldest unexpired token's issue time)."""
     query = select(RevokedUser).where(RevokedUser.revoked_at > since)
     return list((await session.scalars(query.order_by(RevokedUser.revoked_at))).all())
+
+
+# --- signing keys (the platform's, no tenant) ---------------------------------------------
+
+
+async def active_kid(session: AsyncSession) -> str | None:
+    return await session.scalar(select(SigningKey.kid).where(SigningKey.active))
+
+
+async def activate_key(
+    session: AsyncSession, kid: str, private_pem: str, public_jwk: dict[str, Any]
+) -> None:
+    """Store the key as the active one, or make it active again if it is stored already."""
+    await session.execute(
+        insert(SigningKey)
+        .values(kid=kid, private_pem=private_pem, public_jwk=public_jwk, active=True)
+        .on_conflict_do_update(index_elements=["kid"], set_={"active": True, "retired_at": None})
+    )
+
+
+async def add_active_key_unless_one(
+    session: AsyncSession, kid: str, private_pem: str, public_jwk: dict[str, Any]
+) -> None:
+    """Several replicas may start together: the partial unique index lets one key win."""
+    await session.execute(
+        insert(SigningKey)
+        .values(kid=kid, private_pem=private_pem, public_jwk=public_jwk, active=True)
+        .on_conflict_do_nothing()
+    )
+
+
+async def retire_active_key(session: AsyncSession) -> None:
+    await session.execute(
+        update(SigningKey)
+        .where(SigningKey.active)
+        .values(active=False, retired_at=datetime.now(UTC))
+    )
+    await session.flush()
+
+
+async def published_keys(session: AsyncSession, retired_after: datetime) -> list[SigningKey]:
+    """The active key and those retired after `retired_after`, newest first."""
+    query = (
+        select(SigningKey)
+        .where(or_(SigningKey.active, SigningKey.retired_at > retired_after))
+        .order_by(SigningKey.created_at.desc())
+    )
+    return list((await session.scalars(query)).all())
