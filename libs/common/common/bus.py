@@ -416,12 +416,16 @@ class Bus:
         """Like `publish_many`, for events already serialised (no model, no re-encoding)."""
         exchange = self._require_exchange()
         try:
-            await asyncio.gather(
-                *(
-                    exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
-                    for e in events
+            if len(events) == 1:  # a webhook's usual one: no task for gather to wrap it in
+                [e] = events
+                await exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
+            else:
+                await asyncio.gather(
+                    *(
+                        exchange.publish(_message(e), routing_key=e.event_type, mandatory=mandatory)
+                        for e in events
+                    )
                 )
-            )
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
