@@ -3,6 +3,7 @@
 import asyncio
 import hmac
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -22,6 +23,7 @@ from gateway.service import NotANotification, TooDeep, parse_notification, signa
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)  # the logger structlog renders through
 
 router = APIRouter(prefix="/api/webhook", tags=["webhook"])
 
@@ -129,7 +131,8 @@ async def accept(settings: GatewaySettings, bus: Bus, raw: bytes, signature: str
     except Exception as exc:
         log.error("webhook.publish_failed", error=repr(exc), events=len(required) + len(other))
         raise AppError(503, "event broker unavailable; retry later") from exc
-    log.info("webhook.accepted", events=len(required), unhandled=len(other))
+    if _stdlib_log.isEnabledFor(logging.INFO):  # below the level, skip structlog's chain
+        log.info("webhook.accepted", events=len(required), unhandled=len(other))
     return len(required) + len(other)
 
 
