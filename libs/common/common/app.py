@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 from fastapi import APIRouter, FastAPI
 from sqlalchemy import Table
+from starlette.types import ASGIApp
 
 from common.auth import JWKSVerifier
 from common.bodylimit import BodyLimitMiddleware
@@ -173,6 +174,15 @@ def _verifier(settings: CommonSettings) -> JWKSVerifier:
     )
 
 
+class _ServiceApp(FastAPI):
+    # Set by `create_service_app(outermost=...)`; wraps the stack once it is built.
+    outermost: Callable[[ASGIApp], ASGIApp] | None = None
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        return stack if self.outermost is None else self.outermost(stack)
+
+
 def create_service_app(
     settings: CommonSettings,
     runtime: ServiceRuntime,
@@ -181,11 +191,14 @@ def create_service_app(
     description: str,
     routers: Sequence[APIRouter] = (),
     body_limits: Mapping[str, int] | None = None,
+    outermost: Callable[[ASGIApp], ASGIApp] | None = None,
 ) -> FastAPI:
     """A FastAPI app with logging, correlation ids, errors, /health, /metrics and the runtime.
 
     Request bodies are capped at MAX_BODY_BYTES (1 MiB), or at `body_limits[path]` for the
-    paths that take more (uploads, webhooks)."""
+    paths that take more (uploads, webhooks). `outermost` wraps everything (FastAPI's own
+    layers and the shared middleware): for a hot path that does their work itself and hands
+    every other request on."""
     configure_logging(
         service=settings.service_name, environment=settings.environment, level=settings.log_level
     )
@@ -208,13 +221,14 @@ def create_service_app(
 
     # FastAPI's native OpenTelemetry would look up the global providers on every request
     # (about 5% of a webhook's CPU); we export none.
-    app = FastAPI(
+    app = _ServiceApp(
         title=title,
         description=description,
         version="0.1.0",
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.outermost = outermost
     app.state.settings = settings
     app.state.runtime = runtime
     app.state.verifier = runtime.verifier

@@ -35,7 +35,7 @@ class BodyLimitMiddleware:
         limit = self.routes.get(scope["path"], self.default_bytes)
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await _send_413(send, limit)
+            await send_413(send, limit)
             return
 
         received = 0
@@ -61,7 +61,7 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if started:
                 raise
-            await _send_413(send, limit)
+            await send_413(send, limit)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -71,7 +71,8 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _send_413(send: Send, limit: int) -> None:
+async def send_413(send: Send, limit: int) -> None:
+    """The 413 for a declared Content-Length over `limit`; the connection closes after it."""
     body = json.dumps({"detail": f"request body larger than {limit} bytes"}).encode()
     await send(
         {

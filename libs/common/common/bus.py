@@ -465,19 +465,21 @@ class Bus:
             # (aiormq's Channel: its abstract base does not declare `wait`.)
             channel = cast(aiormq.Channel, await self._require_channel().get_underlay_channel())
             name = exchange.name
-            await asyncio.gather(
-                *(
-                    channel.basic_publish(
-                        e.body,
-                        exchange=name,
-                        routing_key=e.event_type,
-                        properties=_properties(e),
-                        mandatory=mandatory,
-                        wait=False,
-                    )
-                    for e in events
+
+            def publish(e: Serialized) -> Awaitable[object]:
+                return channel.basic_publish(
+                    e.body,
+                    exchange=name,
+                    routing_key=e.event_type,
+                    properties=_properties(e),
+                    mandatory=mandatory,
+                    wait=False,
                 )
-            )
+
+            if len(events) == 1:  # a webhook's usual one: no task for gather to wrap it in
+                await publish(events[0])
+            else:
+                await asyncio.gather(*(publish(e) for e in events))
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():

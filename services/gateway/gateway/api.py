@@ -3,23 +3,27 @@
 import asyncio
 import hmac
 import json
+import logging
+import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.bodylimit import BodyTooLarge
+from common.bodylimit import BodyTooLarge, send_413
 from common.bus import Bus
 from common.errors import AppError
+from common.health import observe_request
+from common.logging import CORRELATION_HEADER, bind_correlation_id
 from common.openapi import errors
 from gateway.service import NotANotification, TooDeep, parse_notification, signature_valid
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger(__name__)
+_stdlib_log = logging.getLogger(__name__)  # the logger structlog renders through
 
 router = APIRouter(prefix="/api/webhook", tags=["webhook"])
 
@@ -127,7 +131,8 @@ async def accept(settings: GatewaySettings, bus: Bus, raw: bytes, signature: str
     except Exception as exc:
         log.error("webhook.publish_failed", error=repr(exc), events=len(required) + len(other))
         raise AppError(503, "event broker unavailable; retry later") from exc
-    log.info("webhook.accepted", events=len(required), unhandled=len(other))
+    if _stdlib_log.isEnabledFor(logging.INFO):  # below the level, skip structlog's chain
+        log.info("webhook.accepted", events=len(required), unhandled=len(other))
     return len(required) + len(other)
 
 
@@ -145,73 +150,102 @@ async def _read_capped(chunks: AsyncIterator[bytes], declared: str | None, limit
 
 
 class WebhookFastPath:
-    """Meta's POSTs, the gateway's only hot path, straight to `accept`: past FastAPI's router,
-    request/response objects and exception middleware (about a third of a request's CPU).
-    Sits inside the shared middleware, so correlation ids and metrics still apply; the
-    FastAPI route above stays for the OpenAPI contract and behaves the same."""
+    """Meta's POSTs, the gateway's only hot path, straight to `accept`: outside FastAPI's
+    stack and the shared middleware, whose work for this one route it does inline (those
+    seven layers were a tenth of a webhook's time in a profile). The correlation id, the
+    body cap with its 413s, the request metrics and the 500 are the same as the shared
+    middleware's; the FastAPI route above stays for the OpenAPI contract and behaves the
+    same."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, settings: GatewaySettings) -> None:
         self.app = app
-        self.route = _Route(WEBHOOK_PATH)
+        self.settings = settings
+        self.limit = settings.webhook_max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != WEBHOOK_PATH:
             await self.app(scope, receive, send)
             return
-        scope["route"] = self.route  # the metrics label, as the router would set it
-        state = scope["app"].state
-        headers = _Headers(scope["headers"])
+        start = time.perf_counter()
+        content_length = signature = correlation_id = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                content_length = value
+            elif key == b"x-hub-signature-256":
+                signature = value.decode("latin-1")
+            elif key == CORRELATION_HEADER_BYTES:
+                correlation_id = value.decode("latin-1")[:128] or None
+        structlog.contextvars.clear_contextvars()
+        cid = bind_correlation_id(correlation_id).encode()
+        route, status = WEBHOOK_PATH, 500
         try:
-            raw = await _read_capped(
-                _body(receive), headers.get("content-length"), state.settings.webhook_max_bytes
+            if _declared_over(content_length, self.limit):
+                # Refused unread, as BodyLimitMiddleware does (and counted as it counts).
+                route, status = "unmatched", 413
+                await send_413(_with_header(send, cid), self.limit)
+                return
+            try:
+                raw = await _read_body(receive, self.limit)
+                events = await accept(self.settings, scope["app"].state.bus, raw, signature)
+                status = 200
+                content = ACCEPTED_BODY % events
+            except (AppError, BodyTooLarge) as exc:
+                status = exc.status_code
+                content = json.dumps({"detail": exc.detail}).encode()
+            except Exception as exc:
+                log.exception("http.unhandled_error", error=repr(exc))
+                status, content = 500, b'{"detail": "internal error"}'
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", b"%d" % len(content)),
+                        (CORRELATION_HEADER_BYTES, cid),
+                    ],
+                }
             )
-            events = await accept(
-                state.settings, state.bus, raw, headers.get("x-hub-signature-256")
-            )
-            status, payload = 200, {"status": "ok", "events": events}
-        except (AppError, BodyTooLarge) as exc:
-            status, payload = exc.status_code, {"detail": exc.detail}
-        except Exception as exc:
-            log.exception("http.unhandled_error", error=repr(exc))
-            status, payload = 500, {"detail": "internal error"}
-        content = json.dumps(payload).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(content)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": content})
+            await send({"type": "http.response.body", "body": content})
+        finally:
+            observe_request("POST", route, status, time.perf_counter() - start)
+            structlog.contextvars.clear_contextvars()
 
 
-@dataclass(frozen=True)
-class _Route:
-    path: str
+CORRELATION_HEADER_BYTES = CORRELATION_HEADER.encode()
+# Byte for byte `json.dumps({"status": "ok", "events": n})`, without the encoder.
+ACCEPTED_BODY = b'{"status": "ok", "events": %d}'
 
 
-class _Headers:
-    """Case-insensitive lookup in raw ASGI headers (names arrive lower-cased)."""
+def _with_header(send: Send, cid: bytes) -> Send:
+    async def send_with_header(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), (CORRELATION_HEADER_BYTES, cid)]
+        await send(message)
 
-    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
-        self.raw = raw
-
-    def get(self, name: str, default: str | None = None) -> str | None:
-        key = name.encode()
-        for k, v in self.raw:
-            if k == key:
-                return v.decode("latin-1")
-        return default
+    return send_with_header
 
 
-async def _body(receive: Receive) -> AsyncIterator[bytes]:
+def _declared_over(content_length: bytes | None, limit: int) -> bool:
+    return content_length is not None and content_length.isdigit() and int(content_length) > limit
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes:
+    """The whole body (most arrive in one message), a 413 once it streams past `limit`."""
+    message = await receive()
+    parts: list[bytes] = []
+    size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise AppError(400, "client disconnected")
-        yield message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(limit)
         if not message.get("more_body", False):
-            return
+            if not parts:
+                return chunk
+            parts.append(chunk)
+            return b"".join(parts)
+        parts.append(chunk)
+        message = await receive()

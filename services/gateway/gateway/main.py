@@ -1,5 +1,5 @@
 from fastapi import FastAPI
-from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from common.app import ServiceRuntime, create_service_app
 from gateway.api import WEBHOOK_PATH, WebhookFastPath, router
@@ -10,14 +10,17 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     """The gateway: no database; a broker connection with publisher confirms."""
     settings = settings or GatewaySettings()
     runtime = ServiceRuntime(settings, checks_tokens=False)
-    app = create_service_app(
+
+    def fast_path(stack: ASGIApp) -> ASGIApp:
+        return WebhookFastPath(stack, settings)
+
+    return create_service_app(
         settings,
         runtime,
         title="WhatsApp AI gateway",
         description="Receives Meta's WhatsApp webhooks and publishes one event per item.",
         routers=[router],
         body_limits={WEBHOOK_PATH: settings.webhook_max_bytes},
+        # Meta's POSTs skip the middleware stack: the fast path does its work inline.
+        outermost=fast_path,
     )
-    # Innermost of the shared middleware: correlation ids and metrics wrap it.
-    app.user_middleware.append(Middleware(WebhookFastPath))
-    return app

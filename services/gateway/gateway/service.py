@@ -37,7 +37,8 @@ def signature_valid(raw_body: bytes, header: str | None, secrets: list[str]) -> 
         return False
     given = header.removeprefix("sha256=").strip().lower().encode()
     for secret in secrets:
-        expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+        # hmac.digest: one call into OpenSSL, not an HMAC object per request.
+        expected = hmac.digest(secret.encode(), raw_body, "sha256").hex().encode()
         if hmac.compare_digest(given, expected):
             return True
     return False
@@ -100,9 +101,24 @@ def parse_notification(raw: bytes, max_depth: int) -> tuple[list[Envelope], list
     # the broker's JSON) accepts, or a NUL (`"\\u0000"`), which Postgres cannot store (the
     # customer's message would fail at ingest, again at each retry): both become U+FFFD, like
     # any undecodable character.
-    if b"\\ud" in raw.lower() or b"\\u0000" in raw:
+    if b"\\u0000" in raw or _lone_surrogate_escaped(raw):
         body = _storable(body)
     return split_notification(body)
+
+
+# What an escaped lone surrogate cannot be: an escaped backslash (`\\ud800` is text) or a
+# well-formed pair (an emoji, escaped as Meta escapes every non-ASCII character).
+_NOT_LONE = re.compile(rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate_escaped(raw: bytes) -> bool:
+    """Whether the JSON may escape a lone surrogate: what is left of `\\ud...` once the pairs
+    and escaped backslashes are cut out (in C; a walk of the parsed body cost 5% of a
+    webhook). Scanned left to right, an escaped backslash is consumed before what follows."""
+    if b"\\ud" not in raw and b"\\uD" not in raw:
+        return False
+    rest = _NOT_LONE.sub(b"", raw)
+    return b"\\ud" in rest or b"\\uD" in rest
 
 
 def _storable(value: Any) -> Any:

@@ -521,3 +521,27 @@ async def test_an_odd_item_in_a_signed_webhook_is_skipped_and_the_rest_published
     [skipped] = [e for e in received if isinstance(e, WhatsAppWebhookUnhandledV1)]
     assert skipped.payload.reason == "a timestamp out of range"
     assert skipped.payload.value["message"]["id"] == "wamid.FAR"
+
+
+async def test_a_webhook_keeps_the_correlation_id_and_is_counted(
+    gateway_app: FastAPI, bus: Bus
+) -> None:
+    """Meta's POSTs bypass the shared middleware (api.WebhookFastPath): what it would do for
+    them, the fast path does itself."""
+    received = await listen(bus)
+    body = meta_json(unicode_notification())
+    headers = signed(body) | {"X-Correlation-ID": "from-the-edge"}
+    async with running_app(gateway_app) as client:
+        r = await client.post("/api/webhook/whatsapp", content=body, headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.json() == {"status": "ok", "events": 1}
+        assert r.headers["x-correlation-id"] == "from-the-edge"
+        refused = await client.post("/api/webhook/whatsapp", content=body)
+        assert refused.status_code == 401
+        assert len(refused.headers["x-correlation-id"]) == 32  # a new one
+        metrics = (await client.get("/metrics")).text
+    route = 'method="POST",route="/api/webhook/whatsapp"'
+    assert f'http_requests_total{{{route},status="200"}}' in metrics
+    assert f'http_requests_total{{{route},status="401"}}' in metrics
+    await eventually(lambda: asyncio.sleep(0, received))
+    assert [e.correlation_id for e in received] == ["from-the-edge"]

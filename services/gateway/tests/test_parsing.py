@@ -4,7 +4,7 @@ one publishable) or it is not (ValueError → 400). Nothing else, so never a 500
 import json
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from common.events import WhatsAppMessageReceivedV1, WhatsAppWebhookUnhandledV1
@@ -138,6 +138,39 @@ def test_a_lone_surrogate_is_replaced_not_fatal() -> None:
     assert event.payload.wamid == "wamid.\ufffd"
     assert event.payload.message["text"]["body"] == "a\ufffd"
     _publishable([event])
+
+
+# Backslashes, surrogate halves and the text of their escapes side by side: a lone surrogate
+# is found however it is escaped, and an emoji's pair is left as it is.
+tricky_text = st.lists(
+    st.sampled_from(["\\", "u", "ud83d", "\ud83d", "\udc4b", "\ud800", "\udfff", "👋", "a"]),
+    max_size=8,
+).map("".join)
+
+
+def _one_message(body: str) -> bytes:
+    message = text_message("wamid.T", "1", body)
+    return json.dumps(notification(("WABA1", [messages_change(PNID, messages=[message])]))).encode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(tricky_text)
+@example("\\ud83d\udc4b")  # text `\ud83d`, then a lone low half: not a pair
+@example("\\\ud83d\udc4b")  # an escaped backslash, then an emoji
+def test_only_unstorable_characters_are_replaced(text: str) -> None:
+    raw = _one_message(text)
+    [event], _ = parse_notification(raw, DEPTH)
+    loaded = json.loads(json.dumps(text))  # a pair of halves becomes one character here
+    expected = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in loaded)
+    assert event.payload.message["text"]["body"] == expected
+    _publishable([event])
+
+
+def test_an_upper_case_escape_of_a_lone_surrogate_is_replaced() -> None:
+    raw = _one_message("x")
+    raw = raw.replace(b'"body": "x"', b'"body": "\\uD83D\\uDC4B \\uDC4B"')
+    [event], _ = parse_notification(raw, DEPTH)
+    assert event.payload.message["text"]["body"] == "\U0001f44b \ufffd"
 
 
 # --- the stand-in other suites use (wa_testing.gateway_events) ------------------------------
