@@ -99,13 +99,7 @@ class Indexer:
                     "(the parser kept crashing on this file).",
                 )
                 return
-            content = (
-                await session.execute(
-                    repository.documents(tenant_id)
-                    .where(Document.id == document_id)
-                    .with_only_columns(Document.content)
-                )
-            ).scalar_one()
+            content = await repository.document_content(session, tenant_id, document_id)
             filename, file_type = document.filename, document.file_type
 
         heartbeat = asyncio.create_task(self._renew(document_id, lease_id))

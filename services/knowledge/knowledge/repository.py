@@ -27,6 +27,16 @@ async def get_document(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def document_content(
+    session: AsyncSession, tenant_id: uuid.UUID, document_id: uuid.UUID
+) -> bytes:
+    """The uploaded file itself (deferred on the model: only the indexer reads it)."""
+    stmt = (
+        documents(tenant_id).where(Document.id == document_id).with_only_columns(Document.content)
+    )
+    return (await session.execute(stmt)).scalar_one()
+
+
 async def get_by_sha256(session: AsyncSession, tenant_id: uuid.UUID, sha256: str) -> Document:
     stmt = documents(tenant_id).where(Document.sha256 == sha256)
     return (await session.execute(stmt)).scalar_one()

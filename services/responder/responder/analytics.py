@@ -1,13 +1,14 @@
-"""Analytics from what the responder has heard (events only; no reads of other schemas)."""
+"""Analytics from what the responder has heard (events only; no reads of other schemas); the
+reports' queries are in repository.py."""
 
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.errors import AppError
+from responder import repository
 
 
 class Summary(BaseModel):
@@ -91,109 +92,6 @@ def period(start: datetime | date | None, end: datetime | date | None) -> tuple[
     return since, to
 
 
-# First response: from a customer message that opens a turn (the conversation's first, or
-# the first after an answer) to the first later outbound message WhatsApp accepted.
-_FIRST_RESPONSE = text(
-    """
-    with ordered as (
-        select conversation_id, direction, created_at,
-               lag(direction) over (partition by conversation_id order by created_at) as before
-        from responder.tracked_messages where tenant_id = :tenant
-    ), opened as (
-        select conversation_id, created_at from ordered
-        where direction = 'inbound' and (before is null or before = 'outbound')
-          and created_at >= :since and created_at < :until
-    ), answered as (
-        select o.created_at as asked,
-               (select min(s.sent_at) from responder.tracked_messages m
-                  join responder.sent_marks s on s.message_id = m.message_id
-                 where m.conversation_id = o.conversation_id and m.direction = 'outbound'
-                   and m.created_at >= o.created_at) as sent
-        from opened o
-    )
-    select percentile_cont(0.5) within group (order by extract(epoch from sent - asked) * 1000),
-           percentile_cont(0.95) within group (order by extract(epoch from sent - asked) * 1000)
-    from answered where sent is not null
-    """
-)
-
-_MESSAGES = text(
-    """
-    select count(*) filter (where direction = 'inbound'),
-           count(*) filter (where direction = 'outbound'),
-           count(distinct conversation_id)
-    from responder.tracked_messages
-    where tenant_id = :tenant and created_at >= :since and created_at < :until
-    """
-)
-
-_REPLIES = text(
-    """
-    select count(*) filter (where outcome = 'answer'),
-           count(*) filter (where handoff_reason is not null),
-           coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0),
-           count(*) filter (where cost_usd is null)
-    from responder.replies
-    where tenant_id = :tenant and created_at >= :since and created_at < :until
-    """
-)
-
-_DAILY = text(
-    """
-    with days as (
-        select generate_series(date_trunc('day', cast(:since as timestamptz) at time zone 'UTC'),
-                               date_trunc('day', cast(:until as timestamptz) at time zone 'UTC'
-                                          - interval '1 microsecond'),
-                               interval '1 day')::date as day
-    ), m as (
-        select (created_at at time zone 'UTC')::date as day,
-               count(*) filter (where direction = 'inbound') as messages_in,
-               count(*) filter (where direction = 'outbound') as messages_out
-        from responder.tracked_messages
-        where tenant_id = :tenant and created_at >= :since and created_at < :until group by 1
-    ), r as (
-        select (created_at at time zone 'UTC')::date as day,
-               count(*) filter (where outcome = 'answer') as ai_replies,
-               count(*) filter (where handoff_reason is not null) as handoffs,
-               sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost_usd) as cost,
-               count(*) filter (where cost_usd is null) as unpriced
-        from responder.replies
-        where tenant_id = :tenant and created_at >= :since and created_at < :until group by 1
-    )
-    select days.day, coalesce(m.messages_in, 0), coalesce(m.messages_out, 0),
-           coalesce(r.ai_replies, 0), coalesce(r.handoffs, 0), coalesce(r.tokens_in, 0),
-           coalesce(r.tokens_out, 0), coalesce(r.cost, 0), coalesce(r.unpriced, 0)
-    from days left join m on m.day = days.day left join r on r.day = days.day order by days.day
-    """
-)
-
-
-_CSAT = text(
-    """
-    select count(*), count(*) filter (where score = 3)
-    from responder.csat_responses
-    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
-    """
-)
-
-_CSAT_DAILY = text(
-    """
-    select (responded_at at time zone 'UTC')::date, count(*), count(*) filter (where score = 3)
-    from responder.csat_responses
-    where tenant_id = :tenant and responded_at >= :since and responded_at < :until group by 1
-    """
-)
-
-_CSAT_SPLIT = text(
-    """
-    select assignee_id, ai_resolved, count(*), count(*) filter (where score = 3)
-    from responder.csat_responses
-    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
-    group by 1, 2
-    """
-)
-
-
 def _percent(great: int, responses: int) -> float | None:
     return round(100.0 * great / responses, 1) if responses else None
 
@@ -205,10 +103,10 @@ def _share(responses: int, great: int) -> CSATShare:
 async def csat(
     session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
 ) -> CSATFigures:
-    params = {"tenant": tenant_id, "since": since, "until": until}
+    window = (tenant_id, since, until)
     agents: dict[uuid.UUID, list[int]] = {}
     ai, human, total = [0, 0], [0, 0], [0, 0]
-    for assignee, ai_resolved, count, great in await session.execute(_CSAT_SPLIT, params):
+    for assignee, ai_resolved, count, great in await repository.csat_split(session, *window):
         for bucket in (total, ai if ai_resolved else human):
             bucket[0] += count
             bucket[1] += great
@@ -235,13 +133,13 @@ def _cost(priced_sum: float, unpriced: int) -> float | None:
 async def summary(
     session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
 ) -> Summary:
-    params = {"tenant": tenant_id, "since": since, "until": until}
-    messages_in, messages_out, conversations = (await session.execute(_MESSAGES, params)).one()
-    replies, handoffs, tokens_in, tokens_out, cost, unpriced = (
-        await session.execute(_REPLIES, params)
-    ).one()
-    median, p95 = (await session.execute(_FIRST_RESPONSE, params)).one()
-    ratings, great = (await session.execute(_CSAT, params)).one()
+    window = (tenant_id, since, until)
+    messages_in, messages_out, conversations = await repository.message_counts(session, *window)
+    replies, handoffs, tokens_in, tokens_out, cost, unpriced = await repository.reply_totals(
+        session, *window
+    )
+    median, p95 = await repository.first_response_ms(session, *window)
+    ratings, great = await repository.csat_totals(session, *window)
     return Summary(
         csat_responses=ratings,
         csat_percent=_percent(great, ratings),
@@ -262,9 +160,9 @@ async def summary(
 async def daily(
     session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
 ) -> Daily:
-    params = {"tenant": tenant_id, "since": since, "until": until}
-    rows = await session.execute(_DAILY, params)
-    ratings = {r[0]: (r[1], r[2]) for r in await session.execute(_CSAT_DAILY, params)}
+    window = (tenant_id, since, until)
+    rows = await repository.daily_totals(session, *window)
+    ratings = {r[0]: (r[1], r[2]) for r in await repository.csat_daily(session, *window)}
     return Daily(
         items=[
             Day(

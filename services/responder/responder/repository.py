@@ -2,16 +2,15 @@
 which Meta or ingest made unique, is the one exception: its tenant is in the row).
 
 Request paths, the answering pipeline (responder.turns), its bookkeeping consumers
-(responder.consumers), business hours, CSAT and spend read and write through here; the
-analytics reports (responder.analytics) are queries by nature and keep theirs, each
-filtered by the caller's tenant."""
+(responder.consumers), business hours, CSAT, spend and the analytics reports (whose queries
+close this file; responder.analytics shapes what they return) read and write through here."""
 
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, delete, func, literal_column, select, text, update
+from sqlalchemy import Select, TextClause, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -413,3 +412,171 @@ async def spent_this_month(session: AsyncSession, tenant_id: uuid.UUID) -> float
         )
     )
     return float(found or 0.0)
+
+
+# --- analytics reports: every query filters by tenant and [since, until) -------------------
+
+# First response: from a customer message that opens a turn (the conversation's first, or
+# the first after an answer) to the first later outbound message WhatsApp accepted.
+_FIRST_RESPONSE = text(
+    """
+    with ordered as (
+        select conversation_id, direction, created_at,
+               lag(direction) over (partition by conversation_id order by created_at) as before
+        from responder.tracked_messages where tenant_id = :tenant
+    ), opened as (
+        select conversation_id, created_at from ordered
+        where direction = 'inbound' and (before is null or before = 'outbound')
+          and created_at >= :since and created_at < :until
+    ), answered as (
+        select o.created_at as asked,
+               (select min(s.sent_at) from responder.tracked_messages m
+                  join responder.sent_marks s on s.message_id = m.message_id
+                 where m.conversation_id = o.conversation_id and m.direction = 'outbound'
+                   and m.created_at >= o.created_at) as sent
+        from opened o
+    )
+    select percentile_cont(0.5) within group (order by extract(epoch from sent - asked) * 1000),
+           percentile_cont(0.95) within group (order by extract(epoch from sent - asked) * 1000)
+    from answered where sent is not null
+    """
+)
+
+_MESSAGES = text(
+    """
+    select count(*) filter (where direction = 'inbound'),
+           count(*) filter (where direction = 'outbound'),
+           count(distinct conversation_id)
+    from responder.tracked_messages
+    where tenant_id = :tenant and created_at >= :since and created_at < :until
+    """
+)
+
+_REPLIES = text(
+    """
+    select count(*) filter (where outcome = 'answer'),
+           count(*) filter (where handoff_reason is not null),
+           coalesce(sum(tokens_in), 0), coalesce(sum(tokens_out), 0), coalesce(sum(cost_usd), 0),
+           count(*) filter (where cost_usd is null)
+    from responder.replies
+    where tenant_id = :tenant and created_at >= :since and created_at < :until
+    """
+)
+
+_DAILY = text(
+    """
+    with days as (
+        select generate_series(date_trunc('day', cast(:since as timestamptz) at time zone 'UTC'),
+                               date_trunc('day', cast(:until as timestamptz) at time zone 'UTC'
+                                          - interval '1 microsecond'),
+                               interval '1 day')::date as day
+    ), m as (
+        select (created_at at time zone 'UTC')::date as day,
+               count(*) filter (where direction = 'inbound') as messages_in,
+               count(*) filter (where direction = 'outbound') as messages_out
+        from responder.tracked_messages
+        where tenant_id = :tenant and created_at >= :since and created_at < :until group by 1
+    ), r as (
+        select (created_at at time zone 'UTC')::date as day,
+               count(*) filter (where outcome = 'answer') as ai_replies,
+               count(*) filter (where handoff_reason is not null) as handoffs,
+               sum(tokens_in) as tokens_in, sum(tokens_out) as tokens_out, sum(cost_usd) as cost,
+               count(*) filter (where cost_usd is null) as unpriced
+        from responder.replies
+        where tenant_id = :tenant and created_at >= :since and created_at < :until group by 1
+    )
+    select days.day, coalesce(m.messages_in, 0), coalesce(m.messages_out, 0),
+           coalesce(r.ai_replies, 0), coalesce(r.handoffs, 0), coalesce(r.tokens_in, 0),
+           coalesce(r.tokens_out, 0), coalesce(r.cost, 0), coalesce(r.unpriced, 0)
+    from days left join m on m.day = days.day left join r on r.day = days.day order by days.day
+    """
+)
+
+
+_CSAT = text(
+    """
+    select count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
+    """
+)
+
+_CSAT_DAILY = text(
+    """
+    select (responded_at at time zone 'UTC')::date, count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until group by 1
+    """
+)
+
+_CSAT_SPLIT = text(
+    """
+    select assignee_id, ai_resolved, count(*), count(*) filter (where score = 3)
+    from responder.csat_responses
+    where tenant_id = :tenant and responded_at >= :since and responded_at < :until
+    group by 1, 2
+    """
+)
+
+
+async def _one(
+    session: AsyncSession, query: TextClause, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Any, ...]:
+    params = {"tenant": tenant_id, "since": since, "until": until}
+    return tuple((await session.execute(query, params)).one())
+
+
+async def _all(
+    session: AsyncSession, query: TextClause, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> list[tuple[Any, ...]]:
+    params = {"tenant": tenant_id, "since": since, "until": until}
+    return [tuple(row) for row in await session.execute(query, params)]
+
+
+async def first_response_ms(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Any, ...]:
+    """(median, p95) of the first-response times in ms; (None, None) when none."""
+    return await _one(session, _FIRST_RESPONSE, tenant_id, since, until)
+
+
+async def message_counts(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Any, ...]:
+    """(messages in, messages out, conversations)."""
+    return await _one(session, _MESSAGES, tenant_id, since, until)
+
+
+async def reply_totals(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Any, ...]:
+    """(answers, handoffs, tokens in, tokens out, priced cost, unpriced replies)."""
+    return await _one(session, _REPLIES, tenant_id, since, until)
+
+
+async def daily_totals(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> list[tuple[Any, ...]]:
+    """One row per UTC day of the period, as `reply_totals` and `message_counts` per day."""
+    return await _all(session, _DAILY, tenant_id, since, until)
+
+
+async def csat_totals(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> tuple[Any, ...]:
+    """(ratings, rated Great)."""
+    return await _one(session, _CSAT, tenant_id, since, until)
+
+
+async def csat_daily(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> list[tuple[Any, ...]]:
+    """(UTC day, ratings, rated Great) for each day that has ratings."""
+    return await _all(session, _CSAT_DAILY, tenant_id, since, until)
+
+
+async def csat_split(
+    session: AsyncSession, tenant_id: uuid.UUID, since: datetime, until: datetime
+) -> list[tuple[Any, ...]]:
+    """(assignee, resolved by the AI alone, ratings, rated Great) per group."""
+    return await _all(session, _CSAT_SPLIT, tenant_id, since, until)

@@ -1,12 +1,15 @@
-"""ingest's SQL lives in `ingest/repository.py`, where the tenant rule can be audited in one
-place: no other module builds a statement or runs one. ORM unit-of-work calls
+"""Each service's SQL lives in its `repository.py`, where its tenant rule can be audited in
+one place: no other module builds a statement or runs one. ORM unit-of-work calls
 (`session.get`, `session.delete`, `session.add`, flushes) are the allowed exception;
 `models.py` declares the schema (its server defaults are SQL text)."""
 
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "ingest"
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = sorted(p.name for p in (ROOT / "services").iterdir() if (p / "pyproject.toml").exists())
 HOLDERS = {"repository.py", "models.py"}
 # What builds or runs a statement.
 BUILDERS = {"select", "insert", "update", "delete", "text", "exists", "func", "tuple_", "or_"}
@@ -38,10 +41,12 @@ def test_the_check_sees_statements_and_their_execution() -> None:
     assert sql_uses(source) == ["imports select", "line 3: session.execute"]
 
 
-def test_only_the_repository_holds_sql() -> None:
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_the_repository_holds_sql(service: str) -> None:
+    package = ROOT / "services" / service / service
     offenders = {
         path.name: uses
-        for path in sorted(PACKAGE.glob("*.py"))
+        for path in sorted(package.glob("*.py"))
         if path.name not in HOLDERS and (uses := sql_uses(path.read_text()))
     }
     assert offenders == {}
