@@ -62,6 +62,10 @@ class ReadReceipts:
         READ_RECEIPTS.labels(outcome).inc()
         log.info("read_receipt", outcome=outcome, message_id=str(p.message_id))
 
+    def in_flight(self, conversation_id: uuid.UUID) -> bool:
+        """A read receipt is in flight for this conversation (in this process)."""
+        return conversation_id in self._in_flight
+
     async def wait(self, conversation_id: uuid.UUID) -> None:
         """Until the read receipt in flight for this conversation (in this process) is done."""
         done = self._in_flight.get(conversation_id)

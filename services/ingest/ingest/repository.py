@@ -971,6 +971,15 @@ async def start_attempt(
     session: AsyncSession, message: Message, attempt: int, *, lease: timedelta
 ) -> None:
     """The `sending` attempt, and the message's lease renewed (the attempt flushed first)."""
+    add_sending_attempt(session, message, attempt)
+    await session.execute(
+        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
+    )
+
+
+def add_sending_attempt(session: AsyncSession, message: Message, attempt: int) -> None:
+    """The `sending` attempt, flushed with the session (in the lease's transaction, the lease
+    just taken needs no renewal)."""
     session.add(
         DeliveryAttempt(
             tenant_id=message.tenant_id,
@@ -978,9 +987,6 @@ async def start_attempt(
             attempt=attempt,
             outcome="sending",
         )
-    )
-    await session.execute(
-        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
     )
 
 
