@@ -51,6 +51,8 @@ class _Claim:
     attempt: int  # this attempt's number
     # A previous call committed as `sending` whose outcome nobody recorded (a crash).
     unresolved: int | None
+    # The `sending` attempt committed with the lease (nothing to wait for): call at once.
+    token: str | None = None
 
 
 @dataclass
@@ -138,23 +140,25 @@ class Deliverer:
             return await self._record_durably(
                 claim, claim.attempt, _Result("sandbox", wamid=recorded, http_status=200)
             )
-        try:
-            token = self.cipher.decrypt(channel.access_token_encrypted)
-        except ValueError as exc:  # the key rotated without re-encrypting: no retry helps
-            return await self._record_durably(
-                claim, claim.attempt, _Result("failed", error=str(exc), reason=str(exc))
-            )
-        try:
-            await self._before_call(claim)
-        except RetryAfter:
-            raise
-        except Exception as exc:  # Graph not called yet: releasing and retrying is safe
-            log.warning("delivery.before_call_failed", error=repr(exc))
-            result = self._retry_or_fail(claim, f"before calling the Graph API: {exc!r}")
-            successor = await self._record_durably(claim, claim.attempt, result)
-            if result.outcome == "retry":
-                raise RetryAfter(result.retry_in_s, result.error or "") from exc
-            return successor
+        token = claim.token
+        if token is None:
+            try:
+                token = self.cipher.decrypt(channel.access_token_encrypted)
+            except ValueError as exc:  # the key rotated without re-encrypting: no retry helps
+                return await self._record_durably(
+                    claim, claim.attempt, _Result("failed", error=str(exc), reason=str(exc))
+                )
+            try:
+                await self._before_call(claim)
+            except RetryAfter:
+                raise
+            except Exception as exc:  # Graph not called yet: releasing and retrying is safe
+                log.warning("delivery.before_call_failed", error=repr(exc))
+                result = self._retry_or_fail(claim, f"before calling the Graph API: {exc!r}")
+                successor = await self._record_durably(claim, claim.attempt, result)
+                if result.outcome == "retry":
+                    raise RetryAfter(result.retry_in_s, result.error or "") from exc
+                return successor
         started = time.perf_counter()
         wamid: str | None = None
         error: GraphError | None = None
@@ -267,7 +271,30 @@ class Deliverer:
             # Its channel, its customer's number and its last attempt: one query.
             channel, to, attempt, outcome = await repository.delivery_context(session, message)
             unresolved = attempt if attempt is not None and outcome == "sending" else None
-            return _Claim(message, channel, to, (attempt or 0) + 1, unresolved)
+            claim = _Claim(message, channel, to, (attempt or 0) + 1, unresolved)
+            if unresolved is None:
+                claim.token = self._start_now(session, claim)
+            return claim
+
+    def _start_now(self, session: AsyncSession, claim: _Claim) -> str | None:
+        """The usual case in the lease's own transaction: when nothing makes this call wait
+        (no pause, no read receipt in flight, this number's send slot free now), its `sending`
+        attempt commits with the lease, so the call follows the commit as it would follow
+        `_before_call`'s. Returns the token to call with; None leaves it to `_before_call`."""
+        channel = claim.channel
+        if channel.access_token_encrypted is None:
+            return None  # the sandbox: recorded, never called
+        if self.receipts is not None and self.receipts.in_flight(claim.message.conversation_id):
+            return None
+        try:
+            token = self.cipher.decrypt(channel.access_token_encrypted)
+        except ValueError:
+            return None  # failed on the way it always was
+        # Last: the slot it takes is this call's.
+        if not self.limiter.take_now(channel.phone_number_id):
+            return None
+        repository.add_sending_attempt(session, claim.message, claim.attempt)
+        return token
 
     async def _why_wait(
         self, session: AsyncSession, message_id: uuid.UUID

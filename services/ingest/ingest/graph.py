@@ -368,6 +368,18 @@ class RateLimiter:
             return 0.0
         return left
 
+    def take_now(self, key: str) -> bool:
+        """The key's next slot, if it is free now (without waiting): True when taken."""
+        if self.paused_for(key) > 0:
+            return False
+        if not self.interval:
+            return True
+        now = time.monotonic()
+        if self._next.get(key, now) > now:
+            return False
+        self._next[key] = now + self.interval
+        return True
+
     async def wait(self, key: str) -> None:
         if not self.interval:
             return

@@ -12,16 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from common.errors import AppError
 from common.events import (
     AutoReplyV1,
+    Envelope,
     HandoffRequestedV1,
     MessageOutboundQueuedPayload,
     MessageOutboundQueuedV1,
     ReplyGeneratedV1,
 )
-from common.outbox import add_event
+from common.outbox import add_events
 from ingest import inbox, repository, templates
 from ingest.conversations import update_conversation
 from ingest.models import (
     Channel,
+    Contact,
+    Conversation,
     Message,
     outbox,
 )
@@ -29,8 +32,9 @@ from ingest.normalize import preview
 from ingest.settings import IngestSettings
 from ingest.summaries import (
     MESSAGES_STORED,
+    conversation_updated,
     emit_conversation_updated,
-    emit_stored,
+    stored_with_history,
     window_closes_at,
 )
 
@@ -59,6 +63,44 @@ async def queue_outbound(
     if found is None:
         raise AppError(404, "conversation not found")
     conversation, contact = found
+    events: list[Envelope] = []
+    message = await _queue_in(
+        session,
+        settings,
+        conversation,
+        contact,
+        events,
+        text=text,
+        author=author,
+        reply_to=reply_to,
+        sources=sources,
+        created_at=created_at,
+        template=template,
+        interactive=interactive,
+    )
+    await add_events(session, outbox, events)
+    return message
+
+
+async def _queue_in(
+    session: AsyncSession,
+    settings: IngestSettings,
+    conversation: Conversation,
+    contact: Contact,
+    events: list[Envelope],
+    *,
+    text: str,
+    author: str,
+    reply_to: str | None = None,
+    sources: list[dict[str, Any]] | None = None,
+    created_at: datetime | None = None,
+    template: dict[str, Any] | None = None,
+    interactive: dict[str, Any] | None = None,
+) -> Message:
+    """`queue_outbound` in a conversation the caller loaded and locked; the message's events
+    (queued, stored, conversation updated) are appended to `events` for the caller to write
+    in one statement."""
+    tenant_id = conversation.tenant_id
     now = datetime.now(UTC)
     if (
         template is None
@@ -93,15 +135,15 @@ async def queue_outbound(
         conversation.unread_count = 0  # a person answered: they have read the conversation
     repository.touch(conversation, now)
     await session.flush()
-    await add_event(
-        session,
-        outbox,
+    events.append(
         MessageOutboundQueuedV1(
             tenant_id=tenant_id, payload=MessageOutboundQueuedPayload(message_id=message.id)
-        ),
+        )
     )
-    await emit_stored(session, settings, channel, conversation, contact, message)
-    await emit_conversation_updated(session, conversation, contact, settings.service_window_hours)
+    events.append(
+        await stored_with_history(session, settings, channel, conversation, contact, message)
+    )
+    events.append(conversation_updated(conversation, contact, settings.service_window_hours))
     MESSAGES_STORED.labels("outbound").inc()
     return message
 
@@ -122,11 +164,14 @@ async def accept_ai_reply(
     if event.tenant_id is None:
         log.warning("reply.without_tenant", reply_id=str(reply.reply_id))
         return []
-    found = await repository.get_conversation(session, event.tenant_id, reply.conversation_id)
+    # Locked at once: the one read this reply needs (queueing its parts reads it no more).
+    found = await repository.get_conversation(
+        session, event.tenant_id, reply.conversation_id, lock=True
+    )
     if found is None:
         log.warning("reply.unknown_conversation", reply_id=str(reply.reply_id))
         return []
-    conversation, _ = found
+    conversation, contact = found
     # The fallback of a turn the AI handed off goes out even when the handoff (a separate
     # event, handled concurrently) got here first; any other reply needs the AI in charge.
     own_handoff = (
@@ -142,17 +187,19 @@ async def accept_ai_reply(
         log.info("reply.window_closed", reply_id=str(reply.reply_id))
         return await _reengage_or_hand_off(session, settings, event.tenant_id, conversation.id)
     queued = []
+    events: list[Envelope] = []
     sources = [source.model_dump(mode="json") for source in reply.sources]
     # Strictly increasing times: delivery sends the parts in this order.
     first = datetime.now(UTC)
     try:
         for i, part in enumerate(p for p in reply.parts if p.strip()):
             queued.append(
-                await queue_outbound(
+                await _queue_in(
                     session,
                     settings,
-                    event.tenant_id,
-                    reply.conversation_id,
+                    conversation,
+                    contact,
+                    events,
                     text=part[:4096],
                     author="ai",
                     reply_to=reply.in_reply_to_wamid if i == 0 else None,
@@ -163,6 +210,8 @@ async def accept_ai_reply(
     except AppError as exc:
         log.warning("reply.refused", reason=exc.detail, reply_id=str(reply.reply_id))
         raise PermanentReplyError(exc.detail) from exc
+    # Every part's events, in order, in one statement.
+    await add_events(session, outbox, events)
     return queued
 
 

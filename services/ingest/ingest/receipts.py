@@ -10,13 +10,9 @@ from prometheus_client import Counter
 
 from common.db import Database
 from common.events import ReplyPreparingV1
-from common.idempotency import claim
 from ingest import repository
 from ingest.crypto import TokenCipher
 from ingest.graph import GraphClient
-from ingest.models import (
-    processed_events,
-)
 from ingest.settings import IngestSettings
 
 log = structlog.get_logger(__name__)
@@ -62,6 +58,10 @@ class ReadReceipts:
         READ_RECEIPTS.labels(outcome).inc()
         log.info("read_receipt", outcome=outcome, message_id=str(p.message_id))
 
+    def in_flight(self, conversation_id: uuid.UUID) -> bool:
+        """A read receipt is in flight for this conversation (in this process)."""
+        return conversation_id in self._in_flight
+
     async def wait(self, conversation_id: uuid.UUID) -> None:
         """Until the read receipt in flight for this conversation (in this process) is done."""
         done = self._in_flight.get(conversation_id)
@@ -78,19 +78,25 @@ class ReadReceipts:
         if datetime.now(UTC) - event.occurred_at > TYPING_LIFETIME:
             return "stale"
         async with self.db.session() as session:
-            # At most once: a redelivered hint is not shown again.
-            if not await claim(session, processed_events, READ_RECEIPTS_CONSUMER, event.event_id):
-                return "duplicate"
-            row = await repository.receipt_target(session, event.tenant_id, p.message_id)
-            if row is None:
-                return "unknown_message"
-            if row.access_token_encrypted is None:
-                return "sandbox"  # nothing to tell Meta: the simulator plays the customer
-            replied = await repository.replied_since(
-                session, event.tenant_id, p.conversation_id, event.occurred_at
+            # At most once: a redelivered hint is not shown again. The claim, the channel and
+            # whether it was answered already: one statement.
+            row = await repository.claim_receipt_target(
+                session,
+                READ_RECEIPTS_CONSUMER,
+                event.event_id,
+                tenant_id=event.tenant_id,
+                message_id=p.message_id,
+                conversation_id=p.conversation_id,
+                since=event.occurred_at,
             )
+        if not row.claimed:
+            return "duplicate"
+        if row.phone_number_id is None:
+            return "unknown_message"
+        if row.access_token_encrypted is None:
+            return "sandbox"  # nothing to tell Meta: the simulator plays the customer
         # Answered already (a late hint): read, but no typing indicator to outlive the answer.
-        typing = replied is None
+        typing = not row.replied
         await self.graph.mark_read(
             phone_number_id=row.phone_number_id,
             token=self.cipher.decrypt(row.access_token_encrypted),

@@ -720,40 +720,59 @@ async def template_sent_since(
 # --- Read receipts (receipts.py) ----------------------------------------------------------
 
 
-async def receipt_target(
-    session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID
-) -> Row[str, str | None] | None:
-    """The connected channel (phone_number_id, access_token_encrypted) of the tenant's
-    message, or None."""
-    return (
-        await session.execute(
-            select(Channel.phone_number_id, Channel.access_token_encrypted)
-            .join(Message, Message.channel_id == Channel.id)
-            .where(
-                Message.tenant_id == tenant_id,
-                Message.id == message_id,
-                Channel.deleted_at.is_(None),
-            )
-        )
-    ).first()
+# claimed, phone_number_id, access_token_encrypted, replied
+_ReceiptTarget = Row[bool, str | None, str | None, bool]
 
 
-async def replied_since(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID, since: datetime
-) -> uuid.UUID | None:
-    """An outbound message of the tenant's conversation, sent (it has a wamid), created at
-    `since` or later."""
-    return await session.scalar(
-        select(Message.id)
+async def claim_receipt_target(
+    session: AsyncSession,
+    consumer: str,
+    event_id: uuid.UUID,
+    *,
+    tenant_id: uuid.UUID,
+    message_id: uuid.UUID,
+    conversation_id: uuid.UUID,
+    since: datetime,
+) -> _ReceiptTarget:
+    """One statement for a read receipt: the claim of (consumer, event_id) (`claimed` False
+    on a redelivery), the connected channel of the tenant's message (phone_number_id and
+    access_token_encrypted, both None when there is none), and whether an outbound message
+    of the conversation was sent (has a wamid) created at `since` or later."""
+    claimed = (
+        insert(processed_events)
+        .values(consumer=consumer, event_id=event_id)
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
+        .cte("claimed")
+    )
+    claim = select(exists(select(claimed.c.event_id)).label("claimed")).subquery("claim")
+    target = (
+        select(Channel.phone_number_id, Channel.access_token_encrypted)
+        .join(Message, Message.channel_id == Channel.id)
         .where(
             Message.tenant_id == tenant_id,
-            Message.conversation_id == conversation_id,
-            Message.direction == "outbound",
-            Message.wamid.is_not(None),
-            Message.created_at >= since,
+            Message.id == message_id,
+            Channel.deleted_at.is_(None),
         )
-        .limit(1)
+        .subquery("target")
     )
+    replied = exists().where(
+        Message.tenant_id == tenant_id,
+        Message.conversation_id == conversation_id,
+        Message.direction == "outbound",
+        Message.wamid.is_not(None),
+        Message.created_at >= since,
+    )
+    return (
+        await session.execute(
+            select(
+                claim.c.claimed,
+                target.c.phone_number_id,
+                target.c.access_token_encrypted,
+                replied.label("replied"),
+            ).select_from(claim.outerjoin(target, true()))
+        )
+    ).one()
 
 
 # --- Inbound media (media.py) -------------------------------------------------------------
@@ -971,6 +990,15 @@ async def start_attempt(
     session: AsyncSession, message: Message, attempt: int, *, lease: timedelta
 ) -> None:
     """The `sending` attempt, and the message's lease renewed (the attempt flushed first)."""
+    add_sending_attempt(session, message, attempt)
+    await session.execute(
+        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
+    )
+
+
+def add_sending_attempt(session: AsyncSession, message: Message, attempt: int) -> None:
+    """The `sending` attempt, flushed with the session (in the lease's transaction, the lease
+    just taken needs no renewal)."""
     session.add(
         DeliveryAttempt(
             tenant_id=message.tenant_id,
@@ -978,9 +1006,6 @@ async def start_attempt(
             attempt=attempt,
             outcome="sending",
         )
-    )
-    await session.execute(
-        update(Message).where(Message.id == message.id).values(sending_until=func.now() + lease)
     )
 
 

@@ -131,6 +131,25 @@ def stored_event(
     )
 
 
+async def stored_with_history(
+    session: AsyncSession,
+    settings: IngestSettings,
+    channel: Channel,
+    conversation: Conversation,
+    contact: Contact,
+    message: Message,
+) -> ConversationMessageStoredV1:
+    """The message's stored event, its recent history read from the database."""
+    history = await repository.recent_history(
+        session,
+        conversation.tenant_id,
+        conversation.id,
+        before=message,
+        limit=settings.history_messages,
+    )
+    return stored_event(channel, conversation, contact, message, history, get_correlation_id())
+
+
 async def emit_stored(
     session: AsyncSession,
     settings: IngestSettings,
@@ -139,28 +158,23 @@ async def emit_stored(
     contact: Contact,
     message: Message,
 ) -> None:
-    history = await repository.recent_history(
-        session,
-        conversation.tenant_id,
-        conversation.id,
-        before=message,
-        limit=settings.history_messages,
-    )
-    event = stored_event(channel, conversation, contact, message, history, get_correlation_id())
+    event = await stored_with_history(session, settings, channel, conversation, contact, message)
     await add_event(session, outbox, event)
+
+
+def conversation_updated(
+    conversation: Conversation, contact: Contact, window_hours: float
+) -> ConversationUpdatedV1:
+    return ConversationUpdatedV1(
+        tenant_id=conversation.tenant_id,
+        payload=conversation_summary(conversation, contact, window_hours),
+    )
 
 
 async def emit_conversation_updated(
     session: AsyncSession, conversation: Conversation, contact: Contact, window_hours: float
 ) -> None:
-    await add_event(
-        session,
-        outbox,
-        ConversationUpdatedV1(
-            tenant_id=conversation.tenant_id,
-            payload=conversation_summary(conversation, contact, window_hours),
-        ),
-    )
+    await add_event(session, outbox, conversation_updated(conversation, contact, window_hours))
 
 
 async def emit_status_updated(session: AsyncSession, tenant_id: uuid.UUID, **payload: Any) -> None:
