@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import Select, delete, func, literal_column, select, text, update
+from sqlalchemy import Select, String, delete, func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,7 +20,6 @@ from common.pagination import PageQuery, keyset
 from responder.models import (
     AISettings,
     AutoReplySent,
-    ConversationState,
     ConversationTurn,
     CSATResponse,
     LLMSpend,
@@ -341,17 +340,30 @@ async def record_handoff_turn(
     )
 
 
-async def locked_conversation_state(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> ConversationState | None:
-    return await session.scalar(
-        select(ConversationState)
-        .where(
-            ConversationState.tenant_id == tenant_id,
-            ConversationState.conversation_id == conversation_id,
-        )
-        .with_for_update()
+class PreviousStatus(NamedTuple):
+    status: str | None  # None: the conversation was not known yet
+
+
+# The previous row is read (locked) before the upsert writes: the join makes the insert's one
+# row wait for it, and RETURNING reads the same materialized CTE (a lock taken after the
+# update would find the row changed by this very statement and skip it).
+_SAVE_CONVERSATION_STATE = text(
+    """
+    with previous as (
+        select status from responder.conversation_states
+        where tenant_id = :tenant and conversation_id = :conversation
+        for update
     )
+    insert into responder.conversation_states as s (conversation_id, tenant_id, status, updated_at)
+    select cast(:conversation as uuid), cast(:tenant as uuid), cast(:status as varchar),
+        cast(:at as timestamptz)
+    from (values (1)) one left join previous on true
+    on conflict (conversation_id) do update
+        set status = excluded.status, updated_at = excluded.updated_at
+        where s.tenant_id = excluded.tenant_id and s.updated_at <= excluded.updated_at
+    returning (select status from previous) as previous
+    """
+).columns(previous=String)
 
 
 async def save_conversation_state(
@@ -360,16 +372,17 @@ async def save_conversation_state(
     conversation_id: uuid.UUID,
     status: str,
     at: datetime,
-) -> None:
-    statement = insert(ConversationState).values(
-        conversation_id=conversation_id, tenant_id=tenant_id, status=status, updated_at=at
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={"status": statement.excluded.status, "updated_at": statement.excluded.updated_at},
+) -> PreviousStatus | None:
+    """The conversation's status as of `at`, and the one it replaced (one statement: it is on
+    every conversation update). None, and nothing written, when the state saved is newer:
+    an older update delivered late."""
+    row = (
+        await session.execute(
+            _SAVE_CONVERSATION_STATE,
+            {"tenant": tenant_id, "conversation": conversation_id, "status": status, "at": at},
         )
-    )
+    ).one_or_none()
+    return None if row is None else PreviousStatus(row.previous)
 
 
 async def save_csat_response(
