@@ -3,6 +3,7 @@ or Postgres full text alone; per-process caches keyed by the tenant's corpus ver
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,14 +69,48 @@ def _result(row: Any, score: float) -> SearchResult:
     )
 
 
+# Passages returned, remembered by (tenant, corpus version, chunk id): a chunk's row and its
+# document's filename never change within a version (every chunk insert or delete and every
+# document delete bumps it), and the same few passages answer most questions.
+ROWS_CACHED = 4096
+
+
 @dataclass
 class Searcher:
     """Search with per-process caches keyed by the tenant's corpus version, so every replica
-    sees a change at once: the embedding matrix and the languages of the documents."""
+    sees a change at once: the embedding matrix, the languages of the documents and the
+    passages returned."""
 
     settings: KnowledgeSettings
     cache: embeddings.MatrixCache
     _languages: dict[uuid.UUID, tuple[int, list[str]]] = field(default_factory=dict)
+    _rows: OrderedDict[tuple[uuid.UUID, int, uuid.UUID], Any] = field(default_factory=OrderedDict)
+
+    async def _passages(
+        self,
+        session: AsyncSession,
+        tenant_id: uuid.UUID,
+        version: int,
+        chunk_ids: list[uuid.UUID],
+    ) -> dict[uuid.UUID, Any]:
+        """The rows of these chunks at this version (see ROWS_CACHED); a chunk gone is absent."""
+        found: dict[uuid.UUID, Any] = {}
+        missing: list[uuid.UUID] = []
+        for chunk_id in chunk_ids:
+            row = self._rows.get((tenant_id, version, chunk_id))
+            if row is None:
+                missing.append(chunk_id)
+            else:
+                self._rows.move_to_end((tenant_id, version, chunk_id))
+                found[chunk_id] = row
+        if missing:
+            loaded = await repository.chunks_with_documents(session, tenant_id, missing)
+            for chunk_id, row in loaded.items():
+                self._rows[(tenant_id, version, chunk_id)] = row
+            while len(self._rows) > ROWS_CACHED:
+                self._rows.popitem(last=False)
+            found.update(loaded)
+        return found
 
     async def search(
         self,
@@ -118,9 +153,7 @@ class Searcher:
             top, scores = await asyncio.to_thread(
                 _ranked, matrix, query, e5_vector, use_vector, limit
             )
-        rows = await repository.chunks_with_documents(
-            session, tenant_id, [matrix.chunk_id(i) for i in top]
-        )
+        rows = await self._passages(session, tenant_id, version, [matrix.chunk_id(i) for i in top])
         return [
             _result(rows[matrix.chunk_id(i)], score)
             for i, score in zip(top, scores, strict=True)
@@ -147,7 +180,7 @@ class Searcher:
         )
         top = [chunk_id for chunk_id, _, _ in full_text][:limit]
         keyword = {chunk_id: (rank, complete) for chunk_id, rank, complete in full_text}
-        rows = await repository.chunks_with_documents(session, tenant_id, top)
+        rows = await self._passages(session, tenant_id, version, top)
         return [
             _result(rows[chunk_id], keyword_relevance(*keyword[chunk_id]))
             for chunk_id in top

@@ -265,3 +265,41 @@ async def test_chunks_without_e5_are_searchable_and_the_backfill_embeds_them(
         assert again[0].score >= RELEVANCE_THRESHOLD
     finally:
         await db.dispose()
+
+
+async def test_remembered_passages_follow_the_corpus_version(
+    client: httpx.AsyncClient,
+    api: Any,
+    test_keys: TestKeyPair,
+    knowledge_settings: KnowledgeSettings,
+) -> None:
+    """The rows a search returned are reused only at the same corpus version: a deleted
+    document's passage is not returned from memory, and a remembered answer is the same as a
+    fresh one."""
+    tenant = uuid.uuid4()
+    headers = bearer(test_keys.token(tenant_id=tenant))
+    ids = {}
+    for name in ("returns", "shipping"):
+        response = await api.upload(client, headers, f"{name}.txt", PASSAGES[name].encode())
+        ids[name] = response.json()["id"]
+        assert (await api.wait_settled(client, headers, ids[name]))["status"] == "indexed"
+    await api.wait_e5(knowledge_settings.database_url, tenant)
+    searcher = Searcher(knowledge_settings, MatrixCache())
+    db = Database(knowledge_settings.database_url, pool_size=1)
+
+    async def search(with_searcher: Searcher) -> list[Any]:
+        async with db.session() as session:
+            return await with_searcher.search(session, tenant, "Can I send an item back?", 5)
+
+    try:
+        first = await search(searcher)
+        assert {str(r.document_id) for r in first} == set(ids.values())
+        assert await search(searcher) == first  # remembered
+        assert await search(Searcher(knowledge_settings, MatrixCache())) == first
+        response = await client.delete(f"/api/documents/{ids['returns']}", headers=headers)
+        assert response.status_code == 204
+        after = await search(searcher)
+        assert [str(r.document_id) for r in after] == [ids["shipping"]]
+        assert after == await search(Searcher(knowledge_settings, MatrixCache()))
+    finally:
+        await db.dispose()

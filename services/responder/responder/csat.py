@@ -65,12 +65,10 @@ async def on_conversation_updated(
     """Remember the status; on a change *to* resolved, ask for a rating (when enabled and the
     customer ever wrote). Later updates of the resolved conversation (a label, the rating
     itself) and older updates arriving late change nothing."""
-    previous = await repository.locked_conversation_state(session, tenant_id, c.id)
-    if previous is not None and previous.updated_at > at:
+    previous = await repository.save_conversation_state(session, tenant_id, c.id, c.status, at)
+    if previous is None:
         return  # an older update, delivered late
-    was = previous.status if previous is not None else None
-    await repository.save_conversation_state(session, tenant_id, c.id, c.status, at)
-    if c.status != "resolved" or was == "resolved" or c.last_inbound_at is None:
+    if c.status != "resolved" or previous.status == "resolved" or c.last_inbound_at is None:
         return
     settings = await get_csat(session, tenant_id)
     if not settings.enabled:

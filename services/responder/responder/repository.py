@@ -10,8 +10,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, TextClause, delete, func, literal_column, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    Select,
+    String,
+    TextClause,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.events import ConversationCSATReceivedPayload
@@ -19,7 +30,6 @@ from common.pagination import PageQuery, keyset
 from responder.models import (
     AISettings,
     AutoReplySent,
-    ConversationState,
     ConversationTurn,
     CSATResponse,
     LLMSpend,
@@ -27,8 +37,9 @@ from responder.models import (
     Reply,
     SentMark,
     TenantName,
-    TrackedMessage,
 )
+
+_THIS_MONTH = "date_trunc('month', now() at time zone 'UTC')::date"
 
 
 def _templates(tenant_id: uuid.UUID) -> Select[PromptTemplate]:
@@ -68,6 +79,29 @@ async def now(session: AsyncSession) -> datetime:
     return at
 
 
+# The two statements on every stored message, built once: per call only the parameters
+# change (no statement to build, cache key to compute or compile to look up).
+_TRACK_MESSAGE = text(
+    """
+    insert into responder.tracked_messages
+        (message_id, tenant_id, conversation_id, direction, author, created_at)
+    values (:message, :tenant, :conversation, :direction, :author, :created_at)
+    on conflict do nothing
+    """
+)
+
+_MARK_LATEST = text(
+    """
+    insert into responder.conversation_turns as t
+        (conversation_id, tenant_id, latest_message_id, latest_at)
+    values (:conversation, :tenant, :message, :at)
+    on conflict (conversation_id) do update
+        set latest_message_id = excluded.latest_message_id, latest_at = excluded.latest_at
+        where t.latest_at is null or t.latest_at <= excluded.latest_at
+    """
+)
+
+
 async def track_message(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -80,16 +114,15 @@ async def track_message(
 ) -> None:
     """A message of the conversation, once (analytics count and time them)."""
     await session.execute(
-        insert(TrackedMessage)
-        .values(
-            message_id=message_id,
-            tenant_id=tenant_id,
-            conversation_id=conversation_id,
-            direction=direction,
-            author=author,
-            created_at=created_at,
-        )
-        .on_conflict_do_nothing()
+        _TRACK_MESSAGE,
+        {
+            "message": message_id,
+            "tenant": tenant_id,
+            "conversation": conversation_id,
+            "direction": direction,
+            "author": author,
+            "created_at": created_at,
+        },
     )
 
 
@@ -101,23 +134,9 @@ async def mark_latest(
     at: datetime,
 ) -> None:
     """The latest customer message of the conversation wins (by time, then arrival)."""
-    table = ConversationTurn.__table__
-    statement = insert(ConversationTurn).values(
-        conversation_id=conversation_id,
-        tenant_id=tenant_id,
-        latest_message_id=message_id,
-        latest_at=at,
-    )
     await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={
-                "latest_message_id": statement.excluded.latest_message_id,
-                "latest_at": statement.excluded.latest_at,
-            },
-            where=(table.c.latest_at.is_(None))
-            | (table.c.latest_at <= statement.excluded.latest_at),
-        )
+        _MARK_LATEST,
+        {"conversation": conversation_id, "tenant": tenant_id, "message": message_id, "at": at},
     )
 
 
@@ -148,8 +167,10 @@ class TurnToClaim(NamedTuple):
 
 
 def _turn_to_claim(
-    tenant_id: uuid.UUID, conversation_id: uuid.UUID, message_id: uuid.UUID, with_spend: bool
+    with_spend: bool,
 ) -> Select[ConversationTurn, datetime, bool, AISettings, str | None, float | None]:
+    tenant_id = bindparam("tenant", type_=UUID(as_uuid=True))
+    message_id = bindparam("message", type_=UUID(as_uuid=True))
     replied = (
         select(Reply.id)
         .where(Reply.tenant_id == tenant_id, Reply.message_id == message_id)
@@ -176,10 +197,14 @@ def _turn_to_claim(
         .outerjoin(AISettings, AISettings.tenant_id == ConversationTurn.tenant_id)
         .where(
             ConversationTurn.tenant_id == tenant_id,
-            ConversationTurn.conversation_id == conversation_id,
+            ConversationTurn.conversation_id == bindparam("conversation", type_=UUID(as_uuid=True)),
         )
         .with_for_update(of=ConversationTurn)  # the turn only: settings stay unlocked
     )
+
+
+# Built once (on every claim and every finish): per call only the parameters change.
+_TURNS_TO_CLAIM = {with_spend: _turn_to_claim(with_spend) for with_spend in (False, True)}
 
 
 async def turn_to_claim(
@@ -196,7 +221,10 @@ async def turn_to_claim(
     The clock is read as the row is (a lock wait makes it at most that much early: a lease
     then looks held a little longer, never shorter)."""
     row = (
-        await session.execute(_turn_to_claim(tenant_id, conversation_id, message_id, with_spend))
+        await session.execute(
+            _TURNS_TO_CLAIM[with_spend],
+            {"tenant": tenant_id, "conversation": conversation_id, "message": message_id},
+        )
     ).one_or_none()
     if row is None:
         return None
@@ -340,17 +368,30 @@ async def record_handoff_turn(
     )
 
 
-async def locked_conversation_state(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> ConversationState | None:
-    return await session.scalar(
-        select(ConversationState)
-        .where(
-            ConversationState.tenant_id == tenant_id,
-            ConversationState.conversation_id == conversation_id,
-        )
-        .with_for_update()
+class PreviousStatus(NamedTuple):
+    status: str | None  # None: the conversation was not known yet
+
+
+# The previous row is read (locked) before the upsert writes: the join makes the insert's one
+# row wait for it, and RETURNING reads the same materialized CTE (a lock taken after the
+# update would find the row changed by this very statement and skip it).
+_SAVE_CONVERSATION_STATE = text(
+    """
+    with previous as (
+        select status from responder.conversation_states
+        where tenant_id = :tenant and conversation_id = :conversation
+        for update
     )
+    insert into responder.conversation_states as s (conversation_id, tenant_id, status, updated_at)
+    select cast(:conversation as uuid), cast(:tenant as uuid), cast(:status as varchar),
+        cast(:at as timestamptz)
+    from (values (1)) one left join previous on true
+    on conflict (conversation_id) do update
+        set status = excluded.status, updated_at = excluded.updated_at
+        where s.tenant_id = excluded.tenant_id and s.updated_at <= excluded.updated_at
+    returning (select status from previous) as previous
+    """
+).columns(previous=String)
 
 
 async def save_conversation_state(
@@ -359,16 +400,17 @@ async def save_conversation_state(
     conversation_id: uuid.UUID,
     status: str,
     at: datetime,
-) -> None:
-    statement = insert(ConversationState).values(
-        conversation_id=conversation_id, tenant_id=tenant_id, status=status, updated_at=at
-    )
-    await session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["conversation_id"],
-            set_={"status": statement.excluded.status, "updated_at": statement.excluded.updated_at},
+) -> PreviousStatus | None:
+    """The conversation's status as of `at`, and the one it replaced (one statement: it is on
+    every conversation update). None, and nothing written, when the state saved is newer:
+    an older update delivered late."""
+    row = (
+        await session.execute(
+            _SAVE_CONVERSATION_STATE,
+            {"tenant": tenant_id, "conversation": conversation_id, "status": status, "at": at},
         )
-    )
+    ).one_or_none()
+    return None if row is None else PreviousStatus(row.previous)
 
 
 async def save_csat_response(
@@ -388,8 +430,6 @@ async def save_csat_response(
         .on_conflict_do_nothing()  # the first rating of a request is the one
     )
 
-
-_THIS_MONTH = "date_trunc('month', now() at time zone 'UTC')::date"
 
 _ADD_SPEND = text(
     f"""
