@@ -394,6 +394,15 @@ _SAVE_CONVERSATION_STATE = text(
 ).columns(previous=String)
 
 
+# FOR UPDATE locks a row that exists: the first two updates of a conversation found none,
+# both read "not known yet" and both asked for a rating. A lock on the conversation's id,
+# held to the commit, makes the second wait; its own statement, so that the save that
+# follows reads with a snapshot taken after the wait.
+_LOCK_CONVERSATION = text(
+    "select pg_advisory_xact_lock(hashtextextended(cast(:conversation as text), 0))"
+)
+
+
 async def save_conversation_state(
     session: AsyncSession,
     tenant_id: uuid.UUID,
@@ -401,9 +410,9 @@ async def save_conversation_state(
     status: str,
     at: datetime,
 ) -> PreviousStatus | None:
-    """The conversation's status as of `at`, and the one it replaced (one statement: it is on
-    every conversation update). None, and nothing written, when the state saved is newer:
-    an older update delivered late."""
+    """The conversation's status as of `at`, and the one it replaced. None, and nothing
+    written, when the state saved is newer: an older update delivered late."""
+    await session.execute(_LOCK_CONVERSATION, {"conversation": str(conversation_id)})
     row = (
         await session.execute(
             _SAVE_CONVERSATION_STATE,

@@ -81,3 +81,19 @@ async def test_concurrent_updates_see_each_other_once_committed(db: Database) ->
     assert held == PreviousStatus("open")
     assert await second == PreviousStatus("resolved")
     assert await stored(db, chat) == ("resolved", at + timedelta(seconds=2))
+
+
+async def test_the_first_two_updates_of_a_conversation_do_not_both_see_it_new(
+    db: Database,
+) -> None:
+    """No row yet, so no row to lock: two resolutions racing on a new conversation each saw
+    "not known yet", and each asked for a rating. The second now waits for the first."""
+    tenant, chat = uuid.uuid4(), uuid.uuid4()
+    at = datetime.now(UTC)
+    async with db.session() as first:
+        held = await repository.save_conversation_state(first, tenant, chat, "resolved", at)
+        second = asyncio.create_task(save(db, tenant, chat, "resolved", at + timedelta(seconds=1)))
+        await asyncio.sleep(0.3)
+    assert held == PreviousStatus(None)
+    assert await second == PreviousStatus("resolved")
+    assert await stored(db, chat) == ("resolved", at + timedelta(seconds=1))
