@@ -150,18 +150,6 @@ async def stored_with_history(
     return stored_event(channel, conversation, contact, message, history, get_correlation_id())
 
 
-async def emit_stored(
-    session: AsyncSession,
-    settings: IngestSettings,
-    channel: Channel,
-    conversation: Conversation,
-    contact: Contact,
-    message: Message,
-) -> None:
-    event = await stored_with_history(session, settings, channel, conversation, contact, message)
-    await add_event(session, outbox, event)
-
-
 def conversation_updated(
     conversation: Conversation, contact: Contact, window_hours: float
 ) -> ConversationUpdatedV1:

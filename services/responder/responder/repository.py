@@ -140,20 +140,6 @@ async def mark_latest(
     )
 
 
-async def locked_turn(
-    session: AsyncSession, tenant_id: uuid.UUID, conversation_id: uuid.UUID
-) -> ConversationTurn | None:
-    """The conversation's turn, locked until the transaction ends."""
-    return await session.scalar(
-        select(ConversationTurn)
-        .where(
-            ConversationTurn.tenant_id == tenant_id,
-            ConversationTurn.conversation_id == conversation_id,
-        )
-        .with_for_update()
-    )
-
-
 class TurnToClaim(NamedTuple):
     """The conversation's turn (locked) with all a claim decides on, read in one statement:
     a claim is on every answer's path, and each round trip costs both processes CPU."""
@@ -230,13 +216,6 @@ async def turn_to_claim(
         return None
     turn, now, replied, ai, name, spent = row
     return TurnToClaim(turn, now, bool(replied), ai, name, None if spent is None else float(spent))
-
-
-async def has_reply(session: AsyncSession, tenant_id: uuid.UUID, message_id: uuid.UUID) -> bool:
-    found = await session.scalar(
-        select(Reply.id).where(Reply.tenant_id == tenant_id, Reply.message_id == message_id)
-    )
-    return found is not None
 
 
 async def release_turn(
